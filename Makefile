@@ -1,0 +1,34 @@
+# Every routine of the course is one target. The environment lives in .venv and is made on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JUPYTER_PORT ?= 8888
+
+.PHONY: lab test data bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+## Open the course in JupyterLab (prints the tokened URL; JUPYTER_PORT=… to choose the port).
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT)
+
+## Run the whole test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Rebuild datasets/gp_cholesterol.csv from its calibration targets.
+data: $(STAMP)
+	$(BIN)/python datasets/reconstruct_gp_cholesterol.py
+
+## Benchmarks: print measured ratios, assert nothing.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_mixed.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,107 @@
+"""The course's data: the one module that knows where the data files live.
+
+Every notebook, exercise and test loads the GP cholesterol data through
+:func:`load_gp_cholesterol`, which checks the file against its manifest
+(``datasets/gp_cholesterol.yml``) before handing back a typed DataFrame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+GP_CHOLESTEROL_CSV = DATASETS_DIR / "gp_cholesterol.csv"
+GP_CHOLESTEROL_MANIFEST = DATASETS_DIR / "gp_cholesterol.yml"
+
+
+class DataValidationError(ValueError):
+    """The data file does not match its manifest; the message names the problem."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_manifest(manifest: Path = GP_CHOLESTEROL_MANIFEST) -> dict:
+    """The manifest as a dict (columns in file order)."""
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise DataValidationError(f"manifest not found: {manifest}")
+    return yaml.safe_load(manifest.read_text())
+
+
+def load_gp_cholesterol(
+    path: Path | str = GP_CHOLESTEROL_CSV, manifest: Path | str = GP_CHOLESTEROL_MANIFEST
+) -> pd.DataFrame:
+    """Load the GP cholesterol data (441 patients of 12 GPs), checked against its manifest.
+
+    The R equivalent is ``read.csv("datasets/gp_cholesterol.csv")``. Raises
+    :class:`DataValidationError` for a missing file, missing or extra columns,
+    non-numeric or missing values, values outside the documented ranges, a GP whose
+    ``agedoc`` varies, a wrong row count or a checksum that differs from the manifest.
+    """
+    path, spec = Path(path), read_manifest(Path(manifest))
+    if not path.is_file():
+        raise DataValidationError(f"data file not found: {path} (run `make data` to rebuild it)")
+    columns = spec["columns"]
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    _check_columns(list(raw.columns), list(columns), path)
+    frame = pd.DataFrame({name: _parse_column(raw[name], name, col, path) for name, col in columns.items()})
+    if len(frame) != spec["rows"]:
+        raise DataValidationError(f"{path.name}: {len(frame)} rows, the manifest says {spec['rows']}")
+    _check_group_constant(frame, group="doctor", column="agedoc", path=path)
+    digest = sha256_of(path)
+    if digest != spec["sha256"]:
+        raise DataValidationError(
+            f"{path.name}: checksum {digest[:12]}… differs from the manifest's {spec['sha256'][:12]}…; "
+            "the file was edited or damaged (run `make data` to rebuild it)"
+        )
+    return frame
+
+
+def _check_columns(found: list[str], expected: list[str], path: Path) -> None:
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    if missing or extra:
+        parts = [f"missing column(s) {missing}" if missing else "", f"unexpected column(s) {extra}" if extra else ""]
+        raise DataValidationError(f"{path.name}: " + "; ".join(p for p in parts if p))
+    if found != expected:
+        raise DataValidationError(f"{path.name}: columns {found} are not in the manifest's order {expected}")
+
+
+def _parse_column(values: pd.Series, name: str, spec: dict, path: Path) -> pd.Series:
+    blank = values.str.strip().isin(["", "NA", "NaN", "nan"])
+    if blank.any():
+        rows = (np.flatnonzero(blank) + 2).tolist()[:5]
+        raise DataValidationError(f"{path.name}: missing value in column '{name}' (file line {rows})")
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any():
+        bad = values[numbers.isna()].iloc[0]
+        line = int(np.flatnonzero(numbers.isna())[0]) + 2
+        raise DataValidationError(f"{path.name}: non-numeric value {bad!r} in column '{name}' (file line {line})")
+    if spec["dtype"] == "int64":
+        if not np.all(numbers == np.round(numbers)):
+            raise DataValidationError(f"{path.name}: column '{name}' must hold whole numbers")
+        numbers = numbers.astype("int64")
+    low, high = spec["range"]
+    outside = (numbers < low) | (numbers > high)
+    if outside.any():
+        raise DataValidationError(
+            f"{path.name}: column '{name}' has {numbers[outside].iloc[0]} outside its range [{low}, {high}]"
+        )
+    return numbers.rename(name)
+
+
+def _check_group_constant(frame: pd.DataFrame, group: str, column: str, path: Path) -> None:
+    distinct = frame.groupby(group)[column].nunique()
+    varying = distinct[distinct > 1].index.tolist()
+    if varying:
+        raise DataValidationError(
+            f"{path.name}: '{column}' is a GP-level variable but varies within {group} {varying}"
+        )
