@@ -343,9 +343,10 @@ class _Profile:
     def estimates(self, theta):
         """beta, its covariance, sigma^2, the relative covariance D and the BLUPs D H_i Z_i'(y_i - X_i beta)."""
         L, D, H, F, M, beta, rss, _ = self._parts(theta)
-        sigma2 = rss / self.nu
         blup = (F @ np.append(-beta, 1.0)) @ D
-        return beta, sigma2 * np.linalg.inv(M[: self.p, : self.p]), sigma2, D, blup
+        # nlme's vcov divides by N - p under ML too (N/(N - p) times the ML sigma^2).
+        cov = rss / (self.n - self.p) * np.linalg.inv(M[: self.p, : self.p])
+        return beta, cov, rss / self.nu, D, blup
 
 
 def _group_sum(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
