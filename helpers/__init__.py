@@ -1,4 +1,5 @@
 """What the course needs beyond pandas, statsmodels and seaborn.
 
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
+- :mod:`helpers.mixed`: mixed models as R's nlme::lme reports them (fit_lme, lrt, icc), verified optimum.
 """

@@ -100,26 +100,17 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     :class:`LmeConvergenceError` when the optimum cannot be verified.
     """
     y, X, Z, codes, labels = _design(data, fixed, random, group)
-    # The optimizer works on centred, unit-SD columns (X = Xc T^-1, Z = Zc S^-1), where
-    # the likelihood surface is well scaled; the model itself is unchanged by this.
+    # The optimizer works on centred, unit-SD columns Xc = X T and Zc = Z S, where the
+    # likelihood surface is well scaled; beta = T beta_c, Psi = S Psi_c S' exactly.
     T, S = _standardiser(X.to_numpy()), _standardiser(Z.to_numpy())
     problem = _Profile(y, X.to_numpy() @ T, Z.to_numpy() @ S, codes, reml)
-    theta, checks = _optimise(problem)
-    loglik_c = -problem.deviance(theta) / 2
-    statsmodels_loglik = _statsmodels_loglik(problem, theta)
-    if not abs(statsmodels_loglik - loglik_c) < 1e-6 * max(1.0, abs(loglik_c)):
-        raise LmeConvergenceError(f"statsmodels' MixedLM log-likelihood {statsmodels_loglik} disagrees with ours "
-                                  f"{loglik_c} at the optimum; please report this data set")
-    beta_c, cov_c, sigma2, rel_cov_c, blup_c = problem.estimates(theta)
-
-    n, p = X.shape
-    beta, cov = T @ beta_c, T @ cov_c @ T.T
-    psi = sigma2 * (S @ rel_cov_c @ S.T)
     # The REML likelihood holds -log|X'V^-1 X| / 2, which X -> X T shifts by -log|det T|.
     shift = np.linalg.slogdet(T)[1] if reml else 0.0
-    loglik = loglik_c + shift
-    checks["loglik_by_optimizer"] = {m: v + shift for m, v in checks["loglik_by_optimizer"].items()}
-    checks["statsmodels_loglik"] = statsmodels_loglik + shift
+    theta, checks = _optimise(problem, loglik_shift=shift)
+    loglik = -problem.deviance(theta) / 2 + shift
+    beta_c, cov_c, sigma2, rel_cov_c, blup_c = problem.estimates(theta)
+    beta, cov, psi = T @ beta_c, T @ cov_c @ T.T, sigma2 * (S @ rel_cov_c @ S.T)
+    n, p = X.shape
     n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
     xnames, znames = list(X.columns), list(Z.columns)
 
@@ -231,8 +222,12 @@ def _design(data, fixed, random, group):
 
 def _variables(formula: str) -> list[str]:
     """Data columns a formula refers to (names that are not functions or modules)."""
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError as err:
+        raise LmeInputError(f"cannot read the formula {formula!r}: {err}") from err
     found = []
-    for side in (patsy.ModelDesc.from_formula(formula).lhs_termlist, patsy.ModelDesc.from_formula(formula).rhs_termlist):
+    for side in (desc.lhs_termlist, desc.rhs_termlist):
         for term in side:
             for factor in term.factors:
                 tree = ast.parse(factor.code.strip(), mode="eval")
@@ -361,8 +356,10 @@ _AGREE = 1e-5  # largest log-likelihood difference between optimizers that agree
 _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 
 
-def _optimise(problem: _Profile) -> tuple[np.ndarray, dict]:
-    """Minimise the deviance with independent optimizers, polish, and verify the optimum."""
+def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]:
+    """Minimise the deviance with independent optimizers, polish, and verify the optimum.
+
+    The returned checks report log-likelihoods plus loglik_shift, i.e. on the user's scale."""
     diag = problem.diag
 
     def with_gradient(theta):
@@ -387,7 +384,7 @@ def _optimise(problem: _Profile) -> tuple[np.ndarray, dict]:
     best = problem.deviance(theta)
     if not np.isfinite(best):
         raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
-    checks = {"loglik_by_optimizer": {m: -float(r.fun) / 2 for m, r in runs.items()},
+    checks = {"loglik_by_optimizer": {m: -float(r.fun) / 2 + loglik_shift for m, r in runs.items()},
               "max_abs_gradient": float(np.abs(grad).max()),
               "min_hessian_eigenvalue": float(np.linalg.eigvalsh(hess).min()) if np.isfinite(hess).all() else np.nan}
     checks["optimizers_agreeing"] = [m for m, r in runs.items() if (r.fun - best) / 2 < _AGREE]
@@ -404,6 +401,11 @@ def _optimise(problem: _Profile) -> tuple[np.ndarray, dict]:
     if len(checks["optimizers_agreeing"]) < 2:
         raise LmeConvergenceError(f"could not verify the optimum: the optimizers disagree on the log-likelihood "
                                   f"({checks['loglik_by_optimizer']})")
+    independent = _statsmodels_loglik(problem, theta)
+    if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
+        raise LmeConvergenceError(f"statsmodels' MixedLM log-likelihood {independent} disagrees with ours "
+                                  f"{-best / 2} at the optimum; please report this data set")
+    checks["statsmodels_loglik"] = independent + loglik_shift
     return theta, checks
 
 
