@@ -43,7 +43,7 @@ class LmeFit:
     fixed: pd.DataFrame  # estimate, std_error, df, t, p (summary(fit)$tTable)
     random_sd: pd.Series  # random-effect SDs and 'Residual' (VarCorr)
     random_corr: pd.DataFrame  # correlations of the random effects
-    vcov: pd.DataFrame  # vcov(fit)
+    vcov: pd.DataFrame  # vcov(fit): under ML without summary's N / (N - p) adjustment
     ranef: pd.DataFrame  # BLUPs, one row per group (ranef(fit))
     fitted: pd.Series  # X beta + Z b, random effects included (fitted(fit))
     residuals: pd.Series  # response - fitted (resid(fit))
@@ -74,6 +74,8 @@ class LmeFit:
         lines = [f"Linear mixed-effects model fit by {'REML' if self.reml else 'maximum likelihood'}",
                  _table(pd.DataFrame({"AIC": [self.aic], "BIC": [self.bic], "logLik": [self.loglik]}), index=False),
                  "", "Random effects:", f" Formula: {random} | {group}"]
+        if len(sd) > 2:
+            lines.append(" Structure: General positive-definite, Log-Cholesky parametrization")
         block = pd.DataFrame({"StdDev": sd.map(lambda v: f"{v:.7g}")})
         corr = self.random_corr
         for j, term in enumerate(corr.columns[:-1]):
@@ -99,6 +101,8 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     ``method = "ML"``. Raises :class:`LmeInputError` for bad input and
     :class:`LmeConvergenceError` when the optimum cannot be verified.
     """
+    if not isinstance(reml, (bool, np.bool_)):
+        raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
     y, X, Z, codes, labels = _design(data, fixed, random, group)
     # The optimizer works on centred, unit-SD columns Xc = X T and Zc = Z S, where the
     # likelihood surface is well scaled; beta = T beta_c, Psi = S Psi_c S' exactly.
@@ -114,7 +118,8 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
     xnames, znames = list(X.columns), list(Z.columns)
 
-    se = np.sqrt(np.diag(cov))
+    # summary.lme (adjustSigma = TRUE) widens ML standard errors by sqrt(N / (N - p)); vcov() does not.
+    se = np.sqrt(np.diag(cov) * (1.0 if reml else n / (n - p)))
     df = _nlme_df(X.to_numpy(), codes)
     t = beta / se
     fixed_tab = pd.DataFrame({"estimate": beta, "std_error": se, "df": df, "t": t,
@@ -211,13 +216,19 @@ def _design(data, fixed, random, group):
         raise LmeInputError(f"cannot build the model from the formulas: {err}") from err
     if y.shape[1] != 1:
         raise LmeInputError(f"the response of {fixed!r} must be a single numeric column")
-    X, Z = (M.rename(columns={"Intercept": "(Intercept)"}) for M in (X, Z))
+    X, Z = (_in_r_order(M).rename(columns={"Intercept": "(Intercept)"}) for M in (X, Z))
     if Z.shape[1] == 0:
         raise LmeInputError(f"random={random!r} has no random effects")
     if np.linalg.matrix_rank(X.to_numpy() @ _standardiser(X.to_numpy())) < X.shape[1]:
         raise LmeInputError(f"the fixed-effects columns {list(X.columns)} are linearly dependent")
     codes, labels = pd.factorize(data[group], sort=True)
     return y.iloc[:, 0].to_numpy(float), X, Z, codes, np.asarray(labels)
+
+
+def _in_r_order(design: pd.DataFrame) -> pd.DataFrame:
+    """Columns reordered as R orders terms: by interaction order, then as written."""
+    slices = sorted(design.design_info.term_slices.items(), key=lambda item: len(item[0].factors))
+    return design.iloc[:, [i for _, s in slices for i in range(s.start, s.stop)]]
 
 
 def _variables(formula: str) -> list[str]:
@@ -338,10 +349,9 @@ class _Profile:
     def estimates(self, theta):
         """beta, its covariance, sigma^2, the relative covariance D and the BLUPs D H_i Z_i'(y_i - X_i beta)."""
         L, D, H, F, M, beta, rss, _ = self._parts(theta)
+        sigma2 = rss / self.nu
         blup = (F @ np.append(-beta, 1.0)) @ D
-        # nlme's vcov divides by N - p under ML too (N/(N - p) times the ML sigma^2).
-        cov = rss / (self.n - self.p) * np.linalg.inv(M[: self.p, : self.p])
-        return beta, cov, rss / self.nu, D, blup
+        return beta, sigma2 * np.linalg.inv(M[: self.p, : self.p]), sigma2, D, blup
 
 
 def _group_sum(values: np.ndarray, codes: np.ndarray) -> np.ndarray:

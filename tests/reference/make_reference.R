@@ -38,6 +38,7 @@ lme_numbers <- function(spec, data) {
     spec = spec,
     fixed = list(term = rownames(tt), estimate = tt[, "Value"], std_error = tt[, "Std.Error"],
                  df = tt[, "DF"], t = tt[, "t-value"], p = tt[, "p-value"]),
+    vcov = unname(vcov(fit)),  # under ML without summary()'s N / (N - p) widening of the SEs
     random_sd = as.list(c(setNames(sqrt(diag(psi)), colnames(psi)), Residual = fit$sigma)),
     random_corr = unname(cov2cor(unclass(psi)[seq_len(nrow(psi)), seq_len(ncol(psi)), drop = FALSE])),
     loglik = as.numeric(ll), n_params = attr(ll, "df"), aic = AIC(fit), bic = BIC(fit),
