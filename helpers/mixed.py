@@ -83,7 +83,14 @@ class LmeFit:
         lines += [_table(block), "", f"Fixed effects:  {fixed}"]
         tab = self.fixed.rename(columns={"estimate": "Value", "std_error": "Std.Error", "df": "DF",
                                          "t": "t-value", "p": "p-value"})
-        lines += [_table(tab.astype({"DF": int})), ""]
+        lines += [_table(tab.astype({"DF": int}))]
+        if len(self.vcov) > 1:
+            se = np.sqrt(np.diag(self.vcov))
+            corr = pd.DataFrame(self.vcov.to_numpy() / np.outer(se, se), index=self.vcov.index,
+                                columns=[_abbrev(c) for c in self.vcov.columns])
+            lower = corr.where(np.tril(np.ones(corr.shape, bool), -1)).iloc[1:, :-1]
+            lines += [" Correlation: ", lower.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
+        lines.append("")
         std_resid = self.residuals / sd["Residual"]
         quant = pd.DataFrame([np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])], columns=["Min", "Q1", "Med", "Q3", "Max"])
         lines += ["Standardized Within-Group Residuals:", _table(quant, index=False), "",
@@ -468,4 +475,4 @@ def _abbrev(term: str) -> str:
 
 
 def _table(frame: pd.DataFrame, index: bool = True) -> str:
-    return frame.to_string(index=index, float_format=lambda v: f"{v:.6g}")
+    return frame.to_string(index=index, float_format=lambda v: f"{v:.7g}")

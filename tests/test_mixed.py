@@ -152,6 +152,26 @@ def test_icc_matches_r(model):
     close(icc(fitted("gp_cholesterol", model)), REFERENCE["gp_cholesterol"]["icc"][model], OTHER_RTOL)
 
 
+OLS_FORMULAS = {"pooled": "chol ~ age", "grouped": "chol_grouped ~ age_grouped",
+                "varying_intercept": "chol ~ C(doctor) + age", "varying_slope": "chol ~ age:C(doctor)"}
+
+
+@pytest.mark.parametrize("model", OLS_FORMULAS)
+def test_statsmodels_ols_matches_lm_for_the_first_half(model):
+    ref, gp = REFERENCE["gp_cholesterol"]["lm"][model], DATA["gp_cholesterol"]
+    if model == "grouped":
+        gp = gp.groupby("doctor")[["chol", "age"]].mean().add_suffix("_grouped")
+    fit = smf.ols(OLS_FORMULAS[model], gp).fit()
+    coef = ref["coefficients"]
+    assert len(fit.params) == len(coef["term"])  # same columns, in R's order
+    close(fit.params, coef["estimate"], ESTIMATE_RTOL)
+    close([fit.bse, fit.tvalues, fit.pvalues], [coef["std_error"], coef["t"], coef["p"]], OTHER_RTOL)
+    close([np.sqrt(fit.scale), fit.df_resid, fit.rsquared, fit.rsquared_adj, fit.fvalue, fit.df_model, fit.f_pvalue],
+          [ref[k] for k in ("sigma", "df_residual", "r_squared", "adj_r_squared", "f_statistic", "f_df_model",
+                            "f_p_value")], OTHER_RTOL)
+    close(np.quantile(fit.resid, [0, 0.25, 0.5, 0.75, 1]), list(ref["residual_quantiles"].values()), OTHER_RTOL, 1e-12)
+
+
 def test_reference_is_current(tmp_path):
     """Rerun the R script: a committed reference that differs from R's output is stale."""
     if shutil.which("Rscript") is None:
