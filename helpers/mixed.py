@@ -168,13 +168,14 @@ def lrt(*fits: LmeFit, names: list[str] | None = None) -> pd.DataFrame:
             "maximum likelihood, fit_lme(..., reml=False), and compare those fits")
     n_params = np.array([f.n_params for f in fits])
     loglik = np.array([f.loglik for f in fits])
-    ratio = np.r_[np.nan, 2 * np.abs(np.diff(loglik))]
+    # Like nlme, no test between neighbours with the same number of parameters.
     ddf = np.r_[0, np.abs(np.diff(n_params))]
-    pval = np.where(ddf > 0, stats.chi2.sf(ratio, np.maximum(ddf, 1)), np.nan)
+    ratio = np.where(ddf > 0, np.r_[0, 2 * np.abs(np.diff(loglik))], np.nan)
     return pd.DataFrame(
         {"Model": np.arange(1, len(fits) + 1), "df": n_params, "AIC": [f.aic for f in fits],
          "BIC": [f.bic for f in fits], "logLik": loglik,
-         "Test": [""] + [f"{i} vs {i + 1}" for i in range(1, len(fits))], "L.Ratio": ratio, "p-value": pval},
+         "Test": ["" if k == 0 else f"{i} vs {i + 1}" for i, k in enumerate(ddf)],
+         "L.Ratio": ratio, "p-value": stats.chi2.sf(ratio, np.maximum(ddf, 1))},
         index=names or [f"fit{i}" for i in range(1, len(fits) + 1)])
 
 

@@ -216,6 +216,14 @@ def test_shifting_a_covariate_changes_nothing_but_its_own_coefficients():
 # ----------------------------------------------------------------------------- refusals and errors
 
 
+def test_lrt_skips_the_test_between_fits_with_equal_df_as_nlme_does():
+    gp = DATA["gp_cholesterol"]
+    age, bmi = (fit_lme(gp, f"chol ~ {x}", "~ 1", "doctor", reml=False) for x in ("age", "bmi"))
+    table = lrt(bmi, age, fitted("gp_cholesterol", "rs_ml"))
+    assert table["Test"].tolist() == ["", "", "2 vs 3"]
+    assert table["L.Ratio"].isna().tolist() == [True, True, False]
+
+
 def test_lrt_refuses_reml_fits_with_different_fixed_effects():
     with pytest.raises(LmeInputError, match=r"reml=False"):
         lrt(fitted("gp_cholesterol", "rs_reml"), fitted("gp_cholesterol", "rs_agedoc_reml"))
