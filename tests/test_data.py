@@ -1,0 +1,270 @@
+"""The GP cholesterol reconstruction: the handout's numbers, the manifest, the loader's errors, determinism.
+
+Each number the handout prints about the GP data (datasets/handout_targets.csv, with its handout line) is a
+test of its own: statsmodels fits the handout's model to our file, and the result, printed the way R prints
+it, must read the same.
+"""
+
+import csv
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+import yaml
+
+from helpers.data import (
+    GP_CHOLESTEROL_CSV,
+    GP_CHOLESTEROL_MANIFEST,
+    DataValidationError,
+    load_gp_cholesterol,
+    sha256_of,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = list(csv.DictReader((ROOT / "datasets" / "handout_targets.csv").open()))
+QUANTILES = {"Min": 0.0, "1Q": 0.25, "Median": 0.5, "3Q": 0.75, "Max": 1.0}
+
+
+def r_term(name: str) -> str:
+    """statsmodels' term name in R's spelling."""
+    name = name.replace("Intercept", "(Intercept)")
+    name = re.sub(r"C\(doctor\)\[T\.(\d+)\]", r"as.factor(doctor)\1", name)
+    return re.sub(r"C\(doctor\)\[(\d+)\]", r"as.factor(doctor)\1", name)
+
+
+@pytest.fixture(scope="module")
+def gp():
+    return load_gp_cholesterol()
+
+
+@pytest.fixture(scope="module")
+def fits(gp):
+    grouped = gp.groupby("doctor").agg(chol_grouped=("chol", "mean"), age_grouped=("age", "mean"))
+    return {
+        "pooled": smf.ols("chol ~ age", gp).fit(),
+        "grouped": smf.ols("chol_grouped ~ age_grouped", grouped).fit(),
+        "varying_intercept": smf.ols("chol ~ C(doctor) + age", gp).fit(),
+        "varying_slope": smf.ols("chol ~ age:C(doctor)", gp).fit(),
+    }
+
+
+def ours(fit, statistic: str, term: str) -> float:
+    """The value of one printed statistic, computed by statsmodels."""
+    by_term = {
+        "estimate": fit.params, "std_error": fit.bse, "t_value": fit.tvalues, "p_value": fit.pvalues,
+    }
+    if statistic in by_term:
+        return by_term[statistic].rename(index=r_term)[term]
+    if statistic == "residual_quantile":
+        return float(np.quantile(fit.resid, QUANTILES[term]))  # numpy's default is R's type 7
+    return {
+        "sigma": np.sqrt(fit.scale), "df_residual": fit.df_resid, "r_squared": fit.rsquared,
+        "adj_r_squared": fit.rsquared_adj, "f_statistic": fit.fvalue, "f_df_model": fit.df_model,
+        "f_df_residual": fit.df_resid, "f_p_value": fit.f_pvalue,
+    }[statistic]
+
+
+def prints_as(value: float, printed: str, statistic: str) -> bool:
+    """Whether R's summary.lm would print ``value`` as ``printed``.
+
+    Estimates, standard errors, t values and residual quantiles are printed to a fixed number of
+    decimals; p values to 3 significant digits (4 for the F test) or as "<bound"; sigma, R² and F to
+    4 significant digits with trailing zeros dropped ("0.65" is 0.6500).
+    """
+    if printed.startswith("<"):
+        return value < float(printed[1:])
+    if statistic in ("estimate", "std_error", "t_value", "residual_quantile"):
+        decimals = len(printed.split(".")[1]) if "." in printed else 0
+        return f"{value:.{decimals}f}" == printed
+    if statistic in ("df_residual", "f_df_model", "f_df_residual", "n"):
+        return int(round(value)) == int(printed) and abs(value - round(value)) < 1e-9
+    significant = {"p_value": 3, "f_p_value": 4}.get(statistic, 4)
+    return float(f"{value:.{significant}g}") == float(printed)
+
+
+MODEL_TARGETS = [t for t in TARGETS if t["model"] not in ("table", "head")]
+
+
+@pytest.mark.parametrize(
+    "target", MODEL_TARGETS, ids=[f"{t['model']}-{t['statistic']}-{t['term']}" for t in MODEL_TARGETS]
+)
+def test_every_printed_number_of_the_handout_is_reproduced(fits, target):
+    value = ours(fits[target["model"]], target["statistic"], target["term"])
+    assert prints_as(value, target["printed"], target["statistic"]), (
+        f"handout line {target['handout_line']}: {target['model']} {target['statistic']} {target['term']} "
+        f"prints {target['printed']}, ours is {value!r} (off by {value - float(target['printed'].lstrip('<')):.3g})"
+    )
+
+
+def test_group_sizes_are_the_handouts(gp):
+    printed = {int(t["term"]): int(t["printed"]) for t in TARGETS if t["model"] == "table"}
+    assert gp["doctor"].value_counts().sort_index().to_dict() == printed
+
+
+def test_first_six_rows_are_the_handouts_head(gp):
+    head = {}
+    for t in TARGETS:
+        if t["model"] == "head":
+            head.setdefault(int(t["term"]) - 1, {})[t["statistic"]] = t["printed"]
+    for row, printed in head.items():
+        for column, text in printed.items():
+            value = gp.loc[row, column]
+            # a tibble prints 3 significant digits
+            assert float(f"{value:.3g}") == float(text), f"row {row + 1} {column}: {value} does not print as {text}"
+
+
+def test_the_count_of_reproduced_numbers_is_what_the_docs_claim():
+    documented = (ROOT / "datasets" / "gp_cholesterol.md").read_text()
+    numbers = len([t for t in TARGETS if t["model"] not in ("table", "head")])
+    assert f"{numbers} printed numbers" in documented
+
+
+# ---------------------------------------------------------------- realism
+def test_rows_are_plausible_and_distinct(gp):
+    assert not gp.duplicated().any()
+    assert gp["age"].between(18, 95).all() and gp["chol"].between(2.5, 11).all()
+    assert np.allclose(gp["chol"] * 100, np.round(gp["chol"] * 100))
+    assert gp["sex"].isin([0, 1]).all()
+    assert gp.groupby("doctor")["agedoc"].nunique().eq(1).all()
+
+
+def test_no_gp_has_odd_residuals(fits, gp):
+    """A student plotting varying-intercept residuals per GP should see similar spreads, centred on zero."""
+    residuals = fits["varying_intercept"].resid.groupby(gp["doctor"])
+    assert residuals.std().between(0.35, 0.85).all(), residuals.std()
+    assert residuals.mean().abs().max() < 1e-9  # each GP's intercept absorbs its mean
+
+
+# ---------------------------------------------------------------- manifest
+def test_manifest_describes_the_file(gp):
+    manifest = yaml.safe_load(GP_CHOLESTEROL_MANIFEST.read_text())
+    assert manifest["sha256"] == sha256_of(GP_CHOLESTEROL_CSV)
+    assert manifest["rows"] == len(gp) and manifest["groups"] == gp["doctor"].nunique()
+    assert list(manifest["columns"]) == list(gp.columns)
+    for name, column in manifest["columns"].items():
+        assert str(gp[name].dtype) == column["dtype"]
+        low, high = column["range"]
+        assert low <= gp[name].min() and gp[name].max() <= high, name
+        assert column["level"] in ("patient", "GP", "grouping") and column["meaning"]
+    assert "reconstruction" in manifest["description"]
+
+
+# ---------------------------------------------------------------- the loader's errors
+@pytest.fixture
+def copy_of_data(tmp_path):
+    """A writable copy of the data and manifest, and a function that rewrites the CSV and re-signs it."""
+    csv_path, manifest_path = tmp_path / "gp.csv", tmp_path / "gp.yml"
+    shutil.copy(GP_CHOLESTEROL_CSV, csv_path)
+    shutil.copy(GP_CHOLESTEROL_MANIFEST, manifest_path)
+
+    def rewrite(text: str, sign: bool = True):
+        csv_path.write_text(text)
+        if sign:  # so that the check under test, not the checksum, is what fails
+            manifest = yaml.safe_load(manifest_path.read_text())
+            manifest["sha256"] = sha256_of(csv_path)
+            manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
+
+    return csv_path, manifest_path, rewrite
+
+
+def original_lines():
+    return GP_CHOLESTEROL_CSV.read_text().splitlines()
+
+
+def test_the_copy_loads(copy_of_data):
+    csv_path, manifest_path, _ = copy_of_data
+    pd.testing.assert_frame_equal(load_gp_cholesterol(csv_path, manifest_path), load_gp_cholesterol())
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataValidationError, match="not found"):
+        load_gp_cholesterol(tmp_path / "absent.csv")
+
+
+def test_wrong_checksum(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    lines = original_lines()
+    lines[10] = lines[10].replace(lines[10].split(",")[0], "5.55", 1)
+    rewrite("\n".join(lines) + "\n", sign=False)
+    with pytest.raises(DataValidationError, match="checksum"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_missing_column(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    rewrite("\n".join(",".join(line.split(",")[:-1]) for line in original_lines()) + "\n")
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['sex'\]"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_extra_column(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    lines = original_lines()
+    rewrite("\n".join([lines[0] + ",height"] + [line + ",170" for line in lines[1:]]) + "\n")
+    with pytest.raises(DataValidationError, match=r"unexpected column\(s\) \['height'\]"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_non_numeric_value(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    lines = original_lines()
+    fields = lines[5].split(",")
+    fields[2] = "fifty"
+    lines[5] = ",".join(fields)
+    rewrite("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"non-numeric value 'fifty' in column 'age' \(file line 6\)"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_missing_value(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    lines = original_lines()
+    fields = lines[7].split(",")
+    fields[0] = ""
+    lines[7] = ",".join(fields)
+    rewrite("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match="missing value in column 'chol'"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_gp_level_variable_that_varies_within_a_gp(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    lines = original_lines()
+    fields = lines[3].split(",")
+    fields[4] = str(int(fields[4]) + 1)
+    lines[3] = ",".join(fields)
+    rewrite("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"'agedoc' is a GP-level variable but varies within doctor \[1\]"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_wrong_row_count(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    rewrite("\n".join(original_lines()[:-1]) + "\n")
+    with pytest.raises(DataValidationError, match="440 rows, the manifest says 441"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+def test_value_outside_its_range(copy_of_data):
+    csv_path, manifest_path, rewrite = copy_of_data
+    lines = original_lines()
+    fields = lines[9].split(",")
+    fields[2] = "7"
+    lines[9] = ",".join(fields)
+    rewrite("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"column 'age' has 7 outside its range"):
+        load_gp_cholesterol(csv_path, manifest_path)
+
+
+# ---------------------------------------------------------------- determinism
+def test_rebuilding_writes_the_same_bytes(tmp_path):
+    script = ROOT / "datasets" / "reconstruct_gp_cholesterol.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True, capture_output=True)
+    assert (tmp_path / "gp_cholesterol.csv").read_bytes() == GP_CHOLESTEROL_CSV.read_bytes()
+    assert (tmp_path / "gp_cholesterol.yml").read_bytes() == GP_CHOLESTEROL_MANIFEST.read_bytes()
