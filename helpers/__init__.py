@@ -2,4 +2,5 @@
 
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
 - :mod:`helpers.mixed`: mixed models as R's nlme::lme reports them (fit_lme, lrt, icc), verified optimum.
+- :mod:`helpers.rsummary`: an OLS fit printed as R prints ``summary(lm(...))`` (r_summary).
 """
