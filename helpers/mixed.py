@@ -298,9 +298,9 @@ class _Profile:
     """-2 log-likelihood profiled over beta and sigma^2, and its gradient, in theta.
 
     theta is the log-Cholesky factor L of D, the random-effects covariance relative
-    to sigma^2 (nlme's pdLogChol). Everything comes from per-group cross-products
-    G_i = Z_i'Z_i and B_i = Z_i'[X y] through H_i = (I + G_i D)^-1, so an evaluation
-    is a few batched small-matrix operations whatever the group sizes. With
+    to sigma^2 (the idea of nlme's pdLogChol). Everything comes from per-group
+    cross-products G_i = Z_i'Z_i and B_i = Z_i'[X y] through H_i = (I + G_i D)^-1, so
+    an evaluation is a few batched small-matrix operations whatever the group sizes. With
     F_i = H_i B_i, [X y]'V^-1[X y] = [X y]'[X y] - sum B_i' D F_i (V relative to
     sigma^2) and its differential is -sum F_i' dD F_i, which gives the gradient.
     """
