@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JUPYTER_PORT ?= 8888
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test data bench clean-venv
 
@@ -16,7 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## Open the course in JupyterLab (prints the tokened URL; JUPYTER_PORT=… to choose the port).
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT) $(ROOT_FLAG)
 
 ## Run the whole test suite (what CI runs).
 test: $(STAMP)
