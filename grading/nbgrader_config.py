@@ -1,0 +1,33 @@
+# nbgrader configuration of the course; run every nbgrader command from this folder.
+# What each setting is for is explained in grading/README.md ("What the configuration does").
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
+
+from helpers.grading import CourseExecute, HideHiddenTests, read_timeouts
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.course_id = "random-effects"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+
+# Autograde: nbgrader's own steps, with Execute replaced by the course's version
+# (per-assignment cell timeout, memory ceiling, no statsmodels ConvergenceWarning).
+c.Autograde.autograde_preprocessors = [CourseExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.CourseExecute.timeouts = read_timeouts(c.CourseDirectory.root)
+c.Execute.timeout = 60  # assignments missing from timeouts.json
+c.LimitedKernelManager.memory_limit_mb = 3072
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"ConvergenceWarning"
+
+# A grade cell a student deleted is put back (with a note) and graded, rather than lost.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback: never show hidden-test code or tracebacks.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# Students' notebooks are small; larger files in an assignment folder are not collected.
+c.ExchangeSubmit.max_file_size = 2000  # kB
