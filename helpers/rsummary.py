@@ -23,7 +23,7 @@ import re
 import numpy as np
 from statsmodels.regression.linear_model import OLS, RegressionResults
 
-__all__ = ["r_summary", "r_summary_text", "format_r", "format_pval"]
+__all__ = ["r_summary", "r_summary_text", "printed_numbers", "format_r", "format_pval"]
 
 DIGITS = 4  # print.summary.lm: max(3, getOption("digits") - 3)
 EPS = float(np.finfo(float).eps)  # .Machine$double.eps
@@ -65,6 +65,35 @@ def r_summary_text(fit, formula: str | None = None, data: str = "data", names: d
         out += [f"Multiple R-squared:  {_formatc(fit.rsquared)},\tAdjusted R-squared:  {_formatc(fit.rsquared_adj)} ",
                 f"F-statistic: {_formatc(fit.fvalue)} on {int(round(fit.df_model))} and {rdf} DF,  p-value: {f_p}"]
     return "\n".join(out) + "\n\n"
+
+
+def printed_numbers(text: str) -> dict[tuple[str, str], str]:
+    """The numbers in a printout of :func:`r_summary_text`, keyed by (statistic, term) as in
+    datasets/handout_targets.csv, e.g. ``("estimate", "age")`` or ``("sigma", "")``; spaces removed."""
+    lines = text.splitlines()
+    found = {}
+    if "Min" in lines[lines.index("Residuals:") + 1].split():
+        at = lines.index("Residuals:")
+        for name, value in zip(lines[at + 1].split(), lines[at + 2].split()):
+            found["residual_quantile", name] = value
+    for line in lines[lines.index("Coefficients:") + 2:]:
+        if not line.strip() or line.startswith("---"):
+            break
+        term, *cells = line.split()  # assumes term names without spaces
+        p_value = cells[3] + cells[4] if cells[3] == "<" else cells[3]
+        for statistic, value in zip(["estimate", "std_error", "t_value", "p_value"], [*cells[:3], p_value]):
+            found[statistic, term] = value
+    patterns = {
+        ("sigma", "df_residual"): r"Residual standard error: (\S+) on (\d+) degrees of freedom",
+        ("r_squared", "adj_r_squared"): r"Multiple R-squared:\s+(\S+),\tAdjusted R-squared:\s+(\S+)",
+        ("f_statistic", "f_df_model", "f_df_residual", "f_p_value"):
+            r"F-statistic: (\S+) on (\d+) and (\d+) DF,  p-value: (.+)",
+    }
+    for keys, pattern in patterns.items():
+        match = re.search(pattern, text)
+        if match:
+            found.update({(key, ""): value.replace(" ", "") for key, value in zip(keys, match.groups())})
+    return found
 
 
 # ----------------------------------------------------------------------------- checks and names

@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from helpers.data import DATASETS_DIR, load_gp_cholesterol
-from helpers.rsummary import r_summary, r_summary_text
+from helpers.data import load_gp_cholesterol
+from helpers.handout import handout, handout_numbers
+from helpers.rsummary import printed_numbers, r_summary, r_summary_text
 
 REFERENCE = Path(__file__).parent / "reference" / "r_summary_lm.txt"
 DATA = load_gp_cholesterol()
@@ -57,49 +57,14 @@ def r_printouts() -> dict[str, str]:
     return blocks
 
 
-def parse(text: str) -> dict[tuple[str, str], str]:
-    """The printed tokens of a summary, keyed like handout_targets.csv (statistic, term)."""
-    lines = text.splitlines()
-    found = {}
-    at = lines.index("Residuals:")
-    for name, value in zip(lines[at + 1].split(), lines[at + 2].split()):
-        found["residual_quantile", name] = value
-    for line in lines[lines.index("Coefficients:") + 2:]:
-        if not line.strip() or line.startswith("---"):
-            break
-        term, *cells = line.split()  # the course's term names hold no spaces
-        p_value = cells[3] + cells[4] if cells[3] == "<" else cells[3]
-        for statistic, value in zip(["estimate", "std_error", "t_value", "p_value"], [*cells[:3], p_value]):
-            found[statistic, term] = value
-    patterns = {
-        ("sigma", "df_residual"): r"Residual standard error: (\S+) on (\d+) degrees of freedom",
-        ("r_squared", "adj_r_squared"): r"Multiple R-squared:\s+(\S+),\tAdjusted R-squared:\s+(\S+)",
-        ("f_statistic", "f_df_model", "f_df_residual", "f_p_value"):
-            r"F-statistic: (\S+) on (\d+) and (\d+) DF,  p-value: (.+)",
-    }
-    for keys, pattern in patterns.items():
-        match = re.search(pattern, text)
-        for key, value in zip(keys, match.groups()):
-            found[key, ""] = value.replace(" ", "")
-    return found
-
-
-def handout_targets(model: str) -> pd.DataFrame:
-    targets = pd.read_csv(DATASETS_DIR / "handout_targets.csv", dtype=str, keep_default_na=False)
-    return targets[targets["model"] == model]
-
-
 @pytest.mark.parametrize("model", HANDOUT_MODELS)
 def test_every_printed_number_matches_the_handout(model):
-    ours = parse(printout(model))
-    targets = handout_targets(model)
+    ours, targets = printed_numbers(printout(model)), handout_numbers(model)
     assert len(targets) > 20
-    for row in targets.itertuples():
-        key = (row.statistic, row.term)
+    for key, printed in targets.items():
         assert key in ours, f"{model}: {key} not printed"
-        assert ours[key] == row.printed.replace(" ", ""), f"{model} {key} (handout line {row.handout_line})"
-    coefficient_rows = {term for statistic, term in ours if statistic == "estimate"}
-    assert coefficient_rows == set(targets.loc[targets["statistic"] == "estimate", "term"])
+        assert ours[key] == printed, f"{model} {key}: we print {ours[key]}, the handout {printed}"
+    assert set(ours) == set(targets)  # nothing printed that the handout lacks
 
 
 @pytest.mark.parametrize("name", list(FITS))
@@ -114,6 +79,14 @@ def test_reference_covers_every_fit():
 def test_r_summary_prints_the_text(capsys):
     r_summary(smf.ols("chol ~ age", DATA).fit(), data="data_chol")
     assert capsys.readouterr().out == printout("pooled")
+
+
+def test_handout_lookup():
+    assert handout("pooled", "estimate", "age") == "0.051262"  # the handout's line 111, as the CSV records it
+    with pytest.raises(KeyError, match="prints no"):
+        handout("pooled", "estimate", "bmi")
+    with pytest.raises(KeyError, match="known"):
+        handout_numbers("no_such_model")
 
 
 def test_names_mapping_renames_terms():
