@@ -46,7 +46,9 @@ def facet_by_gp(data: pd.DataFrame, height: float = 2.0) -> sns.FacetGrid:
     grid = sns.FacetGrid(data.assign(GP=dr_labels(data["doctor"])), col="GP", col_wrap=4, height=height, aspect=1.2)
     grid.map_dataframe(sns.scatterplot, x="age", y="chol", s=12, color="0.3")
     grid.set_titles("{col_name}")
-    grid.set_axis_labels(AGE, CHOL)
+    grid.set_axis_labels("", "")
+    grid.figure.supxlabel(AGE)  # one label per axis for the whole grid, not one per panel
+    grid.figure.supylabel(CHOL)
     return grid
 
 

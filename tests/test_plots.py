@@ -44,4 +44,5 @@ def test_gp_plots_label_axes_with_units():
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("age (years)", "cholesterol (mmol/L)")
     grid = facet_by_gp(DATA)
     assert len(grid.axes) == 12 and grid.axes[0].get_title() == "Dr 1"
+    assert (grid.figure.get_supxlabel(), grid.figure.get_supylabel()) == ("age (years)", "cholesterol (mmol/L)")
     plt.close("all")
