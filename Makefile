@@ -7,7 +7,7 @@ JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test data bench clean-venv
+.PHONY: lab test book data bench clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lab: $(STAMP)
 ## Run the whole test suite (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## Build the self-study book into _build/book/ from the stored outputs (runs no notebook).
+book: $(STAMP)
+	$(BIN)/python book/build.py
 
 ## Rebuild datasets/gp_cholesterol.csv from its calibration targets.
 data: $(STAMP)

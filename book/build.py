@@ -1,0 +1,288 @@
+"""Build the self-study book: ``python book/build.py`` (what ``make book`` runs) writes ``_build/book/``.
+
+The book is made from what the repository stores, without running any notebook:
+
+1. A staging copy of the sources is laid out in ``_build/book-src/``: this folder's pages, the lecture
+   notebooks (every ``notebooks/*.ipynb``, in file-name order), the exercises (every nbgrader source
+   notebook ``grading/source/<assignment>/*.ipynb``, in assignment-number order) and the data's page.
+   Only the copies are changed: solution cells get a fold (myst-nb's ``hide-cell`` tag for code, a
+   dropdown for text) and hidden tests are removed as ``nbgrader generate_assignment`` removes them.
+   The course map (``_course_map.md``) is written from the notebooks' titles and first paragraphs, and the
+   codebook from ``datasets/gp_cholesterol.yml``.
+2. Sphinx with myst-nb builds the HTML with warnings as errors and nitpicky references.
+3. Every local ``href``/``src`` of the HTML is checked: the file must exist, and a ``#fragment`` must be an
+   id in it.
+
+A stamp (``_build/book/.inputs``) records a hash of everything the build reads; the build is skipped when
+the stamp matches (``--force`` rebuilds anyway). A lock makes simultaneous builds wait for each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import yaml
+from nbgrader.preprocessors import ClearHiddenTests
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+OUT = ROOT / "_build" / "book"
+STAMP_NAME = ".inputs"
+SOLUTION_MARK = "### BEGIN SOLUTION"
+CODEBOOK_FIELDS = ["dtype", "unit", "range", "level", "meaning", "source"]
+
+
+# --------------------------------------------------------------------------- what the book is made of
+
+def lecture_notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def assignment_number(path: Path) -> float:
+    """The N of an exercise's "# Assignment N — ..." title (infinity when it has none)."""
+    match = re.match(r"#\s*Assignment\s+(\d+)", notebook_title(nbformat.read(path, as_version=4)))
+    return int(match.group(1)) if match else float("inf")
+
+
+def exercise_notebooks() -> list[Path]:
+    found = sorted((ROOT / "grading" / "source").glob("*/*.ipynb"))
+    return sorted(found, key=lambda p: (assignment_number(p), p.parent.name, p.name))
+
+
+def inputs() -> list[Path]:
+    files = [p for p in BOOK.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files += [p for p in (ROOT / "notebooks").rglob("*")
+              if p.is_file() and ".ipynb_checkpoints" not in p.parts]
+    files += exercise_notebooks()
+    files += [ROOT / "datasets" / "gp_cholesterol.md", ROOT / "datasets" / "gp_cholesterol.yml",
+              ROOT / "requirements.txt"]
+    return sorted(files)
+
+
+def inputs_hash() -> str:
+    digest = hashlib.sha256()
+    for path in inputs():
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- notebook text
+
+def first_heading_cell(nb):
+    return next((c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("#")), None)
+
+
+def notebook_title(nb) -> str:
+    cell = first_heading_cell(nb)
+    return cell.source.lstrip().splitlines()[0] if cell else ""
+
+
+def plain_title(nb, fallback: str) -> str:
+    return notebook_title(nb).lstrip("#").strip() or fallback
+
+
+def overview(nb, blocks: int = 2) -> str:
+    """The opening of a notebook for the course map: its first paragraphs after the title.
+
+    A paragraph that is only emphasis (a subtitle) is skipped; a list counts with the paragraph before it.
+    """
+    cell = first_heading_cell(nb)
+    text = cell.source.strip().split("\n", 1)[1] if cell is not None and "\n" in cell.source.strip() else ""
+    taken: list[str] = []
+    for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
+        if paragraph.startswith("#"):
+            break
+        is_list = re.match(r"([-*+]|\d+\.)\s", paragraph) is not None
+        if taken and is_list:
+            taken[-1] += "\n\n" + paragraph
+        elif len(taken) == blocks:
+            break
+        elif paragraph and not re.fullmatch(r"([*_])[^*_].*\1", paragraph, re.S):
+            taken.append(paragraph)
+    return "\n\n".join(taken)
+
+
+# --------------------------------------------------------------------------- staging
+
+def is_solution(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("solution")) or SOLUTION_MARK in cell.source
+
+
+def fold_solutions(nb):
+    """Fold every solution cell and drop hidden tests, in place; returns the number of folds."""
+    ClearHiddenTests().preprocess(nb, {})
+    folds = 0
+    for cell in nb.cells:
+        if not is_solution(cell):
+            continue
+        folds += 1
+        if cell.cell_type == "code":
+            tags = cell.metadata.setdefault("tags", [])
+            if "hide-cell" not in tags:
+                tags.append("hide-cell")
+            cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+        else:
+            fence = ":" * max(4, 1 + max((len(m) for m in re.findall(r"^:{3,}", cell.source, re.M)), default=0))
+            cell.source = f"{fence}{{admonition}} Solution\n:class: dropdown\n\n{cell.source}\n{fence}"
+    return folds
+
+
+def codebook_markdown(manifest: dict) -> str:
+    lines = ["## Codebook", "",
+             f"What `gp_cholesterol.yml` records about `{manifest['file']}`: {manifest['rows']} rows, "
+             f"{manifest['groups']} groups, licence {manifest['licence']}, SHA-256 `{manifest['sha256']}`.", "",
+             "| column | " + " | ".join(CODEBOOK_FIELDS) + " |",
+             "|---" * (len(CODEBOOK_FIELDS) + 1) + "|"]
+    for name, column in manifest["columns"].items():
+        cells = []
+        for field in CODEBOOK_FIELDS:
+            value = column.get(field, "")
+            if isinstance(value, list):
+                value = " – ".join(str(v) for v in value)
+            cells.append(str(value).replace("|", r"\|"))
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    provenance = manifest.get("provenance", {})
+    if provenance:
+        lines += ["", "Provenance:", ""] + [f"- **{k.replace('_', ' ')}**: {v}" for k, v in provenance.items()]
+    return "\n".join(lines) + "\n"
+
+
+def course_map_markdown(lectures: list[tuple[str, object]], exercises: list[tuple[str, object]]) -> str:
+    """Each lecture and exercise (title linked, then its opening) and the book's hidden toctrees."""
+    parts = []
+    for heading, entries in (("Lectures", lectures), ("Exercises", exercises)):
+        parts += [f"### {heading}", ""]
+        if not entries:
+            parts += ["(none yet)", ""]
+        for docname, nb in entries:
+            parts += [f"- **[{plain_title(nb, docname)}]({docname}.ipynb)**", ""]
+            parts += [textwrap.indent(overview(nb), "  "), ""]
+        if entries:
+            parts += ["```{toctree}", ":hidden:", f":caption: {heading}", ""]
+            parts += [docname for docname, _ in entries] + ["```", ""]
+    return "\n".join(parts)
+
+
+def stage(dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(BOOK, dest, ignore=shutil.ignore_patterns("build.py", "__pycache__"))
+    shutil.copytree(ROOT / "notebooks", dest / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    lectures = [(f"notebooks/{p.stem}", nbformat.read(p, as_version=4)) for p in lecture_notebooks()]
+
+    exercises = []
+    (dest / "exercises").mkdir()
+    for path in exercise_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        fold_solutions(nb)
+        name = path.stem if path.stem == path.parent.name else f"{path.parent.name}-{path.stem}"
+        nbformat.write(nb, dest / "exercises" / f"{name}.ipynb")
+        exercises.append((f"exercises/{name}", nb))
+
+    (dest / "datasets").mkdir()
+    manifest = yaml.safe_load((ROOT / "datasets" / "gp_cholesterol.yml").read_text())
+    data_page = (ROOT / "datasets" / "gp_cholesterol.md").read_text().rstrip("\n")
+    (dest / "datasets" / "gp_cholesterol.md").write_text(data_page + "\n\n" + codebook_markdown(manifest))
+    (dest / "_course_map.md").write_text(course_map_markdown(lectures, exercises))
+
+
+# --------------------------------------------------------------------------- link check
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.refs = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key) is not None:
+                self.refs.append((tag, key, attrs[key]))
+
+
+def local_link_errors(html_dir: Path) -> list[str]:
+    """Every local href/src of every page under html_dir that does not resolve (file, then #id)."""
+    html_dir = html_dir.resolve()
+    parsed: dict[Path, _Links] = {}
+
+    def parse(page: Path) -> _Links:
+        if page not in parsed:
+            parsed[page] = _Links()
+            parsed[page].feed(page.read_text(encoding="utf-8"))
+        return parsed[page]
+
+    errors = []
+    for page in sorted(html_dir.rglob("*.html")):
+        if page.relative_to(html_dir).parts[0] == "_static":
+            continue  # the theme's Jinja macro files, not pages
+        for tag, attr, ref in parse(page).refs:
+            url = urlsplit(ref)
+            if url.scheme or url.netloc or ref.startswith(("javascript:", "data:")):
+                continue  # not a local link
+            target = (page.parent / unquote(url.path)).resolve() if url.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            where = f"{page.relative_to(html_dir)}: <{tag} {attr}={ref!r}>"
+            if not target.is_relative_to(html_dir) or not target.is_file():
+                errors.append(f"{where}: no such file")
+            elif url.fragment and target.suffix == ".html" and unquote(url.fragment) not in parse(target).ids:
+                errors.append(f"{where}: no id {url.fragment!r} in {target.relative_to(html_dir)}")
+    return errors
+
+
+# --------------------------------------------------------------------------- build
+
+def build(out: Path = OUT) -> None:
+    stamp = out / STAMP_NAME
+    stamp.unlink(missing_ok=True)
+    digest = inputs_hash()
+    src, doctrees = out.parent / (out.name + "-src"), out.parent / (out.name + "-doctrees")
+    stage(src)
+    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
+                    "-d", str(doctrees), str(src), str(out)], check=True)
+    errors = local_link_errors(out)
+    if errors:
+        raise SystemExit("broken local links in the book:\n" + "\n".join(errors))
+    stamp.write_text(json.dumps({"inputs": digest}) + "\n")
+
+
+def up_to_date(out: Path = OUT) -> bool:
+    stamp = out / STAMP_NAME
+    return stamp.is_file() and json.loads(stamp.read_text()).get("inputs") == inputs_hash()
+
+
+def ensure_built(out: Path = OUT, force: bool = False) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / "book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if force or not up_to_date(out):
+            build(out)
+            print(f"built {out.relative_to(ROOT)}/index.html")
+        else:
+            print(f"{out.relative_to(ROOT)}/index.html is up to date")
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    ensure_built(force=parser.parse_args(argv).force)
+
+
+if __name__ == "__main__":
+    main()
