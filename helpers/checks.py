@@ -16,8 +16,11 @@ import pandas as pd
 __all__ = ["check_number", "check_close", "check_frame", "check_series"]
 
 
-def check_number(value, name: str, low: float = -np.inf, high: float = np.inf) -> float:
-    """``value`` is one finite real number (a 1-element array or a numpy scalar counts) in [low, high]."""
+def check_number(value, name: str, low: float = -np.inf, high: float = np.inf) -> None:
+    """``value`` is one finite real number (a 1-element array or a numpy scalar counts) in [low, high].
+
+    Like every check here it returns None: nbgrader would read a number shown by a test cell as partial credit.
+    """
     if isinstance(value, (pd.Series, pd.DataFrame, np.ndarray)) and np.size(value) == 1:
         value = np.asarray(value).reshape(-1)[0]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.number)):
@@ -27,7 +30,6 @@ def check_number(value, name: str, low: float = -np.inf, high: float = np.inf) -
         raise AssertionError(f"{name} is {value}; it should be a finite number")
     if not low <= value <= high:
         raise AssertionError(f"{name} = {value:.6g} is outside the plausible range [{low:g}, {high:g}]")
-    return value
 
 
 def check_close(value, reference, name: str, rtol: float = 1e-3, atol: float = 0.0,
@@ -48,7 +50,7 @@ def check_close(value, reference, name: str, rtol: float = 1e-3, atol: float = 0
                          f"(tolerance: relative {rtol:g}, absolute {atol:g}); please check your method")
 
 
-def check_frame(frame, name: str, columns: list[str], index=None, index_name: str | None = None) -> pd.DataFrame:
+def check_frame(frame, name: str, columns: list[str], index=None, index_name: str | None = None) -> None:
     """A DataFrame holding (at least) ``columns``, indexed by ``index`` (any order) if given."""
     if not isinstance(frame, pd.DataFrame):
         raise AssertionError(f"{name} should be a pandas DataFrame, not {type(frame).__name__}")
@@ -59,10 +61,9 @@ def check_frame(frame, name: str, columns: list[str], index=None, index_name: st
         _check_index(frame.index, index, name)
     if index_name is not None and frame.index.name != index_name:
         raise AssertionError(f"{name}'s index should be named {index_name!r}, not {frame.index.name!r}")
-    return frame
 
 
-def check_series(series, name: str, index=None) -> pd.Series:
+def check_series(series, name: str, index=None) -> None:
     """A numeric Series indexed by ``index`` (any order) if given."""
     if not isinstance(series, pd.Series):
         raise AssertionError(f"{name} should be a pandas Series, not {type(series).__name__}")
@@ -70,7 +71,6 @@ def check_series(series, name: str, index=None) -> pd.Series:
         raise AssertionError(f"{name} should hold numbers, not {series.dtype}")
     if index is not None:
         _check_index(series.index, index, name)
-    return series
 
 
 def _check_index(found, expected, name: str) -> None:

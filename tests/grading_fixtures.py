@@ -1,0 +1,205 @@
+"""Fixture submissions for the grading tests, generated from the released and instructor notebooks.
+
+Each fixture is a function named for what the student did wrong. It takes the
+released notebook and the instructor's version and returns what the student
+hands in (a notebook, or raw text for a file that is not valid JSON) plus the
+file name; :data:`EXPECTED` says which autograded test cells it must lose, or
+that nbgrader must record a failure. Building them from the current notebooks
+keeps them in step with the assignments.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import nbformat
+
+SOLUTION_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+FAILED = "recorded failure"
+ALL = "every autograded test cell"
+
+
+def grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def auto_points(source_nb) -> dict[str, float]:
+    """Points of each autograded cell (a locked grade cell that is not a written answer)."""
+    out = {}
+    for cell in source_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            out[meta["grade_id"]] = float(meta["points"])
+    return out
+
+
+def manual_points(source_nb) -> dict[str, float]:
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"]) for c in source_nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
+
+
+def _cell(nb, gid):
+    return next(c for c in nb.cells if grade_id(c) == gid)
+
+
+def with_solutions(release_nb, source_nb):
+    """The release with every answer cell filled in from the instructor's version, as a student would."""
+    nb = copy.deepcopy(release_nb)
+    answers = {grade_id(c): SOLUTION_MARKERS.sub("", c.source) for c in source_nb.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in nb.cells:
+        if grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
+    return nb
+
+
+def _replace(nb, gid, old, new):
+    cell = _cell(nb, gid)
+    if old not in cell.source:
+        raise KeyError(f"fixture out of date: {old!r} not in cell {gid}")
+    cell.source = cell.source.replace(old, new)
+
+
+# ----------------------------------------------------------------------------- partly right, per assignment
+# Each mistake passes the visible tests (nbgrader validate) and is caught by a hidden one.
+
+def _partly_structure_and_pooling(nb):
+    _replace(nb, "q2_pooled", 'pooled_se = pooled.bse["age"]', 'pooled_se = pooled.bse["age"] ** 2')
+    _replace(nb, "q3_separate", '"slope_se": fit.bse[x]', '"slope_se": fit.mse_resid ** 0.5')
+    _replace(nb, "q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))')
+    return ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test"]
+
+
+def _partly_group_level_and_fixed_effects(nb):
+    _replace(nb, "q3_ivw", "w = 1 / s**2", "w = 1 / s")
+    _replace(nb, "q3_ivw", "1 / np.sqrt(np.sum(w))", "1 / np.sqrt(np.sum(w**2))")
+    _replace(nb, "q5_fixed", 'fe_slopes = pd.Series(varying_slope.params.drop("Intercept").to_numpy()',
+             'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]')
+    return ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test"]
+
+
+def _partly_random_intercepts(nb):
+    _replace(nb, "q3_factor", "return sd_group**2 / (sd_group**2 + sd_resid**2 / n)",
+             "return sd_group / (sd_group + sd_resid / n)")
+    _replace(nb, "q6_transfer", 'school_icc_true = schools.truth["school_sd"] ** 2 / (schools.truth["school_sd"] ** 2 '
+             '+ schools.truth["residual_sd"] ** 2)',
+             'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] + schools.truth["residual_sd"])')
+    return ["q3_factor_test", "q4_shrink_test", "q6_transfer_test"]
+
+
+def _partly_random_slopes_and_comparison(nb):
+    _replace(nb, "q3_lrt", "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 1) + 0.5 * stats.chi2.sf(lrt_stat, 2)",
+             "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 2)")
+    _replace(nb, "q5_aic", 'rs_ml = fit_lme(gp, "chol ~ age_c", "~ 1 + age_c", "doctor", reml=False)\n'
+             'aic_ml = pd.Series({"intercept": ri_ml.aic, "slope": rs_ml.aic, "agedoc": agedoc_ml.aic})',
+             'aic_ml = pd.Series({"intercept": ri.aic, "slope": rs.aic, '
+             '"agedoc": fit_lme(gp, "chol ~ age_c + agedoc", "~ 1", "doctor").aic})')
+    return ["q3_lrt_test", "q5_aic_test"]
+
+
+PARTLY_RIGHT = {
+    "structure_and_pooling": _partly_structure_and_pooling,
+    "group_level_and_fixed_effects": _partly_group_level_and_fixed_effects,
+    "random_intercepts": _partly_random_intercepts,
+    "random_slopes_and_comparison": _partly_random_slopes_and_comparison,
+}
+
+
+def partly_right(release_nb, source_nb, assignment):
+    nb = with_solutions(release_nb, source_nb)
+    lost = PARTLY_RIGHT[assignment](nb)
+    return nb, lost
+
+
+# ----------------------------------------------------------------------------- faults (first assignment)
+
+def deleted_grade_cell(nb):
+    """Deletes the locked test cell of Question 1: nbgrader puts it back and grades it."""
+    nb.cells = [c for c in nb.cells if grade_id(c) != "q1_sizes_test"]
+    return []
+
+
+def duplicated_cell(nb):
+    """Copies a test cell: the copy loses its grade id, the original is graded once."""
+    i = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "q3_separate_test")
+    twin = copy.deepcopy(nb.cells[i])
+    twin.id = f"{twin.id}-copy"
+    nb.cells.insert(i + 1, twin)
+    return []
+
+
+def code_cell_to_markdown(nb):
+    """Turns the answer cell of Question 2 into markdown: nbgrader turns it back into code."""
+    cell = _cell(nb, "q2_pooled")
+    cell.cell_type = "markdown"
+    for key in ("outputs", "execution_count"):
+        cell.pop(key, None)
+    return []
+
+
+def edited_locked_test(nb):
+    """Answers Question 1 in the wrong order and guts its test: the test is restored and fails."""
+    _replace(nb, "q1_sizes", 'gp_sizes = gp["doctor"].value_counts().sort_index()',
+             'gp_sizes = gp["doctor"].value_counts()')
+    _cell(nb, "q1_sizes_test").source = "# this test is fine\npass"
+    return ["q1_sizes_test"]
+
+
+def infinite_loop(nb):
+    """Never finishes Question 3: the cell times out, the rest is graded."""
+    _cell(nb, "q3_separate").source = "while True:\n    pass"
+    return ["q3_separate_test"]
+
+
+def memory_hog(nb):
+    """Allocates without bound in Question 1: the kernel's memory ceiling stops it."""
+    _cell(nb, "q1_sizes").source = ("def hog():\n    chunks = []\n    while True:\n"
+                                    "        chunks.append(bytearray(2**28))\n\nhog()")
+    return ["q1_sizes_test"]
+
+
+def stripped_metadata(nb):
+    """Removes the nbgrader metadata of every cell (e.g. copied into a new notebook)."""
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    return FAILED
+
+
+FAULTS = [deleted_grade_cell, duplicated_cell, code_cell_to_markdown, edited_locked_test, infinite_loop,
+          memory_hog, stripped_metadata]
+# Students whose file is not a readable notebook of the expected name.
+INVALID_JSON, MISNAMED = "invalid_json", "misnamed_notebook"
+EXPECTED_FILE_FAULTS = {INVALID_JSON: FAILED, MISNAMED: ALL}
+
+
+def write_submission(folder, notebook_name, release_nb, source_nb, assignment, fault_assignment) -> dict:
+    """Write every student's submission of ``assignment`` under ``folder`` (the course's submitted/).
+
+    Returns ``{student: lost}`` where lost is a list of test cells that must score zero,
+    :data:`ALL`, or :data:`FAILED`.
+    """
+    expected = {}
+
+    def save(student, nb=None, name=notebook_name, text=None):
+        path = folder / student / assignment / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text is not None else nbformat.writes(nb))
+
+    save("solution", with_solutions(release_nb, source_nb))
+    expected["solution"] = []
+    save("untouched", release_nb)
+    expected["untouched"] = ALL
+    nb, expected["partly_right"] = partly_right(release_nb, source_nb, assignment)
+    save("partly_right", nb)
+    if assignment != fault_assignment:
+        return expected
+    for fault in FAULTS:
+        nb = with_solutions(release_nb, source_nb)
+        expected[fault.__name__] = fault(nb)
+        save(fault.__name__, nb)
+    good = nbformat.writes(with_solutions(release_nb, source_nb))
+    save(INVALID_JSON, text=good[: len(good) // 2])
+    save(MISNAMED, with_solutions(release_nb, source_nb), name=notebook_name.replace(".ipynb", " (1).ipynb"))
+    expected.update(EXPECTED_FILE_FAULTS)
+    return expected

@@ -1,0 +1,289 @@
+"""End to end: the graded assignments with stock nbgrader commands, in a temporary copy of grading/.
+
+One session-scoped course is generated, filled with fixture submissions
+(tests/grading_fixtures.py), autograded, given feedback and exported; the tests
+then read what nbgrader produced. The exchange round trip uses its own copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+import grading_fixtures as fx
+
+REPO = Path(__file__).resolve().parent.parent
+GRADING = REPO / "grading"
+BIN = Path(sys.executable).parent
+ASSIGNMENTS = sorted(p.name for p in (GRADING / "source").iterdir() if p.is_dir())
+FAULT_ASSIGNMENT = "structure_and_pooling"  # the fastest; it also gets every faulty submission
+SMALL_TIMEOUT = 10  # seconds per cell for the infinite-loop fixture's assignment
+GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".nbgrader.log")
+
+
+def nbgrader(*args, cwd, env=None, check=True):
+    """Run a stock nbgrader command; the environment's bin/ leads PATH (nbgrader calls `alembic`)."""
+    result = subprocess.run([str(BIN / "nbgrader"), *args], cwd=cwd, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                                 **(env or {})}, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def copy_course(dest: Path) -> Path:
+    shutil.copytree(GRADING, dest, ignore=shutil.ignore_patterns(*GENERATED, "__pycache__"))
+    return dest
+
+
+def notebook_of(course: Path, assignment: str, kind: str = "source") -> Path:
+    (path,) = (course / kind / assignment).glob("*.ipynb")
+    return path
+
+
+def read_nb(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def scores(course: Path, assignment: str) -> dict[str, dict]:
+    """Per student: autograded points, and per grade cell its auto score, from the gradebook."""
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment):
+            cells = {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
+            out[sub.student_id] = {"cells": cells, "score": sub.score, "max": sub.max_score}
+    return out
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """Generate, submit, autograde, give feedback on and export every assignment once."""
+    root = copy_course(tmp_path_factory.mktemp("course") / "grading")
+    timeouts = json.loads((root / "timeouts.json").read_text())
+    timeouts[FAULT_ASSIGNMENT]["timeout"] = SMALL_TIMEOUT
+    (root / "timeouts.json").write_text(json.dumps(timeouts))
+    runs = {"generate": {}, "autograde": {}, "feedback": {}, "expected": {}}
+    for a in ASSIGNMENTS:
+        runs["generate"][a] = nbgrader("generate_assignment", a, cwd=root, check=False)
+        release, source = notebook_of(root, a, "release"), notebook_of(root, a)
+        runs["expected"][a] = fx.write_submission(root / "submitted", release.name, read_nb(release),
+                                                  read_nb(source), a, FAULT_ASSIGNMENT)
+    for a in ASSIGNMENTS:
+        runs["autograde"][a] = nbgrader("autograde", a, cwd=root, check=False)
+        runs["feedback"][a] = nbgrader("generate_feedback", a, cwd=root, check=False)
+    runs["scores"] = {a: scores(root, a) for a in ASSIGNMENTS}
+    runs["export"] = nbgrader("export", cwd=root, check=False)
+    return root, runs
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_generate_assignment_releases_without_solutions_or_hidden_tests(course, assignment):
+    root, runs = course
+    assert runs["generate"][assignment].returncode == 0, runs["generate"][assignment].stderr[-3000:]
+    text = notebook_of(root, assignment, "release").read_text()
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "Marking guide", "_reference"):
+        assert marker not in text, f"{marker!r} leaked into the release of {assignment}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_points_are_stated_at_the_top(assignment):
+    nb = read_nb(notebook_of(GRADING, assignment))
+    auto, manual = fx.auto_points(nb), fx.manual_points(nb)
+    assert len(manual) >= 2 and any(c.cell_type == "code" for c in nb.cells
+                                    if fx.grade_id(c) in manual), "needs written answers and a graded plot"
+    head = nb.cells[0].source
+    stated = re.search(r"\*\*Total: (\d+) points\*\* \((\d+) marked automatically, (\d+) marked by", head)
+    assert stated, "the first cell must state the total points"
+    assert [int(x) for x in stated.groups()] == [sum(auto.values()) + sum(manual.values()),
+                                                 sum(auto.values()), sum(manual.values())]
+
+
+def test_validate_passes_on_sources_and_every_test_fails_on_releases(course):
+    """validate passes on the instructor version; on every release each test fails (--invert succeeds)."""
+    root, _ = course
+    passes, fails_all = "Success! Your notebook passes all the tests.", "Success! The notebook does not pass any tests."
+    jobs = [(a, "source", [str(notebook_of(root, a))], passes) for a in ASSIGNMENTS]
+    jobs += [(a, "release --invert", ["--invert", str(notebook_of(root, a, "release"))], fails_all)
+             for a in ASSIGNMENTS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda job: (job, nbgrader("validate", *job[2], cwd=root, check=False)), jobs))
+    failures = [f"{a} {what}: exit {r.returncode}\n{r.stdout[-1500:]}" for (a, what, _, want), r in results
+                if r.returncode != 0 or want not in r.stdout]
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_autograde_scores_match_each_fixture(course, assignment):
+    root, runs = course
+    points = fx.auto_points(read_nb(notebook_of(GRADING, assignment)))
+    got = runs["scores"][assignment]
+    log = runs["autograde"][assignment].stderr
+    for student, lost in runs["expected"][assignment].items():
+        failed = f"There was an error processing assignment '{assignment}' for student '{student}'" in log
+        if lost == fx.FAILED:
+            assert failed, f"{student}: nbgrader should record a failure in its log"
+            continue
+        assert not failed, f"{student}: autograde failed unexpectedly:\n{log[-3000:]}"
+        assert student in got, f"{student} has no submission in the gradebook"
+        cells = got[student]["cells"]
+        lost = set(points) if lost == fx.ALL else set(lost)
+        wrong = {gid: cells.get(gid) for gid in points
+                 if (cells.get(gid) or 0) != (0 if gid in lost else points[gid])}
+        assert not wrong, f"{student}: these cells scored unexpectedly {wrong}; expected to lose {sorted(lost)}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_partly_right_answers_are_caught_by_hidden_tests_only(course, assignment):
+    """Each mistake of the partly right fixture passes the visible tests: the failing line is a hidden one."""
+    root, runs = course
+    nb = read_nb(notebook_of(root / "autograded" / "partly_right", assignment, "."))
+    lost = runs["expected"][assignment]["partly_right"]
+    for cell in (c for c in nb.cells if fx.grade_id(c) in lost):
+        hidden_from = cell.source.split("\n").index("### BEGIN HIDDEN TESTS") + 1
+        (error,) = [o for o in cell.outputs if o.output_type == "error"]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
+        line = int(re.search(r"Cell In\[\d+\], line (\d+)", text).group(1))
+        assert line > hidden_from, f"{fx.grade_id(cell)}: a visible test caught the mistake (line {line})"
+
+
+def test_the_run_survives_failures_and_keeps_earlier_grades(course):
+    root, runs = course
+    expected = runs["expected"][FAULT_ASSIGNMENT]
+    failed = {s for s, lost in expected.items() if lost == fx.FAILED}
+    assert runs["autograde"][FAULT_ASSIGNMENT].returncode != 0, "failures must make autograde exit non-zero"
+    graded = set(runs["scores"][FAULT_ASSIGNMENT])
+    assert set(expected) - failed <= graded
+    before = scores(root, FAULT_ASSIGNMENT)
+    for student in sorted(failed):  # grading a broken submission again changes nobody's grade
+        assert nbgrader("autograde", FAULT_ASSIGNMENT, "--student", student, cwd=root, check=False).returncode != 0
+    assert scores(root, FAULT_ASSIGNMENT) == before
+    # every other assignment is unaffected by the failures
+    for a in ASSIGNMENTS:
+        if a != FAULT_ASSIGNMENT:
+            assert runs["autograde"][a].returncode == 0, runs["autograde"][a].stderr[-3000:]
+
+
+def test_timeout_and_memory_limit_show_in_the_graded_notebook(course):
+    root, _ = course
+
+    def outputs(student, gid):
+        nb = read_nb(notebook_of(root / "autograded" / student, FAULT_ASSIGNMENT, "."))
+        return next(c for c in nb.cells if fx.grade_id(c) == gid).outputs
+
+    assert any(o.get("ename") == "CellTimeoutError" for o in outputs("infinite_loop", "q3_separate"))
+    assert any(o.get("ename") == "MemoryError" for o in outputs("memory_hog", "q1_sizes"))
+    restored = read_nb(notebook_of(root / "autograded" / "deleted_grade_cell", FAULT_ASSIGNMENT, "."))
+    assert sum(fx.grade_id(c) == "q1_sizes_test" for c in restored.cells) == 1
+
+
+def test_feedback_hides_hidden_tests_and_reference_values(course):
+    root, runs = course
+    for a in ASSIGNMENTS:
+        assert runs["feedback"][a].returncode == 0, runs["feedback"][a].stderr[-3000:]
+        source = read_nb(notebook_of(GRADING, a))
+        hidden_lines = {line.strip() for c in source.cells if "BEGIN HIDDEN TESTS" in c.source
+                        for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("\n")
+                        if len(line.strip()) > 25 and "END HIDDEN TESTS" not in line}
+        pages = list((root / "feedback").glob(f"*/{a}/*.html"))
+        students = {p.parts[-3] for p in pages}
+        assert {"solution", "partly_right", "untouched"} <= students, f"missing feedback for {a}"
+        for page in pages:
+            html = page.read_text()
+            assert "HIDDEN TESTS" not in html and "_reference" not in html, page
+            leaked = [line for line in hidden_lines if _html_escape(line) in html]
+            assert not leaked, f"{page}: hidden test code visible: {leaked[:2]}"
+        partly = next(p for p in pages if p.parts[-3] == "partly_right").read_text()
+        assert "please check your method" in partly, "a failed hidden test should still say what failed"
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def test_export_lists_every_student_of_every_assignment(course):
+    root, runs = course
+    assert runs["export"].returncode == 0, runs["export"].stderr[-3000:]
+    with open(root / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    seen = {(r["assignment"], r["student_id"]) for r in rows}
+    students = {s for a in ASSIGNMENTS for s in runs["expected"][a]}
+    missing = [(a, s) for a in ASSIGNMENTS for s in students if (a, s) not in seen]
+    assert not missing, f"students missing from grades.csv: {missing}"
+    solution = {r["assignment"]: float(r["raw_score"]) for r in rows if r["student_id"] == "solution"}
+    for a in ASSIGNMENTS:
+        assert solution[a] == sum(fx.auto_points(read_nb(notebook_of(GRADING, a))).values())
+
+
+def test_exchange_round_trip_with_two_students(tmp_path):
+    a = FAULT_ASSIGNMENT
+    root = copy_course(tmp_path / "grading")
+    exchange = tmp_path / "exchange"
+    exchange.mkdir(mode=0o777)
+    exchange.chmod(0o777)
+    ex = [f"--Exchange.root={exchange}"]
+    nbgrader("generate_assignment", a, cwd=root)
+    nbgrader("release_assignment", a, *ex, cwd=root)
+    source = read_nb(notebook_of(root, a))
+    for student, answer in (("alice", "solution"), ("bob", "untouched")):
+        home = tmp_path / student
+        home.mkdir()
+        env = {"USER": student, "HOME": str(home)}
+        course_id = ["--course", "random-effects", *ex]
+        nbgrader("fetch_assignment", a, *course_id, cwd=home, env=env)
+        path = notebook_of(home, a, ".")
+        if answer == "solution":
+            nbformat.write(fx.with_solutions(read_nb(path), source), path)
+        nbgrader("submit", a, *course_id, cwd=home, env=env)
+    listed = nbgrader("list", "--inbound", *ex, cwd=root).stdout + nbgrader("list", "--inbound", *ex, cwd=root).stderr
+    assert "alice" in listed and "bob" in listed
+    nbgrader("collect", a, *ex, cwd=root)
+    nbgrader("autograde", a, cwd=root)
+    got = scores(root, a)
+    full = sum(fx.auto_points(source).values())
+    assert sum(v or 0 for v in got["alice"]["cells"].values()) == full
+    assert sum(v or 0 for v in got["bob"]["cells"].values()) == 0
+
+
+def test_timeouts_cover_every_assignment_from_measured_times():
+    measured = json.loads((GRADING / "timeouts.json").read_text())
+    assert set(measured) == set(ASSIGNMENTS), "run `python -m helpers.grading timeouts` after adding an assignment"
+    from helpers.grading import timeout_for
+
+    for a, entry in measured.items():
+        assert entry["timeout"] == timeout_for([entry["slowest_cell_seconds"]]), a
+        assert entry["slowest_cell_seconds"] <= entry["total_seconds"] + 1e-9
+
+
+def test_source_notebooks_are_stored_executed_and_clean():
+    for a in ASSIGNMENTS:
+        nb = read_nb(notebook_of(GRADING, a))
+        assert set(nb.metadata) <= {"kernelspec", "language_info"}, f"{a}: extra notebook metadata"
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), f"{a}: store the notebook executed (Run All, then save)"
+        counts = [c.execution_count for c in code]
+        assert counts == sorted(counts), f"{a}: executed out of order"
+        for c in code:
+            assert set(c.metadata) <= {"nbgrader", "deletable", "editable"}, f"{a}: cell metadata {set(c.metadata)}"
+            assert not any(o.output_type == "error" for o in c.outputs), f"{a}: stored outputs contain an error"
+
+
+def test_nbval_reproduces_the_stored_outputs():
+    """Runs nbval on the instructor notebooks in a child pytest, with the course's sanitize file."""
+    sanitize = REPO / "tests" / "nbval_sanitize.cfg"
+    extra = ["--nbval-sanitize-with", str(sanitize)] if sanitize.is_file() else []
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                             "--nbval", "--nbval-current-env", *extra, str(GRADING / "source")],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert re.search(r"\d+ passed", result.stdout)
