@@ -59,3 +59,63 @@ def add_fit(ax, fit, x: str, xlim: tuple[float, float], color: str = "#0072B2", 
     ax.plot(grid[x], band["mean"], color=color, label=label)
     ax.fill_between(grid[x], band["mean_ci_lower"], band["mean_ci_upper"], color=color, alpha=0.25, linewidth=0)
     return ax
+
+
+# ----------------------------------------------------------------------------- fitted lines and shrinkage (notebooks 05-07)
+
+LINESTYLES = ["-", "--"]  # the second six GPs reuse the first six colours, so their lines are dashed
+
+
+def gp_line_styles(labels) -> dict:
+    """(colour, marker, line style) keyed by GP label: gp_styles plus a dashed line for GPs 7-12."""
+    colours, markers = gp_styles(labels)
+    return {lab: (colours[lab], markers[lab], LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)])
+            for i, lab in enumerate(labels)}
+
+
+def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero: bool = False, ax=None):
+    """Patients as points and each GP's fitted line, in the GP's colour, marker and line style.
+
+    ``lines`` has one row per GP (index: doctor number) and columns ``intercept`` and
+    ``slope``. A line spans its GP's ages, or starts at age 0 when ``from_zero`` is true
+    (to show where the lines meet).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    styles = gp_line_styles(dr_labels(data["doctor"]).cat.categories)
+    handles = []
+    for k, patients in data.groupby("doctor"):
+        colour, marker, dash = styles[f"Dr {k}"]
+        ages = np.array([0 if from_zero else patients["age"].min(), patients["age"].max()])
+        ax.scatter(patients["age"], patients["chol"], s=12, alpha=0.45, color=colour, marker=marker, linewidths=0)
+        ax.plot(ages, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * ages, color=colour, ls=dash, lw=1.6)
+        handles.append(Line2D([], [], color=colour, marker=marker, ls=dash, label=f"Dr {k}"))
+    ax.set(xlabel=AGE, ylabel=CHOL, title=title)
+    ax.legend(handles=handles, ncols=2, fontsize=8, title="GP", frameon=False, loc="upper left",
+              bbox_to_anchor=(1.01, 1))
+    return ax
+
+
+def plot_shrinkage(own: pd.Series, predicted: pd.Series, population: float, title: str, ax=None):
+    """Partial pooling: each GP's own estimate (open circle), an arrow to its random-effects
+    prediction (filled), and the population value (dashed line).
+
+    ``own`` and ``predicted`` are indexed by doctor number, e.g. each GP's level at one age
+    from a fixed-effects fit and from a random-intercept fit.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    x = np.arange(len(own))
+    ax.axhline(population, color="0.4", lw=1, ls="--", label="population (fixed part)")
+    ax.scatter(x, own, facecolors="white", edgecolors="0.2", s=40, zorder=3, label="fixed effect (own data)")
+    ax.scatter(x, predicted.loc[own.index], color="#0072B2", s=40, zorder=4, label="random effect (BLUP)")
+    for xi, start, end in zip(x, own, predicted.loc[own.index]):
+        ax.annotate("", xy=(xi, end), xytext=(xi, start), arrowprops=dict(arrowstyle="->", color="0.3", lw=1))
+    ax.set_xticks(x, [f"Dr {k}" for k in own.index], rotation=45)
+    ax.set(title=title)
+    return ax
