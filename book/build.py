@@ -61,6 +61,13 @@ def exercise_notebooks() -> list[Path]:
     return sorted(found, key=lambda p: (assignment_number(p), p.parent.name, p.name))
 
 
+def docname(path: Path) -> str:
+    """Where a lecture or exercise notebook goes in the book (without suffix)."""
+    if path.parent.parent.name != "source":
+        return f"notebooks/{path.stem}"
+    return f"exercises/{path.stem if path.stem == path.parent.name else f'{path.parent.name}-{path.stem}'}"
+
+
 def inputs() -> list[Path]:
     files = [p for p in BOOK.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     files += [p for p in (ROOT / "notebooks").rglob("*")
@@ -96,7 +103,8 @@ def plain_title(nb, fallback: str) -> str:
 def overview(nb, blocks: int = 2) -> str:
     """The opening of a notebook for the course map: its first paragraphs after the title.
 
-    A paragraph that is only emphasis (a subtitle) is skipped; a list counts with the paragraph before it.
+    A one-line paragraph that opens with emphasis (a subtitle) is skipped; a list counts with the paragraph
+    before it.
     """
     cell = first_heading_cell(nb)
     text = cell.source.strip().split("\n", 1)[1] if cell is not None and "\n" in cell.source.strip() else ""
@@ -109,7 +117,7 @@ def overview(nb, blocks: int = 2) -> str:
             taken[-1] += "\n\n" + paragraph
         elif len(taken) == blocks:
             break
-        elif paragraph and not re.fullmatch(r"([*_])[^*_].*\1", paragraph, re.S):
+        elif paragraph and not re.match(r"[*_][^*_][^\n]*$", paragraph):
             taken.append(paragraph)
     return "\n\n".join(taken)
 
@@ -133,9 +141,10 @@ def fold_solutions(nb):
             if "hide-cell" not in tags:
                 tags.append("hide-cell")
             cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
-        else:
-            fence = ":" * max(4, 1 + max((len(m) for m in re.findall(r"^:{3,}", cell.source, re.M)), default=0))
-            cell.source = f"{fence}{{admonition}} Solution\n:class: dropdown\n\n{cell.source}\n{fence}"
+        else:  # the delimiters would show as headings in prose
+            text = re.sub(r"^### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M).strip()
+            fence = ":" * max(4, 1 + max((len(m) for m in re.findall(r"^:{3,}", text, re.M)), default=0))
+            cell.source = f"{fence}{{admonition}} Solution\n:class: dropdown\n\n{text}\n{fence}"
     return folds
 
 
@@ -180,16 +189,15 @@ def stage(dest: Path) -> None:
         shutil.rmtree(dest)
     shutil.copytree(BOOK, dest, ignore=shutil.ignore_patterns("build.py", "__pycache__"))
     shutil.copytree(ROOT / "notebooks", dest / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    lectures = [(f"notebooks/{p.stem}", nbformat.read(p, as_version=4)) for p in lecture_notebooks()]
+    lectures = [(docname(p), nbformat.read(p, as_version=4)) for p in lecture_notebooks()]
 
     exercises = []
     (dest / "exercises").mkdir()
     for path in exercise_notebooks():
         nb = nbformat.read(path, as_version=4)
         fold_solutions(nb)
-        name = path.stem if path.stem == path.parent.name else f"{path.parent.name}-{path.stem}"
-        nbformat.write(nb, dest / "exercises" / f"{name}.ipynb")
-        exercises.append((f"exercises/{name}", nb))
+        nbformat.write(nb, dest / f"{docname(path)}.ipynb")
+        exercises.append((docname(path), nb))
 
     (dest / "datasets").mkdir()
     manifest = yaml.safe_load((ROOT / "datasets" / "gp_cholesterol.yml").read_text())

@@ -1,0 +1,140 @@
+"""The self-study book (`make book`): what its HTML holds, read without a browser.
+
+The build itself fails on any Sphinx warning and on any broken local link; these tests check what a clean
+build could still get wrong: a notebook missing from the course map, an unfolded solution, a hidden test
+shown, math or figures lost. tests/browser/ reads the same book in Chromium.
+"""
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "_build" / "book"
+STAGED = ROOT / "_build" / "book-src"  # the copies the book was built from (notebooks may change meanwhile)
+_spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "build.py")
+book_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(book_build)
+
+LECTURES = book_build.lecture_notebooks()
+EXERCISES = book_build.exercise_notebooks()
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    """`make book`'s build (skipped by the build itself when nothing changed since the last one)."""
+    subprocess.run([sys.executable, str(ROOT / "book" / "build.py")], check=True)
+
+
+def page(relative: str) -> BeautifulSoup:
+    return BeautifulSoup((BOOK / relative).read_text(encoding="utf-8"), "html.parser")
+
+
+def notebook_page(path: Path) -> BeautifulSoup:
+    return page(f"{book_build.docname(path)}.html")
+
+
+def staged(path: Path):
+    """The copy of a notebook that the book was built from."""
+    return nbformat.read(STAGED / f"{book_build.docname(path)}.ipynb", as_version=4)
+
+
+def code_text(node) -> str:
+    return "\n".join(pre.get_text() for pre in node.select(".cell_input pre"))
+
+
+def test_the_course_map_links_every_lecture_then_every_exercise_in_order():
+    assert LECTURES and EXERCISES
+    links = [a["href"] for a in page("index.html").select("section#course-map a.reference.internal")]
+    wanted = [f"{book_build.docname(p)}.html" for p in LECTURES + EXERCISES]
+    assert [link for link in links if link in wanted] == wanted
+
+
+def test_exercises_follow_their_assignment_numbers():
+    numbers = [book_build.assignment_number(p) for p in EXERCISES]
+    assert numbers == sorted(numbers)
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.parent.name)
+def test_every_solution_is_folded_and_no_hidden_test_is_shown(path):
+    source = nbformat.read(path, as_version=4)
+    html = notebook_page(path)
+    code_solutions = [c for c in source.cells if book_build.is_solution(c) and c.cell_type == "code"]
+    text_solutions = [c for c in source.cells if book_build.is_solution(c) and c.cell_type == "markdown"]
+    assert code_solutions, f"{path.name} has no solution cell"
+
+    folds = html.select(".cell.tag_hide-cell details.hide")
+    assert len(folds) == len(code_solutions)
+    for fold, cell in zip(folds, code_solutions):
+        assert "Show solution" in fold.summary.get_text()
+        statement = next(line for line in cell.source.splitlines() if line.strip() and "SOLUTION" not in line)
+        assert statement.strip() in code_text(fold), "a solution's code is not inside its fold"
+    dropdowns = html.select("div.admonition.dropdown")
+    assert len(dropdowns) == len(text_solutions)
+    assert all(d.select_one(".admonition-title").get_text() == "Solution" for d in dropdowns)
+
+    assert "HIDDEN TESTS" not in html.get_text()
+    visible_source = "\n".join(HIDDEN.sub("", c.source) for c in source.cells)
+    hidden = {line.strip() for c in source.cells for block in HIDDEN.findall(c.source)
+              for line in block.splitlines() if line.strip() and line.strip() not in visible_source}
+    shown = [line for line in hidden if line in code_text(html)]
+    assert not shown, f"hidden tests shown in the book: {shown}"
+
+
+def test_the_build_folds_copies_not_the_sources():
+    for path in EXERCISES:
+        cells = nbformat.read(path, as_version=4).cells
+        assert any(HIDDEN.search(c.source) for c in cells) or not any("HIDDEN" in c.source for c in cells)
+        assert not any("hide-cell" in c.metadata.get("tags", []) for c in cells)
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_lecture_figures_are_in_the_page_as_png_files(path):
+    stored = sum("image/png" in output.get("data", {}) for cell in staged(path).cells
+                 if cell.cell_type == "code" for output in cell.outputs)
+    images = notebook_page(path).select(".cell_output img")
+    assert len(images) == stored
+    for image in images:
+        file = (BOOK / "notebooks" / image["src"]).resolve()
+        assert file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image["src"]
+
+
+def test_math_is_mathjax_markup_and_mathjax_comes_with_the_book():
+    for path in LECTURES + EXERCISES:
+        html = notebook_page(path)
+        has_math = any("$" in c.source for c in staged(path).cells if c.cell_type == "markdown")
+        if has_math:
+            math = html.select("span.math, div.math")
+            assert math and all(re.match(r"\\[(\[]", m.get_text().strip()) for m in math), path.name
+        script = html.find("script", src=re.compile("mathjax"))
+        assert script is not None and not re.match(r"https?:", script["src"]), "MathJax should be local"
+        assert (BOOK / book_build.docname(path)).parent.joinpath(script["src"].split("?")[0]).is_file()
+
+
+def test_the_data_page_renders_the_codebook():
+    manifest = yaml.safe_load((ROOT / "datasets" / "gp_cholesterol.yml").read_text())
+    html = page("datasets/gp_cholesterol.html")
+    rows = {tr.select_one("td").get_text(): tr for tr in html.select("section#codebook table tbody tr")}
+    assert set(rows) == set(manifest["columns"])
+    for name, column in manifest["columns"].items():
+        assert column["meaning"] in rows[name].get_text().replace("\u2019", "'")  # Sphinx's smart quotes
+    assert "A reconstruction, not the original data" in html.get_text()
+
+
+def test_the_link_check_finds_missing_pages_and_anchors(tmp_path):
+    (tmp_path / "a.html").write_text('<a href="b.html#here">ok</a><a href="c.html">gone</a>'
+                                     '<a href="b.html#nowhere">no anchor</a><img src="_images/x.png">'
+                                     '<a href="https://example.org/">external</a><a href="#top">self</a>'
+                                     '<span id="top"></span>')
+    (tmp_path / "b.html").write_text('<h1 id="here">b</h1>')
+    errors = book_build.local_link_errors(tmp_path)
+    assert len(errors) == 3
+    assert "c.html" in errors[0] and "nowhere" in errors[1] and "x.png" in errors[2]
