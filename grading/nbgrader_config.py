@@ -3,10 +3,11 @@
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                    GetGrades, IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
 
-from helpers.grading import CourseExecute, HideHiddenTests, read_timeouts
+from helpers.grading import CourseExecute, DropEmptyMetadata, HideHiddenTests, read_timeouts
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -23,8 +24,11 @@ c.LimitedKernelManager.memory_limit_mb = 3072
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"ConvergenceWarning"
 
-# A grade cell a student deleted is put back (with a note) and graded, rather than lost.
+# A grade cell a student deleted is put back (with a note) and graded, rather than lost;
+# DropEmptyMetadata works around an nbgrader 0.9.6 crash on duplicated cells that this setting exposes.
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, DropEmptyMetadata, OverwriteKernelspec,
+                                      OverwriteCells, CheckCellMetadata]
 
 # Feedback: never show hidden-test code or tracebacks.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

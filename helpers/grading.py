@@ -5,6 +5,7 @@
   :class:`LimitedKernelManager`.
 - :class:`LimitedKernelManager`: starts :mod:`helpers.limited_kernel`, an IPython kernel
   with a memory ceiling that ignores statsmodels' ``ConvergenceWarning``.
+- :class:`DropEmptyMetadata`: lets a submission with a duplicated nbgrader cell be graded.
 - :class:`HideHiddenTests`: a feedback preprocessor that removes hidden-test source and
   tracebacks from the HTML a student receives.
 - :func:`measure_timeouts`: runs every instructor notebook, times its cells and writes
@@ -65,6 +66,19 @@ class CourseExecute(Execute):
             self.timeout = int(self.timeouts[assignment])
             self.log.info("Cell timeout for %s: %s s", assignment, self.timeout)
         return super().preprocess(nb, resources, km=km)
+
+
+class DropEmptyMetadata(NbGraderPreprocessor):
+    """Delete the empty ``nbgrader`` metadata that DeduplicateIds leaves on a duplicated cell.
+
+    nbgrader 0.9.6's ``OverwriteCells.add_missing_cells`` raises ``KeyError: 'grade_id'``
+    on such a cell, failing the whole notebook; without the key the copy is an ordinary cell.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("metadata", {}).get("nbgrader", None) == {}:
+            del cell.metadata["nbgrader"]
+        return cell, resources
 
 
 class HideHiddenTests(NbGraderPreprocessor):

@@ -79,9 +79,14 @@ def course(tmp_path_factory):
         release, source = notebook_of(root, a, "release"), notebook_of(root, a)
         runs["expected"][a] = fx.write_submission(root / "submitted", release.name, read_nb(release),
                                                   read_nb(source), a, FAULT_ASSIGNMENT)
-    for a in ASSIGNMENTS:
-        runs["autograde"][a] = nbgrader("autograde", a, cwd=root, check=False)
-        runs["feedback"][a] = nbgrader("generate_feedback", a, cwd=root, check=False)
+    # validate never touches the gradebook, so it runs alongside the (sequential) autograding
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        validating = pool.submit(lambda: [(job, nbgrader("validate", *job[2], cwd=root, check=False))
+                                          for job in validate_jobs(root)])
+        for a in ASSIGNMENTS:
+            runs["autograde"][a] = nbgrader("autograde", a, cwd=root, check=False)
+            runs["feedback"][a] = nbgrader("generate_feedback", a, cwd=root, check=False)
+        runs["validate"] = validating.result()
     runs["scores"] = {a: scores(root, a) for a in ASSIGNMENTS}
     runs["export"] = nbgrader("export", cwd=root, check=False)
     return root, runs
@@ -109,16 +114,21 @@ def test_points_are_stated_at_the_top(assignment):
                                                  sum(auto.values()), sum(manual.values())]
 
 
+PASSES, FAILS_ALL = "Success! Your notebook passes all the tests.", "Success! The notebook does not pass any tests."
+
+
+def validate_jobs(root):
+    """(assignment, what, arguments, expected message) for `nbgrader validate`."""
+    jobs = [(a, "source", [str(notebook_of(root, a))], PASSES) for a in ASSIGNMENTS]
+    return jobs + [(a, "release --invert", ["--invert", str(notebook_of(root, a, "release"))], FAILS_ALL)
+                   for a in ASSIGNMENTS]
+
+
 def test_validate_passes_on_sources_and_every_test_fails_on_releases(course):
     """validate passes on the instructor version; on every release each test fails (--invert succeeds)."""
-    root, _ = course
-    passes, fails_all = "Success! Your notebook passes all the tests.", "Success! The notebook does not pass any tests."
-    jobs = [(a, "source", [str(notebook_of(root, a))], passes) for a in ASSIGNMENTS]
-    jobs += [(a, "release --invert", ["--invert", str(notebook_of(root, a, "release"))], fails_all)
-             for a in ASSIGNMENTS]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda job: (job, nbgrader("validate", *job[2], cwd=root, check=False)), jobs))
-    failures = [f"{a} {what}: exit {r.returncode}\n{r.stdout[-1500:]}" for (a, what, _, want), r in results
+    _, runs = course
+    assert len(runs["validate"]) == 2 * len(ASSIGNMENTS)
+    failures = [f"{a} {what}: exit {r.returncode}\n{r.stdout[-1500:]}" for (a, what, _, want), r in runs["validate"]
                 if r.returncode != 0 or want not in r.stdout]
     assert not failures, "\n\n".join(failures)
 
@@ -225,30 +235,31 @@ def test_export_lists_every_student_of_every_assignment(course):
         assert solution[a] == sum(fx.auto_points(read_nb(notebook_of(GRADING, a))).values())
 
 
-def test_exchange_round_trip_with_two_students(tmp_path):
+def test_exchange_round_trip_with_two_students(course, tmp_path):
+    """release -> fetch -> submit -> collect -> autograde through a temporary exchange (run last on the course)."""
+    root, _ = course
     a = FAULT_ASSIGNMENT
-    root = copy_course(tmp_path / "grading")
     exchange = tmp_path / "exchange"
-    exchange.mkdir(mode=0o777)
+    exchange.mkdir()
     exchange.chmod(0o777)
     ex = [f"--Exchange.root={exchange}"]
-    nbgrader("generate_assignment", a, cwd=root)
     nbgrader("release_assignment", a, *ex, cwd=root)
     source = read_nb(notebook_of(root, a))
     for student, answer in (("alice", "solution"), ("bob", "untouched")):
         home = tmp_path / student
         home.mkdir()
-        env = {"USER": student, "HOME": str(home)}
-        course_id = ["--course", "random-effects", *ex]
-        nbgrader("fetch_assignment", a, *course_id, cwd=home, env=env)
+        options = ["--course", "random-effects", *ex]
+        nbgrader("fetch_assignment", a, *options, cwd=home, env={"HOME": str(home)})
         path = notebook_of(home, a, ".")
         if answer == "solution":
             nbformat.write(fx.with_solutions(read_nb(path), source), path)
-        nbgrader("submit", a, *course_id, cwd=home, env=env)
-    listed = nbgrader("list", "--inbound", *ex, cwd=root).stdout + nbgrader("list", "--inbound", *ex, cwd=root).stderr
-    assert "alice" in listed and "bob" in listed
+        nbgrader("submit", a, *options, f"--student={student}", cwd=home, env={"HOME": str(home)})
+    listed = nbgrader("list", "--inbound", *ex, cwd=root)
+    assert "alice" in listed.stderr + listed.stdout and "bob" in listed.stderr + listed.stdout
     nbgrader("collect", a, *ex, cwd=root)
-    nbgrader("autograde", a, cwd=root)
+    for student in ("alice", "bob"):
+        assert notebook_of(root / "submitted" / student, a, ".").is_file()
+        nbgrader("autograde", a, f"--student={student}", cwd=root)
     got = scores(root, a)
     full = sum(fx.auto_points(source).values())
     assert sum(v or 0 for v in got["alice"]["cells"].values()) == full
