@@ -178,6 +178,16 @@ def test_the_run_survives_failures_and_keeps_earlier_grades(course):
     for student in sorted(failed):  # grading a broken submission again changes nobody's grade
         assert nbgrader("autograde", FAULT_ASSIGNMENT, "--student", student, cwd=root, check=False).returncode != 0
     assert scores(root, FAULT_ASSIGNMENT) == before
+    # a graded student resubmits a broken file: that autograde fails, the earlier grade stays
+    path = notebook_of(root / "submitted" / "solution", FAULT_ASSIGNMENT, ".")
+    good = path.read_text()
+    try:
+        path.write_text(good[:100])
+        assert nbgrader("autograde", FAULT_ASSIGNMENT, "--student", "solution", cwd=root,
+                        check=False).returncode != 0
+    finally:
+        path.write_text(good)
+    assert scores(root, FAULT_ASSIGNMENT) == before
     # every other assignment is unaffected by the failures
     for a in ASSIGNMENTS:
         if a != FAULT_ASSIGNMENT:
