@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# make grade: the nbgrader course root, and the number of parallel workers (default: one per core).
+COURSE ?= grading
+WORKERS ?=
 
-.PHONY: lab test book data bench clean-venv
+.PHONY: lab test book data bench grade clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +38,13 @@ data: $(STAMP)
 ## Benchmarks: print measured ratios, assert nothing.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
+	$(BIN)/python bench/bench_grading.py
+
+## Grade assignment A for the whole class: parallel autograde with sandboxed kernels, feedback, grades.csv
+## (COURSE=path for another course root, WORKERS=n; as root; see grading/README.md).
+grade: $(STAMP)
+	$(if $(A),,$(error give the assignment: make grade A=<assignment>))
+	$(BIN)/python -m grading.parallel grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS))
 
 clean-venv:
 	rm -rf $(VENV)

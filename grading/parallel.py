@@ -25,6 +25,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -78,8 +79,10 @@ def adopt(src: Path, course: Path, assignment: str, student: str, move: bool) ->
     keeps the gradebook rows nbgrader wrote (as a serial run does) and loses any old autograded folder.
     """
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
-    with Gradebook(db_url(src)) as s, Gradebook(db_url(course)) as d:
+    with Gradebook(db_url(src)) as s, Gradebook(db_url(course)) as d, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission flushes a half-made row
         merge_submission(s, d, assignment, student)
     for kind in ("feedback", "autograded"):
         there, here = src / kind / student / assignment, course / kind / student / assignment
@@ -126,23 +129,29 @@ def start_worker(slots, course: str, work: str, limits: dict | None) -> None:
     _worker.update(config=config, course=course, work=work)
 
 
+def sandbox_paths(course: Path) -> tuple[list[Path], list[Path]]:
+    """What the sandbox hides (the course, the repository, the grader's home) and what it brings back
+    read-only (the Python environment, ``helpers`` and the data sets)."""
+    import helpers
+    from helpers.data import DATASETS_DIR
+
+    hide = [p for p in {course, REPO, Path.home()} if p != Path("/")]
+    return hide, [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
+
+
 def sandboxed(config, slot: int, course: Path, work: Path, limits: dict) -> None:
     """Make the ``python3`` kernel of this worker the sandboxed one, talking over Unix sockets."""
-    import helpers
     import matplotlib
     import matplotlib.font_manager  # noqa: F401 (makes the font cache each kernel would make again)
-    from helpers.data import DATASETS_DIR
 
     home = work / f"home-{slot}"
     (home / ".cache" / "matplotlib").mkdir(parents=True, exist_ok=True)
     for fonts in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
         shutil.copy(fonts, home / ".cache" / "matplotlib")
-    hide = [p for p in {course, REPO, Path.home()} if p != Path("/")]
-    keep = [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
-    spec = sb.kernel_spec(work / f"kernels-{slot}", slot, hide, keep, home_template=home, **limits)
+    spec = sb.kernel_spec(work / f"kernels-{slot}", slot, *sandbox_paths(course), home_template=home, **limits)
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(spec), os.environ.get("JUPYTER_PATH", "")])
     config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(sb.socket_dir(slot) / "kernel")
+    config.KernelManager.ip = str(sb.prepare(slot) / "kernel")
     config.NotebookClient.kernel_name = "python3"  # the sandboxed one, whatever the notebook asks for
 
 
@@ -214,6 +223,7 @@ def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
     (work / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(course / WORK, 0o700)
     snapshot(course / "gradebook.db", work / "template.db")
+    print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
     failed = []
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment,
                disable=not progress)

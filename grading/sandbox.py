@@ -55,8 +55,9 @@ def ensure_user(name: str) -> int:
         return pwd.getpwnam(name).pw_uid
 
 
-def socket_dir(slot: int) -> Path:
-    """The folder of worker ``slot``'s kernel sockets: only its sandbox user (and root) may enter it."""
+def prepare(slot: int) -> Path:
+    """Make worker ``slot``'s user and folders; return the folder of its kernel's sockets, which only that
+    user (and root) may enter."""
     uid = ensure_user(user_name(slot))
     RUN_DIR.mkdir(mode=0o711, exist_ok=True)
     STAGE.mkdir(mode=0o700, exist_ok=True)
@@ -67,20 +68,23 @@ def socket_dir(slot: int) -> Path:
     return path
 
 
-def kernel_spec(folder: Path, slot: int, hide: list[Path], keep: list[Path], memory_mb: int,
-                cpu_seconds: int, processes: int, home_template: Path | None = None) -> Path:
-    """Write ``folder/kernels/python3/kernel.json``: the sandboxed kernel of worker ``slot``.
-
-    Put ``folder`` first on JUPYTER_PATH to make it the ``python3`` kernel.
-    """
-    sandbox = [sys.executable, "-I", str(Path(__file__).resolve()), "--user", user_name(slot),
-               "--memory-mb", str(memory_mb), "--cpu-seconds", str(cpu_seconds), "--processes", str(processes)]
-    sandbox += [arg for path in hide for arg in ("--hide", str(path))]
-    sandbox += [arg for path in keep for arg in ("--keep", str(path))]
-    sandbox += ["--home-template", str(home_template)] if home_template else []
-    argv = ["setpriv", "--pdeathsig", "KILL", "--",
+def wrapper(slot: int, hide: list[Path], keep: list[Path], memory_mb: int, cpu_seconds: int, processes: int,
+            home_template: Path | None = None) -> list[str]:
+    """The command that runs the command after it in the sandbox of worker ``slot`` (as root)."""
+    argv = ["setpriv", "--pdeathsig", "KILL", "--",  # the sandbox dies with the grader
             "unshare", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc", "--",
-            *sandbox, "--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            sys.executable, "-I", str(Path(__file__).resolve()), "--user", user_name(slot), "--memory-mb",
+            str(memory_mb), "--cpu-seconds", str(cpu_seconds), "--processes", str(processes)]
+    argv += [arg for path in hide for arg in ("--hide", str(path))]
+    argv += [arg for path in keep for arg in ("--keep", str(path))]
+    argv += ["--home-template", str(home_template)] if home_template else []
+    return [*argv, "--"]
+
+
+def kernel_spec(folder: Path, slot: int, *args, **kwargs) -> Path:
+    """Write ``folder/kernels/python3/kernel.json``: the sandboxed kernel of worker ``slot`` (``wrapper``'s
+    arguments). Put ``folder`` first on JUPYTER_PATH to make it the ``python3`` kernel."""
+    argv = [*wrapper(slot, *args, **kwargs), sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(json.dumps({
@@ -194,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         pid, status = os.wait()
         if pid == kernel:
-            return os.waitstatus_to_exitcode(status)
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:  # e.g. SIGXCPU: out of CPU time
+                print(f"grading sandbox: {command[0]} killed by {signal.Signals(-code).name}", file=sys.stderr)
+            return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":
