@@ -20,6 +20,12 @@ RUN_FINISHED = """(errorSelector) => {
 }"""
 
 
+KERNEL_IDLE = """() => {
+    const text = document.querySelector('#jp-main-statusbar')?.innerText ?? '';
+    return /\\| Idle\\b/.test(text) && !/No Kernel/.test(text);
+}"""
+
+
 def open_notebook(page, server, path: str):
     """Open a notebook in JupyterLab, wait until its kernel is idle and return its panel (a locator).
 
@@ -29,12 +35,14 @@ def open_notebook(page, server, path: str):
     tab.wait_for(timeout=120_000)
     panel = page.locator(f"[id='{tab.get_attribute('data-id')}']")
     panel.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=120_000)
-    wait_for_idle_kernel(panel)
+    wait_for_idle_kernel(page)
     return panel
 
 
-def wait_for_idle_kernel(panel, timeout: int = 120_000) -> None:
-    panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(state="attached", timeout=timeout)
+def wait_for_idle_kernel(page, timeout: int = 120_000) -> None:
+    """Wait until the status bar shows the current notebook's kernel started and idle. (The toolbar's
+    execution indicator reads "idle" before any kernel is there, and Run All then runs nothing.)"""
+    page.wait_for_function(KERNEL_IDLE, timeout=timeout, polling=250)
 
 
 def menu(page, top: str, item: str) -> None:
@@ -43,10 +51,10 @@ def menu(page, top: str, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
 
 
-def run_all_cells(page, panel) -> None:
+def run_all_cells(page) -> None:
     menu(page, "Run", "Run All Cells")
     page.wait_for_function(RUN_FINISHED, arg=ERROR_OUTPUTS, timeout=RUN_TIMEOUT, polling=500)
-    wait_for_idle_kernel(panel)
+    wait_for_idle_kernel(page)
 
 
 def error_outputs(page) -> list[str]:

@@ -30,11 +30,11 @@ def notebook_copy(tmp_path):
 def test_first_lecture_runs_all_cells_and_draws_figures(page, start_lab, notebook_copy, screenshot):
     notebooks, first = notebook_copy
     lab = start_lab(notebooks, cwd=notebooks.parent)
-    panel = open_notebook(page, lab, first)
+    open_notebook(page, lab, first)
     assert page.locator(".jp-Notebook .jp-OutputArea-output img").count() == 0, "outputs were not cleared"
     screenshot("opened")
 
-    run_all_cells(page, panel)
+    run_all_cells(page)
 
     errors = error_outputs(page)
     figure = page.locator(".jp-Notebook .jp-OutputArea-output img").first
