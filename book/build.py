@@ -4,7 +4,8 @@ The book is made from what the repository stores, without running any notebook:
 
 1. A staging copy of the sources is laid out in ``_build/book-src/``: this folder's pages, the lecture
    notebooks (every ``notebooks/*.ipynb``, in file-name order), the exercises (every nbgrader source
-   notebook ``grading/source/<assignment>/*.ipynb``, in assignment-number order) and the data's page.
+   notebook ``grading/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
+   the instructors' guide ``grading/README.md``.
    Only the copies are changed: solution cells get a fold (myst-nb's ``hide-cell`` tag for code, a
    dropdown for text) and hidden tests are removed as ``nbgrader generate_assignment`` removes them.
    The course map (``_course_map.md``) is written from the notebooks' titles and first paragraphs, and the
@@ -74,7 +75,7 @@ def inputs() -> list[Path]:
               if p.is_file() and ".ipynb_checkpoints" not in p.parts]
     files += exercise_notebooks()
     files += [ROOT / "datasets" / "gp_cholesterol.md", ROOT / "datasets" / "gp_cholesterol.yml",
-              ROOT / "requirements.txt"]
+              ROOT / "grading" / "README.md", ROOT / "requirements.txt"]
     return sorted(files)
 
 
@@ -203,6 +204,8 @@ def stage(dest: Path) -> None:
     manifest = yaml.safe_load((ROOT / "datasets" / "gp_cholesterol.yml").read_text())
     data_page = (ROOT / "datasets" / "gp_cholesterol.md").read_text().rstrip("\n")
     (dest / "datasets" / "gp_cholesterol.md").write_text(data_page + "\n\n" + codebook_markdown(manifest))
+    (dest / "grading").mkdir()
+    shutil.copy2(ROOT / "grading" / "README.md", dest / "grading" / "README.md")
     (dest / "_course_map.md").write_text(course_map_markdown(lectures, exercises))
 
 

@@ -58,6 +58,12 @@ def test_the_course_map_links_every_lecture_then_every_exercise_in_order():
     assert [link for link in links if link in wanted] == wanted
 
 
+def test_the_front_page_links_the_reference_pages():
+    links = {a["href"] for a in page("index.html").select("article a.reference.internal")}
+    for reference in ("datasets/gp_cholesterol.html", "running.html", "grading/README.html"):
+        assert reference in links and (BOOK / reference).is_file()
+
+
 def test_exercises_follow_their_assignment_numbers():
     numbers = [book_build.assignment_number(p) for p in EXERCISES]
     assert numbers == sorted(numbers)
