@@ -8,6 +8,7 @@ Playwright's own browser downloads are never used: the browser is /usr/bin/chrom
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -122,9 +123,9 @@ def free_port() -> int:
 
 def make_lab_command() -> list[str]:
     """The command `make lab` runs (read from the Makefile with make -n), with an absolute jupyter path."""
-    dry_run = subprocess.run(["make", "-s", "-n", "lab", "JUPYTER_PORT=0"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout
-    line = next((line for line in dry_run.splitlines() if "jupyter" in line and " lab" in line), None)
+    dry_run = subprocess.run(["make", "-s", "-n", "--no-print-directory", "lab", "JUPYTER_PORT=0"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    line = next((line for line in dry_run.splitlines() if re.search(r"jupyter\S* lab\b", line)), None)
     assert line is not None, f"make -n lab prints no jupyter lab command:\n{dry_run}"
     argv = shlex.split(line)
     argv[0] = str((ROOT / argv[0]).resolve()) if not os.path.isabs(argv[0]) else argv[0]
