@@ -62,54 +62,44 @@ def _replace(nb, gid, old, new):
 
 
 # ----------------------------------------------------------------------------- partly right, per assignment
-# Each mistake passes the visible tests (nbgrader validate) and is caught by a hidden one.
-
-def _partly_structure_and_pooling(nb):
-    _replace(nb, "q2_pooled", 'pooled_se = pooled.bse["age"]', 'pooled_se = pooled.bse["age"] ** 2')
-    _replace(nb, "q3_separate", '"slope_se": fit.bse[x]', '"slope_se": fit.mse_resid ** 0.5')
-    _replace(nb, "q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))')
-    return ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test"]
-
-
-def _partly_group_level_and_fixed_effects(nb):
-    _replace(nb, "q3_ivw", "w = 1 / s**2", "w = 1 / s")
-    _replace(nb, "q3_ivw", "1 / np.sqrt(np.sum(w))", "1 / np.sqrt(np.sum(w**2))")
-    _replace(nb, "q5_fixed", 'fe_slopes = pd.Series(varying_slope.params.drop("Intercept").to_numpy()',
-             'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]')
-    return ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test"]
-
-
-def _partly_random_intercepts(nb):
-    _replace(nb, "q3_factor", "return sd_group**2 / (sd_group**2 + sd_resid**2 / n)",
-             "return sd_group / (sd_group + sd_resid / n)")
-    _replace(nb, "q6_transfer", 'school_icc_true = schools.truth["school_sd"] ** 2 / (schools.truth["school_sd"] ** 2 '
-             '+ schools.truth["residual_sd"] ** 2)',
-             'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] + schools.truth["residual_sd"])')
-    return ["q3_factor_test", "q4_shrink_test", "q6_transfer_test"]
-
-
-def _partly_random_slopes_and_comparison(nb):
-    _replace(nb, "q3_lrt", "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 1) + 0.5 * stats.chi2.sf(lrt_stat, 2)",
-             "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 2)")
-    _replace(nb, "q5_aic", 'rs_ml = fit_lme(gp, "chol ~ age_c", "~ 1 + age_c", "doctor", reml=False)\n'
-             'aic_ml = pd.Series({"intercept": ri_ml.aic, "slope": rs_ml.aic, "agedoc": agedoc_ml.aic})',
-             'aic_ml = pd.Series({"intercept": ri.aic, "slope": rs.aic, '
-             '"agedoc": fit_lme(gp, "chol ~ age_c + agedoc", "~ 1", "doctor").aic})')
-    return ["q3_lrt_test", "q5_aic_test"]
-
-
+# Per assignment: edits (answer cell, text, replacement) that make common mistakes, and the test cells
+# they must lose. Each mistake passes the visible tests and is caught by a hidden one.
 PARTLY_RIGHT = {
-    "structure_and_pooling": _partly_structure_and_pooling,
-    "group_level_and_fixed_effects": _partly_group_level_and_fixed_effects,
-    "random_intercepts": _partly_random_intercepts,
-    "random_slopes_and_comparison": _partly_random_slopes_and_comparison,
+    "structure_and_pooling": (
+        [("q2_pooled", 'pooled_se = pooled.bse["age"]', 'pooled_se = pooled.bse["age"] ** 2'),
+         ("q3_separate", '"slope_se": fit.bse[x]', '"slope_se": fit.mse_resid ** 0.5'),
+         ("q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))')],
+        ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test"]),
+    "group_level_and_fixed_effects": (
+        [("q3_ivw", "w = 1 / s**2", "w = 1 / s"),
+         ("q3_ivw", "1 / np.sqrt(np.sum(w))", "1 / np.sqrt(np.sum(w**2))"),
+         ("q5_fixed", 'fe_slopes = pd.Series(varying_slope.params.drop("Intercept").to_numpy()',
+          'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]')],
+        ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test"]),
+    "random_intercepts": (
+        [("q3_factor", "return sd_group**2 / (sd_group**2 + sd_resid**2 / n)",
+          "return sd_group / (sd_group + sd_resid / n)"),
+         ("q6_transfer", 'school_icc_true = schools.truth["school_sd"] ** 2 / (schools.truth["school_sd"] ** 2 '
+          '+ schools.truth["residual_sd"] ** 2)',
+          'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] + schools.truth["residual_sd"])')],
+        ["q3_factor_test", "q4_shrink_test", "q6_transfer_test"]),
+    "random_slopes_and_comparison": (
+        [("q3_lrt", "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 1) + 0.5 * stats.chi2.sf(lrt_stat, 2)",
+          "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 2)"),
+         ("q5_aic", 'rs_ml = fit_lme(gp, "chol ~ age_c", "~ 1 + age_c", "doctor", reml=False)\n'
+          'aic_ml = pd.Series({"intercept": ri_ml.aic, "slope": rs_ml.aic, "agedoc": agedoc_ml.aic})',
+          'aic_ml = pd.Series({"intercept": ri.aic, "slope": rs.aic, '
+          '"agedoc": fit_lme(gp, "chol ~ age_c + agedoc", "~ 1", "doctor").aic})')],
+        ["q3_lrt_test", "q5_aic_test"]),
 }
 
 
 def partly_right(release_nb, source_nb, assignment):
     nb = with_solutions(release_nb, source_nb)
-    lost = PARTLY_RIGHT[assignment](nb)
-    return nb, lost
+    edits, lost = PARTLY_RIGHT[assignment]
+    for gid, old, new in edits:
+        _replace(nb, gid, old, new)
+    return nb, list(lost)
 
 
 # ----------------------------------------------------------------------------- faults (first assignment)
