@@ -129,14 +129,12 @@ def is_solution(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("solution")) or SOLUTION_MARK in cell.source
 
 
-def fold_solutions(nb):
-    """Fold every solution cell and drop hidden tests, in place; returns the number of folds."""
+def fold_solutions(nb) -> None:
+    """Fold every solution cell and drop hidden tests, in place."""
     ClearHiddenTests().preprocess(nb, {})
-    folds = 0
     for cell in nb.cells:
         if not is_solution(cell):
             continue
-        folds += 1
         if cell.cell_type == "code":
             tags = cell.metadata.setdefault("tags", [])
             if "hide-cell" not in tags:
@@ -146,7 +144,6 @@ def fold_solutions(nb):
             text = re.sub(r"^### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M).strip()
             fence = ":" * max(4, 1 + max((len(m) for m in re.findall(r"^:{3,}", text, re.M)), default=0))
             cell.source = f"{fence}{{admonition}} Solution\n:class: dropdown\n\n{text}\n{fence}"
-    return folds
 
 
 def codebook_markdown(manifest: dict) -> str:
@@ -259,17 +256,20 @@ def local_link_errors(html_dir: Path) -> list[str]:
 # --------------------------------------------------------------------------- build
 
 def build(out: Path = OUT) -> None:
-    stamp = out / STAMP_NAME
-    stamp.unlink(missing_ok=True)
+    """A clean build (no page of a removed notebook survives), staged next to out."""
     digest = inputs_hash()
     src, doctrees = out.parent / (out.name + "-src"), out.parent / (out.name + "-doctrees")
+    for folder in (out, doctrees):
+        shutil.rmtree(folder, ignore_errors=True)
     stage(src)
-    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
-                    "-d", str(doctrees), str(src), str(out)], check=True)
+    sphinx = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
+                             "-d", str(doctrees), str(src), str(out)])
+    if sphinx.returncode:
+        raise SystemExit(f"Sphinx failed (warnings count as errors; see above); sources staged in {src}")
     errors = local_link_errors(out)
     if errors:
         raise SystemExit("broken local links in the book:\n" + "\n".join(errors))
-    stamp.write_text(json.dumps({"inputs": digest}) + "\n")
+    (out / STAMP_NAME).write_text(json.dumps({"inputs": digest}) + "\n")
 
 
 def up_to_date(out: Path = OUT) -> bool:
