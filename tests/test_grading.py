@@ -213,6 +213,7 @@ def test_feedback_hides_hidden_tests_and_reference_values(course):
         hidden_lines = {line.strip() for c in source.cells if "BEGIN HIDDEN TESTS" in c.source
                         for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("\n")
                         if len(line.strip()) > 25 and "END HIDDEN TESTS" not in line}
+        assert len(hidden_lines) >= 5, f"{a}: too few hidden-test lines to search for"
         pages = list((root / "feedback").glob(f"*/{a}/*.html"))
         students = {p.parts[-3] for p in pages}
         assert {"solution", "partly_right", "untouched"} <= students, f"missing feedback for {a}"
