@@ -177,6 +177,15 @@ def original_lines():
     return GP_CHOLESTEROL_CSV.read_text().splitlines()
 
 
+def with_field(line: int, column: int, value: str) -> str:
+    """The data file's text with one field replaced (line 0 is the header)."""
+    lines = original_lines()
+    fields = lines[line].split(",")
+    fields[column] = value
+    lines[line] = ",".join(fields)
+    return "\n".join(lines) + "\n"
+
+
 def test_the_copy_loads(copy_of_data):
     csv_path, manifest_path, _ = copy_of_data
     pd.testing.assert_frame_equal(load_gp_cholesterol(csv_path, manifest_path), load_gp_cholesterol())
@@ -185,15 +194,6 @@ def test_the_copy_loads(copy_of_data):
 def test_missing_file(tmp_path):
     with pytest.raises(DataValidationError, match="not found"):
         load_gp_cholesterol(tmp_path / "absent.csv")
-
-
-def test_wrong_checksum(copy_of_data):
-    csv_path, manifest_path, rewrite = copy_of_data
-    lines = original_lines()
-    lines[10] = lines[10].replace(lines[10].split(",")[0], "5.55", 1)
-    rewrite("\n".join(lines) + "\n", sign=False)
-    with pytest.raises(DataValidationError, match="checksum"):
-        load_gp_cholesterol(csv_path, manifest_path)
 
 
 def test_missing_column(copy_of_data):
@@ -211,39 +211,6 @@ def test_extra_column(copy_of_data):
         load_gp_cholesterol(csv_path, manifest_path)
 
 
-def test_non_numeric_value(copy_of_data):
-    csv_path, manifest_path, rewrite = copy_of_data
-    lines = original_lines()
-    fields = lines[5].split(",")
-    fields[2] = "fifty"
-    lines[5] = ",".join(fields)
-    rewrite("\n".join(lines) + "\n")
-    with pytest.raises(DataValidationError, match=r"non-numeric value 'fifty' in column 'age' \(file line 6\)"):
-        load_gp_cholesterol(csv_path, manifest_path)
-
-
-def test_missing_value(copy_of_data):
-    csv_path, manifest_path, rewrite = copy_of_data
-    lines = original_lines()
-    fields = lines[7].split(",")
-    fields[0] = ""
-    lines[7] = ",".join(fields)
-    rewrite("\n".join(lines) + "\n")
-    with pytest.raises(DataValidationError, match="missing value in column 'chol'"):
-        load_gp_cholesterol(csv_path, manifest_path)
-
-
-def test_gp_level_variable_that_varies_within_a_gp(copy_of_data):
-    csv_path, manifest_path, rewrite = copy_of_data
-    lines = original_lines()
-    fields = lines[3].split(",")
-    fields[4] = str(int(fields[4]) + 1)
-    lines[3] = ",".join(fields)
-    rewrite("\n".join(lines) + "\n")
-    with pytest.raises(DataValidationError, match=r"'agedoc' is a GP-level variable but varies within doctor \[1\]"):
-        load_gp_cholesterol(csv_path, manifest_path)
-
-
 def test_wrong_row_count(copy_of_data):
     csv_path, manifest_path, rewrite = copy_of_data
     rewrite("\n".join(original_lines()[:-1]) + "\n")
@@ -251,14 +218,24 @@ def test_wrong_row_count(copy_of_data):
         load_gp_cholesterol(csv_path, manifest_path)
 
 
-def test_value_outside_its_range(copy_of_data):
+BAD_FIELDS = {
+    # name: (line, column, new value, signed, expected message)
+    "wrong checksum": (10, 0, "5.55", False, "checksum"),
+    "non-numeric value": (5, 2, "fifty", True, r"non-numeric value 'fifty' in column 'age' \(file line 6\)"),
+    "missing value": (7, 0, "", True, "missing value in column 'chol'"),
+    "GP-level variable varies within a GP": (
+        3, 4, "56", True, r"'agedoc' is a GP-level variable but varies within doctor \[1\]"),
+    "value outside its range": (9, 2, "7", True, r"column 'age' has 7 outside its range"),
+}
+
+
+@pytest.mark.parametrize("problem", BAD_FIELDS)
+def test_a_bad_field_is_named(copy_of_data, problem):
+    line, column, value, signed, message = BAD_FIELDS[problem]
     csv_path, manifest_path, rewrite = copy_of_data
-    lines = original_lines()
-    fields = lines[9].split(",")
-    fields[2] = "7"
-    lines[9] = ",".join(fields)
-    rewrite("\n".join(lines) + "\n")
-    with pytest.raises(DataValidationError, match=r"column 'age' has 7 outside its range"):
+    assert with_field(line, column, value) != GP_CHOLESTEROL_CSV.read_text()  # the edit changes something
+    rewrite(with_field(line, column, value), sign=signed)
+    with pytest.raises(DataValidationError, match=message):
         load_gp_cholesterol(csv_path, manifest_path)
 
 
