@@ -11,6 +11,7 @@ per call. Asserts nothing. Run as root: ``make bench`` (or ``.venv/bin/python be
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,12 @@ def timed(*command: str, cwd: Path) -> float:
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, env=ENV, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def cpu_seconds() -> float:
+    """CPU time of the finished child processes of this benchmark, kernels included."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def make_class(tmp: Path) -> Path:
@@ -89,11 +96,16 @@ def main() -> None:
         shutil.copytree(course, serial)
         shutil.copytree(course, par)
         nbgrader = str(BIN / "nbgrader")
+        load, cpu = [os.getloadavg()[0]], [cpu_seconds()]
         serial_steps = {step: timed(nbgrader, *args, cwd=serial) for step, args in (
             ("autograde", ["autograde", ASSIGNMENT]), ("generate_feedback", ["generate_feedback", ASSIGNMENT]),
             ("export", ["export"]))}
+        load.append(os.getloadavg()[0])
+        cpu.append(cpu_seconds())
         parallel = timed(sys.executable, "-m", "grading.parallel", "grade", ASSIGNMENT, "--course", str(par),
                          cwd=ROOT)
+        load.append(os.getloadavg()[0])
+        cpu.append(cpu_seconds())
         same = scores(serial) == scores(par) and len(scores(par)) > 0
         startup = statistics.median(timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000", cwd=serial)
                                     for _ in range(3))  # already graded: start, read config and db, skip
@@ -106,6 +118,8 @@ def main() -> None:
     print(f"  serial nbgrader, all three              {total:8.1f}   {total / n:6.2f}")
     print(f"  make grade ({cores} workers, sandboxed)      {parallel:8.1f}   {parallel / n:6.2f}"
           f"   same scores as serial: {'yes' if same else 'NO'}")
+    print(f"  CPU seconds, kernels included: serial {cpu[1] - cpu[0]:.1f}, make grade {cpu[2] - cpu[1]:.1f};"
+          f" load average around the runs {', '.join(f'{x:.1f}' for x in load)} (the machine may be shared)")
     print(f"  floor: fresh kernel + pandas, statsmodels, seaborn       {floor:6.2f}"
           f"   (÷ {cores} cores: {floor / cores:.2f})")
     print(f"  nbgrader's fixed cost per call (autograde of nothing)    {startup:6.2f}"

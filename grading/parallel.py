@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import multiprocessing
 import os
 import shutil
 import sqlite3
 import sys
+import traceback
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -126,7 +128,7 @@ def start_worker(slots, course: str, work: str, limits: dict | None) -> None:
     os.dup2(log, 1), os.dup2(log, 2)  # kernels inherit these
     if limits is not None:
         sandboxed(config, slot, course, work, limits)
-    _worker.update(config=config, course=course, work=work)
+    _worker.update(config=config, course=course, work=work, slot=slot, sandbox=limits is not None)
 
 
 def sandbox_paths(course: Path) -> tuple[list[Path], list[Path]]:
@@ -157,17 +159,27 @@ def sandboxed(config, slot: int, course: Path, work: Path, limits: dict) -> None
 
 def grade_one(assignment: str, student: str) -> tuple[str, bool]:
     """Autograde and give feedback to one student in a fresh shard; return (student, success)."""
+    try:
+        return student, shard_grade(assignment, student)
+    except Exception:  # a submission nbgrader cannot even start on fails alone
+        (_worker["work"] / "logs" / f"{student}.log").write_text(traceback.format_exc())
+        return student, False
+
+
+def shard_grade(assignment: str, student: str) -> bool:
     from nbgrader.apps import NbGraderAPI
 
     course, work = _worker["course"], _worker["work"]
     shard = work / "shards" / student
     shutil.rmtree(shard, ignore_errors=True)
     (shard / "source").mkdir(parents=True)
-    shutil.copyfile(work / "template.db", shard / "gradebook.db")
+    shutil.copyfile(work / "template.db", shard / "gradebook.db")  # first: every shard has its gradebook
     shutil.copytree(course / "submitted" / student / assignment, shard / "submitted" / student / assignment,
                     ignore=without())  # no symbolic links: nbgrader (root) would copy what they point to
     shutil.copytree(course / "source" / assignment, shard / "source" / assignment,
                     ignore=without("*.ipynb"))  # the data files autograde copies in
+    if _worker["sandbox"]:
+        sb.prepare(_worker["slot"])  # no socket of the previous kernel stays
     config = copy.deepcopy(_worker["config"])
     config.CourseDirectory.root = str(shard)
     api = NbGraderAPI(config=config)
@@ -176,7 +188,7 @@ def grade_one(assignment: str, student: str) -> tuple[str, bool]:
         results.append(api.generate_feedback(assignment, student))
     text = "\n".join(r.get("log", "") + r.get("error", "") for r in results)
     (work / "logs" / f"{student}.log").write_text(text)
-    return student, all(r["success"] for r in results)
+    return all(r["success"] for r in results)
 
 
 # ----------------------------------------------------------------------------- the class
@@ -210,19 +222,26 @@ def snapshot(db: Path, copy_to: Path) -> None:
 def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False, limits: dict | None = None,
           progress=True) -> list[str]:
     """Autograde, give feedback and export; return the students whose grading failed."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
 
     course = course.resolve()
     with Gradebook(db_url(course)) as gb:
         gb.find_assignment(assignment)  # MissingEntry: run `nbgrader generate_assignment` first
-    students = students_of(course, assignment, part)
-    todo = [s for s in students if force or not is_graded(course, assignment, s)]
     work = course / WORK / assignment
-    shutil.rmtree(work / "shards", ignore_errors=True)  # what an interrupted run left half done
     (work / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(course / WORK, 0o700)
+    lock = open(work / "lock", "w")  # noqa: SIM115 (held until the process ends)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another run is grading {assignment} in {course}") from None
+    students = students_of(course, assignment, part)
+    todo = [s for s in students if force or not is_graded(course, assignment, s)]
+    shutil.rmtree(work / "shards", ignore_errors=True)  # what an interrupted run left half done
     snapshot(course / "gradebook.db", work / "template.db")
+    for slot in range(workers if limits is not None else 0):
+        sb.prepare(slot)  # users made one at a time, before the workers start
     print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
     failed = []
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment,
@@ -237,8 +256,13 @@ def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
             jobs = [pool.submit(grade_one, assignment, s) for s in todo]
             for job in as_completed(jobs):
                 student, ok = job.result()
-                adopt(work / "shards" / student, course, assignment, student, move=True)
-                shutil.rmtree(work / "shards" / student)
+                shard = work / "shards" / student
+                try:
+                    adopt(shard, course, assignment, student, move=True)
+                except MissingEntry:  # failed before nbgrader wrote a row, as a serial run would leave it
+                    if ok:
+                        raise
+                shutil.rmtree(shard)
                 if not ok:
                     failed.append(student)
                 bar.update()
@@ -282,7 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
     limits = None if args.no_sandbox else {"memory_mb": args.memory_mb, "cpu_seconds": args.cpu_seconds,
                                            "processes": args.processes}
-    failed = grade(course, args.assignment, args.workers, (k, m), args.force, limits)
+    try:
+        failed = grade(course, args.assignment, args.workers, (k, m), args.force, limits)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to grade the rest", file=sys.stderr)
+        return 130
     print(f"grades: {course / 'grades.csv'}; feedback: {course / 'feedback'}")
     if failed:
         print(f"grading failed for {', '.join(failed)}: see {course / WORK / args.assignment / 'logs'}",

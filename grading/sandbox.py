@@ -5,8 +5,8 @@ The grader (nbgrader, root) stays outside; only the kernel, which runs the stude
 - ``unshare`` gives it new namespaces: network (no interface but a loopback that is down, so no
   network at all), mount (a private view of the files), pid (it sees no other process, and everything
   it starts dies with it), ipc and uts;
-- in that view, empty read-only tmpfs cover the course root, the repository and the shard being
-  graded; the Python environment, ``helpers`` and ``datasets`` are mounted back read-only; /tmp,
+- in that view, empty tmpfs owned by root cover the course root (shards included), the repository and
+  the grader's home; the Python environment, ``helpers`` and ``datasets`` are mounted back read-only; /tmp,
   /var/tmp, /dev/shm and /run/lock are fresh and small; the kernel works in a private copy of its
   notebook's folder without any notebook (nbgrader writes the hidden tests into the notebook it runs);
 - ``setpriv`` then drops to an unprivileged system user of its own worker (no groups, no capabilities,
@@ -57,14 +57,14 @@ def ensure_user(name: str) -> int:
 
 def prepare(slot: int) -> Path:
     """Make worker ``slot``'s user and folders; return the folder of its kernel's sockets, which only that
-    user (and root) may enter."""
+    user (and root) may enter, emptied of whatever an earlier kernel left (call it between kernels)."""
     uid = ensure_user(user_name(slot))
     RUN_DIR.mkdir(mode=0o711, exist_ok=True)
     STAGE.mkdir(mode=0o700, exist_ok=True)
     path = RUN_DIR / str(slot)
-    path.mkdir(mode=0o700, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
     os.chown(path, uid, -1)
-    os.chmod(path, 0o700)
     return path
 
 
