@@ -132,13 +132,15 @@ def start_worker(slots, course: str, work: str, limits: dict | None) -> None:
 
 
 def sandbox_paths(course: Path) -> tuple[list[Path], list[Path]]:
-    """What the sandbox hides (the course, the repository, the grader's home) and what it brings back
-    read-only (the Python environment, ``helpers`` and the data sets)."""
+    """What the sandbox hides (the course, the repository, the grader's home, folders others may not
+    enter) and what it brings back read-only (the Python environment, ``helpers`` and the data sets)."""
     import helpers
     from helpers.data import DATASETS_DIR
 
-    hide = [p for p in {course, REPO, Path.home()} if p != Path("/")]
-    return hide, [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
+    keep = [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
+    closed = {a for p in keep for a in p.parents if not os.stat(a).st_mode & 0o001}  # e.g. /root: covered,
+    hide = [p for p in {course, REPO, Path.home(), *closed} if p != Path("/")]  # what is kept is reachable
+    return hide, keep
 
 
 def sandboxed(config, slot: int, course: Path, work: Path, limits: dict) -> None:
