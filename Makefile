@@ -39,6 +39,7 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
 	$(BIN)/python bench/bench_grading.py
+	$(BIN)/python bench/bench_notebooks.py
 
 ## Grade assignment A for the whole class: parallel autograde with sandboxed kernels, feedback, grades.csv
 ## (COURSE=path for another course root, WORKERS=n; as root; see grading/README.md).
