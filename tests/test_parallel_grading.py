@@ -304,15 +304,18 @@ def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path)
     release, source = notebooks(generated)
     students = {f"s{i}": fx.with_solutions(release, source) for i in range(4)}
     root = new_course(generated, tmp_path / "grading", students)
+
+    def finished():
+        return {p.parts[-3]: p.stat() for p in root.glob(f"autograded/*/{A}/{A}.ipynb")}
+
     make = ["make", "-s", "-o", ".venv/.installed", "grade", f"A={A}", f"COURSE={root}", "WORKERS=2"]
     run = subprocess.Popen(make, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-    done = {}
-    while not done and run.poll() is None:
+    while not finished() and run.poll() is None:
         time.sleep(0.1)
-        done = {p.parts[-3]: p.stat() for p in root.glob(f"autograded/*/{A}/{A}.ipynb")}
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
+    done = finished()
     assert 0 < len(done) < len(students), "killed after the first student, before the last"
     for _ in range(600):  # the sandboxes die with their grader
         if not sandbox_processes():
