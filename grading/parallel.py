@@ -221,8 +221,8 @@ def snapshot(db: Path, copy_to: Path) -> None:
         src.backup(dst)
 
 
-def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False, limits: dict | None = None,
-          progress=True) -> list[str]:
+def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
+          limits: dict | None = None) -> list[str]:
     """Autograde, give feedback and export; return the students whose grading failed."""
     from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
@@ -246,8 +246,7 @@ def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
         sb.prepare(slot)  # users made one at a time, before the workers start
     print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
     failed = []
-    bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment,
-               disable=not progress)
+    bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if todo:
         context = multiprocessing.get_context("spawn")
         slots = context.Queue()
