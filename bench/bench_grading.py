@@ -118,8 +118,11 @@ def main() -> None:
     print(f"  serial nbgrader, all three              {total:8.1f}   {total / n:6.2f}")
     print(f"  make grade ({cores} workers, sandboxed)      {parallel:8.1f}   {parallel / n:6.2f}"
           f"   same scores as serial: {'yes' if same else 'NO'}")
-    print(f"  CPU seconds, kernels included: serial {cpu[1] - cpu[0]:.1f}, make grade {cpu[2] - cpu[1]:.1f};"
-          f" load average around the runs {', '.join(f'{x:.1f}' for x in load)} (the machine may be shared)")
+    serial_cpu, parallel_cpu = cpu[1] - cpu[0], cpu[2] - cpu[1]
+    print(f"  CPU seconds, kernels included: serial {serial_cpu:.1f}, make grade {parallel_cpu:.1f}; cores they got:"
+          f" {serial_cpu / total:.2f} and {parallel_cpu / parallel:.2f} of {cores}")
+    print(f"  load average before, between and after: {', '.join(f'{x:.1f}' for x in load)}"
+          f" (other jobs on a shared machine take cores from both)")
     print(f"  floor: fresh kernel + pandas, statsmodels, seaborn       {floor:6.2f}"
           f"   (÷ {cores} cores: {floor / cores:.2f})")
     print(f"  nbgrader's fixed cost per call (autograde of nothing)    {startup:6.2f}"
