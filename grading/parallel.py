@@ -119,9 +119,9 @@ def load_config(course: Path):
 _worker: dict = {}
 
 
-def start_worker(slots, course: str, work: str, limits: dict | None) -> None:
-    """Pool initializer: take a worker slot, load the config, send output to a log, set up the sandbox."""
-    slot = slots.get()
+def start_worker(course: str, work: str, limits: dict | None) -> None:
+    """Pool initializer: claim a slot, load the config, send output to a log, set up the sandbox."""
+    slot, _ = sb.claim_slot()  # held while this worker lives
     course, work = Path(course), Path(work)
     config = load_config(course)
     log = os.open(work / "logs" / f"worker-{slot}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -242,18 +242,12 @@ def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
     todo = [s for s in students if force or not is_graded(course, assignment, s)]
     shutil.rmtree(work / "shards", ignore_errors=True)  # what an interrupted run left half done
     snapshot(course / "gradebook.db", work / "template.db")
-    for slot in range(workers if limits is not None else 0):
-        sb.prepare(slot)  # users made one at a time, before the workers start
     print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
     failed = []
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if todo:
-        context = multiprocessing.get_context("spawn")
-        slots = context.Queue()
-        for slot in range(workers):
-            slots.put(slot)
-        with ProcessPoolExecutor(workers, context, initializer=start_worker,
-                                 initargs=(slots, str(course), str(work), limits)) as pool:
+        with ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=start_worker,
+                                 initargs=(str(course), str(work), limits)) as pool:
             jobs = [pool.submit(grade_one, assignment, s) for s in todo]
             for job in as_completed(jobs):
                 student, ok = job.result()

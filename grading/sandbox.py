@@ -23,7 +23,9 @@ the sandbox user and waits for it. What this does and does not stop: grading/REA
 from __future__ import annotations
 
 import argparse
+import fcntl
 import fnmatch
+import itertools
 import json
 import os
 import pwd
@@ -49,15 +51,28 @@ def ensure_user(name: str) -> int:
     """The uid of system user ``name``, created (no home, no login shell, own group) if missing."""
     try:
         return pwd.getpwnam(name).pw_uid
-    except KeyError:
+    except KeyError:  # if another grader made it meanwhile, useradd fails and the user is there
         subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], check=True)
+                        "--shell", "/usr/sbin/nologin", name], stderr=subprocess.DEVNULL)
         return pwd.getpwnam(name).pw_uid
 
 
+def claim_slot() -> tuple[int, int]:
+    """The lowest worker slot that no process on this machine holds, and the descriptor of the lock that
+    holds it for this process (until closed or the process ends): concurrent graders never share a user."""
+    RUN_DIR.mkdir(mode=0o711, exist_ok=True)
+    for slot in itertools.count():
+        lock = os.open(RUN_DIR / f"{slot}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return slot, lock
+        except BlockingIOError:
+            os.close(lock)
+
+
 def prepare(slot: int) -> Path:
-    """Make worker ``slot``'s user and folders; return the folder of its kernel's sockets, which only that
-    user (and root) may enter, emptied of whatever an earlier kernel left (call it between kernels)."""
+    """Make the user and folders of ``slot`` (claimed by :func:`claim_slot`); return the folder of its kernel's
+    sockets, which only that user (and root) may enter, emptied of what an earlier kernel left."""
     uid = ensure_user(user_name(slot))
     RUN_DIR.mkdir(mode=0o711, exist_ok=True)
     STAGE.mkdir(mode=0o700, exist_ok=True)

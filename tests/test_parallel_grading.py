@@ -37,30 +37,43 @@ SLOT = 0
 # ----------------------------------------------------------------------------- the sandbox alone
 
 
-def in_sandbox(code: str, cwd: Path, course: Path, memory_mb=1024, cpu_seconds=60, processes=32):
+@pytest.fixture
+def slot():
+    """A sandbox slot of this test's own, as a grading worker claims one."""
+    number, lock = sandbox.claim_slot()
+    yield number
+    os.close(lock)
+
+
+def in_sandbox(code: str, slot: int, cwd: Path, course: Path, memory_mb=1024, cpu_seconds=60, processes=32):
     hide, keep = parallel.sandbox_paths(course)
-    sandbox.prepare(SLOT)
-    argv = sandbox.wrapper(SLOT, hide, keep, memory_mb, cpu_seconds, processes) + [sys.executable, "-c", code]
+    sandbox.prepare(slot)
+    argv = sandbox.wrapper(slot, hide, keep, memory_mb, cpu_seconds, processes) + [sys.executable, "-c", code]
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def sandbox_processes() -> list[int]:
-    """Processes of any grading sandbox user still alive."""
-    uids = set()
-    for slot in range(8):
+def uptime() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def leftovers(slots, started_before: float) -> list[int]:
+    """Processes of the sandbox users of ``slots`` that started before ``started_before`` (seconds since boot):
+    what a run left alive, not what a later run on the machine (which may reuse a slot) started."""
+    uids = {pwd.getpwnam(sandbox.user_name(s)).pw_uid for s in slots}
+    tick, alive = os.sysconf("SC_CLK_TCK"), []
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            uids.add(pwd.getpwnam(sandbox.user_name(slot)).pw_uid)
-        except KeyError:
-            pass
-    alive = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
-        except (OSError, StopIteration):
+            started = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[19]) / tick
+            if proc.stat().st_uid in uids and started < started_before:
+                alive.append(int(proc.name))
+        except (OSError, ValueError):
             continue
-        if uid in uids:
-            alive.append(int(status.parent.name))
     return alive
+
+
+def slots_of(course: Path) -> set[int]:
+    """The slots the workers of a run on ``course`` held (their logs are named after them)."""
+    return {int(p.stem.split("-")[1]) for p in course.glob(f"{parallel.WORK}/{A}/logs/worker-*.log")}
 
 
 @pytest.fixture
@@ -100,11 +113,11 @@ print(json.dumps({{
 """
 
 
-def test_sandbox_hides_the_course_blocks_writes_and_network(fake_course):
+def test_sandbox_hides_the_course_blocks_writes_and_network(fake_course, slot):
     course, work = fake_course
     with socket.create_server(("127.0.0.1", 0)) as listener:  # reachable from any process outside
         code = PROBE.format(course=str(course), port=listener.getsockname()[1], repo=str(REPO))
-        run = in_sandbox(code, work, course)
+        run = in_sandbox(code, slot, work, course)
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["uid"] != 0
@@ -119,25 +132,25 @@ def test_sandbox_hides_the_course_blocks_writes_and_network(fake_course):
     assert (course / "gradebook.db").read_bytes() == b"grades"
 
 
-def test_sandbox_limits_cpu_memory_and_processes(fake_course):
+def test_sandbox_limits_cpu_memory_and_processes(fake_course, slot):
     course, work = fake_course
-    spin = in_sandbox("while True: pass", work, course, cpu_seconds=1)
+    spin = in_sandbox("while True: pass", slot, work, course, cpu_seconds=1)
     assert spin.returncode != 0 and "SIGXCPU" in spin.stderr
-    hog = in_sandbox("x = bytearray(2**31)", work, course, memory_mb=1024)
+    hog = in_sandbox("x = bytearray(2**31)", slot, work, course, memory_mb=1024)
     assert "MemoryError" in hog.stderr
     forks = in_sandbox("import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
-                       "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)", work, course,
-                       processes=16)
+                       "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)", slot, work,
+                       course, processes=16)
     assert forks.returncode == 0, forks.stderr[-2000:]
     assert 0 < int(forks.stdout) < 16
 
 
-def test_sandbox_leaves_no_process_behind(fake_course):
+def test_sandbox_leaves_no_process_behind(fake_course, slot):
     course, work = fake_course
     code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\nprint('left a sleeper')"
-    run = in_sandbox(code, work, course)
+    run = in_sandbox(code, slot, work, course)
     assert "left a sleeper" in run.stdout
-    assert not sandbox_processes()
+    assert not leftovers([slot], uptime())
 
 
 # ----------------------------------------------------------------------------- whole classes
@@ -255,11 +268,11 @@ def serial_and_parallel(generated, tmp_path_factory):
     par = new_course(generated, tmp / "parallel", {**benign(generated), **malicious(generated, tmp / "parallel")})
     victim = (par / "submitted" / "solution" / A / f"{A}.ipynb").read_bytes()
     run = grade(par, "--workers", "2", "--processes", "64")
-    return serial, par, run, victim
+    return serial, par, run, victim, uptime()
 
 
 def test_parallel_scores_equal_serial_nbgrader(serial_and_parallel):
-    serial, par, run, _ = serial_and_parallel
+    serial, par, run, *_ = serial_and_parallel
     assert run.returncode == 1 and "grading failed for fork_bomb:" in run.stderr, run.stderr[-4000:]
     students = set(benign(serial))
     assert grades(par, students) == grades(serial, students)
@@ -278,7 +291,7 @@ def cell_output(root: Path, student: str, gid: str) -> str:
 
 @pytest.mark.parametrize("student", ["gradebook_writer", "source_reader", "classmate_writer"])
 def test_each_attack_fails_alone(serial_and_parallel, student):
-    serial, par, run, victim = serial_and_parallel
+    serial, par, run, victim, _ = serial_and_parallel
     said = cell_output(par, student, "q1_sizes")
     assert "blocked" in said and "ATTACK WORKED" not in said, said
     assert "HIDDEN TESTS" not in said and "_reference" not in said
@@ -293,11 +306,11 @@ def test_each_attack_fails_alone(serial_and_parallel, student):
 def test_a_fork_bomb_fails_alone(serial_and_parallel):
     """The bomb takes every process its sandbox user may have, so its own kernel cannot go on: the
     grading of that student fails, as nbgrader records a failure, and nobody else notices."""
-    _, par, run, _ = serial_and_parallel
+    _, par, run, _, ended = serial_and_parallel
     (row,) = [r for r in csv_rows(par) if r["student_id"] == "fork_bomb"]
     assert float(row["raw_score"]) == 0
     assert not (par / "autograded" / "fork_bomb").exists()
-    assert not sandbox_processes(), "the bomb's processes died with its kernel"
+    assert slots_of(par) and not leftovers(slots_of(par), ended), "the bomb's processes died with its kernel"
 
 
 def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path):
@@ -315,13 +328,13 @@ def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path)
         time.sleep(0.1)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    done = finished()
+    done, killed = finished(), uptime()
     assert 0 < len(done) < len(students), "killed after the first student, before the last"
     for _ in range(600):  # the sandboxes die with their grader
-        if not sandbox_processes():
+        if not leftovers(slots_of(root), killed):
             break
         time.sleep(0.1)
-    assert not sandbox_processes()
+    assert slots_of(root) and not leftovers(slots_of(root), killed)
 
     again = subprocess.run(make, cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert again.returncode == 0, again.stderr[-4000:]
