@@ -88,7 +88,8 @@ def kernel_floor(rounds: int = 3) -> float:
 
 def main() -> None:
     if os.geteuid() != 0:
-        sys.exit("bench_grading: run as root (the grading sandbox makes users and namespaces)")
+        print("bench_grading: skipped, needs root (the grading sandbox makes users and namespaces)")
+        return
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         course = make_class(Path(tmp))
