@@ -29,7 +29,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from grading import parallel, sandbox  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the grading sandbox needs root")
+
+
+@pytest.fixture(autouse=True)
+def root_required():
+    """The sandbox needs root: elsewhere these tests skip, saying so; on CI they fail instead."""
+    if os.geteuid() != 0:
+        reason = "the grading sandbox needs root"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so these tests may not skip)", pytrace=False)
+        pytest.skip(reason)
+
+
 A = "structure_and_pooling"  # the fastest assignment
 SLOT = 0
 
