@@ -27,6 +27,8 @@ LECTURES = book_build.lecture_notebooks()
 EXERCISES = book_build.exercise_notebooks()
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
+pytestmark = pytest.mark.slow  # the module builds the whole book with Sphinx first
+
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
