@@ -1,7 +1,8 @@
-"""Per-assignment cell timeouts, measured from the instructor notebooks (``course/timeouts.json``).
+"""Per-assignment time limits, measured from the instructor notebooks (``course/timeouts.json``).
 
 ``python -m grading timeouts`` runs every notebook in ``source/<assignment>/``, times its cells and writes
-the file; the course's ``nbgrader_config.py`` reads it with :func:`read_timeouts`.
+the file: for each assignment a limit per cell (``timeout``) and one for a whole notebook
+(``notebook_timeout``). The course's ``nbgrader_config.py`` reads it with :func:`read_timeouts`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def timeout_for(seconds: list[float], factor: float = 10.0, floor: int = 30) -> 
     return max(floor, math.ceil(factor * max(seconds, default=0.0)))
 
 
+def notebook_timeout_for(total_seconds: float, cell_timeout: int, factor: float = 10.0) -> int:
+    """A notebook's wall-clock limit: ``factor`` times the solution's total, and room for four cells that run
+    into their timeout (a few runaway cells still leave the rest of the notebook graded)."""
+    return max(4 * cell_timeout, math.ceil(factor * total_seconds))
+
+
 def measure_timeouts(course_root: Path = COURSE_ROOT, factor: float = 10.0, floor: int = 30) -> dict:
     """Run every notebook in ``source/<assignment>/`` and return per-assignment timings and timeouts."""
     from nbclient import NotebookClient
@@ -51,17 +58,20 @@ def measure_timeouts(course_root: Path = COURSE_ROOT, factor: float = 10.0, floo
                            record_timing=True).execute()
             seconds = cell_seconds(nb)
             slowest, total = max(slowest, *seconds), total + sum(seconds)
-        result[folder.name] = {"timeout": timeout_for([slowest], factor, floor),
+        timeout = timeout_for([slowest], factor, floor)
+        result[folder.name] = {"timeout": timeout, "notebook_timeout": notebook_timeout_for(total, timeout, factor),
                                "slowest_cell_seconds": round(slowest, 2), "total_seconds": round(total, 2)}
     return result
 
 
-def read_timeouts(course_root: Path = COURSE_ROOT) -> dict[str, int]:
-    """``{assignment: timeout}`` from ``timeouts.json`` (empty when the file is missing)."""
+def read_timeouts(course_root: Path = COURSE_ROOT) -> dict[str, dict[str, int]]:
+    """``{assignment: {"timeout": s, "notebook_timeout": s}}`` from ``timeouts.json`` (empty when the file is
+    missing)."""
     path = Path(course_root) / TIMEOUTS_FILE
     if not path.is_file():
         return {}
-    return {name: int(entry["timeout"]) for name, entry in json.loads(path.read_text()).items()}
+    return {name: {key: int(entry[key]) for key in ("timeout", "notebook_timeout")}
+            for name, entry in json.loads(path.read_text()).items()}
 
 
 def write_timeouts(course_root: Path, factor: float, floor: int) -> dict:

@@ -7,7 +7,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     GetGrades, IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
                                     SaveAutoGrades)
 
-from grading.nbgrader_plugins import CourseExecute, DropEmptyMetadata, HideHiddenTests
+from grading.autograde import JudgedExecute
+from grading.nbgrader_plugins import DropEmptyMetadata, HideHiddenTests
 from grading.timeouts import read_timeouts
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
@@ -15,11 +16,11 @@ c = get_config()  # noqa: F821 (provided by nbgrader)
 c.CourseDirectory.course_id = "random-effects"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 
-# Autograde: nbgrader's own steps, with Execute replaced by the course's version
-# (per-assignment cell timeout, memory ceiling, no statsmodels ConvergenceWarning).
-c.Autograde.autograde_preprocessors = [CourseExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+# Autograde: nbgrader's own steps, with Execute replaced by the course's judged version (the student's
+# code runs sandboxed, the tests run outside it; per-assignment limits from timeouts.json).
+c.Autograde.autograde_preprocessors = [JudgedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-c.CourseExecute.timeouts = read_timeouts(c.CourseDirectory.root)
+c.JudgedExecute.timeouts = read_timeouts(c.CourseDirectory.root)
 c.Execute.timeout = 60  # assignments missing from timeouts.json
 c.LimitedKernelManager.memory_limit_mb = 3072
 c.IgnorePattern.enabled = True

@@ -1,0 +1,229 @@
+"""The course's autograde step: :class:`JudgedExecute`, in place of nbgrader's ``Execute``.
+
+The course's ``nbgrader_config.py`` puts it first in ``c.Autograde.autograde_preprocessors``, so plain
+``nbgrader autograde`` and ``make grade`` judge alike (grading/README.md, "How answers are judged"):
+
+1. the *student pass*: the submitted notebook runs in a sandboxed kernel, every autograded test cell
+   replaced by an export of its answers (:func:`grading.judge.export_snippet`); the test code never
+   reaches that kernel. Each cell gets the assignment's timeout, the whole notebook a wall-clock limit;
+   output beyond a cap is dropped;
+2. the *judge*: each test cell, from the gradebook, runs in this process on the decoded answers
+   (:func:`grading.judge.judge`); its outputs in the autograded notebook are the judge's verdict, which
+   nbgrader's SaveAutoGrades then scores as usual.
+
+Credit-bearing grading needs root (the sandbox); without it this refuses, unless ``self_study`` is set.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+from nbclient.client import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Dict, Integer
+
+from grading import judge as jd
+from grading import plain
+
+NOTEBOOK_TIMEOUT_NOTE = "the notebook ran past its time limit ({} s): this cell and the ones after it were not run"
+KERNEL_LOST_NOTE = "the kernel stopped ({}): this cell and the ones after it were not run"
+
+
+class GradingRefused(RuntimeError):
+    """Credit-bearing grading without the sandbox."""
+
+
+def kernel_manager_class(sandboxed: bool) -> type:
+    """The kernel manager of the student pass: in the grading sandbox (root), or without it (self-study)."""
+    from grading.nbgrader_plugins import LimitedKernelManager
+
+    return InterimSandboxedKernelManager if sandboxed else LimitedKernelManager
+
+
+class InterimSandboxedKernelManager(AsyncKernelManager):
+    """A kernel in the sandbox of grading/sandbox.py (its slot claimed once per process), talking over Unix
+    sockets in the slot's folder, until grading.sandbox offers its own kernel manager."""
+
+    slot: int | None = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        from grading import sandbox
+
+        if InterimSandboxedKernelManager.slot is None:
+            InterimSandboxedKernelManager.slot, self._lock = sandbox.claim_slot()
+        self.transport, self.cache_ports = "ipc", False
+        self.ip = str(sandbox.prepare(self.slot) / "kernel")
+        return await super()._async_pre_start_kernel(**kw)
+
+    pre_start_kernel = _async_pre_start_kernel
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        from grading import sandbox
+        from grading.parallel import sandbox_paths
+
+        hide, keep = sandbox_paths(Path(self.config.CourseDirectory.root or os.getcwd()))
+        return [*sandbox.wrapper(self.slot, hide, keep, 3072, 600, 512), sys.executable, "-m", "ipykernel_launcher",
+                "-f", self.connection_file, *(extra_arguments or [])]
+
+
+class JudgedExecute(Execute):
+    """nbgrader's Execute, with the test cells judged outside the student's kernel."""
+
+    timeouts = Dict(help="Per assignment id: {'timeout': seconds per cell, 'notebook_timeout': seconds per "
+                         "notebook} (grading.timeouts.read_timeouts); others get Execute.timeout and "
+                         "notebook_timeout.").tag(config=True)
+    notebook_timeout = Integer(600, help="Wall-clock seconds of a notebook's student pass, for assignments "
+                                         "without their own.").tag(config=True)
+    output_limit_kb = Integer(4096, help="Output a notebook's cells may show, in KiB; what comes after is "
+                                         "dropped, with a note.").tag(config=True)
+    self_study = Bool(False, help="Grade without root, so without the sandbox: the student's code runs with "
+                                  "the grader's rights. Only for grading one's own work.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources=None, km=None):
+        sandboxed = self._sandboxed()
+        NotebookClient.__init__(self, nb, km)  # as nbconvert does; it re-reads the configuration, so
+        cell_timeout, notebook_timeout = self._timeouts(resources)  # the timeouts are set after it
+        self.kernel_manager_class = kernel_manager_class(sandboxed)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        tests = dict(plan(self.nb, resources))
+        self._output_bytes, self._dropped, self._exports = 0, set(), set(tests)
+        with self.setup_kernel():
+            info = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+            folder, own_folder = self._calls_folder()
+            try:
+                originals = {}
+                for index, test in tests.items():
+                    cell = self.nb.cells[index]
+                    originals[index], cell.source = cell.source, jd.export_snippet(
+                        test.answers, jd.serve_path(folder, index))
+                stopped, reason = self._student_pass(resources, cell_timeout, notebook_timeout)
+                for index, test in tests.items():
+                    cell = self.nb.cells[index]
+                    cell.source = originals[index]
+                    if stopped is not None and index >= stopped:
+                        verdict = jd.Verdict(False, "AssertionError", f"not graded: {reason}")
+                    else:
+                        export = jd.read_export(cell.outputs, test.answers)
+                        verdict = jd.judge(test, export, jd.Calls(jd.serve_path(folder, index), cell_timeout))
+                    cell.outputs = [] if verdict.passed else [error_output(verdict.ename, verdict.evalue)]
+                    self.log.info("%s: %s", test.grade_id, "passed" if verdict.passed else verdict.ename)
+            finally:
+                if own_folder:
+                    shutil.rmtree(folder, ignore_errors=True)
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def _sandboxed(self) -> bool:
+        if os.geteuid() == 0:
+            return True
+        if not self.self_study:
+            raise GradingRefused(
+                "autograding needs root: student code runs in the grading sandbox, which root makes. For "
+                "self-study only (the code you grade runs with your rights), add --JudgedExecute.self_study=True; "
+                "see grading/README.md")
+        self.log.warning("SELF-STUDY GRADING: the notebooks' code runs unsandboxed, with your rights")
+        return False
+
+    def _timeouts(self, resources) -> tuple[int, int]:
+        own = self.timeouts.get((resources or {}).get("nbgrader", {}).get("assignment"), {})
+        cell, notebook = int(own.get("timeout", self.timeout)), int(own.get("notebook_timeout", self.notebook_timeout))
+        self.log.info("Cell timeout %s s, notebook time limit %s s", cell, notebook)
+        return cell, notebook
+
+    def _calls_folder(self) -> tuple[str, bool]:
+        """Where frozen copies of the kernel answer calls: beside its sockets (which the sandbox lets it and the
+        grader reach), or a private folder of the grader's for a kernel that has no socket folder."""
+        if self.km.transport == "ipc":
+            return os.path.dirname(self.km.ip), False
+        return tempfile.mkdtemp(prefix="grading-calls-"), True
+
+    def _student_pass(self, resources, cell_timeout: int, notebook_timeout: int) -> tuple[int | None, str]:
+        """Run every cell under the limits; return where and why the pass stopped early (or None, "")."""
+        deadline = time.monotonic() + notebook_timeout
+        for index, cell in enumerate(self.nb.cells):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._stop(index, NOTEBOOK_TIMEOUT_NOTE.format(notebook_timeout))
+            self.timeout = max(1, min(cell_timeout, math.ceil(left)))
+            try:
+                self.preprocess_cell(cell, resources, index)
+            except (DeadKernelError, CellTimeoutError, TimeoutError) as error:
+                self.log.warning("Student pass stopped at cell %s: %r", index, error)
+                return self._stop(index, KERNEL_LOST_NOTE.format(type(error).__name__))
+        return None, ""
+
+    def _stop(self, index: int, note: str) -> tuple[int, str]:
+        """Say so in the first student cell not run (test cells get their verdict)."""
+        for later in range(index, len(self.nb.cells)):
+            if self.nb.cells[later].cell_type == "code" and later not in self._exports:
+                self.nb.cells[later].outputs.append(error_output("NotRun", note))
+                break
+        return index, note
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep a test cell's export whole; drop the rest of the notebook's output beyond the limit."""
+        content = msg.get("content", {})
+        if cell_index in self._exports and plain.MIME in (content.get("data") or {}):
+            return super().output(outs, msg, display_id, cell_index)
+        self._output_bytes += _size(content)
+        if self._output_bytes > self.output_limit_kb * 1024:
+            if cell_index not in self._dropped:
+                self._dropped.add(cell_index)
+                outs.append(NotebookNode(output_type="stream", name="stdout",
+                                         text=f"[output beyond {self.output_limit_kb} KiB dropped by the grader]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _size(content: dict) -> int:
+    """Characters of a message's text and data (a measure of what keeping it costs)."""
+    size = len(content.get("text") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(str(value))
+    return size + sum(len(line) for line in content.get("traceback") or [])
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def plan(nb: NotebookNode, resources: dict) -> list[tuple[int, jd.TestCell]]:
+    """(index in ``nb``, test cell) of every autograded test cell, with source and setup from the gradebook.
+
+    Setup before a test cell: the read-only code cells of the gradebook that stand before it in ``nb``.
+    A cell counts by its grade id only if the gradebook knows that id, so nothing a student writes or
+    labels becomes setup or a test.
+    """
+    info = resources["nbgrader"]
+    with Gradebook(info["db_url"]) as gb:
+        notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        sources = {c.name: (c.source, c.cell_type, c.locked) for c in notebook.source_cells}
+        graded = {c.name for c in notebook.grade_cells}
+        solutions = {c.name for c in notebook.solution_cells}
+    setup, tests, seen = [], [], set()
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or grade_id not in sources or grade_id in seen or grade_id in solutions:
+            continue
+        source, kind, locked = sources[grade_id]
+        if kind != "code" or not locked:
+            continue
+        seen.add(grade_id)
+        if grade_id in graded:
+            tests.append((index, jd.TestCell(grade_id, source, list(setup))))
+        else:
+            setup.append(source)
+    return tests

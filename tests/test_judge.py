@@ -1,0 +1,313 @@
+"""The judge's parts alone: the plain-data format, answer names, the export, verdicts and function calls.
+
+End to end (nbgrader autograde with the course's configuration, honest and cheating students):
+tests/test_grading.py and tests/test_cheats.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grading import judge as jd
+from grading import plain
+
+ROUND_TRIP = [
+    None, True, 0, -7, 2**62, 2.5, math.nan, math.inf, -math.inf, "text", "", [1, 2.0, "x"], (1, (2, 3)),
+    {"a": 1, "b": [np.float64(2)]}, np.float64(1.5), np.int32(-3), np.bool_(False), np.str_("s"),
+    np.array([[1.0, np.nan], [np.inf, 4.0]]), np.array([1, 2], dtype=np.uint8), np.array(["a", "bc"]),
+    np.zeros((0, 3)), pd.RangeIndex(1, 13, name="doctor"), pd.Index([0.5, 1.5], name="x"),
+    pd.Index(["a", "b"], name=None), pd.Series([1.0, 2.0], index=pd.Index([3, 4], name="doctor"), name="size"),
+    pd.Series(["u", None]), pd.Series([True, False]),
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, np.nan]}, index=pd.Index(["p", "q"], name="k")),
+    pd.DataFrame({1: [1.0], 2: [2.0]}), pd.DataFrame(),
+]
+
+
+def round_trip(value):
+    return plain.decode(plain.loads(json.dumps(plain.encode(value), allow_nan=False)))
+
+
+def same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, pd.DataFrame):
+        return a.equals(b) and a.index.equals(b.index) and list(a.dtypes) == list(b.dtypes) and \
+            a.index.name == b.index.name
+    if isinstance(a, (pd.Series, pd.Index)):
+        return a.equals(b) and a.name == b.name and a.dtype == b.dtype
+    if isinstance(a, (np.ndarray, np.generic)):
+        return a.dtype == b.dtype and np.shape(a) == np.shape(b) and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+@pytest.mark.parametrize("value", ROUND_TRIP, ids=lambda v: type(v).__name__)
+def test_plain_values_come_back_equal_and_of_the_same_type(value):
+    assert same(round_trip(value), value)
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+class EqualsEverything(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+class MyArray(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("value", [
+    EqualsEverything(1.0), object(), {1: 2}, np.array([1 + 2j]), pd.Series(pd.Categorical(["a"])),
+    np.array([object()]), pd.Series([object()]), np.zeros(2).view(MyArray), pd.MultiIndex.from_tuples([(1, 2)]),
+    pd.Timestamp("2024-01-01"), 2**70, nested(plain.MAX_DEPTH + 2), np.zeros(plain.MAX_ITEMS + 1),
+    "x" * (plain.MAX_STR_CHARS + 1), print,
+], ids=lambda v: type(v).__name__)
+def test_values_outside_the_format_are_refused(value):
+    with pytest.raises(plain.Unsupported):
+        plain.encode(value)
+
+
+@pytest.mark.parametrize("text", [
+    "NaN", "1e999", "[" * 100_000, '{"t": "float", "v": "1"}', '{"t": "nope"}', '{"t": "tuple"}',
+    '{"t": "tuple", "items": [], "extra": 1}', '{"t": "ndarray", "dtype": "object", "shape": [1], "data": [1]}',
+    '{"t": "ndarray", "dtype": "int8", "shape": [1], "data": [1000]}',
+    '{"t": "ndarray", "dtype": "float64", "shape": [2], "data": [1]}',
+    '{"t": "ndarray", "dtype": "bool", "shape": [1], "data": [1]}',
+    '{"t": "dict", "keys": ["a", "a"], "values": [1, 2]}',
+    '{"t": "Series", "dtype": "float64", "data": [1.0], "index": {"t": "RangeIndex", "start": 0, "stop": 2, '
+    '"step": 1, "name": null}, "name": null}',
+    '{"t": "Index", "dtype": "int64", "data": [1], "name": [1]}', '{"t": "function"}', "x" * 100,
+    '{"t": "RangeIndex", "start": 0, "stop": 10000000, "step": 1, "name": null}',
+])
+def test_the_decoder_refuses_anything_the_encoder_would_not_write(text):
+    with pytest.raises(plain.Malformed):
+        plain.decode(plain.loads(text))
+
+
+def test_loads_refuses_text_beyond_the_cap():
+    with pytest.raises(plain.Malformed):
+        plain.loads("[" + "1," * plain.MAX_CHARS + "1]")
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def test_answer_names_are_what_a_test_reads_and_neither_binds_nor_gets_from_setup_or_builtins():
+    setup = "import numpy as np\nfrom helpers.checks import check_close\ngp = load()\ndef helper(): pass\n"
+    test = ("check_close(slope, np.polyfit(gp.x, gp.y, 1)[0], 'slope')\n_ref = len(gp)\n"
+            "def _reference(d):\n    return d + offset + _ref\n"
+            "for _k in range(3):\n    check_close(fit(_k), [v for v in values], 'fit')\n"
+            "assert helper() is None and sorted(x for x in table) == table\n")
+    assert jd.answer_names(test, jd.bound_names(setup)) == ["fit", "offset", "slope", "table", "values"]
+
+
+def test_setup_may_not_hide_what_it_binds():
+    with pytest.raises(jd.SetupError):
+        jd.bound_names("from numpy import *")
+
+
+def test_hidden_lines_are_those_between_the_markers():
+    source = "a()\n### BEGIN HIDDEN TESTS\nb()\nc()\n### END HIDDEN TESTS\nd()"
+    assert jd.hidden_lines(source) == {2, 3, 4, 5}
+
+
+# ----------------------------------------------------------------------------- the export, in a real kernel
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", stderr=subprocess.DEVNULL)
+    yield kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def run(kc, code: str) -> list[dict]:
+    """Execute ``code``; return its outputs as nbformat dicts."""
+    from nbformat.v4 import output_from_msg
+
+    outputs = []
+
+    def keep(msg):
+        if msg["msg_type"] in ("stream", "display_data", "execute_result", "error"):
+            outputs.append(output_from_msg(msg))
+
+    kc.execute_interactive(code, output_hook=keep, timeout=120)
+    return outputs
+
+
+def test_an_export_displays_the_answers_once_and_binds_nothing(kernel):
+    run(kernel, "import numpy as np, pandas as pd\nx = 1.5\ns = pd.Series([1, 2], name='n')\n"
+                "f = lambda a: a * 2\nclass Thing: pass\nthing = Thing()\nbefore = set(globals()) | {'before'}")
+    outputs = run(kernel, jd.export_snippet(["x", "s", "f", "thing", "missing"], None))
+    export = jd.read_export(outputs, ["x", "s", "f", "thing", "missing"])
+    assert export.problem is None and export.values["x"] == 1.5 and same(export.values["s"], pd.Series([1, 2], name="n"))
+    assert export.functions == {"f"} and export.unsupported == {"thing": "Thing"} and "missing" not in export.values
+    assert run(kernel, "print(sorted(set(globals()) - before - {'_', '__', '___'} - {k for k in globals() "
+                       "if k.startswith('_i') or k.startswith('_') and k[1:].isdigit()}))")[0]["text"].strip() == "[]"
+
+
+@pytest.mark.parametrize("outputs, problem", [
+    ([], "could not read"),
+    ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {}}'}}] * 2, "more than one"),
+    ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {"x": {"t": "nope"}}}'}}], "could not read"),
+    ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {}, "more": 1}'}}], "could not read"),
+    ([{"output_type": "display_data", "data": {plain.MIME: "NaN"}}], "could not read"),
+])
+def test_an_export_that_is_missing_doubled_or_malformed_is_no_answer(outputs, problem):
+    assert problem in jd.read_export(outputs, ["x"]).problem
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+SETUP = ["import numpy as np\nfrom helpers.checks import check_close\nprint('setup says hello')\n"]
+
+
+def verdict(test_source: str, values: dict, **export) -> jd.Verdict:
+    return jd.judge(jd.TestCell("q", test_source, SETUP), jd.Export(values=values, **export), None)
+
+
+def test_a_test_passes_on_right_answers_and_fails_with_name_and_message_only(capsys):
+    test = "check_close(x, 2.0, 'x')\n### BEGIN HIDDEN TESTS\n_ref = np.sqrt(4.0)\ncheck_close(x, _ref, 'x')\n"
+    assert verdict(test, {"x": 2.0}).passed
+    failed = verdict(test, {"x": 3.0})
+    assert (failed.passed, failed.ename) == (False, "AssertionError") and "not the expected value" in failed.evalue
+    assert "_ref" not in failed.evalue and "sqrt" not in failed.evalue
+    missing = verdict(test, {})
+    assert missing.ename == "NameError" and "'x'" in missing.evalue
+    assert "hello" not in capsys.readouterr().out, "what setup prints stays out of the grader's output"
+
+
+def test_unreadable_answers_fail_the_cell_naming_the_answer_and_its_type():
+    failed = verdict("check_close(x, 2.0, 'x')", {}, unsupported={"x": "RegressionResultsWrapper"})
+    assert not failed.passed and "x is a RegressionResultsWrapper" in failed.evalue
+    assert "could not read your answers" in verdict("check_close(x, 2.0, 'x')", {}, problem=jd.read_export(
+        [], ["x"]).problem).evalue
+
+
+def test_the_judge_uses_its_own_setup_whatever_the_student_bound():
+    """An exported answer named like a setup name would be the student's check function: the judge never
+    exports such names, and its setup's check_close is the real one."""
+    test = "check_close(x, 2.0, 'x')"
+    assert jd.answer_names(test, jd.bound_names(SETUP[0])) == ["x"]
+    assert not verdict(test, {"x": 3.0}).passed
+
+
+# ----------------------------------------------------------------------------- function answers
+
+
+def serve(path, code):
+    namespace = {}
+    exec(code, namespace)  # noqa: S102
+    plain.serve_calls(namespace, path, poll_seconds=0.2)
+
+
+@pytest.fixture
+def student_function(tmp_path):
+    """A frozen copy of a 'kernel' that defines some functions, answering at a socket path."""
+    code = ("import numpy as np, os, time\n"
+            "def ivw(y, s):\n    y, s = np.asarray(y, float), np.asarray(s, float)\n"
+            "    if y.shape != s.shape or y.size == 0: raise ValueError(f'bad input {list(y)}')\n"
+            "    w = 1 / s**2\n    return float((w * y).sum() / w.sum()), float(w.sum() ** -0.5)\n"
+            "class Mine(KeyError): pass\n"
+            "def odd(kind):\n    if kind == 'mine': raise Mine('custom')\n"
+            "    if kind == 'exit': os._exit(3)\n    if kind == 'slow': time.sleep(60)\n"
+            "    if kind == 'object': return object()\n    return kind\n")
+    path = str(tmp_path / "answers-0")
+    process = multiprocessing.get_context("fork").Process(target=serve, args=(path, code), daemon=True)
+    process.start()
+    yield path
+    process.kill()
+
+
+def call_test(path, source, seconds=20):
+    return jd.judge(jd.TestCell("q", source, SETUP), jd.Export(functions={"ivw", "odd"}), jd.Calls(path, seconds))
+
+
+def test_a_function_answer_is_called_in_its_own_process_with_plain_data(student_function):
+    source = ("import pandas as pd\n_got = ivw(pd.Series([1.0, 3.0]), [1.0, 1.0])\n"
+              "assert type(_got) is tuple and _got == (2.0, 2 ** -0.5), _got\n"
+              "try:\n    ivw([1.0], [])\nexcept ValueError as e:\n    assert 'bad input' in str(e)\n"
+              "else:\n    raise AssertionError('no ValueError')\n"
+              "try:\n    odd('mine')\nexcept KeyError:\n    pass\n")
+    assert call_test(student_function, source).passed
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_errors_of_a_function_called_by_a_hidden_test_do_not_show_its_message(student_function, hidden):
+    call = "ivw([41.0], [])"
+    failed = call_test(student_function, f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS" if hidden else call)
+    assert failed.ename == "ValueError"
+    assert ("41" in failed.evalue, "hidden test" in failed.evalue) == (not hidden, hidden), failed
+
+
+@pytest.mark.parametrize("kind, ename, words", [
+    ("exit", "RuntimeError", "ended the process"), ("slow", "TimeoutError", "time limit"),
+    ("object", "AssertionError", "returned a object"),
+])
+def test_a_function_that_dies_hangs_or_returns_an_object_fails_its_test(student_function, kind, ename, words):
+    failed = call_test(student_function, f"odd({kind!r})", seconds=3)
+    assert (failed.ename, words in failed.evalue) == (ename, True), failed
+
+
+def test_no_frozen_copy_means_the_calls_fail(tmp_path, monkeypatch):
+    monkeypatch.setattr(jd, "CONNECT_SECONDS", 0.2)
+    failed = call_test(str(tmp_path / "nobody"), "ivw([1.0], [1.0])")
+    assert failed.ename == "RuntimeError" and "could not call ivw" in failed.evalue
+
+
+def test_a_reply_that_is_not_the_format_fails_the_call(tmp_path):
+    path = str(tmp_path / "liar")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def lie():
+        connection, _ = listener.accept()
+        plain.receive_frame(connection)
+        plain.send_frame(connection, {"value": {"t": "ndarray", "dtype": "object", "shape": [1], "data": [1]}})
+        connection.close()
+
+    child = os.fork()
+    if child == 0:
+        try:
+            lie()
+        finally:
+            os._exit(0)
+    try:
+        failed = call_test(path, "ivw([1.0], [1.0])")
+    finally:
+        os.waitpid(child, 0)
+    assert failed.ename == "RuntimeError" and "could not read what ivw returned" in failed.evalue
+
+
+def test_the_kernel_side_code_imports_only_the_standard_library_numpy_and_pandas():
+    code = ("import sys\nsource = open(sys.argv[1]).read()\nexec(compile(source, 'plain', 'exec'), {})\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'grading', 'nbgrader', 'jupyter_client'}))")
+    result = subprocess.run([sys.executable, "-c", code, plain.__file__], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
