@@ -11,7 +11,8 @@ The course's ``nbgrader_config.py`` puts it first in ``c.Autograde.autograde_pre
    (:func:`grading.judge.judge`); its outputs in the autograded notebook are the judge's verdict, which
    nbgrader's SaveAutoGrades then scores as usual.
 
-Credit-bearing grading needs root (the sandbox); without it this refuses, unless ``self_study`` is set.
+Credit-bearing grading needs the sandbox, so root; without root this refuses, unless ``self_study`` is set
+(then the notebooks run unsandboxed, with a warning).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class InterimSandboxedKernelManager(AsyncKernelManager):
         from grading import sandbox
         from grading.parallel import sandbox_paths
 
-        hide, keep = sandbox_paths(Path(self.config.CourseDirectory.root or os.getcwd()))
+        hide, keep = sandbox_paths(Path(self.config.get("CourseDirectory", {}).get("root") or os.getcwd()))
         return [*sandbox.wrapper(self.slot, hide, keep, 3072, 600, 512), sys.executable, "-m", "ipykernel_launcher",
                 "-f", self.connection_file, *(extra_arguments or [])]
 
@@ -87,8 +88,8 @@ class JudgedExecute(Execute):
                                          "without their own.").tag(config=True)
     output_limit_kb = Integer(4096, help="Output a notebook's cells may show, in KiB; what comes after is "
                                          "dropped, with a note.").tag(config=True)
-    self_study = Bool(False, help="Grade without root, so without the sandbox: the student's code runs with "
-                                  "the grader's rights. Only for grading one's own work.").tag(config=True)
+    self_study = Bool(False, help="Grade without the sandbox (and so without root): the notebooks' code runs "
+                                  "with the grader's rights. Only for grading one's own work.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
         sandboxed = self._sandboxed()
@@ -127,15 +128,15 @@ class JudgedExecute(Execute):
         return self.nb, self.resources
 
     def _sandboxed(self) -> bool:
-        if os.geteuid() == 0:
-            return True
-        if not self.self_study:
+        if self.self_study:
+            self.log.warning("SELF-STUDY GRADING: the notebooks' code runs unsandboxed, with your rights")
+            return False
+        if os.geteuid() != 0:
             raise GradingRefused(
                 "autograding needs root: student code runs in the grading sandbox, which root makes. For "
                 "self-study only (the code you grade runs with your rights), add --JudgedExecute.self_study=True; "
                 "see grading/README.md")
-        self.log.warning("SELF-STUDY GRADING: the notebooks' code runs unsandboxed, with your rights")
-        return False
+        return True
 
     def _timeouts(self, resources) -> tuple[int, int]:
         own = self.timeouts.get((resources or {}).get("nbgrader", {}).get("assignment"), {})

@@ -1,10 +1,7 @@
 """The course's additions to stock nbgrader, loaded by ``grading/course/nbgrader_config.py``.
 
-- :class:`CourseExecute`: nbgrader's ``Execute`` with a per-cell timeout chosen per
-  assignment (``course/timeouts.json``, :mod:`grading.timeouts`) and kernels started by
-  :class:`LimitedKernelManager`.
 - :class:`LimitedKernelManager`: starts :mod:`grading.limited_kernel`, an IPython kernel
-  with a memory ceiling that ignores statsmodels' ``ConvergenceWarning``.
+  with a memory ceiling that ignores statsmodels' ``ConvergenceWarning`` (self-study grading, without root).
 - :class:`DropEmptyMetadata`: lets a submission with a duplicated nbgrader cell be graded.
 - :class:`HideHiddenTests`: a feedback preprocessor that removes hidden-test source and
   tracebacks from the HTML a student receives.
@@ -18,10 +15,10 @@ from __future__ import annotations
 import re
 
 from jupyter_client.manager import AsyncKernelManager
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Dict, Integer, Unicode
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer, Unicode
 
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from grading.judge import HIDDEN_BEGIN, HIDDEN_END
 
 
 class LimitedKernelManager(AsyncKernelManager):
@@ -38,24 +35,6 @@ class LimitedKernelManager(AsyncKernelManager):
                         *cmd[i + 2:]]
         raise RuntimeError(f"LimitedKernelManager only wraps Python kernels started with "
                            f"'-m ipykernel_launcher'; this kernel's command is {cmd}")
-
-
-class CourseExecute(Execute):
-    """nbgrader's Execute with a per-assignment cell timeout and limited kernels."""
-
-    timeouts = Dict(help="Per-cell timeout in seconds for each assignment id; others use Execute.timeout.").tag(
-        config=True)
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, nb, resources=None, km=None):
-        assignment = (resources or {}).get("nbgrader", {}).get("assignment")
-        if assignment in self.timeouts:
-            self.timeout = int(self.timeouts[assignment])
-            self.log.info("Cell timeout for %s: %s s", assignment, self.timeout)
-        return super().preprocess(nb, resources, km=km)
 
 
 class DropEmptyMetadata(NbGraderPreprocessor):

@@ -6,6 +6,7 @@ tests/test_grading.py and tests/test_cheats.py.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import multiprocessing
@@ -14,10 +15,12 @@ import socket
 import subprocess
 import sys
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
+from grading import COURSE_ROOT
 from grading import judge as jd
 from grading import plain
 
@@ -311,3 +314,70 @@ def test_the_kernel_side_code_imports_only_the_standard_library_numpy_and_pandas
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'grading', 'nbgrader', 'jupyter_client'}))")
     result = subprocess.run([sys.executable, "-c", code, plain.__file__], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+# ----------------------------------------------------------------------------- the course's assignments
+
+COURSE_NOTEBOOKS = sorted(COURSE_ROOT.glob("source/*/*.ipynb"))
+
+
+def cells_of(path):
+    """(kind, grade id, source) of each code cell: setup, answer, test or other."""
+    out = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        kind = ("answer" if meta.get("solution") else "test" if meta.get("grade") else
+                "setup" if meta.get("locked") else "other")
+        out.append((kind, meta.get("grade_id"), cell.source))
+    return out
+
+
+def mutated_names(source: str) -> set[str]:
+    """Names whose value a cell changes in place: ``name[...] = ``, ``name.attr += ``, ``del name[...]``."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, (ast.Subscript, ast.Attribute)):
+                while isinstance(target, (ast.Subscript, ast.Attribute)):
+                    target = target.value
+                if isinstance(target, ast.Name):
+                    found.add(target.id)
+    return found
+
+
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_each_assignment_follows_the_judging_contract(path):
+    """Setup first and read-only, reading no answer; each test reads answers only by names that an answer
+    cell before it binds, and no setup name that an answer cell changes in place (the judge's setup is fresh)."""
+    cells = cells_of(path)
+    assert cells[0][0] == "setup", "the first code cell is the locked setup (imports, data)"
+    assert not [c for c in cells if c[0] == "other"], "every code cell is setup, an answer or a test"
+    setup_names, answered, changed = set(), set(), set()
+    for kind, grade_id, source in cells:
+        if kind == "setup":
+            assert jd.read_names(source) - jd.BUILTINS <= setup_names | jd.bound_names(source), \
+                f"setup cell {grade_id} reads a name that no setup before it binds"
+            setup_names |= jd.bound_names(source)
+        elif kind == "answer":
+            answered |= jd.bound_names(source)
+            changed |= mutated_names(source) & setup_names
+        else:
+            compile(source, grade_id, "exec")
+            names = set(jd.answer_names(source, setup_names))
+            assert names, f"{grade_id} reads no answer"
+            assert names <= answered, f"{grade_id} reads {sorted(names - answered)}, which no answer cell binds"
+            assert not jd.read_names(source) & changed, \
+                f"{grade_id} reads {sorted(jd.read_names(source) & changed)}, which answers change in place"
+            assert jd.HIDDEN_BEGIN in source and jd.HIDDEN_END in source, f"{grade_id} has no hidden tests"
+
+
+def test_the_contract_check_sees_a_test_that_reads_a_changed_setup_name():
+    assert mutated_names('gp["age_c"] = gp["age"] - 1\nx = 2\nfit.params = None') == {"gp", "fit"}

@@ -1,0 +1,139 @@
+"""Benchmark: what judging outside the student's kernel costs, per submission, against nbgrader's own Execute.
+
+Grades one class of CLASS_SIZE submissions of ASSIGNMENT (right, partly right and untouched, in turn) with
+plain ``nbgrader autograde`` three ways, in one run, each twice in the order A B C C B A (so that a drift
+of the machine's load hits all alike):
+
+- ``stock``: nbgrader's ``Execute``, unsandboxed (stock nbgrader);
+- ``sandboxed``: nbgrader's ``Execute`` in the course's sandboxed kernels (the test code runs in the kernel);
+- ``judged``: the course's configuration (``JudgedExecute``: sandboxed student pass, tests judged outside).
+
+Prints wall and CPU seconds per submission (kernels included) and the ratio judged / sandboxed, which is
+the cost of judging alone; and, for comparison, what a fresh sandboxed kernel that reruns the student's
+cells up to the last test of a function answer would cost (the alternative to the frozen copy the judge
+calls). Checks that the three give the same scores. Asserts nothing. Run as root: ``make bench``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from grading import COURSE_ROOT
+from tests import grading_fixtures as fx
+
+ASSIGNMENT = "structure_and_pooling"
+CLASS_SIZE = 6
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+EXECUTE = {"stock": "", "sandboxed": "c.Execute.kernel_manager_class = kernel_manager_class(True)\n"}
+STOCK_STEPS = ("from nbgrader.preprocessors import Execute\n"
+               "from grading.autograde import kernel_manager_class\n"
+               "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
+               "c.Execute.timeout = 30\n")
+
+
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def make_class(root: Path) -> Path:
+    course = root / "course"
+    shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(
+        "release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".parallel", "__pycache__"))
+    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True,
+                   capture_output=True)
+    (release,) = (course / "release" / ASSIGNMENT).glob("*.ipynb")
+    rel, src = nbformat.read(release, 4), nbformat.read(course / "source" / ASSIGNMENT / release.name, 4)
+    variants = [fx.with_solutions(rel, src), fx.partly_right(rel, src, ASSIGNMENT)[0], rel]
+    for i in range(CLASS_SIZE):
+        folder = course / "submitted" / f"student{i:02d}" / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(variants[i % len(variants)], folder / release.name)
+    return course
+
+
+def scores(course: Path) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {(s.student_id, g.name): g.auto_score for s in gb.assignment_submissions(ASSIGNMENT)
+                for nb in s.notebooks for g in nb.grades}
+
+
+def grade(course: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``nbgrader autograde --force`` of the whole class."""
+    wall, cpu = time.perf_counter(), children_cpu()
+    subprocess.run([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"], cwd=course, env=ENV,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - wall, children_cpu() - cpu
+
+
+def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
+    """Wall and CPU seconds of a fresh sandboxed kernel running the solution's own cells up to the last test
+    cell that calls a function answer (median of ``rounds``)."""
+    from nbclient import NotebookClient
+
+    from grading.autograde import kernel_manager_class, plan
+
+    (path,) = (course / "submitted" / "student00" / ASSIGNMENT).glob("*.ipynb")
+    nb = nbformat.read(path, 4)
+    resources = {"nbgrader": {"db_url": f"sqlite:///{course / 'gradebook.db'}", "notebook": path.stem,
+                              "assignment": ASSIGNMENT}}
+    tests = plan(nb, resources)
+    functions = [i for i, t in tests if any(n in {"separate_fits", "pooled_se_check"} for n in t.answers)]
+    test_cells = {i for i, _ in tests}
+    nb.cells = [c for i, c in enumerate(nb.cells) if i < max(functions) and i not in test_cells]
+    times = []
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), children_cpu()
+        client = NotebookClient(nb, timeout=120, kernel_manager_class=kernel_manager_class(True),
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
+        times.append((time.perf_counter() - wall, children_cpu() - cpu))
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        print("bench_judging: skipped, needs root (the grading sandbox)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        base = make_class(Path(tmp))
+        courses = {}
+        for name in ("stock", "sandboxed", "judged"):
+            courses[name] = Path(tmp) / name
+            shutil.copytree(base, courses[name])
+            if name != "judged":
+                with open(courses[name] / "nbgrader_config.py", "a") as config:
+                    config.write(STOCK_STEPS + EXECUTE[name])
+        runs = {name: [] for name in courses}
+        for name in [*courses, *reversed(courses)]:
+            runs[name].append(grade(courses[name]))
+            print(f"  ({name}: {runs[name][-1][0]:.1f} s wall, {runs[name][-1][1]:.1f} s CPU)", flush=True)
+        got = {name: scores(course) for name, course in courses.items()}
+        same = got["stock"] == got["sandboxed"] == got["judged"] and len(got["judged"]) > 0
+        floor = fresh_kernel_floor(courses["judged"])
+    n = CLASS_SIZE
+    print(f"autograde of {n} submissions of {ASSIGNMENT}, each way twice (seconds per submission)")
+    per = {name: (sum(w for w, _ in r) / len(r) / n, sum(c for _, c in r) / len(r) / n) for name, r in runs.items()}
+    for name, (wall, cpu) in per.items():
+        print(f"  {name:<10} wall {wall:6.2f}   CPU {cpu:6.2f}")
+    print(f"  same scores all three ways: {'yes' if same else 'NO'}")
+    print(f"  a fresh sandboxed kernel rerunning the cells up to the last function test: wall {floor[0]:.2f}, "
+          f"CPU {floor[1]:.2f} per submission")
+    print(f"judged vs sandboxed Execute, CPU per submission: {per['judged'][1] / per['sandboxed'][1]:.2f}; "
+          f"wall: {per['judged'][0] / per['sandboxed'][0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

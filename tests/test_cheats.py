@@ -1,0 +1,256 @@
+"""Cheating students (tests/cheat_fixtures.py) graded beside honest classmates, with the course's configuration.
+
+Plain ``nbgrader autograde`` (as root: the sandbox), and the course's engine (``python -m grading grade``,
+what ``make grade`` runs), each grade one class of the fastest assignment: the honest
+fixtures of tests/grading_fixtures.py and one blank submission per trick. Every trick must score 0 and leave a
+row; no output or feedback may show a hidden test, a reference value or a classmate's answer; nothing outside
+the sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock nbgrader (its
+own Execute, the tests in the student's kernel) grades the honest students and the harmless tricks too, to show
+that each trick is a real one there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cheat_fixtures as cf
+import grading_fixtures as fx
+from test_grading import copy_course, nbgrader, notebook_of, read_nb, scores
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
+
+A = "structure_and_pooling"
+CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 10, 40
+STOCK_CONFIG = ("from nbgrader.preprocessors import Execute\n"
+                "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
+                f"c.Execute.timeout = {CELL_TIMEOUT}\n")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = copy_course(tmp_path_factory.mktemp("cheats") / "course")
+    limits = json.loads((root / "timeouts.json").read_text())
+    limits[A].update(timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT)
+    (root / "timeouts.json").write_text(json.dumps(limits))
+    nbgrader("generate_assignment", A, cwd=root)
+    return root
+
+
+def honest(root: Path) -> dict:
+    release, source = read_nb(notebook_of(root, A, "release")), read_nb(notebook_of(root, A))
+    return {"solution": fx.with_solutions(release, source), "untouched": release,
+            "partly_right": fx.partly_right(release, source, A)[0]}
+
+
+def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
+    """A copy of the generated course with the honest students and ``cheats``; return the cheats' places."""
+    import shutil
+
+    shutil.copytree(generated, root)
+    name = notebook_of(generated, A, "release").name
+    places = {"course": root, "gradebook": root / "gradebook.db", "victim": root / "submitted" / "solution" / A / name,
+              "canary": root.parent / f"{root.name}-canary.txt"}
+    places["canary"].write_text("the grader's own file")
+    release = read_nb(notebook_of(root, A, "release"))
+    students = {**honest(root), **{c.name: cf.cheating(release, c, places) for c in cheats}}
+    for student, nb in students.items():
+        folder = root / "submitted" / student / A
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / name)
+    for cheat in cheats:
+        cf.write_files(root / "submitted" / cheat.name / A, cheat, places)
+    return places
+
+
+def digest(*paths: Path) -> str:
+    """One hash of the files under ``paths`` (names and contents)."""
+    h = hashlib.sha256()
+    for path in paths:
+        for file in sorted([path] if path.is_file() else path.rglob("*")):
+            if file.is_file() and not file.is_symlink():
+                h.update(str(file).encode() + file.read_bytes())
+    return h.hexdigest()
+
+
+def protected(root: Path, places: dict) -> dict:
+    return {"source": digest(root / "source"), "release": digest(root / "release"), "victim": digest(places["victim"]),
+            "canary": digest(places["canary"]), "configuration": digest(root / "nbgrader_config.py")}
+
+
+GRADERS = ["nbgrader autograde", "python -m grading grade"]
+
+
+@pytest.fixture(scope="module", params=GRADERS)
+def judged(generated, tmp_path_factory, request):
+    """The class graded by plain nbgrader (autograde, then generate_feedback) or by the course's engine."""
+    root = tmp_path_factory.mktemp("judged") / "course"
+    places = make_class(generated, root, cf.CHEATS)
+    before = protected(root, places)
+    if request.param == "nbgrader autograde":
+        autograde = nbgrader("autograde", A, cwd=root, check=False)
+        feedback = nbgrader("generate_feedback", A, cwd=root, check=False)
+    else:
+        autograde = feedback = subprocess.run(
+            [sys.executable, "-m", "grading", "grade", A, "--course", str(root), "--workers", "2"],
+            capture_output=True, text=True, timeout=3600)
+    return root, places, before, autograde, feedback
+
+
+@pytest.fixture(scope="module")
+def stock(generated, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stock") / "course"
+    harmless = [c for c in cf.CHEATS if c.name in cf.GAINS_UNDER_STOCK + cf.LEAKS_UNDER_STOCK]
+    make_class(generated, root, harmless)
+    with open(root / "nbgrader_config.py", "a") as config:
+        config.write(STOCK_CONFIG)
+    nbgrader("autograde", A, cwd=root, check=False)
+    return root
+
+
+def auto_points(root: Path) -> dict:
+    return fx.auto_points(read_nb(notebook_of(root, A)))
+
+
+@pytest.mark.parametrize("cheat", [c.name for c in cf.CHEATS])
+def test_every_trick_scores_zero_and_keeps_its_row(judged, cheat):
+    root, _, _, autograde, _ = judged
+    got = scores(root, A)
+    assert cheat in got, f"{cheat} has no row in the gradebook:\n{autograde.stderr[-3000:]}"
+    cells = {gid: got[cheat]["cells"].get(gid) for gid in auto_points(root)}
+    assert all(score == 0 for score in cells.values()), f"{cheat} scored {cells}"
+
+
+def test_honest_classmates_score_what_stock_nbgrader_gives_them(judged, stock):
+    root = judged[0]
+    mine, theirs = scores(root, A), scores(stock, A)
+    for student in honest(root):
+        assert mine[student] == theirs[student], student
+    assert mine["solution"]["score"] == sum(auto_points(root).values())
+
+
+@pytest.mark.parametrize("cheat", cf.GAINS_UNDER_STOCK)
+def test_each_trick_takes_points_from_stock_nbgrader(stock, cheat):
+    got = scores(stock, A)[cheat]["cells"]
+    assert sum(got.get(gid) or 0 for gid in auto_points(stock)) > 0, f"{cheat} is no trick: {got}"
+
+
+def test_nothing_outside_the_sandbox_changed(judged):
+    root, places, before, autograde, _ = judged
+    assert protected(root, places) == before
+    assert "Traceback" not in autograde.stdout
+    for student in [*honest(root), *(c.name for c in cf.CHEATS)]:
+        assert notebook_of(root / "submitted" / student, A, ".").is_file(), f"{student}'s submission is gone"
+
+
+def forbidden(root: Path) -> dict[str, list[str]]:
+    """What no cheat's output or feedback may show: hidden-test lines, reference values (numbers the solution
+    prints, with five significant digits), and the solution's own lines (a classmate's answers)."""
+    source = read_nb(notebook_of(root, A))
+    hidden, answers, numbers = set(), set(), set()
+    for cell in source.cells:
+        text = cell.source
+        if "### BEGIN HIDDEN TESTS" in text:
+            hidden |= {line.strip() for line in text.split("### BEGIN HIDDEN TESTS")[1].splitlines()
+                       if len(line.strip()) > 25 and "END HIDDEN" not in line}
+        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            answers |= {line.strip() for line in fx.SOLUTION_MARKERS.sub("", text).splitlines()
+                        if len(line.strip()) > 30 and "BEGIN" not in line}
+            for output in cell.get("outputs", []):
+                shown = output.get("text", "") + json.dumps(output.get("data", {}).get("text/plain", ""))
+                numbers |= {m for m in re.findall(r"\d+\.\d{4,}", shown) if len(m.replace(".", "").lstrip("0")) >= 5}
+    assert len(hidden) >= 5 and len(answers) >= 5 and len(numbers) >= 5, (hidden, answers, numbers)
+    return {"hidden test": sorted(hidden), "classmate's answer": sorted(answers),
+            "reference value": sorted({significant(n, 5) for n in numbers})}
+
+
+def significant(number: str, digits: int) -> str:
+    """The shortest prefix of ``number`` (a decimal) that holds ``digits`` significant digits."""
+    seen = 0
+    for end, char in enumerate(number, 1):
+        seen += char.isdigit() and (seen > 0 or char != "0")
+        if seen == digits:
+            return number[:end]
+    return number
+
+
+def shown_to(root: Path, student: str) -> str:
+    """Every output of the student's autograded notebook and their feedback page."""
+    nb = read_nb(notebook_of(root / "autograded" / student, A, "."))
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    feedback = root / "feedback" / student / A / f"{A}.html"
+    return outputs + (feedback.read_text() if feedback.is_file() else "")
+
+
+@pytest.mark.parametrize("cheat", [c.name for c in cf.CHEATS])
+def test_no_hidden_test_reference_value_or_classmate_answer_is_shown(judged, cheat):
+    root = judged[0]
+    text = shown_to(root, cheat).replace("\\n", "\n").replace("\\\"", "\"")
+    for what, items in forbidden(root).items():
+        found = [item for item in items if item in text or fx_html(item) in text]
+        assert not found, f"{cheat} was shown a {what}: {found[:3]}"
+
+
+def test_the_leak_check_catches_what_stock_nbgrader_shows(stock):
+    text = shown_to_stock(stock, "leak_sources")
+    hidden = forbidden(stock)["hidden test"]
+    assert any(line in text for line in hidden), "the spy prints hidden tests under stock nbgrader"
+
+
+def shown_to_stock(root: Path, student: str) -> str:
+    nb = read_nb(notebook_of(root / "autograded" / student, A, "."))
+    return json.dumps([c.get("outputs", []) for c in nb.cells]).replace("\\n", "\n").replace("\\\"", "\"")
+
+
+def fx_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def test_feedback_is_written_for_every_student(judged):
+    root, _, _, _, feedback = judged
+    missing = [s for s in [*honest(root), *(c.name for c in cf.CHEATS)]
+               if not (root / "feedback" / s / A / f"{A}.html").is_file()]
+    assert not missing, f"no feedback for {missing}:\n{feedback.stderr[-3000:]}"
+
+
+def test_limits_stop_runaways_and_drop_huge_output(judged):
+    root = judged[0]
+    runaway = json.dumps([c.get("outputs", []) for c in read_nb(notebook_of(root / "autograded" / "runaway", A, ".")).cells])
+    assert f"ran past its time limit ({NOTEBOOK_TIMEOUT} s)" in runaway
+    assert notebook_of(root / "autograded" / "huge_output", A, ".").stat().st_size < 8 * 2**20
+    assert "output beyond" in shown_to(root, "huge_output")
+
+
+@pytest.mark.parametrize("switch", [False, True], ids=["refused", "self-study"])
+def test_without_root_autograde_refuses_unless_told_it_is_self_study(generated, tmp_path, switch):
+    """Run by a user without root, autograde grades nothing for credit; with the self-study switch it grades
+    (unsandboxed, saying so loudly) and scores as usual."""
+    import shutil
+
+    root = tmp_path / "course"
+    make_class(generated, root, [])
+    home = tmp_path / "home"
+    home.mkdir()
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        shutil.chown(path, "nobody", "nogroup")
+    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+               str(Path(sys.executable).parent / "nbgrader"), "autograde", A, "--student", "solution"]
+    run = subprocess.run([*command, *(["--JudgedExecute.self_study=True"] if switch else [])], cwd=root,
+                         capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "HOME": str(home), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    got = scores(root, A).get("solution", {}).get("cells", {})
+    if switch:
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "SELF-STUDY GRADING" in run.stderr
+        assert sum(v or 0 for v in got.values()) == sum(auto_points(root).values())
+    else:
+        assert run.returncode != 0 and "autograding needs root" in run.stderr, run.stderr[-3000:]
+        assert not any(got.values()), got
