@@ -13,8 +13,8 @@ WORKERS ?=
 # run (a Python under /root, as pyenv installs it, is out of their reach), and JupyterHub's proxy from npm.
 HUB := grading/hub
 HUB_PYTHON ?= /usr/bin/python3
-HUB_ENV := $(HUB)/.venv
-PROXY := $(HUB)/node_modules/.bin/configurable-http-proxy
+HUB_ENV := .venv-hub
+PROXY := $(HUB_ENV)/proxy/node_modules/.bin/configurable-http-proxy
 
 .PHONY: lab test book data bench grade hub clean-venv
 
@@ -69,7 +69,8 @@ $(HUB_ENV)/.installed: requirements.txt pyproject.toml
 
 $(PROXY): $(HUB)/package.json $(HUB)/package-lock.json
 	@command -v npm >/dev/null || { echo "make hub needs npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
-	cd $(HUB) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(HUB_ENV)/proxy && cp $(HUB)/package.json $(HUB)/package-lock.json $(HUB_ENV)/proxy/
+	cd $(HUB_ENV)/proxy && npm ci --no-audit --no-fund --loglevel=error
 	touch $(PROXY)
 
 clean-venv:

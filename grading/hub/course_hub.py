@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LECTURES = REPO / "notebooks"
 VENV_BIN = Path(sys.executable).parent
-PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
+# make hub installs the proxy into the environment the hub runs from.
+PROXY = Path(sys.prefix) / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
 @dataclass(frozen=True)
