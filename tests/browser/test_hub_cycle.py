@@ -113,8 +113,8 @@ class RunningHub:
         self.base = settings.url().rstrip("/")
         self.passwords = json.loads(settings.passwords_file.read_text())
 
-    def formgrader(self) -> str:
-        return self.settings.url(self.settings.formgrader_path())
+    def formgrader(self, view: str = "manage_assignments") -> str:
+        return self.settings.url(f"{self.settings.formgrader_path()}/{view}")
 
 
 @pytest.fixture(scope="module")
@@ -220,19 +220,23 @@ def work_and_submit(session: HubSession, hub: RunningHub, answers: dict[str, str
 
 
 def read_feedback(session: HubSession, screenshot) -> str:
-    """Fetch the feedback in the Assignments panel, open it from there, and return its text."""
+    """Fetch the feedback in the Assignments panel, follow its "view feedback" link to the folder, open the
+    report from the file browser, and return its text."""
     page = session.page
     open_assignments(page)
     row = assignment_row(page, "submitted", ASSIGNMENT)
     row.get_by_role("button", name="Fetch Feedback").click()
-    link = row.get_by_role("link", name=re.compile("view feedback", re.I))
+    link = row.locator("a", has_text="view feedback")
     link.wait_for(state="visible", timeout=120_000)
-    with session.context.expect_page() as opened:
-        link.click()
-    feedback = opened.value
-    feedback.wait_for_load_state()
-    screenshot(f"{session.user}-feedback", target=feedback)
-    return feedback.locator("body").inner_text()
+    screenshot(f"{session.user}-feedback-fetched", target=page)
+    link.click()
+    page.locator(".jp-DirListing-item", has_text=f"{ASSIGNMENT}.html").dblclick()
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current", has_text=f"{ASSIGNMENT}.html")
+    tab.wait_for()
+    report = page.frame_locator(f"[id='{tab.get_attribute('data-id')}'] iframe").locator("body")
+    report.get_by_text(re.compile(r"Score:")).first.wait_for()
+    screenshot(f"{session.user}-feedback", target=page)
+    return report.inner_text()
 
 
 def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, screenshot):
@@ -272,7 +276,7 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
     autograded_points = autograded_maximum(source)
     assert scores == {good: autograded_points, bad: 0}, scores
 
-    instructor.goto(f"{hub.formgrader().rsplit('/formgrader', 1)[0]}/formgrader/manage_submissions/{ASSIGNMENT}")
+    instructor.goto(hub.formgrader(f"manage_submissions/{ASSIGNMENT}"))
     instructor.locator("td", has_text=good).first.wait_for()
     screenshot("instructor-graded", target=instructor)
     instructor.goto(hub.formgrader())
@@ -280,22 +284,29 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
 
     # Each student reads their own feedback, with their own score.
     texts = {name: read_feedback(session, screenshot) for name, session in students.items()}
-    assert re.search(rf"Score:\s*{autograded_points:g}(\.0)?\s*/", texts[good]), texts[good][:2000]
-    assert re.search(r"Score:\s*0(\.0)?\s*/", texts[bad]), texts[bad][:2000]
+    for name, points in ((good, autograded_points), (bad, 0)):  # the report's heading: notebook (Score: x / max)
+        assert f"{ASSIGNMENT} (Score: {float(points)} / " in texts[name], texts[name][:2000]
 
     # ... and cannot reach the other's: not through the hub, not on the machine.
-    good_feedback = sorted((settings.home(good) / ASSIGNMENT / "feedback").rglob("*.html"))
+    good_feedback = feedback_files(settings.home(good))
     assert good_feedback, "the good student has no feedback file"
     relative = good_feedback[0].relative_to(settings.home(good))
-    answer = students[bad].page.request.get(f"{hub.base}/user/{good}/files/{relative}", max_redirects=0)
-    assert answer.status in (302, 403, 404) and "Score" not in answer.text(), answer.status
+    intruder = students[bad].page
+    answer = intruder.goto(f"{hub.base}/user/{good}/files/{relative}")
+    screenshot(f"{bad}-tries-{good}s-feedback", target=intruder)
+    assert answer.status == 403 and "Score" not in intruder.content(), (answer.status, intruder.url)
     for path in (good_feedback[0], settings.exchange / settings.course_id / "feedback"):
         probe = run_as(bad, "ls", "-l", str(path))
         assert probe.returncode != 0 and "Permission denied" in probe.stderr, (path, probe.stdout)
-    own = sorted((settings.home(bad) / ASSIGNMENT / "feedback").rglob("*.html"))
+    own = feedback_files(settings.home(bad))
     assert len(own) == 1 and "Score" in own[0].read_text() and good not in own[0].read_text()
     for session in students.values():
         session.close()
+
+
+def feedback_files(home: Path) -> list[Path]:
+    """The feedback reports fetched into a student's home (not JupyterLab's checkpoint copies of them)."""
+    return sorted(p for p in (home / ASSIGNMENT / "feedback").rglob("*.html") if ".ipynb_checkpoints" not in p.parts)
 
 
 def autograded_maximum(source_notebook) -> float:
