@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
 R = json.loads((ROOT / "tests" / "reference" / "lectures_basic.json").read_text())
 BASIC = sorted(p for p in NOTEBOOKS.glob("0[1-5]-*.ipynb"))
-STILL_TO_CLEAN = {"01-why-iid-matters", "02-pooled-analysis", "04-group-level-and-ivw"}  # being rewritten now
+STILL_TO_CLEAN = {"01-why-iid-matters", "02-pooled-analysis"}  # being rewritten now
 NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 7: "seven", 9: "nine", 10: "ten", 12: "twelve"}
-L03, L05 = "03-separate-analyses", "05-fixed-effects"
+L03, L04, L05 = "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
 
 
 def close(ours, reference, rtol=1e-8, atol=0.0):
@@ -155,6 +155,60 @@ def test_03_exercise_solutions_are_right():
     says(L03, f"Dr 2's residual SD, {residual_sd[1]:.2f} mmol/L, is like the other GPs' "
               f"({residual_sd.min():.2f} to {residual_sd.max():.2f})",
          f"(SD {R['gp_means']['age_sd'][1]:.1f} years)")
+
+
+# --------------------------------------------------------------------------- 04: group level, IVW, meta-analysis
+
+def test_04_group_level_printout_is_the_handouts_number_for_number():
+    assert printed_numbers(printed_by(L04, "r_summary(grouped")) == handout_numbers("grouped")
+
+
+@pytest.mark.slow
+def test_04_ivw_wls_and_dersimonian_laird_are_metafor_s():
+    v = lecture_values(L04, "ivw", "ivw_se", "by_se", "by_matrix", "wls.params['Intercept']", "wls.bse['Intercept']",
+                       "wls.scale", "wls_known.bse['Intercept']", "slopes['weight'] / slopes['weight'].sum()",
+                       "meta.mean_effect_re", "meta.sd_eff_w_re", "meta.tau2", "meta.q", "meta.i2",
+                       "meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]", "q", "tau2", "re")
+    ivw, dl = R["ivw"], R["dersimonian_laird"]
+    for name in ("ivw", "by_matrix", "wls.params['Intercept']"):
+        close(v[name], ivw["estimate"])
+    for name in ("ivw_se", "wls_known.bse['Intercept']"):
+        close(v[name], ivw["std_error"])
+    close(v["by_se"], ivw["by_se"])
+    close(v["wls.bse['Intercept']"], ivw["wls_default_se"])
+    close(v["wls.scale"], ivw["wls_scale"])
+    close(v["wls.scale"], dl["q"] / dl["q_df"])  # the scale is Q / (K - 1)
+    close(v["slopes['weight'] / slopes['weight'].sum()"], ivw["weight_share"])
+    for ours, theirs in [("meta.mean_effect_re", "estimate"), ("meta.sd_eff_w_re", "std_error"), ("meta.tau2", "tau2"),
+                         ("meta.q", "q"), ("meta.i2", "i2"), ("q", "q"), ("tau2", "tau2"), ("re", "estimate")]:
+        close(v[ours], dl[theirs])
+    close(v["meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]"], [dl["ci_low"], dl["ci_high"]])
+    says(L04, f"The IVW slope is {ivw['estimate']:.4f} mmol/L per year with standard error {ivw['std_error']:.4f}",
+         f"$Q$ = {dl['q']:.2f} on 11 df", f"$\\tau$ = {np.sqrt(dl['tau2']):.3f} mmol/L per year",
+         f"$I^2$ = {dl['i2']:.3f}", f"the random-effects interval, {dl['ci_low']:.3f} to {dl['ci_high']:.3f}",
+         f"The estimated scale {ivw['wls_scale']:.2f}", f"$\\sqrt{{4.2}} \\approx {np.sqrt(ivw['wls_scale']):.2f}$")
+
+
+@pytest.mark.slow
+def test_04_simulation_truth_is_nlme_s_and_power_is_low():
+    v = lecture_values(L04, "beta", "sigma_u", "sigma", "power", "grouped.params", "grouped.bse")
+    ri = R["random_intercept"]
+    close(v["beta"], ri["beta"], rtol=1e-5)
+    close([v["sigma_u"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
+    close(v["grouped.params"], list(R["grouped"]["estimate"].values()))
+    close(v["grouped.bse"], list(R["grouped"]["std_error"].values()))
+    assert v["power"] < 0.2  # a slope about 16 mixed-model standard errors from zero, rarely detected
+    says(L04, f"Only {100 * v['power']:.1f}% of the simulated sets",
+         f"puts 0.05 some {0.05 / ri['se_beta']:.0f} standard errors from zero")
+
+
+@pytest.mark.slow
+def test_04_exercise_solutions_are_right():
+    v = lecture_values(L04, "meta_regression.params", "low", "high", "by_size.params['age_grouped']")
+    assert v["meta_regression.params"]["agedoc"] < 0
+    dl = R["dersimonian_laird"]
+    close([v["low"], v["high"]], [dl["estimate"] - 1.96 * np.sqrt(dl["tau2"]), dl["estimate"] + 1.96 * np.sqrt(dl["tau2"])])
+    assert abs(v["by_size.params['age_grouped']"] - R["grouped"]["estimate"]["age_grouped"]) < 0.002
 
 
 # --------------------------------------------------------------------------- 05: fixed effects
