@@ -31,6 +31,8 @@ AWAITING_EXERCISES = {"01-why-iid-matters", "02-pooled-analysis",
 EXERCISES = book_build.exercise_notebooks()
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
+pytestmark = pytest.mark.slow  # the module builds the whole book with Sphinx first
+
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
