@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
 R = json.loads((ROOT / "tests" / "reference" / "lectures_basic.json").read_text())
 BASIC = sorted(p for p in NOTEBOOKS.glob("0[1-5]-*.ipynb"))
-STILL_TO_CLEAN = {"01-why-iid-matters", "02-pooled-analysis"}  # being rewritten now
+STILL_TO_CLEAN = {"01-why-iid-matters"}  # being rewritten now
 NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 7: "seven", 9: "nine", 10: "ten", 12: "twelve"}
-L03, L04, L05 = "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
+L02, L03, L04, L05 = "02-pooled-analysis", "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
 
 
 def close(ours, reference, rtol=1e-8, atol=0.0):
@@ -96,6 +96,40 @@ def test_lecture_shows_teaching_not_verification(path):
     assert set(nb.metadata) == {"kernelspec", "language_info"}
     stamp = code[-1].source
     assert all(name in stamp for name in ("python", "numpy", "pandas", "statsmodels")), "no version stamp at the end"
+
+
+# --------------------------------------------------------------------------- 02: the pooled analysis
+
+def test_02_pooled_printout_is_the_handouts_number_for_number():
+    assert printed_numbers(printed_by(L02, "r_summary(pooled")) == handout_numbers("pooled")
+
+
+@pytest.mark.slow
+def test_02_band_residual_clustering_and_robust_ses_are_r_s():
+    v = lecture_values(L02, "pooled.conf_int()", "band", "medians", "icc(resid_model)", "anova_p", "icc(age_model)",
+                       "m_bar", "deff", "robust.bse", "clustered.bse['agedoc'] / naive.bse['agedoc']")
+    pooled, clustering = R["pooled"], R["residual_clustering"]
+    close(v["pooled.conf_int()"][0], list(pooled["ci_low"].values()))
+    close(v["pooled.conf_int()"][1], list(pooled["ci_high"].values()))
+    close(v["band"]["mean"], pooled["band_mean"])
+    close(v["band"]["mean_ci_lower"], pooled["band_low"])
+    close(v["band"]["mean_ci_upper"], pooled["band_high"])
+    close(v["medians"], clustering["median"])
+    close(v["icc(resid_model)"], clustering["icc_resid"], rtol=1e-4)  # statsmodels' optimum, to its stopping rule
+    close(v["icc(age_model)"], clustering["icc_age"], rtol=1e-4)
+    close(v["anova_p"], clustering["f_test_p"], rtol=1e-6)
+    close(v["m_bar"], clustering["m_bar"])
+    close(v["deff"], clustering["design_effect"], rtol=1e-4)
+    close(v["robust.bse"], list(pooled["cluster_robust_se"].values()))
+    ratio = v["robust.bse"]["age"] / pooled["std_error"]["age"]
+    says(L02, f"The cluster-robust standard error of the slope is {pooled['cluster_robust_se']['age']:.5f}, "
+              f"{ratio:.2f} times the naive {pooled['std_error']['age']:.5f}",
+         f"More than half ({clustering['icc_resid']:.3f})", f"(ICC {clustering['icc_age']:.3f})",
+         f"factor {np.sqrt(clustering['design_effect']):.2f}",
+         f"cluster-robust standard errors ({pooled['cluster_robust_se']['age']:.4f}, factor {ratio:.2f})",
+         f"with an SE of {R['random_intercept']['se_beta']:.4f}, smaller still",
+         f"By a factor of {v['clustered.bse[' + chr(39) + 'agedoc' + chr(39) + '] / naive.bse[' + chr(39) + 'agedoc' + chr(39) + ']']:.2f}")
+    assert R["random_intercept"]["se_beta"] < pooled["std_error"]["age"] < pooled["cluster_robust_se"]["age"]
 
 
 # --------------------------------------------------------------------------- 03: separate analyses
