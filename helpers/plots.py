@@ -64,18 +64,6 @@ def scatter_highlighting(data: pd.DataFrame, highlight=(), ax=None, x: str = "ag
     return ax
 
 
-def scatter_by_gp(data: pd.DataFrame, ax=None, x: str = "age", y: str = "chol"):
-    """Patients as points, colour and shape by GP (six colours x two markers), legend outside the axes."""
-    gp = dr_labels(data["doctor"])
-    labels = list(gp.cat.categories)
-    colours = {lab: OKABE_ITO[i % len(OKABE_ITO)] for i, lab in enumerate(labels)}
-    markers = {lab: ["o", "^"][(i // len(OKABE_ITO)) % 2] for i, lab in enumerate(labels)}
-    ax = sns.scatterplot(x=data[x], y=data[y], hue=gp, style=gp, palette=colours, markers=markers, ax=ax)
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), ncols=2, title="GP", frameon=False)
-    ax.set(xlabel=AGE, ylabel=CHOL)
-    return ax
-
-
 def facet_by_gp(data: pd.DataFrame, height: float = 2.0) -> sns.FacetGrid:
     """One panel per GP ("Dr 1" … "Dr 12"), four to a row, patients as points."""
     grid = sns.FacetGrid(data.assign(GP=dr_labels(data["doctor"])), col="GP", col_wrap=4, height=height, aspect=1.2)
