@@ -4,8 +4,8 @@
 # (LocalProcessSpawner) from this repository's environment, so every kernel can import `helpers`; the
 # formgrader runs as a hub service under a grader account that owns the nbgrader course root, and only the
 # instructor's group may open it; nbgrader's exchange is a folder every account shares. Accounts, ports and
-# paths come from course_hub.Settings (environment variables, see course_hub.py). grading/README.md ("The
-# course on JupyterHub") says what to change for real logins and how this maps onto TLJH and Zero to
+# paths come from course_hub.Settings (environment variables, see course_hub.py). grading/README.md ("For
+# instructors: a class on JupyterHub") says what to change for real logins and how this maps onto TLJH and Zero to
 # JupyterHub.
 import hmac
 import json
