@@ -37,11 +37,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from grading import COURSE_ROOT
 from grading import sandbox as sb
-from grading.sandbox import without
 
 REPO = Path(__file__).resolve().parent.parent
-COURSE = REPO / "grading"
 WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
 RUNTIME = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".nbgrader.log", WORK)
 GRADE_FIELDS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grade")
@@ -454,7 +453,7 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``python -m grading grade``."""
     parser.add_argument("assignment")
-    parser.add_argument("--course", type=Path, default=COURSE, help="nbgrader course root (default: %(default)s)")
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT, help="nbgrader course root (default: %(default)s)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="processes of the local cluster (default: one per core)")
     where.add_argument("--scheduler", metavar="ADDRESS",
@@ -487,13 +486,3 @@ def run(args: argparse.Namespace) -> int:
         for student, why in failed.items():
             print(f"  {student}: {why}", file=sys.stderr)
     return 1 if failed else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grading grade", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""make grade (grading/parallel.py) on dask.distributed, with real processes, in temporary copies of the course.
+"""make grade (grading/parallel.py) on dask.distributed, with real processes, in temporary copies of grading/course/.
 
 A `dask scheduler` and two `dask worker` processes run on localhost, each worker in an empty folder of its
 own that holds nothing of the course; classes are graded through them and through the embedded local
@@ -25,25 +25,13 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_fixtures as fx
+from grading import parallel, sandbox
 from localhost_dask import ENV, LocalhostCluster
 from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from grading import parallel, sandbox  # noqa: E402
 
-
-pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
-
-
-@pytest.fixture(autouse=True)
-def root_required():
-    """The sandbox needs root: elsewhere these tests skip, saying so; on CI they fail instead."""
-    if os.geteuid() != 0:
-        reason = "the grading sandbox needs root"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set, so these tests may not skip)", pytrace=False)
-        pytest.skip(reason)
+pytestmark = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
 
 
 A = "structure_and_pooling"  # the fastest assignment
@@ -263,7 +251,7 @@ for db in ["../../../gradebook.db"] + [p for w in {folders!r} for p in glob.glob
 """,
         "source_reader": f"""
 import glob
-for pattern in ["{REPO}/grading/source/*/*.ipynb", "*.ipynb", "../../../source/*/*.ipynb"] + \\
+for pattern in ["{REPO}/grading/course/source/*/*.ipynb", "*.ipynb", "../../../source/*/*.ipynb"] + \\
         [w + "/**/source/*/*.ipynb" for w in {folders!r}]:
     for path in glob.glob(pattern, recursive=True):
         print(open(path).read())
@@ -291,6 +279,7 @@ def serial_and_cluster(generated, cluster, tmp_path_factory):
     return serial, course, run
 
 
+@pytest.mark.slow
 def test_scheduler_workers_grade_as_serial_nbgrader(serial_and_cluster, cluster):
     serial, course, run = serial_and_cluster
     assert run.returncode == 1, run.stderr[-4000:]
@@ -308,6 +297,7 @@ def test_scheduler_workers_grade_as_serial_nbgrader(serial_and_cluster, cluster)
         assert not list(cluster.home(worker).glob("scratch/**/submitted/*"))
 
 
+@pytest.mark.slow
 def test_a_broken_submission_is_recorded_as_nbgrader_records_it(serial_and_cluster):
     _, course, _ = serial_and_cluster
     (row,) = [r for r in csv_rows(course) if r["student_id"] == "broken"]
@@ -322,6 +312,7 @@ def cell_output(root: Path, student: str, gid: str) -> str:
     return "".join(o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", ["gradebook_writer", "source_reader"])
 def test_an_attack_on_a_worker_fails_alone(serial_and_cluster, student):
     serial, course, _ = serial_and_cluster
@@ -333,6 +324,7 @@ def test_an_attack_on_a_worker_fails_alone(serial_and_cluster, student):
         "the attacker scores what the right answers score, nothing more"
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_no_grade(generated, tmp_path):
     """SIGKILL one of two workers while it grades: its task goes to the other worker, every student is graded
     once, and the gradebook has one submission per student."""
@@ -370,6 +362,7 @@ def test_a_killed_worker_loses_no_grade(generated, tmp_path):
         assert (course / "autograded" / student / A / f"{A}.ipynb").is_file()
 
 
+@pytest.mark.slow
 def test_local_cluster_by_default_resumes_after_a_kill(generated, tmp_path):
     release, source = notebooks(generated)
     students = {f"s{i}": fx.with_solutions(release, source) for i in range(4)}
@@ -402,6 +395,7 @@ def test_local_cluster_by_default_resumes_after_a_kill(generated, tmp_path):
         [(s, full) for s in sorted(students)]
 
 
+@pytest.mark.slow
 def test_resubmissions_regraded_a_failed_one_keeps_the_earlier_grade(generated, tmp_path):
     release, source = notebooks(generated)
     course = tmp_path / "grading"
