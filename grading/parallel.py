@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
-from grading import sandbox as sb
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
@@ -193,15 +192,15 @@ def write_rows(gb, assignment: str, student: str, rows: dict) -> None:
 
 # ----------------------------------------------------------------------------- on a worker
 
-_worker: dict = {}  # per worker process: its private folder, sandbox slot and prepared assignments
+_worker: dict = {}  # per worker process: its private folder and prepared assignments
 _one_at_a_time = threading.Lock()  # a worker process grades one submission at a time, whatever its threads
 
 
-def grade_submission(assignment: Assignment, submission: Submission, limits: dict | None) -> dict:
+def grade_submission(assignment: Assignment, submission: Submission, sandbox: bool) -> dict:
     """Grade one submission in a private course root of this worker; return plain data (see :func:`grade`)."""
     with _one_at_a_time:
         try:
-            return _grade_here(assignment, submission, limits)
+            return _grade_here(assignment, submission, sandbox)
         except Exception:  # a submission nbgrader cannot even start on fails alone
             return {"student": submission.student, "success": False, "rows": None, "autograded": None,
                     "feedback": None, "log": traceback.format_exc()}
@@ -235,7 +234,7 @@ def prepared(assignment: Assignment):
     return cache[assignment.key]
 
 
-def _grade_here(assignment: Assignment, submission: Submission, limits: dict | None) -> dict:
+def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -> dict:
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.apps import NbGraderAPI
 
@@ -250,8 +249,7 @@ def _grade_here(assignment: Assignment, submission: Submission, limits: dict | N
             write_rows(gb, name, student, submission.rows)
     config = copy.deepcopy(config)
     config.CourseDirectory.root = str(root)
-    if limits is not None:
-        sandboxed(config, limits)
+    config.CourseExecute.sandbox = sandbox  # the course's kernel managers (grading.sandbox) do the rest
     try:
         api = NbGraderAPI(config=config)
         results = [api.autograde(name, student)]
@@ -269,41 +267,6 @@ def _grade_here(assignment: Assignment, submission: Submission, limits: dict | N
                 "log": "\n".join(r.get("log", "") + r.get("error", "") for r in results)}
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def sandboxed(config, limits: dict) -> None:
-    """Make the ``python3`` kernel of this worker process the sandboxed one, talking over Unix sockets."""
-    if os.geteuid() != 0:
-        raise PermissionError("this worker is not root: the grading sandbox needs root")
-    if "slot" not in _worker:
-        import matplotlib
-        import matplotlib.font_manager  # noqa: F401 (makes the font cache each kernel would make again)
-
-        slot, _ = sb.claim_slot()  # held while this process lives
-        folder = worker_folder()
-        home = folder / "home"
-        (home / ".cache" / "matplotlib").mkdir(parents=True, exist_ok=True)
-        for fonts in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
-            shutil.copy(fonts, home / ".cache" / "matplotlib")
-        spec = sb.kernel_spec(folder / "kernels", slot, *sandbox_paths(folder), home_template=home, **limits)
-        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(spec), os.environ.get("JUPYTER_PATH", "")])
-        _worker["slot"] = slot
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(sb.prepare(_worker["slot"]) / "kernel")  # no socket of an earlier kernel stays
-    config.NotebookClient.kernel_name = "python3"  # the sandboxed one, whatever the notebook asks for
-
-
-def sandbox_paths(private: Path) -> tuple[list[Path], list[Path]]:
-    """What the sandbox hides (the worker's private folder with every course root in it, the repository,
-    the grader's home, folders others may not enter) and what it brings back read-only (the Python
-    environment, ``helpers`` and the data sets)."""
-    import helpers
-    from helpers.data import DATASETS_DIR
-
-    keep = [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
-    closed = {a for p in keep for a in p.parents if not os.stat(a).st_mode & 0o001}  # e.g. /root: covered,
-    hide = [p for p in {private, REPO, Path.home(), *closed} if p != Path("/")]  # what is kept is reachable
-    return hide, keep
 
 
 # ----------------------------------------------------------------------------- in the instructor's process
@@ -388,7 +351,7 @@ def client_for(scheduler: str | None, workers: int | None):
 
 
 def grade(course: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
-          force: bool = False, limits: dict | None = None) -> dict[str, str]:
+          force: bool = False, sandbox: bool = True) -> dict[str, str]:
     """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
     from distributed import as_completed
     from nbgrader.api import Gradebook
@@ -419,7 +382,7 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
             def submit_next():
                 student = waiting.pop()
                 future = client.submit(grade_submission, material, pack_submission(course, assignment, student),
-                                       limits, key=f"grade-{assignment}-{student}-{os.getpid()}", pure=False)
+                                       sandbox, key=f"grade-{assignment}-{student}-{os.getpid()}", pure=False)
                 whose[future.key] = student
                 running.add(future)
 
@@ -459,10 +422,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on the workers of this dask scheduler (e.g. tcp://host:8786)")
     parser.add_argument("--force", action="store_true", help="grade again students already graded")
-    parser.add_argument("--no-sandbox", action="store_true", help="run kernels as nbgrader does (no isolation)")
-    parser.add_argument("--memory-mb", type=int, default=3072, help="address space of each sandboxed process")
-    parser.add_argument("--cpu-seconds", type=int, default=600, help="CPU time of each sandboxed process")
-    parser.add_argument("--processes", type=int, default=512, help="processes and threads of one sandbox")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels without isolation (self-study only; the sandbox needs root)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -470,12 +431,10 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--workers needs a positive number")
     if not args.no_sandbox and not args.scheduler and os.geteuid() != 0:
         raise SystemExit("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
-    limits = None if args.no_sandbox else {"memory_mb": args.memory_mb, "cpu_seconds": args.cpu_seconds,
-                                           "processes": args.processes}
     course = args.course.resolve()
     try:
         failed = grade(course, args.assignment, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                       limits=limits)
+                       sandbox=not args.no_sandbox)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to grade the rest", file=sys.stderr)
         return 130

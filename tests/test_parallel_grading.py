@@ -1,5 +1,7 @@
 """make grade (grading/parallel.py) on dask.distributed, with real processes, in temporary copies of grading/course/.
 
+The sandbox alone is tested in tests/test_sandbox.py; here, grading through it on dask workers.
+
 A `dask scheduler` and two `dask worker` processes run on localhost, each worker in an empty folder of its
 own that holds nothing of the course; classes are graded through them and through the embedded local
 cluster. Serial stock nbgrader is the reference for every score. The sandbox needs root (it makes users
@@ -9,12 +11,9 @@ and namespaces), as CI has. Classes are small: every submission costs a kernel.
 from __future__ import annotations
 
 import csv
-import json
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_fixtures as fx
-from grading import parallel, sandbox
+from grading import parallel
 from localhost_dask import ENV, LocalhostCluster
 from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
@@ -37,122 +36,7 @@ pytestmark = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on
 A = "structure_and_pooling"  # the fastest assignment
 
 
-# ----------------------------------------------------------------------------- the sandbox alone
-
-
-@pytest.fixture
-def slot():
-    """A sandbox slot of this test's own, as a grading worker claims one."""
-    number, lock = sandbox.claim_slot()
-    yield number
-    os.close(lock)
-
-
-def in_sandbox(code: str, slot: int, cwd: Path, private: Path, memory_mb=1024, cpu_seconds=60, processes=32):
-    hide, keep = parallel.sandbox_paths(private)
-    sandbox.prepare(slot)
-    argv = sandbox.wrapper(slot, hide, keep, memory_mb, cpu_seconds, processes) + [sys.executable, "-c", code]
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-def uptime() -> float:
-    return float(Path("/proc/uptime").read_text().split()[0])
-
-
-def leftovers(slots, started_before: float) -> list[int]:
-    """Processes of the sandbox users of ``slots`` that started before ``started_before`` (seconds since boot):
-    what a run left alive, not what a later run on the machine (which may reuse a slot) started."""
-    uids = {pwd.getpwnam(sandbox.user_name(s)).pw_uid for s in slots}
-    tick, alive = os.sysconf("SC_CLK_TCK"), []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            started = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[19]) / tick
-            if proc.stat().st_uid in uids and started < started_before:
-                alive.append(int(proc.name))
-        except (OSError, ValueError):
-            continue
-    return alive
-
-
-@pytest.fixture
-def fake_course(tmp_path):
-    """A worker's private folder with a secret in a course root, and a notebook folder to run in."""
-    private = tmp_path / "worker"
-    course = private / "courses" / "a-s"
-    (course / "source" / "a").mkdir(parents=True)
-    (course / "source" / "a" / "a.ipynb").write_text("HIDDEN TESTS")
-    (course / "gradebook.db").write_bytes(b"grades")
-    work = course / "autograded" / "s" / "a"
-    work.mkdir(parents=True)
-    (work / "a.ipynb").write_text("HIDDEN TESTS")
-    (work / "data.csv").write_text("x\n1\n")
-    return private, course, work
-
-
-PROBE = """
-import json, os, socket, sys
-def attempt(f):
-    try:
-        f()
-        return "done"
-    except Exception as e:
-        return type(e).__name__
-course, port = {course!r}, {port}
-print(json.dumps({{
-    "uid": os.getuid(),
-    "read source": attempt(lambda: open(course + "/source/a/a.ipynb").read()),
-    "write gradebook": attempt(lambda: open(course + "/gradebook.db", "ab").write(b"x")),
-    "write environment": attempt(lambda: open(os.path.join(sys.prefix, "planted"), "w")),
-    "connect to the grader": attempt(lambda: socket.create_connection(("127.0.0.1", port), timeout=5)),
-    "repository": sorted(os.listdir({repo!r})),
-    "folder": sorted(os.listdir(".")),
-    "processes": [p for p in os.listdir("/proc") if p.isdigit()],
-    "data": attempt(lambda: __import__("helpers.data").data.load_gp_cholesterol()),
-}}))
-"""
-
-
-def test_sandbox_hides_the_course_blocks_writes_and_network(fake_course, slot):
-    private, course, work = fake_course
-    with socket.create_server(("127.0.0.1", 0)) as listener:  # reachable from any process outside
-        code = PROBE.format(course=str(course), port=listener.getsockname()[1], repo=str(REPO))
-        run = in_sandbox(code, slot, work, private)
-    assert run.returncode == 0, run.stderr[-3000:]
-    seen = json.loads(run.stdout.strip().splitlines()[-1])
-    assert seen["uid"] != 0
-    assert seen["read source"] == "FileNotFoundError" and seen["write gradebook"] == "FileNotFoundError"
-    assert seen["write environment"] in ("OSError", "PermissionError")  # read-only mount
-    assert seen["connect to the grader"] != "done"
-    kept = {p.name for p in parallel.sandbox_paths(private)[1] if p.parent == REPO}
-    assert set(seen["repository"]) == kept, "only the environment, helpers and datasets of the repo are visible"
-    assert seen["folder"] == ["data.csv"], "the kernel's folder is a copy without notebooks"
-    assert len(seen["processes"]) <= 3, "no process of the host is visible"
-    assert seen["data"] == "done"
-    assert (course / "gradebook.db").read_bytes() == b"grades"
-
-
-def test_sandbox_limits_cpu_memory_and_processes(fake_course, slot):
-    private, _, work = fake_course
-    spin = in_sandbox("while True: pass", slot, work, private, cpu_seconds=1)
-    assert spin.returncode != 0 and "SIGXCPU" in spin.stderr
-    hog = in_sandbox("x = bytearray(2**31)", slot, work, private, memory_mb=1024)
-    assert "MemoryError" in hog.stderr
-    forks = in_sandbox("import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
-                       "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)", slot, work,
-                       private, processes=16)
-    assert forks.returncode == 0, forks.stderr[-2000:]
-    assert 0 < int(forks.stdout) < 16
-
-
-def test_sandbox_leaves_no_process_behind(fake_course, slot):
-    private, _, work = fake_course
-    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\nprint('left a sleeper')"
-    run = in_sandbox(code, slot, work, private)
-    assert "left a sleeper" in run.stdout
-    assert not leftovers([slot], uptime())
-
-
-# ----------------------------------------------------------------------------- a dask cluster of real processes
+# ----------------------------------------------------------------------------- classes
 
 
 def graded_here(cluster: LocalhostCluster, worker: str) -> bool:
@@ -164,9 +48,6 @@ def graded_here(cluster: LocalhostCluster, worker: str) -> bool:
 def cluster(tmp_path_factory):
     with LocalhostCluster(tmp_path_factory.mktemp("dask")) as running:
         yield running
-
-
-# ----------------------------------------------------------------------------- classes
 
 
 @pytest.fixture(scope="module")
