@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# make grade: the nbgrader course root, and the number of parallel workers (default: one per core).
+# make grade: the nbgrader course root; local workers (default: one per core) or a dask scheduler's address.
 COURSE ?= grading/course
 WORKERS ?=
+SCHEDULER ?=
 # make hub: the environment every account's server runs from, made by an interpreter that every account may
 # run (a Python under /root, as pyenv installs it, is out of their reach), and JupyterHub's proxy from npm.
 HUB := grading/hub
@@ -53,11 +54,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_grading
 	$(BIN)/python bench/bench_notebooks.py
 
-## Grade assignment A for the whole class: parallel autograde with sandboxed kernels, feedback, grades.csv
-## (COURSE=path for another course root, WORKERS=n; as root; see grading/README.md).
+## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:
+## COURSE=path for another course root, WORKERS=n local workers, or SCHEDULER=tcp://host:8786 for the
+## workers of a dask scheduler; as root; see grading/README.md.
 grade: $(STAMP)
 	$(if $(A),,$(error give the assignment: make grade A=<assignment>))
-	$(BIN)/python -m grading.parallel grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/python -m grading grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## A trial JupyterHub for a class on this machine (as root): accounts, formgrader, exchange; prints the
 ## address and the accounts (COURSE_HUB_PORT=…, COURSE_HUB_IP=0.0.0.0 to open it; see grading/README.md).
