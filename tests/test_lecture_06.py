@@ -42,6 +42,13 @@ def test_the_random_intercept_fit_is_nlmes():
         assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
 
 
+def test_the_data_facts_the_prose_uses():
+    ages = load_gp_cholesterol()["age"]
+    assert_ages = [(ages.mean(), ".1f"), (ages.min(), ".0f")]  # the average age; age 0 lies 31 years below the youngest
+    for number, fmt in assert_ages:
+        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
+
+
 def test_reml_against_ml():
     v = values("reml_vs_ml")
     table = v["reml_vs_ml"]

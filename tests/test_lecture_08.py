@@ -87,6 +87,11 @@ def test_the_trap_of_raw_age_and_of_the_default_start():
     close(v["float(rs_agedoc.llf)"], nlme("rs_agedoc_c_reml")["loglik"], 0, 1e-5)
 
 
+def test_the_data_facts_the_prose_uses():
+    ages = DATA["age"]
+    assert_states((ages.mean(), ".1f"), (ages.min(), ".0f"))  # the average age; age 0 is 31 years below the youngest
+
+
 def test_the_gp_level_covariate():
     v = values("nlme_summary(rs_agedoc).fixed")
     ref = fixed("rs_agedoc_c_reml")
