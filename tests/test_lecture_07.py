@@ -16,7 +16,7 @@ from scipy import stats
 
 from helpers.simulate import simulate_schools
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import close, fixed, gp, nlme, states
+from tests.r_reference import assert_states, close, fixed, gp, nlme
 
 pytestmark = pytest.mark.slow
 LECTURE = "07-within-and-between"
@@ -25,11 +25,6 @@ TEXT = lecture_text(LECTURE)
 
 def values(*expressions):
     return lecture_values(LECTURE, *expressions)
-
-
-def assert_states(*numbers_and_formats):
-    for number, fmt in numbers_and_formats:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
 
 
 def test_within_and_between_slopes_are_the_fixed_effects_and_group_level_ones():
@@ -47,7 +42,8 @@ def test_within_and_between_slopes_are_the_fixed_effects_and_group_level_ones():
     close(ref.loc["age_within", "estimate"], fe["estimate"][-1], 1e-9)  # within = fixed effects, in R too
     close(v["float(weighted.params['age'])"], ref.loc["age_gp_c", "estimate"], 1e-5)
     assert abs(ref.loc["age_gp_c", "estimate"] - between["estimate"][-1]) > 1e-6  # close, not equal
-    assert_states((fe["estimate"][-1], ".6f"), (between["estimate"][-1], ".3f"), (between["std_error"][-1], ".3f"),
+    assert_states(TEXT, (fe["estimate"][-1], ".6f"), (between["estimate"][-1], ".3f"),
+                  (between["std_error"][-1], ".3f"),
                   (ref.loc["age_gp_c", "estimate"], ".4f"))
 
 
@@ -61,23 +57,25 @@ def test_the_random_intercept_slope_combines_them():
     close(v["float(combined)"], combined, 1e-6)
     assert round(combined, 5) == round(ri.loc["age_c", "estimate"], 5)
     assert round(precision[0] / precision[1], -2) == 700
-    assert_states((ri.loc["age_c", "estimate"], ".5f"))
+    assert_states(TEXT, (ri.loc["age_c", "estimate"], ".5f"))
 
 
 def test_the_mundlak_test():
-    v = values("nlme_summary(mundlak).fixed", "lrt(ri_ml, mundlak_ml)", "float(mundlak.llf)", "float(within_between.llf)")
+    v = values("nlme_summary(mundlak).fixed", "lrt(ri_ml, mundlak_ml)", "float(mundlak.llf)",
+               "float(within_between.llf)")
     ref = fixed("mundlak_reml")
     table = v["nlme_summary(mundlak).fixed"]
     close(table[["estimate", "std_error", "t", "p"]], ref[["estimate", "std_error", "t", "p"]], 1e-4)
     assert table.loc["age_gp_c", "df"] == 10
-    close(ref.loc["age_gp_c", "estimate"], fixed("wb_reml").loc["age_gp_c", "estimate"] - fixed("wb_reml").loc["age_within", "estimate"], 1e-6)
+    within_between = fixed("wb_reml")["estimate"]
+    close(ref.loc["age_gp_c", "estimate"], within_between["age_gp_c"] - within_between["age_within"], 1e-6)
     close(v["float(mundlak.llf)"], v["float(within_between.llf)"], 1e-9)  # the same model, rewritten
     close(nlme("mundlak_reml")["loglik"], nlme("wb_reml")["loglik"], 1e-9)
     anova = gp("anova")["ri_c_vs_mundlak_ml"]
     table = v["lrt(ri_ml, mundlak_ml)"]
     close(table[["AIC", "BIC", "logLik"]].to_numpy().T, [anova["AIC"], anova["BIC"], anova["logLik"]], 0, 1e-4)
     close([table["L.Ratio"].iloc[1], table["p-value"].iloc[1]], [anova["L.Ratio"][1], anova["p-value"][1]], 1e-4)
-    assert_states((ref.loc["age_gp_c", "estimate"], ".3f"), (ref.loc["age_gp_c", "std_error"], ".3f"),
+    assert_states(TEXT, (ref.loc["age_gp_c", "estimate"], ".3f"), (ref.loc["age_gp_c", "std_error"], ".3f"),
                   (ref.loc["age_gp_c", "t"], ".2f"), (ref.loc["age_gp_c", "p"], ".2f"),
                   (anova["L.Ratio"][1], ".2f"), (anova["p-value"][1], ".2f"))
 
@@ -88,7 +86,7 @@ def test_the_hausman_test():
     close(v["float(difference)"], ref["difference"], 1e-3)
     close(v["float(variance)"], ref["variance_fe"] - ref["variance_re"], 1e-3)
     close(v["float(hausman)"], ref["statistic"], 1e-3)
-    assert_states((ref["statistic"], ".2f"), (ref["p"], ".2f"), (abs(ref["difference"]), ".5f"))
+    assert_states(TEXT, (ref["statistic"], ".2f"), (ref["p"], ".2f"), (abs(ref["difference"]), ".5f"))
 
 
 def test_the_simulation_shows_what_the_prose_says():
@@ -100,18 +98,18 @@ def test_the_simulation_shows_what_the_prose_says():
     bias = summary["mean"] - truth
     error = summary["std"] / np.sqrt(reps)
     z = bias / error
-    for world in ("37 patients per GP", "3 patients per GP"):
+    large, small = "37 patients per GP", "3 patients per GP"
+    for world in (large, small):
         assert abs(z[world, "fixed effects"]) < 2  # unbiased
         for biased in ("pooled OLS", "group-level", "random intercept"):
             assert z[world, biased] > 2.5  # pulled upwards by the confounder
-    assert bias["3 patients per GP", "random intercept"] > 4 * bias["37 patients per GP", "random intercept"]
-    assert summary.loc[("3 patients per GP", "fixed effects"), "std"] > 3 * summary.loc[("37 patients per GP", "fixed effects"), "std"]
-    assert_states((bias["37 patients per GP", "random intercept"], ".4f"), (bias["3 patients per GP", "random intercept"], ".4f"),
-                  (bias["37 patients per GP", "pooled OLS"], "+.3f"), (bias["37 patients per GP", "group-level"], "+.3f"),
-                  (100 * bias["37 patients per GP", "random intercept"] / truth, ".0f"),
-                  (100 * bias["3 patients per GP", "random intercept"] / truth, ".0f"),
-                  (error["3 patients per GP", "fixed effects"], ".4f"))
-    assert f"${bias['3 patients per GP', 'fixed effects']:.4f} \\pm {error['3 patients per GP', 'fixed effects']:.4f}$" in TEXT
+    assert bias[small, "random intercept"] > 4 * bias[large, "random intercept"]
+    assert summary.loc[(small, "fixed effects"), "std"] > 3 * summary.loc[(large, "fixed effects"), "std"]
+    assert_states(TEXT, (bias[large, "random intercept"], ".4f"), (bias[small, "random intercept"], ".4f"),
+                  (bias[large, "pooled OLS"], "+.3f"), (bias[large, "group-level"], "+.3f"),
+                  (100 * bias[large, "random intercept"] / truth, ".0f"),
+                  (100 * bias[small, "random intercept"] / truth, ".0f"), (error[small, "fixed effects"], ".4f"))
+    assert f"${bias[small, 'fixed effects']:.4f} \\pm {error[small, 'fixed effects']:.4f}$" in TEXT
 
 
 def test_the_simulated_world_has_the_truth_it_claims():
@@ -128,7 +126,7 @@ def test_the_simulated_world_has_the_truth_it_claims():
     mean_age = np.concatenate([d["hours_mean"] for d in draws])
     assert abs(np.corrcoef(u0, mean_age)[0, 1] - 0.7) < 0.03
     assert abs(mean_age.std() - 6.0) < 0.2
-    assert_states((0.7, ".1f"))
+    assert_states(TEXT, (0.7, ".1f"))
 
 
 def test_exercise_solutions():
