@@ -249,7 +249,7 @@ def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -
             write_rows(gb, name, student, submission.rows)
     config = copy.deepcopy(config)
     config.CourseDirectory.root = str(root)
-    config.CourseExecute.sandbox = sandbox  # the course's kernel managers (grading.sandbox) do the rest
+    config.JudgedExecute.self_study = not sandbox  # the course's autograde step does the rest
     try:
         api = NbGraderAPI(config=config)
         results = [api.autograde(name, student)]
