@@ -52,6 +52,7 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
 	$(BIN)/python -m bench.bench_grading
+	$(BIN)/python -m bench.bench_judging
 	$(BIN)/python bench/bench_notebooks.py
 
 ## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:

@@ -28,7 +28,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 
 from nbclient.client import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute
@@ -100,6 +100,7 @@ class JudgedExecute(Execute):
         NotebookClient.__init__(self, nb, km)  # as nbconvert does; it re-reads the configuration, so
         cell_timeout, notebook_timeout = self._timeouts(resources)  # the timeouts are set after it
         self.kernel_manager_class = kernel_manager_class(sandboxed)
+        self.raise_on_iopub_timeout = False
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         tests = dict(plan(self.nb, resources))
@@ -162,12 +163,17 @@ class JudgedExecute(Execute):
             left = deadline - time.monotonic()
             if left <= 0:
                 return self._stop(index, NOTEBOOK_TIMEOUT_NOTE.format(notebook_timeout))
-            self.timeout = max(1, min(cell_timeout, math.ceil(left)))
+            # outputs may trail the reply on a busy machine: wait for them as long as for the reply, and
+            # never give up on the notebook for that (nbgrader's Execute would end the student's grading)
+            self.timeout = self.iopub_timeout = max(1, min(cell_timeout, math.ceil(left)))
             try:
                 self.preprocess_cell(cell, resources, index)
-            except (DeadKernelError, CellTimeoutError, TimeoutError) as error:
+            except DeadKernelError as error:
                 self.log.warning("Student pass stopped at cell %s: %r", index, error)
-                return self._stop(index, KERNEL_LOST_NOTE.format(type(error).__name__))
+                return self._stop(index, KERNEL_LOST_NOTE.format("it died"))
+            except Exception:  # noqa: BLE001 (a kernel can send signed messages that jupyter_client cannot read)
+                self.log.warning("Student pass stopped at cell %s", index, exc_info=True)
+                return self._stop(index, KERNEL_LOST_NOTE.format("it sent what the grader cannot read"))
         return None, ""
 
     def _stop(self, index: int, note: str) -> tuple[int, str]:
@@ -181,7 +187,7 @@ class JudgedExecute(Execute):
     def output(self, outs, msg, display_id, cell_index):
         """Keep a test cell's export whole; drop the rest of the notebook's output beyond the limit."""
         content = msg.get("content", {})
-        if cell_index in self._exports and plain.MIME in (content.get("data") or {}):
+        if cell_index in self._exports and isinstance(content.get("data"), dict) and plain.MIME in content["data"]:
             return super().output(outs, msg, display_id, cell_index)
         self._output_bytes += _size(content)
         if self._output_bytes > self.output_limit_kb * 1024:
@@ -193,12 +199,9 @@ class JudgedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def _size(content: dict) -> int:
-    """Characters of a message's text and data (a measure of what keeping it costs)."""
-    size = len(content.get("text") or "")
-    for value in (content.get("data") or {}).values():
-        size += len(value) if isinstance(value, str) else len(str(value))
-    return size + sum(len(line) for line in content.get("traceback") or [])
+def _size(content) -> int:
+    """Characters of a message's content (a measure of what keeping it costs; the kernel makes it)."""
+    return len(str(content))
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:

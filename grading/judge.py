@@ -110,7 +110,7 @@ def read_export(outputs: list, names: list[str]) -> Export:
     """The answers in a test cell's outputs from the student pass: exactly one output of type
     :data:`grading.plain.MIME`, strictly decoded. Anything else (several, none, malformed) is no answer."""
     found = [o for o in outputs if o.get("output_type") in ("display_data", "execute_result")
-             and plain.MIME in o.get("data", {})]
+             and isinstance(o.get("data"), dict) and plain.MIME in o["data"]]
     if len(found) != 1:
         return Export(problem="the grader could not read your answers at this cell" if not found else
                       "your notebook displayed more than one set of answers at this cell")

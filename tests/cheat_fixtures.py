@@ -165,8 +165,8 @@ CHEATS = [
                  "root_link": ("link", "/")}),
     Cheat("runaway", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
     Cheat("fork_bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
-    Cheat("memory_hogs", "import os\nfor _ in range(6):\n    if os.fork() == 0:\n"
-                         "        _hog = bytearray(1536 * 2**20)\n        _hog[::4096] = b'x' * len(_hog[::4096])\n"
+    Cheat("memory_hogs", "import os\nfor _ in range(4):\n    if os.fork() == 0:\n"
+                         "        _hog = bytearray(1024 * 2**20)\n        _hog[::4096] = b'x' * len(_hog[::4096])\n"
                          "        import time; time.sleep(60)\n"
                          "_mine = bytearray(8 * 2**30)"),
 ]
