@@ -30,7 +30,9 @@ GRADING = REPO / "grading" / "course"
 BIN = Path(sys.executable).parent
 ASSIGNMENTS = sorted(p.name for p in (GRADING / "source").iterdir() if p.is_dir())
 FAULT_ASSIGNMENT = "structure_and_pooling"  # the fastest; it also gets every faulty submission
-SMALL_TIMEOUT = 45  # seconds per cell for the infinite-loop fixture's assignment (not the 30 of timeouts.json; a busy machine's imports need the room)
+# seconds per cell for the infinite-loop fixture's assignment: not the 30 of timeouts.json, and room for a busy
+# machine's imports
+SMALL_TIMEOUT = 45
 GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".nbgrader.log")
 
 
