@@ -24,6 +24,7 @@ import pytest
 
 import cheat_fixtures as cf
 import grading_fixtures as fx
+from grading import judge as jd
 from test_grading import copy_course, nbgrader, notebook_of, read_nb, scores
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
@@ -62,6 +63,7 @@ def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
     places = {"course": root, "gradebook": root / "gradebook.db", "victim": root / "submitted" / "solution" / A / name,
               "canary": root.parent / f"{root.name}-canary.txt"}
     places["canary"].write_text("the grader's own file")
+    places["answers"] = " = ".join(answer_names(read_nb(notebook_of(root, A))))
     release = read_nb(notebook_of(root, A, "release"))
     students = {**honest(root), **{c.name: cf.cheating(release, c, places) for c in cheats}}
     for student, nb in students.items():
@@ -71,6 +73,18 @@ def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
     for cheat in cheats:
         cf.write_files(root / "submitted" / cheat.name / A, cheat, places)
     return places
+
+
+def answer_names(source_nb) -> list[str]:
+    """Every name the notebook's tests read of the student's work."""
+    setup, names = set(), set()
+    for cell in source_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade"):
+            setup |= jd.bound_names(cell.source)
+        elif cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            names |= set(jd.answer_names(cell.source, setup))
+    return sorted(names)
 
 
 def digest(*paths: Path) -> str:
