@@ -220,7 +220,14 @@ CHEATS = [
         """), files={"classmate.ipynb": ("link", "@VICTIM@"), "source_link": ("link", "@COURSE@/source"),
                      "root_link": ("link", "/")}),
     Cheat("runaway", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
-    Cheat("fork_bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
+    Cheat("fork_bomb", dedent("""\
+        import os, time
+        while True:  # every process forks for ever; out of processes, each waits and tries again
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(1)
+        """)),
     Cheat("memory_hogs", dedent("""\
         import os, time
         for _ in range(4):
