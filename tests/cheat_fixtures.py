@@ -111,9 +111,14 @@ CHEATS = [
         get_ipython().input_transformers_cleanup.append(_blank)
         """)),
     Cheat("run_cell_hooks", dedent("""\
-        import sys
-        get_ipython().events.register('pre_run_cell', lambda *args: sys.displayhook('full marks'))
-        get_ipython().events.register('post_run_cell', lambda *args: sys.displayhook('full marks'))
+        _hook = get_ipython().displayhook
+        def _result(*args):  # a result shown before anything the cell itself shows
+            _hook.session.send(_hook.pub_socket, 'execute_result',
+                               {'data': {'text/plain': "'full marks'"}, 'metadata': {},
+                                'execution_count': get_ipython().execution_count},
+                               parent=_hook.parent_header, ident=_hook.topic)
+        get_ipython().events.register('pre_run_cell', _result)
+        get_ipython().events.register('post_run_cell', _result)
         """)),
     Cheat("do_execute", dedent("""\
         _kernel = get_ipython().kernel

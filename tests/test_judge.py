@@ -381,3 +381,14 @@ def test_each_assignment_follows_the_judging_contract(path):
 
 def test_the_contract_check_sees_a_test_that_reads_a_changed_setup_name():
     assert mutated_names('gp["age_c"] = gp["age"] - 1\nx = 2\nfit.params = None') == {"gp", "fit"}
+
+
+def test_autograde_refuses_without_root_unless_told_it_is_self_study(monkeypatch):
+    from grading.autograde import GradingRefused, JudgedExecute
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(GradingRefused, match="needs root"):
+        JudgedExecute()._sandboxed()
+    assert JudgedExecute(self_study=True)._sandboxed() is False
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert JudgedExecute()._sandboxed() is True
