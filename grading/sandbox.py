@@ -76,10 +76,10 @@ def ensure_user(name: str) -> pwd.struct_passwd:
 # ----------------------------------------------------------------------------- cgroups
 
 
-def _mountinfo() -> list[tuple[str, str, str, set[str]]]:
+def _mountinfo(proc: Path) -> list[tuple[str, str, str, set[str]]]:
     """(root, mount point, file system type, super options) of each mount this process sees."""
     out = []
-    with open("/proc/self/mountinfo") as f:
+    with open(proc / "mountinfo") as f:
         for line in f:
             left, right = line.split(" - ", 1)
             fields, (fstype, _, options) = left.split(), right.split()[:3]
@@ -108,11 +108,12 @@ def _v2_base(own: Path, controllers: set[str]) -> Path | None:
         return own.parent
 
 
-def cgroup_bases(controllers: tuple[str, ...] = ("memory", "pids")) -> dict[Path, list[str]]:
+def cgroup_bases(controllers: tuple[str, ...] = ("memory", "pids"),
+                 proc: Path = Path("/proc/self")) -> dict[Path, list[str]]:
     """Where the slots' cgroups go: ``{parent folder: controllers}``, one folder per v1 hierarchy holding one of
     ``controllers``, or the v2 one. Under this process's own cgroup (so an outer limit still applies)."""
     own_v1, own_v2 = {}, None
-    with open("/proc/self/cgroup") as f:
+    with open(proc / "cgroup") as f:
         for line in f:
             _, names, path = line.rstrip("\n").split(":", 2)
             if names:
@@ -121,13 +122,13 @@ def cgroup_bases(controllers: tuple[str, ...] = ("memory", "pids")) -> dict[Path
                 own_v2 = path
     bases: dict[Path, list[str]] = {}
     missing = set(controllers)
-    for root, point, fstype, options in _mountinfo():
+    for root, point, fstype, options in _mountinfo(proc):
         for name in sorted(missing & options):
             if fstype == "cgroup" and name in own_v1:
                 bases.setdefault(Path(point, _inside(own_v1[name], root)), []).append(name)
                 missing.discard(name)
     if missing and own_v2 is not None:
-        for root, point, fstype, _ in _mountinfo():
+        for root, point, fstype, _ in _mountinfo(proc):
             if fstype == "cgroup2":
                 base = _v2_base(Path(point, _inside(own_v2, root)), missing)
                 if base is not None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -31,8 +33,9 @@ from grading import sandbox
 from grading.limits import SandboxLimits
 from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
 
-pytestmark = pytest.mark.needs_root
+root = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
 MiB = 2**20
+REPO = Path(sandbox.__file__).resolve().parent.parent
 
 
 class Kernel:
@@ -116,6 +119,7 @@ def uid_of(slot: int) -> int:
 # ----------------------------------------------------------------------------- the view of the files
 
 
+@root
 def test_only_the_allowlist_of_the_host_is_visible(folder, second_clone):
     km = sandboxed()
     with kernel(km, folder) as run:
@@ -154,6 +158,7 @@ print(json.dumps({{
     assert seen["writable"] == ["/tmp", "/tmp/work"]
 
 
+@root
 def test_a_course_root_inside_a_visible_folder_is_covered(folder):
     km = sandboxed()
     km.cover = [str(DATASETS_DIR)]  # a kept folder, standing for a course root that lies inside one
@@ -161,6 +166,7 @@ def test_a_course_root_inside_a_visible_folder_is_covered(folder):
         assert run(f"import os; print(os.listdir({str(DATASETS_DIR)!r}))").strip() == "[]"
 
 
+@root
 def test_no_network_no_host_process_no_host_socket(folder):
     with socket.create_server(("127.0.0.1", 0)) as listener:  # reachable from any process outside
         with kernel(sandboxed(), folder) as run:
@@ -184,6 +190,7 @@ print(json.dumps({{"connect": connect(), "processes": [p for p in os.listdir("/p
 # ----------------------------------------------------------------------------- the kernel's folder
 
 
+@root
 def test_the_kernel_folder_holds_only_the_given_files(folder, second_clone):
     (folder / "data.csv").write_text("x\n1\n")
     (folder / "helpers.py").write_text("raise SystemExit('a planted helpers module ran')\n")
@@ -226,6 +233,7 @@ def test_unsandboxed_kernel_folder_holds_only_the_given_files(folder):
 # ----------------------------------------------------------------------------- output and files
 
 
+@root
 def test_output_outside_jupyter_and_large_files_are_capped(folder, capfd):
     """Kernels inherit the grader's standard output and error (a worker's log): 2 GiB written there by a
     kernel must not reach it, and a file may not grow past the file size limit."""
@@ -251,6 +259,7 @@ print(os.path.getsize("big"))
     assert "File too large" in said and said.split()[-1] == str(8 * MiB)
 
 
+@root
 def test_the_socket_folder_is_a_small_tmpfs_of_its_own(folder):
     km = sandboxed(socket_folder_kb=256)
     with kernel(km, folder) as run:
@@ -274,6 +283,7 @@ print(json.dumps(written))
 # ----------------------------------------------------------------------------- processes and memory
 
 
+@root
 @pytest.mark.slow
 def test_cpu_time_wall_clock_and_leftovers(folder):
     km = sandboxed(cpu_seconds=2, wall_seconds=60)
@@ -298,6 +308,7 @@ def test_cpu_time_wall_clock_and_leftovers(folder):
         assert not run.loop.run_until_complete(km.is_alive()), "killed after its wall-clock time"
 
 
+@root
 def test_a_fork_bomb_leaves_nothing_that_hurts_the_next_kernel_of_its_slot(folder):
     bomb = sandboxed(processes=64)
     with kernel(bomb, folder) as run:
@@ -322,6 +333,7 @@ def test_a_fork_bomb_leaves_nothing_that_hurts_the_next_kernel_of_its_slot(folde
     assert all(p.returncode == -9 for p in left), "the slot was emptied before the next kernel started"
 
 
+@root
 def test_memory_ceiling_holds_for_the_whole_sandbox(folder):
     """Each process stays under the address-space limit, together they do not fit: the cgroup stops them."""
     km = sandboxed(memory_mb=1536)
@@ -340,6 +352,7 @@ print(json.dumps([h.wait() for h in hogs]))
     assert peak <= 1536 * MiB
 
 
+@root
 def test_a_custom_memory_setting_reaches_the_kernel(folder):
     config = Config()
     config.SandboxLimits.memory_mb = 8192
@@ -358,6 +371,7 @@ def test_a_custom_memory_setting_reaches_the_kernel(folder):
 # ----------------------------------------------------------------------------- without root
 
 
+@root
 def test_unsandboxed_kernels_work_for_a_user_without_root(folder, tmp_path):
     """Self-study: a user who is not root runs grading kernels (no slot, no lock in /run). The user is a
     sandbox's: this machine's Python may live where other users cannot read it."""
@@ -388,3 +402,55 @@ asyncio.run(main())
     finally:
         slot.release()
     assert f"uid {slot.user.pw_uid}" in run.stderr and "False" in run.stderr, run.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------- settings and cgroups
+
+
+def test_the_readme_gives_the_limits_defaults():
+    text = (REPO / "grading" / "README.md").read_text()
+    documented = {}
+    for names, values in re.findall(r"^\s*\| (`\w+`(?:, `\w+`)*) \| ([\d, ]+) \|", text, re.M):
+        documented.update(zip(re.findall(r"`(\w+)`", names), map(int, values.split(","))))
+    assert documented == SandboxLimits().as_dict()
+
+
+def fake_proc(tmp_path: Path, cgroup: str, mounts: list[str]) -> Path:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cgroup").write_text(cgroup)
+    (proc / "mountinfo").write_text("".join(f"{i} 1 0:{i} {m}\n" for i, m in enumerate(mounts, 30)))
+    return proc
+
+
+def test_cgroup_v1_folders_nest_under_the_graders_own(tmp_path):
+    fs = tmp_path / "cgroup"
+    proc = fake_proc(tmp_path, "4:memory:/outer/job\n8:pids:/\n2:cpu,cpuacct:/\n0::/\n",
+                     [f"/ {fs}/memory rw - cgroup cgroup rw,memory", f"/ {fs}/pids rw - cgroup cgroup rw,pids",
+                      f"/ {fs}/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
+                      f"/ {fs}/unified rw - cgroup2 cgroup2 rw"])
+    assert sandbox.cgroup_bases(proc=proc) == {fs / "memory" / "outer" / "job": ["memory"], fs / "pids": ["pids"]}
+
+
+def test_cgroup_v2_folder_is_the_graders_own_or_its_parent(tmp_path, monkeypatch):
+    fs = tmp_path / "cgroup"
+    own = fs / "user.slice" / "session.scope"
+    own.mkdir(parents=True)
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("\n")
+    proc = fake_proc(tmp_path, "0::/user.slice/session.scope\n", [f"/ {fs} rw - cgroup2 cgroup2 rw"])
+    assert sandbox.cgroup_bases(proc=proc) == {own: ["memory", "pids"]}
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids", "delegated to the slots' cgroups"
+    (own / "cgroup.subtree_control").write_text("\n")
+    write = Path.write_text
+
+    def busy(path, text, *args, **kw):  # as v2 answers for a cgroup with processes, which cannot delegate
+        if path.name == "cgroup.subtree_control":
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return write(path, text, *args, **kw)
+
+    monkeypatch.setattr(Path, "write_text", busy)
+    assert sandbox.cgroup_bases(proc=proc) == {own.parent: ["memory", "pids"]}
+    (own / "cgroup.controllers").write_text("cpu\n")
+    with pytest.raises(sandbox.SandboxError, match="memory"):
+        sandbox.cgroup_bases(proc=proc)
