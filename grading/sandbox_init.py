@@ -297,7 +297,7 @@ def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[s
     if out_of_time:
         print(f"grading sandbox: {command[0]} killed after {limits['wall_seconds']} s of wall-clock time",
               file=sys.stderr)
-    elif code < 0:  # e.g. SIGXCPU: out of CPU time
+    elif code < 0 and -code not in (signal.SIGTERM, signal.SIGINT):  # e.g. SIGXCPU: out of CPU time
         print(f"grading sandbox: {command[0]} killed by {signal.Signals(-code).name}", file=sys.stderr)
     return 128 - code if code < 0 else code
 

@@ -187,6 +187,21 @@ print(json.dumps({{"connect": connect(), "processes": [p for p in os.listdir("/p
     assert len(seen["run"]) == 1, "the slot's own socket folder only"
 
 
+@pytest.mark.parametrize("manager", [pytest.param(SandboxedKernelManager, marks=root), UnsandboxedKernelManager])
+def test_interrupts_reach_the_kernel(folder, manager):
+    """nbclient interrupts a cell past its timeout; the kernel must then go on with the next cell."""
+    km = manager(kernel_name="python3")
+    with kernel(km, folder) as run:
+        cell = run.kc.execute("import time\nwhile True: time.sleep(0.1)")
+        time.sleep(2)
+        run.loop.run_until_complete(km.interrupt_kernel())
+        while (reply := run.loop.run_until_complete(run.kc.get_shell_msg(timeout=30)))["parent_header"].get(
+                "msg_id") != cell:
+            pass
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert run("print(6 * 7)").strip() == "42"
+
+
 # ----------------------------------------------------------------------------- the kernel's folder
 
 
