@@ -2,6 +2,7 @@
 
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
 - :mod:`helpers.mixed`: mixed models as R's nlme::lme reports them (fit_lme, lrt, icc), verified optimum.
+- :mod:`helpers.smallsample`: Satterthwaite and Kenward-Roger df for a statsmodels MixedLM fit (as lmerTest, pbkrtest).
 - :mod:`helpers.rsummary`: an OLS fit printed as R prints ``summary(lm(...))`` (r_summary).
 - :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises.
 - :mod:`helpers.checks`: the graded exercises' test checks, whose messages never reveal reference values.

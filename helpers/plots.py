@@ -1,8 +1,9 @@
-"""Small plotting helpers shared by the notebooks: GP labels, colours, fitted lines.
+"""Small plotting helpers shared by the notebooks: GP labels, GP pictures, fitted lines.
 
-Twelve GPs need twelve styles that stay distinct for colour-blind readers, and no
-twelve-colour palette does that on its own, so each GP gets one of six Okabe–Ito
-colours (Okabe & Ito 2008, "Color Universal Design") and one of two marker shapes.
+Twelve colours cannot be told apart, so no picture here gives each GP its own colour.
+Patients are drawn in grey; a few GPs the text talks about can be highlighted in
+Okabe–Ito colours (Okabe & Ito 2008, "Color Universal Design"), each named next to its
+points; fitted lines carry their GP's name at their right end.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import seaborn as sns
 
 AGE = "age (years)"
 CHOL = "cholesterol (mmol/L)"
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7"]  # yellow left out: faint on white
-MARKERS = ["o", "^"]
+# Okabe–Ito colours, the most distinct first (yellow left out: faint on white).
+OKABE_ITO = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9"]
+BACKGROUND = "0.72"  # the grey of patients and lines not highlighted
+LABEL_SIZE = 8
 
 
 def dr_labels(doctor: pd.Series) -> pd.Series:
@@ -23,18 +26,50 @@ def dr_labels(doctor: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical([f"Dr {k}" for k in doctor], categories=order), index=doctor.index, name="GP")
 
 
-def gp_styles(labels) -> tuple[dict, dict]:
-    """(colour, marker) dictionaries keyed by GP label, the pair unique for up to 12 GPs."""
-    labels = list(labels)
-    colours = {lab: OKABE_ITO[i % len(OKABE_ITO)] for i, lab in enumerate(labels)}
-    markers = {lab: MARKERS[(i // len(OKABE_ITO)) % len(MARKERS)] for i, lab in enumerate(labels)}
-    return colours, markers
+def highlight_colours(highlight) -> dict:
+    """A distinct Okabe–Ito colour for each highlighted GP number (at most six)."""
+    highlight = list(highlight)
+    if len(highlight) > len(OKABE_ITO):
+        raise ValueError(f"at most {len(OKABE_ITO)} GPs can be highlighted so that each keeps its own colour; "
+                         f"got {len(highlight)}")
+    if len(set(highlight)) < len(highlight):
+        raise ValueError(f"a GP is named twice in highlight={highlight}")
+    return {gp: OKABE_ITO[i] for i, gp in enumerate(highlight)}
+
+
+def _check_gps(data: pd.DataFrame, gps) -> None:
+    unknown = sorted(set(gps) - set(data["doctor"]))
+    if unknown:
+        raise ValueError(f"no GP {unknown} in the data; the GPs are {sorted(data['doctor'].unique())}")
+
+
+def scatter_highlighting(data: pd.DataFrame, highlight=(), ax=None, x: str = "age", y: str = "chol"):
+    """Every patient as a grey point; the patients of the GPs in ``highlight`` (doctor numbers) in colour,
+    each GP named beside its points."""
+    import matplotlib.pyplot as plt
+
+    _check_gps(data, highlight)
+    colours = highlight_colours(highlight)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    rest = data[~data["doctor"].isin(colours)]
+    ax.scatter(rest[x], rest[y], s=12, color=BACKGROUND, linewidths=0, label="other GPs")
+    for gp, colour in colours.items():
+        patients = data[data["doctor"] == gp]
+        ax.scatter(patients[x], patients[y], s=16, color=colour, linewidths=0, zorder=3)
+        oldest = patients.loc[patients[x].idxmax()]
+        ax.annotate(f"Dr {gp}", (oldest[x], oldest[y]), xytext=(5, 0), textcoords="offset points",
+                    color=colour, fontsize=LABEL_SIZE + 1, fontweight="bold", va="center")
+    ax.set(xlabel=AGE, ylabel=CHOL)
+    return ax
 
 
 def scatter_by_gp(data: pd.DataFrame, ax=None, x: str = "age", y: str = "chol"):
-    """Patients as points, colour and shape by GP, legend outside the axes."""
+    """Patients as points, colour and shape by GP (six colours x two markers), legend outside the axes."""
     gp = dr_labels(data["doctor"])
-    colours, markers = gp_styles(gp.cat.categories)
+    labels = list(gp.cat.categories)
+    colours = {lab: OKABE_ITO[i % len(OKABE_ITO)] for i, lab in enumerate(labels)}
+    markers = {lab: ["o", "^"][(i // len(OKABE_ITO)) % 2] for i, lab in enumerate(labels)}
     ax = sns.scatterplot(x=data[x], y=data[y], hue=gp, style=gp, palette=colours, markers=markers, ax=ax)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), ncols=2, title="GP", frameon=False)
     ax.set(xlabel=AGE, ylabel=CHOL)
@@ -61,41 +96,77 @@ def add_fit(ax, fit, x: str, xlim: tuple[float, float], color: str = "#0072B2", 
     return ax
 
 
-# ----------------------------------------------------------------------------- fitted lines and shrinkage (notebooks 05-07)
+# ----------------------------------------------------------------------------- fitted lines and shrinkage (notebooks 05-08)
 
-LINESTYLES = ["-", "--"]  # the second six GPs reuse the first six colours, so their lines are dashed
+def spread_labels(positions, min_gap: float) -> np.ndarray:
+    """Label heights as near as possible to ``positions`` (same order) but at least ``min_gap`` apart.
+
+    Labels too close together are pushed apart symmetrically about the middle of their cluster, so a
+    crowded group of line ends gets a readable column of names.
+    """
+    positions = np.asarray(positions, dtype=float)
+    order = np.argsort(positions, kind="stable")
+    placed = positions[order].copy()
+    clusters = [[i] for i in range(len(placed))]  # indices into placed, merged while they overlap
+    centres = list(placed)
+    merged = True
+    while merged:
+        merged = False
+        for j in range(len(clusters) - 1):
+            top_of_lower = centres[j] + (len(clusters[j]) - 1) * min_gap / 2
+            bottom_of_upper = centres[j + 1] - (len(clusters[j + 1]) - 1) * min_gap / 2
+            if bottom_of_upper - top_of_lower < min_gap - 1e-12:
+                members = clusters[j] + clusters[j + 1]
+                clusters[j:j + 2] = [members]
+                centres[j:j + 2] = [placed[members].mean()]
+                merged = True
+                break
+    out = np.empty_like(placed)
+    for members, centre in zip(clusters, centres):
+        out[members] = centre + (np.arange(len(members)) - (len(members) - 1) / 2) * min_gap
+    result = np.empty_like(out)
+    result[order] = out
+    return result
 
 
-def gp_line_styles(labels) -> dict:
-    """(colour, marker, line style) keyed by GP label: gp_styles plus a dashed line for GPs 7-12."""
-    colours, markers = gp_styles(labels)
-    return {lab: (colours[lab], markers[lab], LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)])
-            for i, lab in enumerate(labels)}
+def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero: bool = False, ax=None,
+                  highlight=()):
+    """Patients as grey points and each GP's fitted line, named at its right end.
 
-
-def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero: bool = False, ax=None):
-    """Patients as points and each GP's fitted line, in the GP's colour, marker and line style.
-
-    ``lines`` has one row per GP (index: doctor number) and columns ``intercept`` and
-    ``slope``. A line spans its GP's ages, or starts at age 0 when ``from_zero`` is true
-    (to show where the lines meet).
+    ``lines`` has one row per GP (index: doctor number) and columns ``intercept`` and ``slope``.
+    A line spans its GP's ages, or starts at age 0 when ``from_zero`` is true (to show where the
+    lines meet). GPs in ``highlight`` (doctor numbers, at most six) are drawn in colour, the rest
+    in dark grey; names too close together are spaced out and joined to their line by a thin stroke.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
+    _check_gps(data, highlight)
+    colours = highlight_colours(highlight)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
-    styles = gp_line_styles(dr_labels(data["doctor"]).cat.categories)
-    handles = []
+    ax.scatter(data["age"], data["chol"], s=10, color=BACKGROUND, alpha=0.6, linewidths=0)
     for k, patients in data.groupby("doctor"):
-        colour, marker, dash = styles[f"Dr {k}"]
         ages = np.array([0 if from_zero else patients["age"].min(), patients["age"].max()])
-        ax.scatter(patients["age"], patients["chol"], s=12, alpha=0.45, color=colour, marker=marker, linewidths=0)
-        ax.plot(ages, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * ages, color=colour, ls=dash, lw=1.6)
-        handles.append(Line2D([], [], color=colour, marker=marker, ls=dash, label=f"Dr {k}"))
+        ax.plot(ages, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * ages, color=colours.get(k, "0.25"),
+                lw=2.2 if k in colours else 1.2, zorder=3 if k in colours else 2)
     ax.set(xlabel=AGE, ylabel=CHOL, title=title)
-    ax.legend(handles=handles, ncols=2, fontsize=8, title="GP", frameon=False, loc="upper left",
-              bbox_to_anchor=(1.01, 1))
+    left, label_x = ax.get_xlim()
+    ax.set_xlim(left, label_x + 0.12 * (label_x - left))  # room for the names inside the axes
+    ax.figure.canvas.draw()  # the axes' final scale, to turn a label's height into data units
+    low, high = ax.get_ylim()
+    text_height = (high - low) * 1.25 * LABEL_SIZE / 72 / ax.get_window_extent().height * ax.figure.dpi
+    ends = data.groupby("doctor")["age"].max()
+    # Names in the order of the lines' heights at the label column, so that strokes to them seldom cross.
+    at_labels = lines.loc[ends.index, "intercept"] + lines.loc[ends.index, "slope"] * label_x
+    heights = spread_labels(np.clip(at_labels, low + text_height / 2, high - text_height / 2), text_height)
+    heights -= max(0, heights.max() - (high - text_height / 2))  # a pushed-out column moves back inside
+    for (k, end), y_label in zip(ends.items(), heights):
+        colour = colours.get(k, "0.25")
+        ax.annotate(f"Dr {k}", (end, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * end),
+                    xytext=(label_x, y_label), textcoords="data", va="center", fontsize=LABEL_SIZE, color=colour,
+                    fontweight="bold" if k in colours else "normal", annotation_clip=False,
+                    arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5, shrinkA=0, shrinkB=1))
+    ax.set_ylim(low, high)
     return ax
 
 

@@ -31,14 +31,7 @@ from grading import parallel, sandbox  # noqa: E402
 
 
 
-@pytest.fixture(autouse=True)
-def root_required():
-    """The sandbox needs root: elsewhere these tests skip, saying so; on CI they fail instead."""
-    if os.geteuid() != 0:
-        reason = "the grading sandbox needs root"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set, so these tests may not skip)", pytrace=False)
-        pytest.skip(reason)
+pytestmark = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
 
 
 A = "structure_and_pooling"  # the fastest assignment
@@ -282,6 +275,7 @@ def serial_and_parallel(generated, tmp_path_factory):
     return serial, par, run, victim, uptime()
 
 
+@pytest.mark.slow
 def test_parallel_scores_equal_serial_nbgrader(serial_and_parallel):
     serial, par, run, *_ = serial_and_parallel
     assert run.returncode == 1 and "grading failed for fork_bomb:" in run.stderr, run.stderr[-4000:]
@@ -300,6 +294,7 @@ def cell_output(root: Path, student: str, gid: str) -> str:
     return "".join(o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", ["gradebook_writer", "source_reader", "classmate_writer"])
 def test_each_attack_fails_alone(serial_and_parallel, student):
     serial, par, run, victim, _ = serial_and_parallel
@@ -314,6 +309,7 @@ def test_each_attack_fails_alone(serial_and_parallel, student):
     assert (par / "submitted" / "solution" / A / f"{A}.ipynb").read_bytes() == victim
 
 
+@pytest.mark.slow
 def test_a_fork_bomb_fails_alone(serial_and_parallel):
     """The bomb takes every process its sandbox user may have, so its own kernel cannot go on: the
     grading of that student fails, as nbgrader records a failure, and nobody else notices."""
@@ -324,6 +320,7 @@ def test_a_fork_bomb_fails_alone(serial_and_parallel):
     assert slots_of(par) and not leftovers(slots_of(par), ended), "the bomb's processes died with its kernel"
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path):
     release, source = notebooks(generated)
     students = {f"s{i}": fx.with_solutions(release, source) for i in range(4)}
@@ -360,6 +357,7 @@ def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path)
         [(s, full) for s in sorted(students)]
 
 
+@pytest.mark.slow
 def test_parts_graded_on_two_machines_merge_into_one_gradebook(generated, tmp_path):
     release, source = notebooks(generated)
     subs = {"solution": fx.with_solutions(release, source), "untouched": release}

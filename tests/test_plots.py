@@ -1,4 +1,4 @@
-"""helpers.plots: GP labels in numeric order, twelve distinct styles, the band R's geom_smooth draws."""
+"""helpers.plots: GP labels in numeric order, a few GPs highlighted against grey, the band R's geom_smooth draws."""
 
 import matplotlib
 
@@ -6,10 +6,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 import statsmodels.formula.api as smf  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 
 from helpers.data import load_gp_cholesterol  # noqa: E402
-from helpers.plots import OKABE_ITO, add_fit, dr_labels, facet_by_gp, gp_styles, scatter_by_gp  # noqa: E402
+from helpers.plots import (BACKGROUND, OKABE_ITO, add_fit, dr_labels, facet_by_gp, highlight_colours,  # noqa: E402
+                           scatter_highlighting)
 
 DATA = load_gp_cholesterol()
 
@@ -20,10 +23,30 @@ def test_labels_keep_numeric_order():
     assert (labels.astype(str) == "Dr " + DATA["doctor"].astype(str)).all()
 
 
-def test_twelve_gps_get_twelve_distinct_styles_from_the_safe_colours():
-    colours, markers = gp_styles(dr_labels(DATA["doctor"]).cat.categories)
-    assert len({(colours[k], markers[k]) for k in colours}) == 12
+def test_highlighted_gps_get_distinct_safe_colours_and_at_most_six():
+    colours = highlight_colours([8, 2, 12])
+    assert list(colours) == [8, 2, 12] and len(set(colours.values())) == 3
     assert set(colours.values()) <= set(OKABE_ITO)
+    with pytest.raises(ValueError, match="at most 6"):
+        highlight_colours(range(1, 8))
+    with pytest.raises(ValueError, match="named twice"):
+        highlight_colours([2, 2])
+
+
+def test_scatter_greys_everyone_but_the_highlighted_gps_and_names_them():
+    ax = scatter_highlighting(DATA, highlight=[2, 8])
+    grey, *coloured = ax.collections
+    assert len(grey.get_offsets()) == (~DATA["doctor"].isin([2, 8])).sum()
+    assert to_hex(grey.get_facecolor()[0]) == to_hex(BACKGROUND)
+    for gp, points in zip([2, 8], coloured):
+        patients = DATA[DATA["doctor"] == gp]
+        assert np.array_equal(np.asarray(points.get_offsets()), patients[["age", "chol"]].to_numpy())
+        assert to_hex(points.get_facecolor()[0]) == highlight_colours([2, 8])[gp].lower()
+    assert [t.get_text() for t in ax.texts] == ["Dr 2", "Dr 8"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("age (years)", "cholesterol (mmol/L)")
+    with pytest.raises(ValueError, match="no GP \\[13\\]"):
+        scatter_highlighting(DATA, highlight=[13])
+    plt.close("all")
 
 
 def test_band_is_the_t_interval_of_the_mean():
@@ -39,9 +62,7 @@ def test_band_is_the_t_interval_of_the_mean():
     plt.close(fig)
 
 
-def test_gp_plots_label_axes_with_units():
-    ax = scatter_by_gp(DATA)
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("age (years)", "cholesterol (mmol/L)")
+def test_facets_are_one_panel_per_gp_with_units():
     grid = facet_by_gp(DATA)
     assert len(grid.axes) == 12 and grid.axes[0].get_title() == "Dr 1"
     assert (grid.figure.get_supxlabel(), grid.figure.get_supylabel()) == ("age (years)", "cholesterol (mmol/L)")

@@ -1,0 +1,173 @@
+"""The values a lecture notebook computes, for tests to check against R or the handout.
+
+    from tests.lecture_values import lecture_values
+    v = lecture_values("06-random-intercepts", "ri.fe_params", "icc_adjusted")
+    v["ri.fe_params"]      # a pandas Series, as the notebook computed it
+
+The first call for a notebook runs all its cells, top to bottom, in a fresh kernel of the
+current Python environment (``sys.executable``, as nbval's ``--nbval-current-env``), with the
+notebook's folder as working directory. That kernel stays alive for the rest of the test
+session, so each notebook runs once however many tests ask about it; later calls only
+evaluate their expressions in it. Kernels are shut down when the session's process exits.
+
+Each argument is a Python expression evaluated in the notebook's namespace after its last
+cell. The results must be plain values: None, bool, int, float, str, lists, tuples and
+dicts of them, numpy scalars and arrays, pandas Index, Series and DataFrame. Anything else
+(a statsmodels results object, a figure) raises TypeError: ask for the numbers instead,
+e.g. ``"ri.llf"`` or ``"ri.cov_re"``, so that a test states what it checks.
+
+A cell that raises, an expression that raises or a notebook that does not exist raises
+:class:`LectureError` naming the notebook and the cell or expression.
+"""
+
+from __future__ import annotations
+
+import atexit
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+__all__ = ["LectureError", "lecture_values", "NOTEBOOKS"]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+CELL_TIMEOUT = 900  # seconds; the slowest lecture cell takes well under a minute on this machine
+_PLAIN_SCALARS = (type(None), bool, int, float, str, np.generic)
+
+
+class LectureError(RuntimeError):
+    """A lecture could not be run, or an expression could not be evaluated in it."""
+
+
+class _CurrentEnvironment(KernelSpecManager):
+    """The only kernel on offer is this interpreter's, whatever kernelspecs are installed."""
+
+    def get_kernel_spec(self, kernel_name):
+        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                          display_name="current environment", language="python")
+
+
+class _LiveLecture:
+    """One notebook run to its end in a kernel that is kept for later evaluations."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.notebook = nbformat.read(path, as_version=4)
+        manager = KernelManager(kernel_spec_manager=_CurrentEnvironment(), kernel_name="current")
+        self.client = NotebookClient(self.notebook, km=manager, timeout=CELL_TIMEOUT, kernel_name="current",
+                                     resources={"metadata": {"path": str(path.parent)}})
+        self.client.start_new_kernel(cwd=str(path.parent))
+        self.client.start_new_kernel_client()
+        for index, cell in enumerate(self.notebook.cells):
+            if cell.cell_type != "code":
+                continue
+            try:
+                self.client.execute_cell(cell, index)
+            except CellExecutionError as err:
+                self.close()
+                raise LectureError(f"{path.name}: cell {index} raised {err.ename}: {err.evalue}") from None
+
+    def evaluate(self, expressions: tuple[str, ...]) -> dict:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "values.pickle"
+            cell = nbformat.v4.new_code_cell(_EVALUATOR.format(out=str(out), exprs=list(expressions)))
+            self.notebook.cells.append(cell)  # nbclient stores the executed cell at its index
+            try:
+                self.client.execute_cell(cell, len(self.notebook.cells) - 1)
+            except CellExecutionError as err:
+                raise LectureError(f"{self.path.name}: evaluating {list(expressions)} failed: "
+                                   f"{err.ename}: {err.evalue}") from None
+            finally:
+                self.notebook.cells.pop()
+            results = pickle.loads(out.read_bytes())
+        values = {}
+        for expression in expressions:
+            ok, value = results[expression]
+            if not ok:
+                raise LectureError(f"{self.path.name}: {expression!r} raised {value}")
+            _check_plain(value, expression)
+            values[expression] = value
+        return values
+
+    def close(self) -> None:
+        try:
+            self.client.km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001 (at exit a kernel that is already gone is fine)
+            pass
+
+
+# Runs in the lecture's kernel and leaves no name behind. Each expression is evaluated in the
+# lecture's namespace; the results, or the error as text (so that the test can name the
+# expression that failed), go to a pickle file the test process reads.
+_EVALUATOR = """\
+def _lecture_values_dump(out, expressions, namespace):
+    import pickle
+    results = {{}}
+    for expression in expressions:
+        try:
+            value = eval(expression, namespace)
+            pickle.dumps(value)
+            results[expression] = (True, value)
+        except Exception as err:
+            results[expression] = (False, f"{{type(err).__name__}}: {{err}}")
+    with open(out, "wb") as handle:
+        pickle.dump(results, handle)
+_lecture_values_dump({out!r}, {exprs!r}, globals())
+del _lecture_values_dump"""
+
+_live: dict[Path, _LiveLecture] = {}
+
+
+def lecture_values(notebook: str | Path, *expressions: str) -> dict:
+    """``{expression: value}`` for each expression, evaluated after the notebook's last cell.
+
+    ``notebook`` is a lecture's name without suffix ("06-random-intercepts") or a path to a
+    notebook file.
+    """
+    if not expressions:
+        raise ValueError("give at least one expression to evaluate in the notebook")
+    path = Path(notebook)
+    if path.suffix != ".ipynb":
+        path = NOTEBOOKS / f"{notebook}.ipynb"
+    path = path.resolve()
+    if not path.is_file():
+        known = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+        raise LectureError(f"no notebook {str(notebook)!r}; the lectures are {known}")
+    if path not in _live:
+        _live[path] = _LiveLecture(path)
+    return _live[path].evaluate(expressions)
+
+
+def _check_plain(value, expression: str) -> None:
+    if isinstance(value, _PLAIN_SCALARS):
+        return
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcUSM":
+        return
+    if isinstance(value, (pd.Series, pd.DataFrame, pd.Index)):
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, expression)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key, expression)
+            _check_plain(item, expression)
+        return
+    raise TypeError(f"{expression!r} is a {type(value).__module__}.{type(value).__name__}, not a plain value; "
+                    "ask for the numbers it holds (e.g. 'fit.params', 'fit.llf')")
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for lecture in _live.values():
+        lecture.close()
+    _live.clear()
