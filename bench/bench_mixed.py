@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
+import statsmodels.formula.api as smf
+
+from helpers.data import GP_CHOLESTEROL_CSV, load_gp_cholesterol
+from helpers.mixed import check_fit, fit_lme, nlme_summary
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import statsmodels.formula.api as smf  # noqa: E402
-
-from helpers.data import GP_CHOLESTEROL_CSV, load_gp_cholesterol  # noqa: E402
-from helpers.mixed import check_fit, fit_lme, nlme_summary  # noqa: E402
 
 REPS, ROUNDS = 10, 3
 

@@ -4,7 +4,7 @@ The book is made from what the repository stores, without running any notebook:
 
 1. A staging copy of the sources is laid out in ``_build/book-src/``: this folder's pages, the lecture
    notebooks (every ``notebooks/*.ipynb``, in file-name order), the exercises (every nbgrader source
-   notebook ``grading/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
+   notebook ``grading/course/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
    the instructors' guide ``grading/README.md``.
    Only the copies are changed: solution cells get a fold (myst-nb's ``hide-cell`` tag for code, a
    dropdown for text) and hidden tests are removed as ``nbgrader generate_assignment`` removes them.
@@ -70,7 +70,7 @@ def assignment_number(path: Path) -> float:
 
 
 def exercise_notebooks() -> list[Path]:
-    found = sorted((ROOT / "grading" / "source").glob("*/*.ipynb"))
+    found = sorted((ROOT / "grading" / "course" / "source").glob("*/*.ipynb"))
     return sorted(found, key=lambda p: (assignment_number(p), p.parent.name, p.name))
 
 

@@ -1,4 +1,4 @@
-"""End to end: the graded assignments with stock nbgrader commands, in a temporary copy of grading/.
+"""End to end: the graded assignments with stock nbgrader commands, in a temporary copy of grading/course/.
 
 One session-scoped course is generated, filled with fixture submissions
 (tests/grading_fixtures.py), autograded, given feedback and exported; the tests
@@ -21,10 +21,12 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grading.timeouts import timeout_for
+
 import grading_fixtures as fx
 
 REPO = Path(__file__).resolve().parent.parent
-GRADING = REPO / "grading"
+GRADING = REPO / "grading" / "course"
 BIN = Path(sys.executable).parent
 ASSIGNMENTS = sorted(p.name for p in (GRADING / "source").iterdir() if p.is_dir())
 FAULT_ASSIGNMENT = "structure_and_pooling"  # the fastest; it also gets every faulty submission
@@ -286,9 +288,7 @@ def test_exchange_round_trip_with_two_students(course, tmp_path):
 
 def test_timeouts_cover_every_assignment_from_measured_times():
     measured = json.loads((GRADING / "timeouts.json").read_text())
-    assert set(measured) == set(ASSIGNMENTS), "run `python -m helpers.grading timeouts` after adding an assignment"
-    from helpers.grading import timeout_for
-
+    assert set(measured) == set(ASSIGNMENTS), "run `python -m grading timeouts` after adding an assignment"
     for a, entry in measured.items():
         assert entry["timeout"] == timeout_for([entry["slowest_cell_seconds"]]), a
         assert entry["slowest_cell_seconds"] <= entry["total_seconds"] + 1e-9

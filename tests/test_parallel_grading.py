@@ -1,4 +1,4 @@
-"""make grade (grading/parallel.py) and its sandbox (grading/sandbox.py), in temporary copies of grading/.
+"""make grade (grading/parallel.py) and its sandbox (grading/sandbox.py), in temporary copies of grading/course/.
 
 The sandbox needs root (it makes users and namespaces), as CI has. Classes are small: every submission
 costs a kernel. Serial stock nbgrader is the reference for the scores.
@@ -23,11 +23,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_fixtures as fx
+from grading import parallel, sandbox
 from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from grading import parallel, sandbox  # noqa: E402
 
 
 
@@ -228,7 +227,7 @@ for db in ["{course}/gradebook.db", "{shard}/template.db", "../../../gradebook.d
 """,
         "source_reader": f"""
 import glob
-for pattern in ["{course}/source/*/*.ipynb", "{REPO}/grading/source/*/*.ipynb", "*.ipynb", "../../../source/*/*.ipynb"]:
+for pattern in ["{course}/source/*/*.ipynb", "{REPO}/grading/course/source/*/*.ipynb", "*.ipynb", "../../../source/*/*.ipynb"]:
     for path in glob.glob(pattern):
         print(open(path).read())
 print("blocked: nothing to read")
