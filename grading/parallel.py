@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import fcntl
+import fnmatch
 import multiprocessing
 import os
 import shutil
@@ -32,8 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from grading import COURSE_ROOT
-from grading import sandbox as sb
-from grading.sandbox import without
+from grading.limits import SandboxLimits
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = ".parallel"  # inside the course root: <course>/.parallel/<assignment>/{template.db,shards,logs}
@@ -120,44 +120,26 @@ def load_config(course: Path):
 _worker: dict = {}
 
 
-def start_worker(course: str, work: str, limits: dict | None) -> None:
-    """Pool initializer: claim a slot, load the config, send output to a log, set up the sandbox."""
-    slot, _ = sb.claim_slot()  # held while this worker lives
+def start_worker(course: str, work: str, sandbox: bool, limits: dict) -> None:
+    """Pool initializer: load the config, with the sandbox and ``limits`` (SandboxLimits' settings), and send
+    output to a log (each kernel's sandbox forwards to it at most its output cap)."""
     course, work = Path(course), Path(work)
     config = load_config(course)
-    log = os.open(work / "logs" / f"worker-{slot}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    config.CourseExecute.sandbox = sandbox
+    for name, value in limits.items():
+        setattr(config.SandboxLimits, name, value)
+    log = os.open(work / "logs" / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 1), os.dup2(log, 2)  # kernels inherit these
-    if limits is not None:
-        sandboxed(config, slot, course, work, limits)
-    _worker.update(config=config, course=course, work=work, slot=slot, sandbox=limits is not None)
+    _worker.update(config=config, course=course, work=work)
 
 
-def sandbox_paths(course: Path) -> tuple[list[Path], list[Path]]:
-    """What the sandbox hides (the course, the repository, the grader's home, folders others may not
-    enter) and what it brings back read-only (the Python environment, ``helpers`` and the data sets)."""
-    import helpers
-    from helpers.data import DATASETS_DIR
-
-    keep = [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
-    closed = {a for p in keep for a in p.parents if not os.stat(a).st_mode & 0o001}  # e.g. /root: covered,
-    hide = [p for p in {course, REPO, Path.home(), *closed} if p != Path("/")]  # what is kept is reachable
-    return hide, keep
-
-
-def sandboxed(config, slot: int, course: Path, work: Path, limits: dict) -> None:
-    """Make the ``python3`` kernel of this worker the sandboxed one, talking over Unix sockets."""
-    import matplotlib
-    import matplotlib.font_manager  # noqa: F401 (makes the font cache each kernel would make again)
-
-    home = work / f"home-{slot}"
-    (home / ".cache" / "matplotlib").mkdir(parents=True, exist_ok=True)
-    for fonts in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
-        shutil.copy(fonts, home / ".cache" / "matplotlib")
-    spec = sb.kernel_spec(work / f"kernels-{slot}", slot, *sandbox_paths(course), home_template=home, **limits)
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(spec), os.environ.get("JUPYTER_PATH", "")])
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(sb.prepare(slot) / "kernel")
-    config.NotebookClient.kernel_name = "python3"  # the sandboxed one, whatever the notebook asks for
+def without(*patterns: str):
+    """A copytree ``ignore`` that leaves out ``patterns`` and every symbolic link (root must not follow a
+    student's link to a file of the grader's)."""
+    def ignore(folder, names):
+        return [n for n in names if os.path.islink(os.path.join(folder, n))
+                or any(fnmatch.fnmatch(n, p) for p in patterns)]
+    return ignore
 
 
 def grade_one(assignment: str, student: str) -> tuple[str, bool]:
@@ -181,8 +163,6 @@ def shard_grade(assignment: str, student: str) -> bool:
                     ignore=without())  # no symbolic links: nbgrader (root) would copy what they point to
     shutil.copytree(course / "source" / assignment, shard / "source" / assignment,
                     ignore=without("*.ipynb"))  # the data files autograde copies in
-    if _worker["sandbox"]:
-        sb.prepare(_worker["slot"])  # no socket of the previous kernel stays
     config = copy.deepcopy(_worker["config"])
     config.CourseDirectory.root = str(shard)
     api = NbGraderAPI(config=config)
@@ -223,7 +203,7 @@ def snapshot(db: Path, copy_to: Path) -> None:
 
 
 def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
-          limits: dict | None = None) -> list[str]:
+          sandbox: bool = True, limits: dict | None = None) -> list[str]:
     """Autograde, give feedback and export; return the students whose grading failed."""
     from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
@@ -248,7 +228,7 @@ def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if todo:
         with ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=start_worker,
-                                 initargs=(str(course), str(work), limits)) as pool:
+                                 initargs=(str(course), str(work), sandbox, limits or {})) as pool:
             jobs = [pool.submit(grade_one, assignment, s) for s in todo]
             for job in as_completed(jobs):
                 student, ok = job.result()
@@ -276,10 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     g.add_argument("--part", default="1/1", help="K/M: grade every M-th student from the K-th (several machines)")
     g.add_argument("--force", action="store_true", help="grade again students already graded")
-    g.add_argument("--no-sandbox", action="store_true", help="run kernels as nbgrader does (no isolation)")
-    g.add_argument("--memory-mb", type=int, default=3072, help="address space of each sandboxed process")
-    g.add_argument("--cpu-seconds", type=int, default=600, help="CPU time of each sandboxed process")
-    g.add_argument("--processes", type=int, default=512, help="processes and threads of one sandbox")
+    g.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (rlimits only)")
+    for name in ("memory_mb", "cpu_seconds", "processes"):
+        trait = SandboxLimits.class_traits()[name]
+        g.add_argument(f"--{name.replace('_', '-')}", type=int, dest=name,
+                       help=f"{trait.help} (SandboxLimits.{name}; default {trait.default_value})")
     m = sub.add_parser("merge", help="bring in students graded (grade --part) in other copies of the course")
     m.add_argument("assignment")
     m.add_argument("others", nargs="+", type=Path, help="course roots graded elsewhere")
@@ -300,10 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--part K/M needs 1 <= K <= M")
     if not args.no_sandbox and os.geteuid() != 0:
         parser.error("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
-    limits = None if args.no_sandbox else {"memory_mb": args.memory_mb, "cpu_seconds": args.cpu_seconds,
-                                           "processes": args.processes}
+    limits = {n: getattr(args, n) for n in ("memory_mb", "cpu_seconds", "processes") if getattr(args, n)}
     try:
-        failed = grade(course, args.assignment, args.workers, (k, m), args.force, limits)
+        failed = grade(course, args.assignment, args.workers, (k, m), args.force, not args.no_sandbox, limits)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to grade the rest", file=sys.stderr)
         return 130

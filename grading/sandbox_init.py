@@ -354,6 +354,7 @@ def main(argv: list[str]) -> int:
 
         entry = pwd.getpwnam(spec["user"])
         user = (spec["user"], entry.pw_uid, entry.pw_gid)
+        print(f"grading sandbox: {os.path.basename(command[0])} runs as {spec['user']}", file=sys.stderr)
         join_cgroups(spec["cgroups"])
         tmpfs(spec["stage"], NEW_ROOT_MB * 1024, "755")
         new_root(spec["stage"], spec, user)

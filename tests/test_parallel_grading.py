@@ -7,12 +7,11 @@ costs a kernel. Serial stock nbgrader is the reference for the scores.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import pwd
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,25 +33,9 @@ pytestmark = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on
 
 
 A = "structure_and_pooling"  # the fastest assignment
-SLOT = 0
 
 
-# ----------------------------------------------------------------------------- the sandbox alone
-
-
-@pytest.fixture
-def slot():
-    """A sandbox slot of this test's own, as a grading worker claims one."""
-    number, lock = sandbox.claim_slot()
-    yield number
-    os.close(lock)
-
-
-def in_sandbox(code: str, slot: int, cwd: Path, course: Path, memory_mb=1024, cpu_seconds=60, processes=32):
-    hide, keep = parallel.sandbox_paths(course)
-    sandbox.prepare(slot)
-    argv = sandbox.wrapper(slot, hide, keep, memory_mb, cpu_seconds, processes) + [sys.executable, "-c", code]
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+# ----------------------------------------------------------------------------- what a run leaves behind
 
 
 def uptime() -> float:
@@ -75,85 +58,9 @@ def leftovers(slots, started_before: float) -> list[int]:
 
 
 def slots_of(course: Path) -> set[int]:
-    """The slots the workers of a run on ``course`` held (their logs are named after them)."""
-    return {int(p.stem.split("-")[1]) for p in course.glob(f"{parallel.WORK}/{A}/logs/worker-*.log")}
-
-
-@pytest.fixture
-def fake_course(tmp_path):
-    """A course root with a secret in source/, a gradebook, and a notebook folder to run in."""
-    course = tmp_path / "course"
-    (course / "source" / "a").mkdir(parents=True)
-    (course / "source" / "a" / "a.ipynb").write_text("HIDDEN TESTS")
-    (course / "gradebook.db").write_bytes(b"grades")
-    work = course / "autograded" / "s" / "a"
-    work.mkdir(parents=True)
-    (work / "a.ipynb").write_text("HIDDEN TESTS")
-    (work / "data.csv").write_text("x\n1\n")
-    return course, work
-
-
-PROBE = """
-import json, os, socket, sys
-def attempt(f):
-    try:
-        f()
-        return "done"
-    except Exception as e:
-        return type(e).__name__
-course, port = {course!r}, {port}
-print(json.dumps({{
-    "uid": os.getuid(),
-    "read source": attempt(lambda: open(course + "/source/a/a.ipynb").read()),
-    "write gradebook": attempt(lambda: open(course + "/gradebook.db", "ab").write(b"x")),
-    "write environment": attempt(lambda: open(os.path.join(sys.prefix, "planted"), "w")),
-    "connect to the grader": attempt(lambda: socket.create_connection(("127.0.0.1", port), timeout=5)),
-    "repository": sorted(os.listdir({repo!r})),
-    "folder": sorted(os.listdir(".")),
-    "processes": [p for p in os.listdir("/proc") if p.isdigit()],
-    "data": attempt(lambda: __import__("helpers.data").data.load_gp_cholesterol()),
-}}))
-"""
-
-
-def test_sandbox_hides_the_course_blocks_writes_and_network(fake_course, slot):
-    course, work = fake_course
-    with socket.create_server(("127.0.0.1", 0)) as listener:  # reachable from any process outside
-        code = PROBE.format(course=str(course), port=listener.getsockname()[1], repo=str(REPO))
-        run = in_sandbox(code, slot, work, course)
-    assert run.returncode == 0, run.stderr[-3000:]
-    seen = json.loads(run.stdout.strip().splitlines()[-1])
-    assert seen["uid"] != 0
-    assert seen["read source"] == "FileNotFoundError" and seen["write gradebook"] == "FileNotFoundError"
-    assert seen["write environment"] in ("OSError", "PermissionError")  # read-only mount
-    assert seen["connect to the grader"] != "done"
-    kept = {p.name for p in parallel.sandbox_paths(course)[1] if p.parent == REPO}
-    assert set(seen["repository"]) == kept, "only the environment, helpers and datasets of the repo are visible"
-    assert seen["folder"] == ["data.csv"], "the kernel's folder is a copy without notebooks"
-    assert len(seen["processes"]) <= 3, "no process of the host is visible"
-    assert seen["data"] == "done"
-    assert (course / "gradebook.db").read_bytes() == b"grades"
-
-
-def test_sandbox_limits_cpu_memory_and_processes(fake_course, slot):
-    course, work = fake_course
-    spin = in_sandbox("while True: pass", slot, work, course, cpu_seconds=1)
-    assert spin.returncode != 0 and "SIGXCPU" in spin.stderr
-    hog = in_sandbox("x = bytearray(2**31)", slot, work, course, memory_mb=1024)
-    assert "MemoryError" in hog.stderr
-    forks = in_sandbox("import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
-                       "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)", slot, work,
-                       course, processes=16)
-    assert forks.returncode == 0, forks.stderr[-2000:]
-    assert 0 < int(forks.stdout) < 16
-
-
-def test_sandbox_leaves_no_process_behind(fake_course, slot):
-    course, work = fake_course
-    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\nprint('left a sleeper')"
-    run = in_sandbox(code, slot, work, course)
-    assert "left a sleeper" in run.stdout
-    assert not leftovers([slot], uptime())
+    """The sandbox slots the kernels of a run on ``course`` used (each sandbox names its user in the log)."""
+    return {int(n) for p in course.glob(f"{parallel.WORK}/{A}/logs/*.log")
+            for n in re.findall(r"grading sandbox: .* as grading-sandbox-(\d+)", p.read_text())}
 
 
 # ----------------------------------------------------------------------------- whole classes

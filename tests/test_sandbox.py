@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import errno
 import json
 import os
@@ -23,19 +24,23 @@ import time
 import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
 from traitlets.config import Config
 
+import grading_fixtures as fx
 import helpers
 from helpers.data import DATASETS_DIR
 
 from grading import sandbox
 from grading.limits import SandboxLimits
 from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
+from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
 root = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
 MiB = 2**20
 REPO = Path(sandbox.__file__).resolve().parent.parent
+A = "structure_and_pooling"  # the fastest assignment
 
 
 class Kernel:
@@ -200,6 +205,15 @@ def test_interrupts_reach_the_kernel(folder, manager):
             pass
         assert reply["content"]["ename"] == "KeyboardInterrupt"
         assert run("print(6 * 7)").strip() == "42"
+
+
+def test_grading_kernels_ignore_convergence_warnings_only(folder):
+    with kernel(UnsandboxedKernelManager(kernel_name="python3"), folder) as run:
+        said = run("import warnings\nfrom statsmodels.tools.sm_exceptions import ConvergenceWarning\n"
+                   "warnings.warn('convergence noise', ConvergenceWarning)\nwarnings.warn('other warning')\n"
+                   "print(sorted(n for n in dir() if 'grading' in n))")
+    assert "convergence noise" not in said and "other warning" in said
+    assert "[]" in said, "the startup file binds no name in the student's namespace"
 
 
 # ----------------------------------------------------------------------------- the kernel's folder
@@ -386,37 +400,59 @@ def test_a_custom_memory_setting_reaches_the_kernel(folder):
 # ----------------------------------------------------------------------------- without root
 
 
-@root
-def test_unsandboxed_kernels_work_for_a_user_without_root(folder, tmp_path):
-    """Self-study: a user who is not root runs grading kernels (no slot, no lock in /run). The user is a
-    sandbox's: this machine's Python may live where other users cannot read it."""
-    driver = """
-import asyncio, os, sys
-from grading.sandbox import UnsandboxedKernelManager
-async def main():
-    km = UnsandboxedKernelManager(kernel_name="python3")
-    await km.start_kernel(cwd=os.getcwd())
-    kc = km.client()
-    kc.start_channels()
-    await kc.wait_for_ready(timeout=120)
-    out = []
-    await kc.execute_interactive("import os; print('uid', os.getuid())", timeout=60,
-                                 output_hook=lambda m: out.append(m["content"].get("text", "")))
-    kc.stop_channels()
-    await km.shutdown_kernel(now=True)
-    await km.cleanup_resources()
-    print("".join(out), os.path.exists("/run/grading-sandbox"))
-asyncio.run(main())
-"""
-    slot = sandbox.Slot(SandboxLimits(output_kb=1024))
+def as_unprivileged_user(argv: list[str], files: dict[str, Path], cwd: Path, keep=()) -> subprocess.CompletedProcess:
+    """Run ``argv`` as a user who is not root, with ``files`` ({name: source}) in its working folder: the user
+    of a sandbox slot, in the sandbox (this machine's Python may live where other users cannot read it)."""
+    slot = sandbox.Slot(SandboxLimits(output_kb=4096))
     try:
-        grading = str(Path(sandbox.__file__).parent)
-        spec = slot.spec(sandbox.launch_spec(slot.limits), keep=[grading])
-        run = subprocess.run(sandbox.launch_command([sys.executable, "-c", driver], spec), cwd=folder,
-                             env=sandbox.launch_env(spec), capture_output=True, text=True, timeout=300)
+        spec = slot.spec(sandbox.launch_spec(slot.limits, [(str(p), n) for n, p in files.items()]), keep=list(keep))
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run(sandbox.launch_command(argv, spec), cwd=cwd, env=sandbox.launch_env(spec, env),
+                              capture_output=True, text=True, timeout=900)
     finally:
         slot.release()
-    assert f"uid {slot.user.pw_uid}" in run.stderr and "False" in run.stderr, run.stderr[-3000:]
+
+
+@root
+@pytest.mark.slow
+def test_grading_without_the_sandbox_works_for_a_user_without_root(tmp_path):
+    """``--no-sandbox`` as documented for self-study: a user without root grades a class (no slot, no lock in
+    /run; kernels with rlimits only) and gets the scores."""
+    course = copy_course(tmp_path / "course")
+    nbgrader("generate_assignment", A, cwd=course)
+    release, source = read_nb(notebook_of(course, A, "release")), read_nb(notebook_of(course, A))
+    submitted = course / "submitted" / "me" / A / f"{A}.ipynb"
+    submitted.parent.mkdir(parents=True)
+    nbformat.write(fx.with_solutions(release, source), submitted)
+    files = {f"course/{p.relative_to(course)}": p for p in course.rglob("*") if p.is_file()}
+    grading = Path(sandbox.__file__).parent
+    run = as_unprivileged_user(["sh", "-c", f"{sys.executable} -m grading.parallel grade {A} --course "
+                                f"/tmp/work/course --no-sandbox --workers 1 && cat /tmp/work/course/grades.csv"],
+                               files, tmp_path, keep=[str(grading)])
+    assert run.returncode == 0, run.stderr[-4000:]
+    (row,) = [r for r in csv.DictReader(run.stderr.splitlines()[-2:]) if r["student_id"] == "me"]
+    assert float(row["raw_score"]) == sum(fx.auto_points(source).values())
+
+
+@root
+@pytest.mark.slow
+def test_make_grades_memory_setting_reaches_the_kernel(tmp_path):
+    """``make grade`` asked for 8192 MiB: the kernel that runs the submission has 8192 MiB (once, before the
+    settings were unified, it got the 3072 of another setting)."""
+    course = copy_course(tmp_path / "course")
+    nbgrader("generate_assignment", A, cwd=course)
+    release, source = read_nb(notebook_of(course, A, "release")), read_nb(notebook_of(course, A))
+    nb = fx.with_solutions(release, source)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    answer.source = "import resource\nprint('address space', resource.getrlimit(resource.RLIMIT_AS))\n" + answer.source
+    (course / "submitted" / "me" / A).mkdir(parents=True)
+    nbformat.write(nb, course / "submitted" / "me" / A / f"{A}.ipynb")
+    run = subprocess.run([sys.executable, "-m", "grading.parallel", "grade", A, "--course", str(course),
+                          "--memory-mb", "8192", "--workers", "1"], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    graded = read_nb(course / "autograded" / "me" / A / f"{A}.ipynb")
+    said = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"address space ({8192 * MiB}, {8192 * MiB})" in said
 
 
 # ----------------------------------------------------------------------------- settings and cgroups
