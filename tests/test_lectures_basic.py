@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
 R = json.loads((ROOT / "tests" / "reference" / "lectures_basic.json").read_text())
 BASIC = sorted(p for p in NOTEBOOKS.glob("0[1-5]-*.ipynb"))
-STILL_TO_CLEAN = {"01-why-iid-matters", "02-pooled-analysis", "04-group-level-and-ivw"}  # being rewritten now
+STILL_TO_CLEAN = {"01-why-iid-matters"}  # being rewritten now
 NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 7: "seven", 9: "nine", 10: "ten", 12: "twelve"}
-L03, L05 = "03-separate-analyses", "05-fixed-effects"
+L02, L03, L04, L05 = "02-pooled-analysis", "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
 
 
 def close(ours, reference, rtol=1e-8, atol=0.0):
@@ -98,6 +98,40 @@ def test_lecture_shows_teaching_not_verification(path):
     assert all(name in stamp for name in ("python", "numpy", "pandas", "statsmodels")), "no version stamp at the end"
 
 
+# --------------------------------------------------------------------------- 02: the pooled analysis
+
+def test_02_pooled_printout_is_the_handouts_number_for_number():
+    assert printed_numbers(printed_by(L02, "r_summary(pooled")) == handout_numbers("pooled")
+
+
+@pytest.mark.slow
+def test_02_band_residual_clustering_and_robust_ses_are_r_s():
+    v = lecture_values(L02, "pooled.conf_int()", "band", "medians", "icc(resid_model)", "anova_p", "icc(age_model)",
+                       "m_bar", "deff", "robust.bse", "clustered.bse['agedoc'] / naive.bse['agedoc']")
+    pooled, clustering = R["pooled"], R["residual_clustering"]
+    close(v["pooled.conf_int()"][0], list(pooled["ci_low"].values()))
+    close(v["pooled.conf_int()"][1], list(pooled["ci_high"].values()))
+    close(v["band"]["mean"], pooled["band_mean"])
+    close(v["band"]["mean_ci_lower"], pooled["band_low"])
+    close(v["band"]["mean_ci_upper"], pooled["band_high"])
+    close(v["medians"], clustering["median"])
+    close(v["icc(resid_model)"], clustering["icc_resid"], rtol=1e-4)  # statsmodels' optimum, to its stopping rule
+    close(v["icc(age_model)"], clustering["icc_age"], rtol=1e-4)
+    close(v["anova_p"], clustering["f_test_p"], rtol=1e-6)
+    close(v["m_bar"], clustering["m_bar"])
+    close(v["deff"], clustering["design_effect"], rtol=1e-4)
+    close(v["robust.bse"], list(pooled["cluster_robust_se"].values()))
+    ratio = v["robust.bse"]["age"] / pooled["std_error"]["age"]
+    says(L02, f"The cluster-robust standard error of the slope is {pooled['cluster_robust_se']['age']:.5f}, "
+              f"{ratio:.2f} times the naive {pooled['std_error']['age']:.5f}",
+         f"More than half ({clustering['icc_resid']:.3f})", f"(ICC {clustering['icc_age']:.3f})",
+         f"factor {np.sqrt(clustering['design_effect']):.2f}",
+         f"cluster-robust standard errors ({pooled['cluster_robust_se']['age']:.4f}, factor {ratio:.2f})",
+         f"with an SE of {R['random_intercept']['se_beta']:.4f}, smaller still",
+         f"By a factor of {v['clustered.bse[' + chr(39) + 'agedoc' + chr(39) + '] / naive.bse[' + chr(39) + 'agedoc' + chr(39) + ']']:.2f}")
+    assert R["random_intercept"]["se_beta"] < pooled["std_error"]["age"] < pooled["cluster_robust_se"]["age"]
+
+
 # --------------------------------------------------------------------------- 03: separate analyses
 
 @pytest.mark.slow
@@ -149,6 +183,60 @@ def test_03_exercise_solutions_are_right():
     says(L03, f"Dr 2's residual SD, {residual_sd[1]:.2f} mmol/L, is like the other GPs' "
               f"({residual_sd.min():.2f} to {residual_sd.max():.2f})",
          f"(SD {R['gp_means']['age_sd'][1]:.1f} years)")
+
+
+# --------------------------------------------------------------------------- 04: group level, IVW, meta-analysis
+
+def test_04_group_level_printout_is_the_handouts_number_for_number():
+    assert printed_numbers(printed_by(L04, "r_summary(grouped")) == handout_numbers("grouped")
+
+
+@pytest.mark.slow
+def test_04_ivw_wls_and_dersimonian_laird_are_metafor_s():
+    v = lecture_values(L04, "ivw", "ivw_se", "by_se", "by_matrix", "wls.params['Intercept']", "wls.bse['Intercept']",
+                       "wls.scale", "wls_known.bse['Intercept']", "slopes['weight'] / slopes['weight'].sum()",
+                       "meta.mean_effect_re", "meta.sd_eff_w_re", "meta.tau2", "meta.q", "meta.i2",
+                       "meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]", "q", "tau2", "re")
+    ivw, dl = R["ivw"], R["dersimonian_laird"]
+    for name in ("ivw", "by_matrix", "wls.params['Intercept']"):
+        close(v[name], ivw["estimate"])
+    for name in ("ivw_se", "wls_known.bse['Intercept']"):
+        close(v[name], ivw["std_error"])
+    close(v["by_se"], ivw["by_se"])
+    close(v["wls.bse['Intercept']"], ivw["wls_default_se"])
+    close(v["wls.scale"], ivw["wls_scale"])
+    close(v["wls.scale"], dl["q"] / dl["q_df"])  # the scale is Q / (K - 1)
+    close(v["slopes['weight'] / slopes['weight'].sum()"], ivw["weight_share"])
+    for ours, theirs in [("meta.mean_effect_re", "estimate"), ("meta.sd_eff_w_re", "std_error"), ("meta.tau2", "tau2"),
+                         ("meta.q", "q"), ("meta.i2", "i2"), ("q", "q"), ("tau2", "tau2"), ("re", "estimate")]:
+        close(v[ours], dl[theirs])
+    close(v["meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]"], [dl["ci_low"], dl["ci_high"]])
+    says(L04, f"The IVW slope is {ivw['estimate']:.4f} mmol/L per year with standard error {ivw['std_error']:.4f}",
+         f"$Q$ = {dl['q']:.2f} on 11 df", f"$\\tau$ = {np.sqrt(dl['tau2']):.3f} mmol/L per year",
+         f"$I^2$ = {dl['i2']:.3f}", f"the random-effects interval, {dl['ci_low']:.3f} to {dl['ci_high']:.3f}",
+         f"The estimated scale {ivw['wls_scale']:.2f}", f"$\\sqrt{{4.2}} \\approx {np.sqrt(ivw['wls_scale']):.2f}$")
+
+
+@pytest.mark.slow
+def test_04_simulation_truth_is_nlme_s_and_power_is_low():
+    v = lecture_values(L04, "beta", "sigma_u", "sigma", "power", "grouped.params", "grouped.bse")
+    ri = R["random_intercept"]
+    close(v["beta"], ri["beta"], rtol=1e-5)
+    close([v["sigma_u"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
+    close(v["grouped.params"], list(R["grouped"]["estimate"].values()))
+    close(v["grouped.bse"], list(R["grouped"]["std_error"].values()))
+    assert v["power"] < 0.2  # a slope about 16 mixed-model standard errors from zero, rarely detected
+    says(L04, f"Only {100 * v['power']:.1f}% of the simulated sets",
+         f"puts 0.05 some {0.05 / ri['se_beta']:.0f} standard errors from zero")
+
+
+@pytest.mark.slow
+def test_04_exercise_solutions_are_right():
+    v = lecture_values(L04, "meta_regression.params", "low", "high", "by_size.params['age_grouped']")
+    assert v["meta_regression.params"]["agedoc"] < 0
+    dl = R["dersimonian_laird"]
+    close([v["low"], v["high"]], [dl["estimate"] - 1.96 * np.sqrt(dl["tau2"]), dl["estimate"] + 1.96 * np.sqrt(dl["tau2"])])
+    assert abs(v["by_size.params['age_grouped']"] - R["grouped"]["estimate"]["age_grouped"]) < 0.002
 
 
 # --------------------------------------------------------------------------- 05: fixed effects
