@@ -41,6 +41,7 @@ root = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI th
 MiB = 2**20
 REPO = Path(sandbox.__file__).resolve().parent.parent
 A = "structure_and_pooling"  # the fastest assignment
+GRADE = [sys.executable, "-m", "grading.parallel", "grade"]  # what make grade runs
 
 
 class Kernel:
@@ -426,8 +427,8 @@ def test_grading_without_the_sandbox_works_for_a_user_without_root(tmp_path):
     nbformat.write(fx.with_solutions(release, source), submitted)
     files = {f"course/{p.relative_to(course)}": p for p in course.rglob("*") if p.is_file()}
     grading = Path(sandbox.__file__).parent
-    run = as_unprivileged_user(["sh", "-c", f"{sys.executable} -m grading.parallel grade {A} --course "
-                                f"/tmp/work/course --no-sandbox --workers 1 && cat /tmp/work/course/grades.csv"],
+    run = as_unprivileged_user(["sh", "-c", f"{' '.join(GRADE)} {A} --course /tmp/work/course --no-sandbox "
+                                f"--workers 1 && cat /tmp/work/course/grades.csv"],
                                files, tmp_path, keep=[str(grading)])
     assert run.returncode == 0, run.stderr[-4000:]
     (row,) = [r for r in csv.DictReader(run.stderr.splitlines()[-2:]) if r["student_id"] == "me"]
@@ -437,8 +438,8 @@ def test_grading_without_the_sandbox_works_for_a_user_without_root(tmp_path):
 @root
 @pytest.mark.slow
 def test_make_grades_memory_setting_reaches_the_kernel(tmp_path):
-    """``make grade`` asked for 8192 MiB: the kernel that runs the submission has 8192 MiB (once, before the
-    settings were unified, it got the 3072 of another setting)."""
+    """The course's configuration asks for 8192 MiB: the kernel that ``make grade`` runs the submission in has
+    8192 MiB (once, before the settings were one, it got the 3072 MiB of another)."""
     course = copy_course(tmp_path / "course")
     nbgrader("generate_assignment", A, cwd=course)
     release, source = read_nb(notebook_of(course, A, "release")), read_nb(notebook_of(course, A))
@@ -447,8 +448,10 @@ def test_make_grades_memory_setting_reaches_the_kernel(tmp_path):
     answer.source = "import resource\nprint('address space', resource.getrlimit(resource.RLIMIT_AS))\n" + answer.source
     (course / "submitted" / "me" / A).mkdir(parents=True)
     nbformat.write(nb, course / "submitted" / "me" / A / f"{A}.ipynb")
-    run = subprocess.run([sys.executable, "-m", "grading.parallel", "grade", A, "--course", str(course),
-                          "--memory-mb", "8192", "--workers", "1"], capture_output=True, text=True, timeout=900)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("\nc.SandboxLimits.memory_mb = 8192\n")
+    run = subprocess.run([*GRADE, A, "--course", str(course), "--workers", "1"], capture_output=True, text=True,
+                         timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
     graded = read_nb(course / "autograded" / "me" / A / f"{A}.ipynb")
     said = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
