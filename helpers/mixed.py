@@ -100,7 +100,8 @@ class LmeFit:
             lines += [" Correlation: ", lower.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
         lines.append("")
         std_resid = self.residuals / sd["Residual"]
-        quant = pd.DataFrame([np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])], columns=["Min", "Q1", "Med", "Q3", "Max"])
+        quant = pd.DataFrame([np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])],
+                             columns=["Min", "Q1", "Med", "Q3", "Max"])
         lines += ["Standardized Within-Group Residuals:", _table(quant, index=False), "",
                   f"Number of Observations: {self.nobs}", f"Number of Groups: {self.ngroups}"]
         return "\n".join(lines)
@@ -139,8 +140,8 @@ class FitCheck:
         return self.maximum - self.loglik
 
     def __repr__(self) -> str:
-        return (f"at the optimum: log-likelihood {self.loglik:.6f}, "
-                f"{max(self.gap, 0.0):.1g} below the verified maximum {self.maximum:.6f}")
+        # No digits of the gap itself: they depend on where statsmodels' optimiser stopped.
+        return f"at the optimum: log-likelihood {self.loglik:.4f}, within {_GAP:g} of the verified maximum"
 
 
 def check_fit(result) -> FitCheck:
@@ -319,8 +320,8 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
                      max_abs_gradient=float(np.abs(gradient).max()))
     if check.gap > _GAP:
         raise LmeConvergenceError(
-            f"statsmodels stopped {check.gap:.3g} below the maximum of the log-likelihood ({check.loglik:.6f} "
-            f"against {check.maximum:.6f}, converged={result.converged}), so its estimates and standard errors "
+            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
+            f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
             "are not the model's. Centre (and scale) the covariates, or refit with another optimiser, "
             "e.g. .fit(method='powell'), and check again.")
     if check.gap < -_GAP:
