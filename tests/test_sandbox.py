@@ -401,15 +401,28 @@ def test_a_custom_memory_setting_reaches_the_kernel(folder):
 # ----------------------------------------------------------------------------- without root
 
 
+LOOPBACK_UP_THEN = """
+import fcntl, os, socket, struct, sys
+with socket.socket() as s:  # SIOCGIFFLAGS, SIOCSIFFLAGS: the namespace's loopback up, as on any machine
+    flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, struct.pack("16sH14x", b"lo", 0)))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
 def as_unprivileged_user(argv: list[str], files: dict[str, Path], cwd: Path, keep=()) -> subprocess.CompletedProcess:
     """Run ``argv`` as a user who is not root, with ``files`` ({name: source}) in its working folder: the user
-    of a sandbox slot, in the sandbox (this machine's Python may live where other users cannot read it)."""
+    of a sandbox slot, in a sandbox whose loopback is up (this machine's Python may live where other users
+    cannot read it, and dask talks to itself over TCP)."""
     slot = sandbox.Slot(SandboxLimits(output_kb=4096))
     try:
         spec = slot.spec(sandbox.launch_spec(slot.limits, [(str(p), n) for n, p in files.items()]), keep=list(keep))
+        command = sandbox.launch_command(argv, spec)
+        python = command.index(sys.executable)  # the sandbox's first process, started by unshare
+        command[python:python] = [sys.executable, "-c", LOOPBACK_UP_THEN]
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        return subprocess.run(sandbox.launch_command(argv, spec), cwd=cwd, env=sandbox.launch_env(spec, env),
-                              capture_output=True, text=True, timeout=900)
+        return subprocess.run(command, cwd=cwd, env=sandbox.launch_env(spec, env), capture_output=True, text=True,
+                              timeout=900)
     finally:
         slot.release()
 
