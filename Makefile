@@ -38,6 +38,7 @@ data: $(STAMP)
 ## Benchmarks: print measured ratios, assert nothing.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
+	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/bench_notebooks.py
 
