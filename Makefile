@@ -7,7 +7,7 @@ JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # make grade: the nbgrader course root, and the number of parallel workers (default: one per core).
-COURSE ?= grading
+COURSE ?= grading/course
 WORKERS ?=
 
 .PHONY: lab test book data bench grade clean-venv
@@ -39,7 +39,7 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
 	$(BIN)/python bench/bench_bootstrap.py
-	$(BIN)/python bench/bench_grading.py
+	$(BIN)/python -m bench.bench_grading
 	$(BIN)/python bench/bench_notebooks.py
 
 ## Grade assignment A for the whole class: parallel autograde with sandboxed kernels, feedback, grades.csv

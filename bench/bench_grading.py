@@ -5,7 +5,8 @@ right and untouched answers, in turn), grades one copy with stock ``nbgrader aut
 ``generate_feedback`` and ``export``, one after the other, and another copy with the parallel command
 (sandboxed kernels, one worker per core), in the same run; checks that the scores agree and prints the
 times, the floor of one fresh kernel importing pandas, statsmodels and seaborn, and nbgrader's fixed cost
-per call. Asserts nothing. Run as root: ``make bench`` (or ``.venv/bin/python bench/bench_grading.py``).
+per call. Asserts nothing. Run as root: ``make bench`` (or ``.venv/bin/python -m bench.bench_grading`` from the
+repository root).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
+from grading import COURSE_ROOT
+from grading.parallel import db_url
+from tests import grading_fixtures as fx
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import nbformat  # noqa: E402
-
-import grading_fixtures as fx  # noqa: E402
-from grading.parallel import db_url  # noqa: E402
 
 ASSIGNMENT = "structure_and_pooling"
 CLASS_SIZE = 60
@@ -49,7 +50,7 @@ def cpu_seconds() -> float:
 def make_class(tmp: Path) -> Path:
     """A generated course with CLASS_SIZE submissions."""
     course = tmp / "grading"
-    shutil.copytree(ROOT / "grading", course, ignore=shutil.ignore_patterns(
+    shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(
         "release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".parallel", "__pycache__"))
     subprocess.run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True,
                    capture_output=True)

@@ -4,10 +4,13 @@ The book is made from what the repository stores, without running any notebook:
 
 1. A staging copy of the sources is laid out in ``_build/book-src/``: this folder's pages, the lecture
    notebooks (every ``notebooks/*.ipynb``, in file-name order), the exercises (every nbgrader source
-   notebook ``grading/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
+   notebook ``grading/course/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
    the instructors' guide ``grading/README.md``.
    Only the copies are changed: solution cells get a fold (myst-nb's ``hide-cell`` tag for code, a
    dropdown for text) and hidden tests are removed as ``nbgrader generate_assignment`` removes them.
+   The lectures' self-study exercises (see :func:`exercise_form_problems` for their form) are folded
+   the same way: their code solutions are already tagged ``hide-cell``, and each text solution's
+   ``<details>`` block becomes a dropdown.
    The course map (``_course_map.md``) is written from the notebooks' titles and first paragraphs, and the
    codebook from ``datasets/gp_cholesterol.yml``.
 2. Sphinx with myst-nb builds the HTML with warnings as errors and nitpicky references.
@@ -42,6 +45,15 @@ BOOK = ROOT / "book"
 OUT = ROOT / "_build" / "book"
 STAMP_NAME = ".inputs"
 SOLUTION_MARK = "### BEGIN SOLUTION"
+SOLUTION_PROMPTS = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+# The lectures' exercises (notebooks-common conventions): a "## Exercises" section at the end, before the
+# version stamp; one "**Exercise N.m.**" cell per exercise; its solution in cells tagged "solution".
+EXERCISES_HEADING = "## Exercises"
+EXERCISE = re.compile(r"\*\*Exercise (\d+)\.(\d+)\.\*\*")
+SOLUTION_TAG = "solution"
+CODE_SOLUTION_TAGS = {"hide-cell", SOLUTION_TAG}
+TEXT_SOLUTION = re.compile(r"<details><summary>Solution (?P<number>\d+\.\d+)</summary>\n\n(?P<body>.*\S)\n\n</details>",
+                           re.S)
 CODEBOOK_FIELDS = ["dtype", "unit", "range", "level", "meaning", "source"]
 
 
@@ -58,7 +70,7 @@ def assignment_number(path: Path) -> float:
 
 
 def exercise_notebooks() -> list[Path]:
-    found = sorted((ROOT / "grading" / "source").glob("*/*.ipynb"))
+    found = sorted((ROOT / "grading" / "course" / "source").glob("*/*.ipynb"))
     return sorted(found, key=lambda p: (assignment_number(p), p.parent.name, p.name))
 
 
@@ -125,6 +137,12 @@ def overview(nb, blocks: int = 2) -> str:
 
 # --------------------------------------------------------------------------- staging
 
+def dropdown(title: str, text: str) -> str:
+    """MyST for a folded admonition (sphinx-togglebutton opens it), fenced longer than any fence inside."""
+    fence = ":" * max(4, 1 + max((len(m) for m in re.findall(r"^:{3,}", text, re.M)), default=0))
+    return f"{fence}{{admonition}} {title}\n:class: dropdown\n\n{text}\n{fence}"
+
+
 def is_solution(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("solution")) or SOLUTION_MARK in cell.source
 
@@ -139,11 +157,95 @@ def fold_solutions(nb) -> None:
             tags = cell.metadata.setdefault("tags", [])
             if "hide-cell" not in tags:
                 tags.append("hide-cell")
-            cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+            cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
         else:  # the delimiters would show as headings in prose
             text = re.sub(r"^### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M).strip()
-            fence = ":" * max(4, 1 + max((len(m) for m in re.findall(r"^:{3,}", text, re.M)), default=0))
-            cell.source = f"{fence}{{admonition}} Solution\n:class: dropdown\n\n{text}\n{fence}"
+            cell.source = dropdown("Solution", text)
+
+
+def lecture_number(path: Path) -> int:
+    """The N of a lecture file "NN-name.ipynb"."""
+    match = re.match(r"(\d+)-", path.name)
+    if match is None:
+        raise ValueError(f"{path.name}: a lecture's file name starts with its number, e.g. 01-name.ipynb")
+    return int(match.group(1))
+
+
+def is_lecture_solution(cell) -> bool:
+    return SOLUTION_TAG in cell.metadata.get("tags", [])
+
+
+def exercise_form_problems(nb, number: int) -> list[str]:
+    """What keeps lecture ``number``'s exercises from the agreed form (an empty list: none).
+
+    The form: one markdown cell opening with "## Exercises", after the lecture's text and before the
+    version stamp (the last cell, code); after it two or three exercises, each a markdown cell opening
+    with "**Exercise N.m.**" (m = 1, 2, ... in order) and followed by its solution, at least one cell
+    tagged "solution": code cells also tagged "hide-cell", with JupyterLab's ``source_hidden`` and
+    ``outputs_hidden`` set and the first line "# Solution to exercise N.m"; markdown cells whose whole
+    text is ``<details><summary>Solution N.m</summary>``, a blank line, the words, a blank line,
+    ``</details>``.
+    """
+    cells = nb.cells
+    headings = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith(EXERCISES_HEADING)]
+    if len(headings) != 1:
+        return [f"{len(headings)} cells open with {EXERCISES_HEADING!r}; the form has exactly one"]
+    start = headings[0]
+    problems = []
+    if not cells or cells[-1].cell_type != "code" or start > len(cells) - 3:
+        problems.append("the exercises must come just before the version stamp, the last (code) cell")
+    body = cells[start + 1:-1]
+    if any(is_lecture_solution(c) for c in cells[:start]):
+        problems.append("a cell tagged 'solution' comes before the exercises")
+    current, seen = None, []
+    for cell in body:
+        found = EXERCISE.match(cell.source) if cell.cell_type == "markdown" else None
+        if found:
+            current = f"{found.group(1)}.{found.group(2)}"
+            if int(found.group(1)) != number or int(found.group(2)) != len(seen) + 1:
+                problems.append(f"exercise {current} should be {number}.{len(seen) + 1}")
+            seen.append([current, 0])
+            continue
+        if not is_lecture_solution(cell):
+            problems.append(f"after the exercises heading, a cell is neither an exercise nor a solution: "
+                            f"{cell.source[:60]!r}")
+            continue
+        if current is None:
+            problems.append("a solution comes before the first exercise")
+            continue
+        seen[-1][1] += 1
+        if cell.cell_type == "code":
+            hidden = cell.metadata.get("jupyter", {})
+            if not CODE_SOLUTION_TAGS <= set(cell.metadata.get("tags", [])):
+                problems.append(f"a code solution of {current} lacks the tags {sorted(CODE_SOLUTION_TAGS)}")
+            if not (hidden.get("source_hidden") and hidden.get("outputs_hidden")):
+                problems.append(f"a code solution of {current} is not folded in JupyterLab (metadata.jupyter)")
+            if cell.source.splitlines()[:1] != [f"# Solution to exercise {current}"]:
+                problems.append(f"a code solution of {current} does not open with '# Solution to exercise {current}'")
+        else:
+            text = TEXT_SOLUTION.fullmatch(cell.source.strip())
+            if text is None or text.group("number") != current:
+                problems.append(f"a text solution of {current} is not <details><summary>Solution {current}</summary>"
+                                " ... </details> with blank lines around the words")
+    if not 2 <= len(seen) <= 3:
+        problems.append(f"{len(seen)} exercises; the form has two or three")
+    problems += [f"exercise {name} has no solution" for name, solutions in seen if not solutions]
+    return problems
+
+
+def fold_lecture_solutions(nb) -> None:
+    """Fold a lecture's exercise solutions, in place: code behind a "Show solution" toggle, each
+    ``<details>`` text as a dropdown titled "Solution N.m" (the book's look for every solution)."""
+    for cell in nb.cells:
+        if not is_lecture_solution(cell):
+            continue
+        if cell.cell_type == "code":
+            cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
+            continue
+        text = TEXT_SOLUTION.fullmatch(cell.source.strip())
+        if text is None:
+            raise SystemExit(f"a text solution is not in the agreed <details> form:\n{cell.source}")
+        cell.source = dropdown(f"Solution {text.group('number')}", text.group("body"))
 
 
 def codebook_markdown(manifest: dict) -> str:
@@ -187,7 +289,12 @@ def stage(dest: Path) -> None:
         shutil.rmtree(dest)
     shutil.copytree(BOOK, dest, ignore=shutil.ignore_patterns("build.py", "__pycache__"))
     shutil.copytree(ROOT / "notebooks", dest / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    lectures = [(docname(p), nbformat.read(p, as_version=4)) for p in lecture_notebooks()]
+    lectures = []
+    for path in lecture_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        fold_lecture_solutions(nb)
+        nbformat.write(nb, dest / f"{docname(path)}.ipynb")
+        lectures.append((docname(path), nb))
 
     exercises = []
     (dest / "exercises").mkdir()

@@ -1,7 +1,7 @@
 """Grade a whole class fast and safely: ``make grade A=<assignment>`` (see grading/README.md).
 
-    python -m grading.parallel grade ASSIGNMENT [--course grading] [--workers N] [--part K/M] [--force]
-    python -m grading.parallel merge ASSIGNMENT OTHER_COURSE... [--course grading]
+    python -m grading.parallel grade ASSIGNMENT [--course grading/course] [--workers N] [--part K/M] [--force]
+    python -m grading.parallel merge ASSIGNMENT OTHER_COURSE... [--course grading/course]
 
 ``grade`` autogrades every submission of ASSIGNMENT in a shard of its own: a small course root holding a
 copy of the gradebook, that one submission and the assignment's data files. A pool of workers (one per
@@ -31,6 +31,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from grading import COURSE_ROOT
 from grading import sandbox as sb
 from grading.sandbox import without
 
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="autograde, give feedback and export grades.csv for a whole class")
     g.add_argument("assignment")
-    g.add_argument("--course", type=Path, default=REPO / "grading", help="nbgrader course root")
+    g.add_argument("--course", type=Path, default=COURSE_ROOT, help="nbgrader course root")
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     g.add_argument("--part", default="1/1", help="K/M: grade every M-th student from the K-th (several machines)")
     g.add_argument("--force", action="store_true", help="grade again students already graded")
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("merge", help="bring in students graded (grade --part) in other copies of the course")
     m.add_argument("assignment")
     m.add_argument("others", nargs="+", type=Path, help="course roots graded elsewhere")
-    m.add_argument("--course", type=Path, default=REPO / "grading")
+    m.add_argument("--course", type=Path, default=COURSE_ROOT)
     args = parser.parse_args(argv)
     course = args.course.resolve()
 

@@ -6,5 +6,4 @@
 - :mod:`helpers.rsummary`: an OLS fit printed as R prints ``summary(lm(...))`` (r_summary).
 - :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises.
 - :mod:`helpers.checks`: the graded exercises' test checks, whose messages never reveal reference values.
-- :mod:`helpers.grading`, :mod:`helpers.limited_kernel`: the course's additions to nbgrader (grading/README.md).
 """

@@ -1,31 +1,39 @@
-"""Linear mixed models reported the way R's ``nlme::lme`` reports them.
+"""What statsmodels' MixedLM lacks, on its own results: nlme's report, anova(), the ICC, a verified optimum.
 
-statsmodels' ``MixedLM`` can stop at a wrong optimum on this course's data
-(uncentred covariates), reports variances divided by the residual variance, has
-no AIC/BIC under REML, no likelihood-ratio table and no nlme degrees of freedom.
-:func:`fit_lme` fits in a centred and scaled parametrisation, maps every number
-back exactly, proves the optimum (gradient, Hessian, independent optimizers,
-statsmodels' own log-likelihood at the same point) and raises
+Fit with statsmodels, ``rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula="~ age_c").fit()``, then
+
+- :func:`check_fit` ``(rs)`` verifies that the fit reached the maximum of its likelihood, which
+  statsmodels does not always do (on uncentred covariates, or from its default start) even when it
+  says ``converged``; it raises :class:`LmeConvergenceError`, saying what to try, when it did not;
+- :func:`nlme_summary` ``(rs)`` reports the fit as ``summary(lme)`` does: SDs and correlations of
+  the random effects, fixed effects with nlme's standard errors and denominator df, AIC/BIC/logLik
+  under REML and ML, BLUPs;
+- :func:`lrt` ``(fit0, fit1)`` is nlme's ``anova(fit0, fit1)``; :func:`icc` the intra-class correlation.
+
+:func:`fit_lme` is the verified optimiser those checks measure against: it fits in a centred and
+scaled parametrisation, maps every number back exactly, proves the optimum (gradient, Hessian,
+independent optimizers, statsmodels' own log-likelihood at the same point) and raises
 :class:`LmeConvergenceError` rather than return an unverified answer.
-:func:`lrt` is ``anova(m1, m2)``, :func:`icc` the intra-class correlation.
 
-Only one grouping level and an unstructured random-effects covariance
-(nlme's default ``pdLogChol``) are supported.
+Only one grouping level and an unstructured random-effects covariance (nlme's default
+``pdLogChol``, statsmodels' ``re_formula``) are supported.
 """
 
 from __future__ import annotations
 
 import ast
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import patsy
 from scipy import optimize, stats
-from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
+from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, MixedLMResults
 
-__all__ = ["LmeFit", "LmeInputError", "LmeConvergenceError", "fit_lme", "lrt", "icc"]
+__all__ = ["FitCheck", "LmeFit", "LmeInputError", "LmeConvergenceError", "check_fit", "fit_lme", "icc", "lrt",
+           "nlme_summary"]
 
 
 class LmeInputError(ValueError):
@@ -106,57 +114,75 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     ``fit_lme(d, "chol ~ age", "~ 1 + age", "doctor")`` is
     ``lme(chol ~ age, random = ~ 1 + age | doctor, data = d)``; ``reml=False`` is
     ``method = "ML"``. Raises :class:`LmeInputError` for bad input and
-    :class:`LmeConvergenceError` when the optimum cannot be verified.
+    :class:`LmeConvergenceError` when the optimum cannot be verified. This is the
+    verified optimiser that :func:`check_fit` measures statsmodels' fits against.
     """
     if not isinstance(reml, (bool, np.bool_)):
         raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
     y, X, Z, codes, labels = _design(data, fixed, random, group)
-    # The optimizer works on centred, unit-SD columns Xc = X T and Zc = Z S, where the
-    # likelihood surface is well scaled; beta = T beta_c, Psi = S Psi_c S' exactly.
-    T, S = _standardiser(X.to_numpy()), _standardiser(Z.to_numpy())
-    problem = _Profile(y, X.to_numpy() @ T, Z.to_numpy() @ S, codes, reml)
-    # The REML likelihood holds -log|X'V^-1 X| / 2, which X -> X T shifts by -log|det T|.
-    shift = np.linalg.slogdet(T)[1] if reml else 0.0
-    theta, checks = _optimise(problem, loglik_shift=shift)
-    loglik = -problem.deviance(theta) / 2 + shift
-    beta_c, cov_c, sigma2, rel_cov_c, blup_c = problem.estimates(theta)
-    beta, cov, psi = T @ beta_c, T @ cov_c @ T.T, sigma2 * (S @ rel_cov_c @ S.T)
-    n, p = X.shape
-    n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
-    xnames, znames = list(X.columns), list(Z.columns)
-
-    # summary.lme (adjustSigma = TRUE) widens ML standard errors by sqrt(N / (N - p)); vcov() does not.
-    se = np.sqrt(np.diag(cov) * (1.0 if reml else n / (n - p)))
-    df = _nlme_df(X.to_numpy(), codes)
-    t = beta / se
-    fixed_tab = pd.DataFrame({"estimate": beta, "std_error": se, "df": df, "t": t,
-                              "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames)
-    sd = np.sqrt(np.diag(psi))
-    ranef = pd.DataFrame(blup_c @ S.T, index=pd.Index(labels, name=group), columns=znames)
-    fitted = pd.Series(X.to_numpy() @ beta + np.einsum("ij,ij->i", Z.to_numpy(), ranef.to_numpy()[codes]),
-                       index=X.index, name="fitted")
-    return LmeFit(
-        fixed=fixed_tab,
-        random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
-        random_corr=pd.DataFrame(psi / np.outer(sd, sd), index=znames, columns=znames),
-        vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
-        ranef=ranef, fitted=fitted, residuals=(y - fitted).rename("residuals"), loglik=loglik,
-        aic=-2 * loglik + 2 * n_params,
-        # nlme counts N - p observations for a REML likelihood.
-        bic=-2 * loglik + np.log(n - p if reml else n) * n_params,
-        n_params=n_params, nobs=n, ngroups=len(labels), reml=reml,
-        formula=(fixed.strip(), random.strip(), group), checks=checks,
-    )
+    model = _Standardised(y, X.to_numpy(), Z.to_numpy(), codes, reml)
+    theta, checks = _optimise(model.problem, loglik_shift=model.shift)
+    return _report(model, theta, labels, list(X.columns), list(Z.columns), X.index,
+                   (fixed.strip(), random.strip(), group), checks)
 
 
-def lrt(*fits: LmeFit, names: list[str] | None = None) -> pd.DataFrame:
+@dataclass(frozen=True, repr=False)
+class FitCheck:
+    """What :func:`check_fit` found: statsmodels' log-likelihood against the verified maximum."""
+
+    loglik: float  # result.llf
+    maximum: float  # the largest log-likelihood of the model, found by the verified optimiser
+    max_abs_gradient: float  # |d deviance / d theta| at statsmodels' estimates (standardised scale)
+
+    @property
+    def gap(self) -> float:
+        return self.maximum - self.loglik
+
+    def __repr__(self) -> str:
+        return (f"at the optimum: log-likelihood {self.loglik:.6f}, "
+                f"{max(self.gap, 0.0):.1g} below the verified maximum {self.maximum:.6f}")
+
+
+def check_fit(result) -> FitCheck:
+    """Verify that a fitted ``smf.mixedlm(...).fit()`` reached the maximum of its likelihood.
+
+    statsmodels can stop short of the maximum, and can say ``converged`` when it has (on
+    uncentred covariates, or from its default start). The model is refitted by the verified
+    optimiser of :func:`fit_lme` (several algorithms from several starts, gradient and
+    Hessian checked) and the two log-likelihoods are compared. Raises
+    :class:`LmeConvergenceError`, saying what to try, when statsmodels' log-likelihood is more
+    than 1e-6 below the maximum; otherwise returns the :class:`FitCheck`.
+    """
+    return _verified(result)[0]
+
+
+def nlme_summary(result) -> LmeFit:
+    """A statsmodels MixedLM fit reported as ``summary(lme)`` reports it, once :func:`check_fit` passes.
+
+    Random-effect SDs and correlations (``VarCorr``), fixed effects with nlme's standard errors
+    (sigma^2 (X'V^-1 X)^-1, widened by sqrt(N / (N - p)) under ML as ``summary.lme`` does) and
+    nlme's denominator df, AIC and BIC as nlme counts them (also under REML, where statsmodels
+    gives nan), the BLUPs, fitted values and residuals. Terms are named as R names them:
+    statsmodels' ``Intercept`` is ``(Intercept)``.
+
+    The numbers are those at the verified maximum that :func:`check_fit` found. statsmodels'
+    own estimates agree with them to its stopping rule (its log-likelihood is within 1e-6 of
+    the maximum once the check passes), which on a flat likelihood can leave a variance a few
+    parts in 1e5 away: enough to move a p-value of 1e-112 by a part in 1e3.
+    """
+    return _verified(result)[1]
+
+
+def lrt(*fits, names: list[str] | None = None) -> pd.DataFrame:
     """Compare nested fits like ``anova(m1, m2, ...)`` in nlme: AIC, BIC, logLik and the LR test.
 
-    Each row is tested against the row before it. REML fits with different fixed
-    effects are refused: their REML likelihoods are of different data projections.
+    ``fits`` are statsmodels MixedLM results (each verified by :func:`check_fit` first) or
+    :class:`LmeFit`. Each row is tested against the row before it. REML fits with different
+    fixed effects are refused: their REML likelihoods are of different data projections.
     """
     if len(fits) < 2:
         raise LmeInputError("lrt needs at least two fits to compare")
+    fits = [_as_report(f) for f in fits]
     if len({f.reml for f in fits}) > 1:
         raise LmeInputError("lrt: all fits must use the same method; refit them all with reml=False (ML)")
     if len({(f.nobs, f.formula[0].split("~")[0].strip()) for f in fits}) > 1:
@@ -165,7 +191,7 @@ def lrt(*fits: LmeFit, names: list[str] | None = None) -> pd.DataFrame:
         raise LmeInputError(
             "lrt: REML fits with different fixed effects cannot be compared, because each REML "
             "likelihood is of a different linear transformation of the data; refit every model by "
-            "maximum likelihood, fit_lme(..., reml=False), and compare those fits")
+            "maximum likelihood (statsmodels: .fit(reml=False); fit_lme: reml=False) and compare those fits")
     n_params = np.array([f.n_params for f in fits])
     loglik = np.array([f.loglik for f in fits])
     # Like nlme, no test between neighbours with the same number of parameters.
@@ -179,15 +205,141 @@ def lrt(*fits: LmeFit, names: list[str] | None = None) -> pd.DataFrame:
         index=names or [f"fit{i}" for i in range(1, len(fits) + 1)])
 
 
-def icc(fit: LmeFit) -> float:
-    """Intra-class correlation of a random-intercept fit, from ``VarCorr(fit)``:
-    ``sd_(Intercept)^2 / (sd_(Intercept)^2 + sd_Residual^2)``."""
+def icc(fit) -> float:
+    """Intra-class correlation of a random-intercept fit (statsmodels result or :class:`LmeFit`):
+    ``sd_(Intercept)^2 / (sd_(Intercept)^2 + sd_Residual^2)``, as from ``VarCorr(fit)``."""
+    fit = _as_report(fit)
     terms = list(fit.random_sd.index[:-1])
     if terms != ["(Intercept)"]:
         raise LmeInputError(f"icc needs a random-intercept-only fit (random='~ 1'); this fit has random terms "
                             f"{terms}, whose share of variance changes with the covariates")
     between, residual = fit.random_sd.iloc[0] ** 2, fit.random_sd.iloc[1] ** 2
     return float(between / (between + residual))
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+class _Standardised:
+    """A model on centred, unit-SD columns Xc = X T and Zc = Z S, where the likelihood surface
+    is well scaled; beta = T beta_c and Psi = S Psi_c S' map back exactly."""
+
+    def __init__(self, y, X, Z, codes, reml):
+        self.y, self.X, self.Z, self.codes, self.reml = y, X, Z, codes, reml
+        self.T, self.S = _standardiser(X), _standardiser(Z)
+        self.problem = _Profile(y, X @ self.T, Z @ self.S, codes, reml)
+        # The REML likelihood holds -log|X'V^-1 X| / 2, which X -> X T shifts by -log|det T|.
+        self.shift = np.linalg.slogdet(self.T)[1] if reml else 0.0
+
+    def loglik(self, theta) -> float:
+        return -self.problem.deviance(theta) / 2 + self.shift
+
+    def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
+        """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
+        S_inv = np.linalg.inv(self.S)
+        try:
+            L = np.linalg.cholesky(S_inv @ relative_cov @ S_inv.T)
+        except np.linalg.LinAlgError:
+            raise LmeConvergenceError(_BOUNDARY) from None
+        if np.diag(L).min() <= 0:
+            raise LmeConvergenceError(_BOUNDARY)
+        rows = self.problem.rows
+        return np.where(self.problem.diag, np.log(np.abs(L[rows])), L[rows])
+
+
+def _report(model: _Standardised, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
+    """Everything ``summary(lme)``, ``ranef`` and ``fitted`` report, at theta."""
+    T, S, reml = model.T, model.S, model.reml
+    beta_c, cov_c, sigma2, rel_cov_c, blup_c = model.problem.estimates(theta)
+    beta, cov, psi = T @ beta_c, T @ cov_c @ T.T, sigma2 * (S @ rel_cov_c @ S.T)
+    n, p = model.X.shape
+    n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
+    loglik = model.loglik(theta)
+    # summary.lme (adjustSigma = TRUE) widens ML standard errors by sqrt(N / (N - p)); vcov() does not.
+    se = np.sqrt(np.diag(cov) * (1.0 if reml else n / (n - p)))
+    df = _nlme_df(model.X, model.codes)
+    t = beta / se
+    fixed_tab = pd.DataFrame({"estimate": beta, "std_error": se, "df": df, "t": t,
+                              "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames)
+    sd = np.sqrt(np.diag(psi))
+    ranef = pd.DataFrame(blup_c @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
+    fitted = pd.Series(model.X @ beta + np.einsum("ij,ij->i", model.Z, ranef.to_numpy()[model.codes]),
+                       index=index, name="fitted")
+    return LmeFit(
+        fixed=fixed_tab,
+        random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
+        random_corr=pd.DataFrame(psi / np.outer(sd, sd), index=znames, columns=znames),
+        vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
+        ranef=ranef, fitted=fitted, residuals=(model.y - fitted).rename("residuals"), loglik=loglik,
+        aic=-2 * loglik + 2 * n_params,
+        # nlme counts N - p observations for a REML likelihood.
+        bic=-2 * loglik + np.log(n - p if reml else n) * n_params,
+        n_params=n_params, nobs=n, ngroups=len(labels), reml=reml, formula=formula, checks=checks,
+    )
+
+
+_BOUNDARY = ("a random effect's estimated variance is (nearly) zero, so the optimum is on the boundary of the "
+             "parameter space; simplify the random part of the model")
+_GAP = 1e-6  # largest shortfall of statsmodels' log-likelihood below the verified maximum
+_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _as_report(fit) -> LmeFit:
+    return fit if isinstance(fit, LmeFit) else nlme_summary(fit)
+
+
+def _verified(result) -> tuple[FitCheck, LmeFit]:
+    """check_fit and nlme_summary of one statsmodels result, computed once."""
+    inner = getattr(result, "_results", result)
+    if not isinstance(inner, MixedLMResults):
+        raise LmeInputError(f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), "
+                            f"not {type(result).__name__}")
+    if inner not in _checked:
+        _checked[inner] = _verify(inner)
+    return _checked[inner]
+
+
+def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
+    sm = result.model
+    if sm.k_vc > 0 or sm.k_re == 0:
+        raise LmeInputError("only random effects given by re_formula are supported, not variance components "
+                            "(vc_formula)")
+    if result.cov_pen is not None or sm.fe_pen is not None or result.freepat is not None:
+        raise LmeInputError("penalised or constrained MixedLM fits are not supported")
+    codes = np.empty(sm.nobs, dtype=int)
+    for k, label in enumerate(sm.group_labels):
+        codes[sm.row_indices[label]] = k
+    X, Z = np.asarray(sm.exog, float), np.asarray(sm.exog_re, float)
+    model = _Standardised(np.asarray(sm.endog, float), X, Z, codes, bool(result.reml))
+    theta = model.theta_of(np.asarray(result.cov_re_unscaled, float))
+    best_theta, _ = _optimise(model.problem, loglik_shift=model.shift)
+    maximum = model.loglik(best_theta)
+    gradient = model.problem.deviance(theta, gradient=True)[1]
+    check = FitCheck(loglik=float(result.llf), maximum=float(maximum),
+                     max_abs_gradient=float(np.abs(gradient).max()))
+    if check.gap > _GAP:
+        raise LmeConvergenceError(
+            f"statsmodels stopped {check.gap:.3g} below the maximum of the log-likelihood ({check.loglik:.6f} "
+            f"against {check.maximum:.6f}, converged={result.converged}), so its estimates and standard errors "
+            "are not the model's. Centre (and scale) the covariates, or refit with another optimiser, "
+            "e.g. .fit(method='powell'), and check again.")
+    if check.gap < -_GAP:
+        raise LmeConvergenceError(f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
+                                  f"{check.maximum}; please report this data set")
+    intercept = np.all(X == 1, axis=0)
+    xnames = ["(Intercept)" if i else name for i, name in zip(intercept, sm.exog_names)]
+    re_names = list(sm.data.exog_re_names)
+    re_intercept = np.all(Z == 1, axis=0)
+    znames = ["(Intercept)" if i else name for i, name in zip(re_intercept, re_names)]
+    group = re_names[int(np.argmax(re_intercept))] if re_intercept.any() else "group"
+    fixed = getattr(sm, "formula", None) or f"{sm.endog_names} ~ {' + '.join(sm.exog_names)}"
+    random = "~ " + " + ".join("1" if n == "(Intercept)" else n for n in znames)
+    index = getattr(sm.data, "row_labels", None)
+    report = _report(model, best_theta, np.asarray(sm.group_labels), xnames, znames,
+                     index if index is not None else pd.RangeIndex(sm.nobs), (fixed, random, group),
+                     {"statsmodels_loglik": check.loglik, "maximum": check.maximum,
+                      "max_abs_gradient": check.max_abs_gradient, "statsmodels_converged": bool(result.converged)})
+    return check, report
 
 
 # ----------------------------------------------------------------------------- design
@@ -408,9 +560,7 @@ def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]
     checks["optimizers_agreeing"] = [m for m, r in runs.items() if (r.fun - best) / 2 < _AGREE]
     if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
         L = problem.factor(theta)
-        hint = ("" if np.sqrt(np.diag(L @ L.T)).min() > 1e-3 else
-                " A random effect's estimated variance is (nearly) zero, so the optimum is on the boundary "
-                "of the parameter space; simplify the random part of the model.")
+        hint = "" if np.sqrt(np.diag(L @ L.T)).min() > 1e-3 else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
         raise LmeConvergenceError(f"could not verify the optimum: the Hessian of the deviance is not positive "
                                   f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}")
     if checks["max_abs_gradient"] > _GRAD:

@@ -240,6 +240,7 @@ def test_a_bad_field_is_named(copy_of_data, problem):
 
 
 # ---------------------------------------------------------------- determinism
+@pytest.mark.slow
 def test_rebuilding_writes_the_same_bytes(tmp_path):
     script = ROOT / "datasets" / "reconstruct_gp_cholesterol.py"
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True, capture_output=True)

@@ -1,13 +1,25 @@
-"""The environment the course is tested with: one set of pins, and the nbgrader extension in JupyterLab."""
+"""The environment the course is tested with: one set of pins, the packages an install needs, and the
+nbgrader extension in JupyterLab."""
 
+import ast
 import re
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
 import yaml
 
+import prerequisites
+
 ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def pins(lines):
@@ -16,7 +28,7 @@ def pins(lines):
         line = line.split("#")[0].strip()
         if line:
             name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s]+)", line).groups()
-            found[name.lower().replace("_", "-")] = version
+            found[canonical(name)] = version
     return found
 
 
@@ -43,3 +55,83 @@ def test_nbgrader_extension_is_enabled_in_jupyterlab():
     assert line is not None, f"the nbgrader lab extension is not installed:\n{text}"
     assert "enabled" in line and "OK" in line, f"the nbgrader lab extension is not usable: {line.strip()}"
     assert "incompatible" not in text.lower(), text
+
+
+def imported_top_level_modules(package: Path) -> dict[str, str]:
+    """{module: first file importing it} for every absolute import in the package, nested ones included."""
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
+    return found
+
+
+def declared_dependencies() -> set[str]:
+    return {canonical(re.match(r"[A-Za-z0-9_.\-]+", d).group()) for d in PYPROJECT["project"]["dependencies"]}
+
+
+def test_pyproject_declares_every_distribution_its_packages_import():
+    """A fresh ``pip install .`` must bring everything the installed packages import, lazily or not."""
+    own = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    distributions, undeclared = packages_distributions(), []
+    for package in own:
+        for module, where in imported_top_level_modules(ROOT / package).items():
+            if module in sys.stdlib_module_names or module in own or module == "__future__":
+                continue
+            assert module in distributions, f"{where} imports {module}, which no installed distribution provides"
+            if not {canonical(d) for d in distributions[module]} & declared_dependencies():
+                undeclared.append(f"{where} imports {module} ({', '.join(distributions[module])})")
+    assert not undeclared, "pyproject.toml's dependencies lack:\n" + "\n".join(undeclared)
+
+
+def test_every_declared_dependency_is_pinned():
+    pinned = pins((ROOT / "requirements.txt").read_text().splitlines())
+    assert declared_dependencies() <= set(pinned), declared_dependencies() - set(pinned)
+
+
+def test_package_data_files_exist():
+    for package, patterns in PYPROJECT["tool"]["setuptools"].get("package-data", {}).items():
+        for pattern in patterns:
+            assert list((ROOT / package).glob(pattern)), f"pyproject.toml ships {package}/{pattern}, which does not exist"
+
+
+# ---------------------------------------------------------------- markers and prerequisites (tests/prerequisites.py)
+class FakeItem:
+    def __init__(self, path, markers=()):
+        self.path, self.markers = Path(path), [getattr(pytest.mark, m) for m in markers]
+
+    def add_marker(self, marker):
+        self.markers.append(marker)
+
+    def get_closest_marker(self, name):
+        return next((m for m in self.markers if m.name == name), None)
+
+
+def test_notebooks_and_browser_tests_are_marked_slow():
+    notebook, browser, quick = (FakeItem(ROOT / "notebooks" / "01-x.ipynb"),
+                                FakeItem(ROOT / "tests" / "browser" / "test_x.py"), FakeItem(__file__))
+    prerequisites.mark_whole_folders([notebook, browser, quick])
+    assert notebook.get_closest_marker("slow") and not notebook.get_closest_marker("needs_chromium")
+    assert browser.get_closest_marker("slow") and browser.get_closest_marker("needs_chromium")
+    assert not quick.markers
+
+
+@pytest.mark.parametrize("marker", ["needs_r", "needs_chromium", "needs_root"])
+def test_a_missing_prerequisite_skips_here_and_fails_on_ci(monkeypatch, marker):
+    monkeypatch.setitem(prerequisites.PREREQUISITES, marker, (lambda: False, f"no {marker}"))
+    item = FakeItem(__file__, [marker])
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"no {marker}"):
+        prerequisites.check_prerequisites(item)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=f"no {marker}.*CI is set"):
+        prerequisites.check_prerequisites(item)
+    prerequisites.check_prerequisites(FakeItem(__file__))  # a test without the marker runs anyway
+

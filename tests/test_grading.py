@@ -1,4 +1,4 @@
-"""End to end: the graded assignments with stock nbgrader commands, in a temporary copy of grading/.
+"""End to end: the graded assignments with stock nbgrader commands, in a temporary copy of grading/course/.
 
 One session-scoped course is generated, filled with fixture submissions
 (tests/grading_fixtures.py), autograded, given feedback and exported; the tests
@@ -21,10 +21,12 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grading.timeouts import timeout_for
+
 import grading_fixtures as fx
 
 REPO = Path(__file__).resolve().parent.parent
-GRADING = REPO / "grading"
+GRADING = REPO / "grading" / "course"
 BIN = Path(sys.executable).parent
 ASSIGNMENTS = sorted(p.name for p in (GRADING / "source").iterdir() if p.is_dir())
 FAULT_ASSIGNMENT = "structure_and_pooling"  # the fastest; it also gets every faulty submission
@@ -92,6 +94,7 @@ def course(tmp_path_factory):
     return root, runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_generate_assignment_releases_without_solutions_or_hidden_tests(course, assignment):
     root, runs = course
@@ -123,6 +126,7 @@ def validate_jobs(root):
             ("release --invert", ["--invert", *(str(notebook_of(root, a, "release")) for a in ASSIGNMENTS)], FAILS_ALL)]
 
 
+@pytest.mark.slow
 def test_validate_passes_on_sources_and_every_test_fails_on_releases(course):
     """validate passes on the instructor version; on every release each test fails (--invert succeeds)."""
     _, runs = course
@@ -131,6 +135,7 @@ def test_validate_passes_on_sources_and_every_test_fails_on_releases(course):
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_autograde_scores_match_each_fixture(course, assignment):
     root, runs = course
@@ -151,6 +156,7 @@ def test_autograde_scores_match_each_fixture(course, assignment):
         assert not wrong, f"{student}: these cells scored unexpectedly {wrong}; expected to lose {sorted(lost)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_partly_right_answers_are_caught_by_hidden_tests_only(course, assignment):
     """Each mistake of the partly right fixture passes the visible tests: the failing line is a hidden one."""
@@ -165,6 +171,7 @@ def test_partly_right_answers_are_caught_by_hidden_tests_only(course, assignment
         assert line > hidden_from, f"{fx.grade_id(cell)}: a visible test caught the mistake (line {line})"
 
 
+@pytest.mark.slow
 def test_the_run_survives_failures_and_keeps_earlier_grades(course):
     root, runs = course
     expected = runs["expected"][FAULT_ASSIGNMENT]
@@ -192,6 +199,7 @@ def test_the_run_survives_failures_and_keeps_earlier_grades(course):
             assert runs["autograde"][a].returncode == 0, runs["autograde"][a].stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_timeout_and_memory_limit_show_in_the_graded_notebook(course):
     root, _ = course
 
@@ -205,6 +213,7 @@ def test_timeout_and_memory_limit_show_in_the_graded_notebook(course):
     assert sum(fx.grade_id(c) == "q1_sizes_test" for c in restored.cells) == 1
 
 
+@pytest.mark.slow
 def test_feedback_hides_hidden_tests_and_reference_values(course):
     root, runs = course
     for a in ASSIGNMENTS:
@@ -230,6 +239,7 @@ def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+@pytest.mark.slow
 def test_export_lists_every_student_of_every_assignment(course):
     root, runs = course
     assert runs["export"].returncode == 0, runs["export"].stderr[-3000:]
@@ -244,6 +254,7 @@ def test_export_lists_every_student_of_every_assignment(course):
         assert solution[a] == sum(fx.auto_points(read_nb(notebook_of(GRADING, a))).values())
 
 
+@pytest.mark.slow
 def test_exchange_round_trip_with_two_students(course, tmp_path):
     """release -> fetch -> submit -> collect -> autograde through a temporary exchange (run last on the course)."""
     root, _ = course
@@ -277,9 +288,7 @@ def test_exchange_round_trip_with_two_students(course, tmp_path):
 
 def test_timeouts_cover_every_assignment_from_measured_times():
     measured = json.loads((GRADING / "timeouts.json").read_text())
-    assert set(measured) == set(ASSIGNMENTS), "run `python -m helpers.grading timeouts` after adding an assignment"
-    from helpers.grading import timeout_for
-
+    assert set(measured) == set(ASSIGNMENTS), "run `python -m grading timeouts` after adding an assignment"
     for a, entry in measured.items():
         assert entry["timeout"] == timeout_for([entry["slowest_cell_seconds"]]), a
         assert entry["slowest_cell_seconds"] <= entry["total_seconds"] + 1e-9
@@ -298,6 +307,7 @@ def test_source_notebooks_are_stored_executed_and_clean():
             assert not any(o.output_type == "error" for o in c.outputs), f"{a}: stored outputs contain an error"
 
 
+@pytest.mark.slow
 def test_nbval_reproduces_the_stored_outputs():
     """Runs nbval on the instructor notebooks in a child pytest, with the course's sanitize file."""
     sanitize = REPO / "tests" / "nbval_sanitize.cfg"

@@ -1,4 +1,5 @@
-"""Unit tests of the grading helpers: helpers.checks, helpers.grading, helpers.limited_kernel."""
+"""Unit tests of the grading helpers: helpers.checks, and the grading package's nbgrader plugins, limited kernel
+and timeouts."""
 
 import subprocess
 import sys
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
+from grading.nbgrader_plugins import DropEmptyMetadata, HideHiddenTests, LimitedKernelManager
+from grading.timeouts import cell_seconds, timeout_for
 from helpers.checks import check_close, check_frame, check_number, check_series
-from helpers.grading import DropEmptyMetadata, HideHiddenTests, LimitedKernelManager, cell_seconds, timeout_for
 
 
 @pytest.mark.parametrize("value", [1, 2.5, np.float64(3.0), np.array([4.0]), pd.Series([5.0])])
@@ -103,13 +105,13 @@ def test_limited_kernel_manager_wraps_the_python_kernel_command():
     km = LimitedKernelManager(kernel_name="python3", memory_limit_mb=512)
     cmd = km.format_kernel_cmd()
     i = cmd.index("-m")
-    assert cmd[i + 1:i + 4] == ["helpers.limited_kernel", "--memory-mb", "512"]
+    assert cmd[i + 1:i + 4] == ["grading.limited_kernel", "--memory-mb", "512"]
     assert "ipykernel_launcher" not in cmd and "-f" in cmd
 
 
 def test_limited_kernel_caps_memory_and_silences_convergence_warnings():
     code = ("import resource, warnings, sys\n"
-            "from helpers import limited_kernel as lk\n"
+            "from grading import limited_kernel as lk\n"
             "lk.apply_limits(1024); lk.quiet_convergence_warnings()\n"
             "assert resource.getrlimit(resource.RLIMIT_AS)[0] == 1024 * 2**20\n"
             "from statsmodels.tools.sm_exceptions import ConvergenceWarning\n"
@@ -120,3 +122,15 @@ def test_limited_kernel_caps_memory_and_silences_convergence_warnings():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "capped"
     assert "convergence noise" not in result.stderr and "other warning" in result.stderr
+
+
+def test_helpers_imports_no_grading_machinery():
+    """What notebooks and students' kernels import stays free of nbgrader and Jupyter's kernel plumbing."""
+    code = ("import importlib, pkgutil, sys, helpers\n"
+            "for module in pkgutil.iter_modules(helpers.__path__):\n"
+            "    importlib.import_module(f'helpers.{module.name}')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'nbgrader', 'jupyter_client', 'nbclient', 'nbconvert', 'grading'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"helpers pulls in: {result.stdout.strip()}"

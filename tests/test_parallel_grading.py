@@ -1,4 +1,4 @@
-"""make grade (grading/parallel.py) and its sandbox (grading/sandbox.py), in temporary copies of grading/.
+"""make grade (grading/parallel.py) and its sandbox (grading/sandbox.py), in temporary copies of grading/course/.
 
 The sandbox needs root (it makes users and namespaces), as CI has. Classes are small: every submission
 costs a kernel. Serial stock nbgrader is the reference for the scores.
@@ -23,22 +23,14 @@ import pytest
 from nbgrader.api import Gradebook
 
 import grading_fixtures as fx
+from grading import parallel, sandbox
 from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from grading import parallel, sandbox  # noqa: E402
 
 
 
-@pytest.fixture(autouse=True)
-def root_required():
-    """The sandbox needs root: elsewhere these tests skip, saying so; on CI they fail instead."""
-    if os.geteuid() != 0:
-        reason = "the grading sandbox needs root"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set, so these tests may not skip)", pytrace=False)
-        pytest.skip(reason)
+pytestmark = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
 
 
 A = "structure_and_pooling"  # the fastest assignment
@@ -235,7 +227,7 @@ for db in ["{course}/gradebook.db", "{shard}/template.db", "../../../gradebook.d
 """,
         "source_reader": f"""
 import glob
-for pattern in ["{course}/source/*/*.ipynb", "{REPO}/grading/source/*/*.ipynb", "*.ipynb", "../../../source/*/*.ipynb"]:
+for pattern in ["{course}/source/*/*.ipynb", "{REPO}/grading/course/source/*/*.ipynb", "*.ipynb", "../../../source/*/*.ipynb"]:
     for path in glob.glob(pattern):
         print(open(path).read())
 print("blocked: nothing to read")
@@ -282,6 +274,7 @@ def serial_and_parallel(generated, tmp_path_factory):
     return serial, par, run, victim, uptime()
 
 
+@pytest.mark.slow
 def test_parallel_scores_equal_serial_nbgrader(serial_and_parallel):
     serial, par, run, *_ = serial_and_parallel
     assert run.returncode == 1 and "grading failed for fork_bomb:" in run.stderr, run.stderr[-4000:]
@@ -300,6 +293,7 @@ def cell_output(root: Path, student: str, gid: str) -> str:
     return "".join(o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", ["gradebook_writer", "source_reader", "classmate_writer"])
 def test_each_attack_fails_alone(serial_and_parallel, student):
     serial, par, run, victim, _ = serial_and_parallel
@@ -314,6 +308,7 @@ def test_each_attack_fails_alone(serial_and_parallel, student):
     assert (par / "submitted" / "solution" / A / f"{A}.ipynb").read_bytes() == victim
 
 
+@pytest.mark.slow
 def test_a_fork_bomb_fails_alone(serial_and_parallel):
     """The bomb takes every process its sandbox user may have, so its own kernel cannot go on: the
     grading of that student fails, as nbgrader records a failure, and nobody else notices."""
@@ -324,6 +319,7 @@ def test_a_fork_bomb_fails_alone(serial_and_parallel):
     assert slots_of(par) and not leftovers(slots_of(par), ended), "the bomb's processes died with its kernel"
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path):
     release, source = notebooks(generated)
     students = {f"s{i}": fx.with_solutions(release, source) for i in range(4)}
@@ -360,6 +356,7 @@ def test_killed_run_resumes_without_regrading_or_duplicates(generated, tmp_path)
         [(s, full) for s in sorted(students)]
 
 
+@pytest.mark.slow
 def test_parts_graded_on_two_machines_merge_into_one_gradebook(generated, tmp_path):
     release, source = notebooks(generated)
     subs = {"solution": fx.with_solutions(release, source), "untouched": release}

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from prerequisites import chromium_executable, missing
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "_build" / "test-artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -32,18 +34,6 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
 }
 SERVER_START_TIMEOUT = 180  # s; a busy two-core machine can be slow to import JupyterLab's extensions
-
-
-def missing(reason: str):
-    """Skip, or fail on CI, where these tests must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the browser tests may not skip)", pytrace=False)
-    pytest.skip(reason)
-
-
-def chromium_executable() -> str | None:
-    return shutil.which("chromium") or next(
-        (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.access(p, os.X_OK)), None)
 
 
 @pytest.fixture(scope="session")

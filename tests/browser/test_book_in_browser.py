@@ -50,3 +50,28 @@ def test_course_map_leads_to_the_random_slopes_lecture_with_its_figures(page, bo
 
     if page.locator(".math").count():  # the lecture has formulas: MathJax, served with the book, typesets them
         page.locator("mjx-container").first.wait_for(state="attached")
+
+
+def test_a_folded_lecture_solution_opens_with_a_click(page, book_server, screenshot):
+    """The first lecture with exercises: its solutions are hidden until clicked, code and words alike."""
+    lectures = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if '"solution"' in p.read_text()]
+    assert lectures, "no lecture has exercise solutions (cells tagged 'solution')"
+    page.goto(f"{book_server}/notebooks/{lectures[0].stem}.html", wait_until="load")
+
+    code_fold = page.locator(".cell.tag_solution details.hide").first
+    code = code_fold.locator(".cell_input pre")
+    code_fold.scroll_into_view_if_needed()
+    assert not code.is_visible(), "a code solution is shown before any click"
+    screenshot("folded")
+    code_fold.locator("summary").click()
+    code.wait_for(state="visible")
+    assert "Solution to exercise" in code.inner_text()
+    screenshot("code-solution-open")
+
+    text_fold = page.locator("div.admonition.dropdown").first
+    words = text_fold.locator("p:not(.admonition-title)").first
+    text_fold.scroll_into_view_if_needed()
+    assert not words.is_visible(), "a text solution is shown before any click"
+    text_fold.locator(".admonition-title").click()
+    words.wait_for(state="visible")
+    screenshot("text-solution-open")

@@ -14,13 +14,13 @@ VALIDATE_TIMEOUT = 300_000  # ms: nbgrader runs the whole notebook in a new kern
 @pytest.fixture
 def course_copy(tmp_path):
     """A copy of the nbgrader course root with one assignment released into it by
-    `nbgrader generate_assignment`, as an instructor releases it (nothing of grading/ itself is touched)."""
-    sources = sorted((ROOT / "grading" / "source").glob("*/*.ipynb"))
+    `nbgrader generate_assignment`, as an instructor releases it (nothing of grading/course/ itself is touched)."""
+    sources = sorted((ROOT / "grading" / "course" / "source").glob("*/*.ipynb"))
     if not sources:
-        pytest.fail("grading/source/ holds no assignment")
+        pytest.fail("grading/course/source/ holds no assignment")
     assignment = sources[0].parent.name
     course = tmp_path / "grading"
-    shutil.copytree(ROOT / "grading", course, ignore=shutil.ignore_patterns(
+    shutil.copytree(ROOT / "grading" / "course", course, ignore=shutil.ignore_patterns(
         "release", "submitted", "autograded", "feedback", "gradebook.db", "*.log", ".ipynb_checkpoints"))
     result = subprocess.run(["nbgrader", "generate_assignment", assignment, "--force"], cwd=course,
                             capture_output=True, text=True, env=venv_environment())

@@ -7,7 +7,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     GetGrades, IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
                                     SaveAutoGrades)
 
-from helpers.grading import CourseExecute, DropEmptyMetadata, HideHiddenTests, read_timeouts
+from grading.nbgrader_plugins import CourseExecute, DropEmptyMetadata, HideHiddenTests
+from grading.timeouts import read_timeouts
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 

@@ -2,9 +2,9 @@
 
 nbgrader starts this instead of ``python -m ipykernel_launcher`` when the course's
 ``nbgrader_config.py`` sets ``ExecutePreprocessor.kernel_manager_class`` to
-:class:`helpers.grading.LimitedKernelManager`; run by hand it is
+:class:`grading.nbgrader_plugins.LimitedKernelManager`; run by hand it is
 
-    python -m helpers.limited_kernel --memory-mb 3072 -f CONNECTION_FILE
+    python -m grading.limited_kernel --memory-mb 3072 -f CONNECTION_FILE
 
 The ceiling is ``RLIMIT_AS`` (address space, POSIX only): a submission that
 allocates beyond it gets a ``MemoryError`` in the offending cell, and the
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> None:
     memory_mb = None
     if argv[:1] == ["--memory-mb"]:
         if len(argv) < 2 or not argv[1].isdigit():
-            sys.exit("helpers.limited_kernel: --memory-mb needs a whole number of MiB")
+            sys.exit("grading.limited_kernel: --memory-mb needs a whole number of MiB")
         memory_mb, argv = int(argv[1]), argv[2:]
     quiet_convergence_warnings()
     apply_limits(memory_mb)

@@ -1,0 +1,37 @@
+"""``python -m grading``: the course's grading commands (``python -m grading --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grading import COURSE_ROOT
+
+
+def timeouts(args: argparse.Namespace) -> int:
+    from grading.timeouts import write_timeouts
+
+    for name, entry in write_timeouts(args.course, args.factor, args.floor).items():
+        print(f"{name}: slowest cell {entry['slowest_cell_seconds']} s -> timeout {entry['timeout']} s")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m grading", description="The course's grading commands.")
+    sub = top.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("timeouts", help="time the instructor notebooks and write the course's timeouts.json")
+    t.add_argument("--course", type=Path, default=COURSE_ROOT, help="nbgrader course root")
+    t.add_argument("--factor", type=float, default=10.0, help="timeout = factor x the slowest cell")
+    t.add_argument("--floor", type=int, default=30, help="the smallest timeout, seconds")
+    t.set_defaults(run=timeouts)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Per-assignment cell timeouts, measured from the instructor notebooks (``course/timeouts.json``).
+
+``python -m grading timeouts`` runs every notebook in ``source/<assignment>/``, times its cells and writes
+the file; the course's ``nbgrader_config.py`` reads it with :func:`read_timeouts`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+from grading import COURSE_ROOT
+
+TIMEOUTS_FILE = "timeouts.json"
+
+
+def cell_seconds(nb: nbformat.NotebookNode) -> list[float]:
+    """Wall time of each executed code cell, from the timing nbclient records in cell metadata."""
+    out = []
+    for cell in nb.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if cell.cell_type == "code" and start and end:
+            out.append((_time(end) - _time(start)).total_seconds())
+    return out
+
+
+def _time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def timeout_for(seconds: list[float], factor: float = 10.0, floor: int = 30) -> int:
+    """A cell timeout: ``factor`` times the slowest cell of the solution, at least ``floor`` seconds."""
+    return max(floor, math.ceil(factor * max(seconds, default=0.0)))
+
+
+def measure_timeouts(course_root: Path = COURSE_ROOT, factor: float = 10.0, floor: int = 30) -> dict:
+    """Run every notebook in ``source/<assignment>/`` and return per-assignment timings and timeouts."""
+    from nbclient import NotebookClient
+
+    result = {}
+    for folder in sorted(p for p in (Path(course_root) / "source").iterdir() if p.is_dir()):
+        slowest, total = 0.0, 0.0
+        for path in sorted(folder.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}},
+                           record_timing=True).execute()
+            seconds = cell_seconds(nb)
+            slowest, total = max(slowest, *seconds), total + sum(seconds)
+        result[folder.name] = {"timeout": timeout_for([slowest], factor, floor),
+                               "slowest_cell_seconds": round(slowest, 2), "total_seconds": round(total, 2)}
+    return result
+
+
+def read_timeouts(course_root: Path = COURSE_ROOT) -> dict[str, int]:
+    """``{assignment: timeout}`` from ``timeouts.json`` (empty when the file is missing)."""
+    path = Path(course_root) / TIMEOUTS_FILE
+    if not path.is_file():
+        return {}
+    return {name: int(entry["timeout"]) for name, entry in json.loads(path.read_text()).items()}
+
+
+def write_timeouts(course_root: Path, factor: float, floor: int) -> dict:
+    """Measure and write ``timeouts.json``; return what was written."""
+    measured = measure_timeouts(course_root, factor, floor)
+    (Path(course_root) / TIMEOUTS_FILE).write_text(json.dumps(measured, indent=2) + "\n")
+    return measured

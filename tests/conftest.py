@@ -1,0 +1,16 @@
+"""Hooks of the whole suite: markers by folder (the notebooks and browser tests are slow), and what a test
+marked needs_r, needs_chromium or needs_root does without R, Chromium or root (tests/prerequisites.py).
+
+Markers are registered in pyproject.toml. ``pytest -m "not slow"`` gives a developer a quick answer;
+``make test`` (and CI) runs everything.
+"""
+
+from prerequisites import check_prerequisites, mark_whole_folders
+
+
+def pytest_collection_modifyitems(items):
+    mark_whole_folders(items)
+
+
+def pytest_runtest_setup(item):
+    check_prerequisites(item)
