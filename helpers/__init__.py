@@ -3,7 +3,12 @@
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
 - :mod:`helpers.mixed`: mixed models as R's nlme::lme reports them (fit_lme, lrt, icc), verified optimum.
 - :mod:`helpers.smallsample`: Satterthwaite and Kenward-Roger df for a statsmodels MixedLM fit (as lmerTest, pbkrtest).
+- :mod:`helpers.boundary`: testing a variance on the boundary: the chi-square mixture, a fast parametric-bootstrap
+  LRT and the exact restricted LRT (as RLRsim); :mod:`helpers.progress`: a progress bar a notebook does not keep.
+- :mod:`helpers.diagnostics`: residual and QQ plots, predicted effects with prediction intervals, caterpillar
+  plot and rank intervals of a MixedLM fit.
 - :mod:`helpers.rsummary`: an OLS fit printed as R prints ``summary(lm(...))`` (r_summary).
-- :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises.
+- :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises,
+  and pupils in classes in schools (simulate_three_level).
 - :mod:`helpers.checks`: the graded exercises' test checks, whose messages never reveal reference values.
 """

@@ -35,7 +35,8 @@ from scipy import optimize, stats
 
 from helpers.progress import progress_bar
 
-__all__ = ["BoundaryTestError", "BootstrapLRT", "ExactRLRT", "chi2_mixture_pvalue", "bootstrap_lrt", "exact_rlrt"]
+__all__ = ["BoundaryTestError", "BootstrapLRT", "ExactRLRT", "chi2_mixture_pvalue", "lr_statistic", "bootstrap_lrt",
+           "exact_rlrt"]
 
 _CHUNK = 100  # replicates optimised together (one step of the progress bar)
 _FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
@@ -102,10 +103,11 @@ class BootstrapLRT:
         return float(stats.chi2.sf(self.statistic, self.df))
 
     def summary(self) -> pd.Series:
+        """The test in one column: statistic, df, the three p-values, the Monte Carlo error, replicates."""
         return pd.Series({"LRT": self.statistic, "df": self.df, "p (chi2)": self.chi2_p_value,
                           "p (50:50 mixture)": self.mixture_p_value, "p (bootstrap)": self.p_value,
                           "MC s.e.": self.mc_se, "replicates": self.n_boot, "share of T* = 0":
-                          float(np.mean(self.null_statistics <= 1e-8))}, name=f"{self.method} LRT")
+                          float(np.mean(self.null_statistics <= 1e-8))}, name=f"{self.method} LRT", dtype=object)
 
     def __repr__(self) -> str:
         return (f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates (seed {self.seed}): "
@@ -142,9 +144,11 @@ class ExactRLRT:
         return chi2_mixture_pvalue(self.statistic, 1)
 
     def summary(self) -> pd.Series:
+        """The test in one column: statistic, mixture and exact p-values, Monte Carlo error, simulations."""
         return pd.Series({"RLRT": self.statistic, "p (50:50 mixture)": self.mixture_p_value,
                           "p (exact)": self.p_value, "MC s.e.": self.mc_se, "simulations": self.n_sim,
-                          "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8))}, name="exact RLRT")
+                          "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8))}, name="exact RLRT",
+                         dtype=object)
 
     def __repr__(self) -> str:
         return (f"Exact restricted LRT, {self.n_sim} simulations (seed {self.seed}): RLRT = {self.statistic:.4g}, "
@@ -437,6 +441,19 @@ class _Comparison:
 
     def loglik(self, dev: float) -> float:
         return -dev / 2
+
+
+def lr_statistic(null, alternative) -> float:
+    """``2 (logL_alt - logL_null)`` for two nested fits, each refitted to its verified optimum.
+
+    The same fits as :func:`bootstrap_lrt` takes (``smf.ols`` allowed for the null); REML
+    likelihoods for REML fits, where a linear model's is R's ``logLik(lm, REML = TRUE)``.
+    """
+    null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
+    comparison = _Comparison(null_spec, alt_spec)
+    observed = comparison.fit(alt_spec.y[None])
+    _check_against_statsmodels(comparison, observed, null_spec, alt_spec)
+    return float(observed["lrt"][0])
 
 
 def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress: bool = True) -> BootstrapLRT:
