@@ -1,7 +1,8 @@
 """What the course needs beyond pandas, statsmodels and seaborn.
 
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
-- :mod:`helpers.mixed`: mixed models as R's nlme::lme reports them (fit_lme, lrt, icc), verified optimum.
+- :mod:`helpers.mixed`: on statsmodels' MixedLM fits, what nlme::lme reports (check_fit, nlme_summary, lrt, icc),
+  and the verified optimiser fit_lme behind the check.
 - :mod:`helpers.smallsample`: Satterthwaite and Kenward-Roger df for a statsmodels MixedLM fit (as lmerTest, pbkrtest).
 - :mod:`helpers.boundary`: testing a variance on the boundary: the chi-square mixture, a fast parametric-bootstrap
   LRT and the exact restricted LRT (as RLRsim); :mod:`helpers.progress`: a progress bar a notebook does not keep.

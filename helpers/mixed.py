@@ -139,8 +139,8 @@ class FitCheck:
         return self.maximum - self.loglik
 
     def __repr__(self) -> str:
-        return (f"at the optimum: log-likelihood {self.loglik:.6f}, "
-                f"{max(self.gap, 0.0):.1g} below the verified maximum {self.maximum:.6f}")
+        # No digits of the gap itself: they depend on where statsmodels' optimiser stopped.
+        return f"at the optimum: log-likelihood {self.loglik:.4f}, within {_GAP:g} of the verified maximum"
 
 
 def check_fit(result) -> FitCheck:
@@ -319,8 +319,8 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
                      max_abs_gradient=float(np.abs(gradient).max()))
     if check.gap > _GAP:
         raise LmeConvergenceError(
-            f"statsmodels stopped {check.gap:.3g} below the maximum of the log-likelihood ({check.loglik:.6f} "
-            f"against {check.maximum:.6f}, converged={result.converged}), so its estimates and standard errors "
+            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
+            f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
             "are not the model's. Centre (and scale) the covariates, or refit with another optimiser, "
             "e.g. .fit(method='powell'), and check again.")
     if check.gap < -_GAP:

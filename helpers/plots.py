@@ -64,18 +64,6 @@ def scatter_highlighting(data: pd.DataFrame, highlight=(), ax=None, x: str = "ag
     return ax
 
 
-def scatter_by_gp(data: pd.DataFrame, ax=None, x: str = "age", y: str = "chol"):
-    """Patients as points, colour and shape by GP (six colours x two markers), legend outside the axes."""
-    gp = dr_labels(data["doctor"])
-    labels = list(gp.cat.categories)
-    colours = {lab: OKABE_ITO[i % len(OKABE_ITO)] for i, lab in enumerate(labels)}
-    markers = {lab: ["o", "^"][(i // len(OKABE_ITO)) % 2] for i, lab in enumerate(labels)}
-    ax = sns.scatterplot(x=data[x], y=data[y], hue=gp, style=gp, palette=colours, markers=markers, ax=ax)
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), ncols=2, title="GP", frameon=False)
-    ax.set(xlabel=AGE, ylabel=CHOL)
-    return ax
-
-
 def facet_by_gp(data: pd.DataFrame, height: float = 2.0) -> sns.FacetGrid:
     """One panel per GP ("Dr 1" … "Dr 12"), four to a row, patients as points."""
     grid = sns.FacetGrid(data.assign(GP=dr_labels(data["doctor"])), col="GP", col_wrap=4, height=height, aspect=1.2)
@@ -171,22 +159,29 @@ def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero
 
 
 def plot_shrinkage(own: pd.Series, predicted: pd.Series, population: float, title: str, ax=None):
-    """Partial pooling: each GP's own estimate (open circle), an arrow to its random-effects
-    prediction (filled), and the population value (dashed line).
+    """Partial pooling: each GP's estimate from its own data (open circle), an arrow to its
+    random-effects prediction (filled), and the population value (dashed line).
 
     ``own`` and ``predicted`` are indexed by doctor number, e.g. each GP's level at one age
-    from a fixed-effects fit and from a random-intercept fit.
+    from a fixed-effects fit and from a random-intercept fit. A move shorter than a dot gets no
+    arrow (its head would not fit): the two dots then overlap, which says the same.
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     x = np.arange(len(own))
+    ends = predicted.loc[own.index]
     ax.axhline(population, color="0.4", lw=1, ls="--", label="population (fixed part)")
-    ax.scatter(x, own, facecolors="white", edgecolors="0.2", s=40, zorder=3, label="fixed effect (own data)")
-    ax.scatter(x, predicted.loc[own.index], color="#0072B2", s=40, zorder=4, label="random effect (BLUP)")
-    for xi, start, end in zip(x, own, predicted.loc[own.index]):
-        ax.annotate("", xy=(xi, end), xytext=(xi, start), arrowprops=dict(arrowstyle="->", color="0.3", lw=1))
+    ax.scatter(x, own, facecolors="white", edgecolors="0.2", s=40, zorder=3, label="the GP's own data")
+    ax.scatter(x, ends, color="#0072B2", s=40, zorder=4, label="prediction (BLUP)")
+    values = np.r_[own, ends, population]
+    shortest = 0.04 * (values.max() - values.min())
+    for xi, start, end in zip(x, own, ends):
+        if abs(end - start) > shortest:
+            ax.annotate("", xy=(xi, end), xytext=(xi, start), zorder=2,
+                        arrowprops=dict(arrowstyle="-|>", color="0.3", lw=1.2, shrinkA=4, shrinkB=4))
+    ax.margins(y=0.08)  # dots at the extremes stay whole
     ax.set_xticks(x, [f"Dr {k}" for k in own.index], rotation=45)
     ax.set(title=title)
     return ax

@@ -18,6 +18,9 @@ e.g. ``"ri.llf"`` or ``"ri.cov_re"``, so that a test states what it checks.
 
 A cell that raises, an expression that raises or a notebook that does not exist raises
 :class:`LectureError` naming the notebook and the cell or expression.
+
+:func:`lecture_text` is the notebook's prose (its markdown cells), for tests that check the
+numbers a sentence states.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-__all__ = ["LectureError", "lecture_values", "NOTEBOOKS"]
+__all__ = ["LectureError", "lecture_text", "lecture_values", "NOTEBOOKS"]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CELL_TIMEOUT = 900  # seconds; the slowest lecture cell takes well under a minute on this machine
@@ -126,6 +129,23 @@ del _lecture_values_dump"""
 _live: dict[Path, _LiveLecture] = {}
 
 
+def _path(notebook: str | Path) -> Path:
+    path = Path(notebook)
+    if path.suffix != ".ipynb":
+        path = NOTEBOOKS / f"{notebook}.ipynb"
+    path = path.resolve()
+    if not path.is_file():
+        known = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+        raise LectureError(f"no notebook {str(notebook)!r}; the lectures are {known}")
+    return path
+
+
+def lecture_text(notebook: str | Path) -> str:
+    """The notebook's markdown cells, joined by blank lines."""
+    cells = nbformat.read(_path(notebook), as_version=4).cells
+    return "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
+
+
 def lecture_values(notebook: str | Path, *expressions: str) -> dict:
     """``{expression: value}`` for each expression, evaluated after the notebook's last cell.
 
@@ -134,13 +154,7 @@ def lecture_values(notebook: str | Path, *expressions: str) -> dict:
     """
     if not expressions:
         raise ValueError("give at least one expression to evaluate in the notebook")
-    path = Path(notebook)
-    if path.suffix != ".ipynb":
-        path = NOTEBOOKS / f"{notebook}.ipynb"
-    path = path.resolve()
-    if not path.is_file():
-        known = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
-        raise LectureError(f"no notebook {str(notebook)!r}; the lectures are {known}")
+    path = _path(notebook)
     if path not in _live:
         _live[path] = _LiveLecture(path)
     return _live[path].evaluate(expressions)

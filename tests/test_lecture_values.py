@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.lecture_values import LectureError, lecture_values
-
-REFERENCE = json.loads((Path(__file__).parent / "reference" / "r_reference.json").read_text())
+from tests.lecture_values import LectureError, lecture_text, lecture_values
+from tests.r_reference import nlme
 
 
 def _notebook(folder, *sources):
@@ -76,6 +73,14 @@ def test_an_unknown_lecture_is_named():
 @pytest.mark.slow
 def test_a_lecture_value_against_r():
     """The random-slope lecture's REML log-likelihood is nlme's (run to its optimum)."""
-    v = lecture_values("08-random-slopes-and-comparison", "float(rs.loglik)", "len(gp)")
+    v = lecture_values("08-random-slopes-and-comparison", "float(rs.llf)", "len(gp)")
     assert v["len(gp)"] == 441
-    assert abs(v["float(rs.loglik)"] - REFERENCE["gp_cholesterol"]["lme_converged"]["rs_reml"]["loglik"]) < 1e-5
+    assert abs(v["float(rs.llf)"] - nlme("rs_c_reml")["loglik"]) < 1e-5
+
+
+def test_lecture_text_is_the_prose(toy, tmp_path):
+    path = tmp_path / "prose.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"),
+                                                   nbformat.v4.new_code_cell("x = 'not prose'"),
+                                                   nbformat.v4.new_markdown_cell("Some *words*.")]), path)
+    assert lecture_text(path) == "# Title\n\nSome *words*."

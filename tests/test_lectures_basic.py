@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
 R = json.loads((ROOT / "tests" / "reference" / "lectures_basic.json").read_text())
 BASIC = sorted(p for p in NOTEBOOKS.glob("0[1-5]-*.ipynb"))
-STILL_TO_CLEAN = {"01-why-iid-matters"}  # being rewritten now
 NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 7: "seven", 9: "nine", 10: "ten", 12: "twelve"}
-L02, L03, L04, L05 = "02-pooled-analysis", "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
+L01, L02, L03, L04, L05 = "01-why-iid-matters", "02-pooled-analysis", "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
 
 
 def close(ours, reference, rtol=1e-8, atol=0.0):
@@ -81,8 +80,7 @@ def test_reference_is_what_r_computes_now(tmp_path):
 
 # --------------------------------------------------------------------------- hygiene of every lecture 01-05
 
-@pytest.mark.parametrize("path", [p if p.stem not in STILL_TO_CLEAN else pytest.param(
-    p, marks=pytest.mark.xfail(strict=True, reason="being rewritten")) for p in BASIC], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", BASIC, ids=lambda p: p.stem)
 def test_lecture_shows_teaching_not_verification(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -96,6 +94,42 @@ def test_lecture_shows_teaching_not_verification(path):
     assert set(nb.metadata) == {"kernelspec", "language_info"}
     stamp = code[-1].source
     assert all(name in stamp for name in ("python", "numpy", "pandas", "statsmodels")), "no version stamp at the end"
+
+
+# --------------------------------------------------------------------------- 01: why iid matters
+
+@pytest.mark.slow
+def test_01_gp_summaries_and_the_truth_are_r_s():
+    v = lecture_values(L01, "gp_means", "between_sd", "beta", "sigma_u", "sigma", "counts")
+    means, ri = R["gp_means"], R["random_intercept"]
+    close(v["gp_means"]["mean"], means["mean"])
+    close(v["gp_means"]["std"], means["sd"])
+    close(v["between_sd"], np.std(means["mean"], ddof=1))
+    assert list(v["counts"]) == means["n"]
+    close(v["beta"], ri["beta"], rtol=1e-5)
+    close([v["sigma_u"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
+    says(L01, f"an SD of {np.std(means['mean'], ddof=1):.2f} mmol/L",
+         f"(typical SD {np.median(means['sd']):.2f} mmol/L)",
+         f"they span {max(means['mean']) - min(means['mean']):.2f} mmol/L",
+         f"$\\sigma_u$ = {ri['sigma_u']:.3f} mmol/L", f"$\\sigma$ = {ri['sigma']:.3f} mmol/L",
+         f"the ICC is {ri['icc']:.3f}")
+    assert "\\tau" not in text_of(L01), "tau is the meta-analysis' between-GP SD of slopes (notebook 4), not sigma_u"
+
+
+@pytest.mark.slow
+def test_01_simulation_shows_what_the_text_says():
+    v = lecture_values(L01, "rates", "se_check", "N_REPS")
+    rates, n = v["rates"], v["N_REPS"]
+    pooled, mixed = rates.loc["pooled OLS"], rates.loc["mixed model"]
+    assert pooled["covers"] < 0.95 - 3 * pooled["covers_mcse"]
+    assert abs(mixed["covers"] - 0.95) < 2 * mixed["covers_mcse"]
+    assert pooled["rejects"] > 0.5 and abs(mixed["rejects"] - 0.05) < 2 * mixed["rejects_mcse"]
+    close(rates["covers_mcse"], np.sqrt(rates["covers"] * (1 - rates["covers"]) / n))
+    assert v["se_check"].loc["pooled OLS", "ratio"] > 1.15 > v["se_check"].loc["mixed model", "ratio"]
+    says(L01, f"in only {100 * pooled['covers']:.1f}% of the 200 data sets",
+         f"significant in {100 * pooled['rejects']:.1f}% of data sets",
+         f"The mixed model ({100 * mixed['rejects']:.1f}%, MCSE {100 * mixed['rejects_mcse']:.1f}%)",
+         f"{v['se_check'].loc['pooled OLS', 'ratio']:.2f} times as much")
 
 
 # --------------------------------------------------------------------------- 02: the pooled analysis

@@ -23,9 +23,9 @@ import statsmodels.formula.api as smf
 from helpers import mixed
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.mixed import LmeConvergenceError, LmeInputError, check_fit, fit_lme, icc, lrt, nlme_summary
+from tests.r_reference import REFERENCE, REFERENCE_FILE, close
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-REFERENCE = json.loads((REFERENCE_DIR / "r_reference.json").read_text())
+REFERENCE_DIR = REFERENCE_FILE.parent
 ESTIMATE_RTOL = 1e-5  # the issue's tolerances: estimates to 1e-5, everything else to 1e-3
 OTHER_RTOL = 1e-3
 LOGLIK_ATOL = 1e-5  # stricter than 1e-3 relative, which would hide a wrong optimum
@@ -83,13 +83,6 @@ def fitted(dataset: str, model: str, engine: str = "fit_lme") -> mixed.LmeFit:
             _fits[engine, dataset, model] = fit_lme(rows(dataset, model), spec["fixed"], spec["random"],
                                                     spec["group"], reml=spec["reml"])
     return _fits[engine, dataset, model]
-
-
-def close(ours, theirs, rtol, atol=0.0):
-    """|ours - theirs| <= atol + rtol |theirs| elementwise (atol may be an array)."""
-    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
-    bad = ~np.isclose(ours, theirs, rtol=rtol, atol=atol)
-    assert not bad.any(), f"ours {ours[bad]} vs R {theirs[bad]} (rtol={rtol}, atol={atol})"
 
 
 # ----------------------------------------------------------------------------- parity with R

@@ -1,0 +1,187 @@
+"""Lecture 08 (random slopes and model comparison): every number it computes or states, against R.
+
+R's numbers: tests/reference/r_reference.json (nlme run to its optimum, lme4, lmerTest and
+pbkrtest df, metafor's IVW and DerSimonian-Laird, sandwich's cluster-robust slope, anova()).
+The cells showing statsmodels' failed fits are not compared by nbval (where a failing optimiser
+stops differs between CPUs); what the prose says about them is checked here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from helpers.data import load_gp_cholesterol
+from tests.lecture_values import lecture_text, lecture_values
+from tests.r_reference import close, fixed, gp, nlme, random_sd, ranef, states
+
+pytestmark = pytest.mark.slow
+LECTURE = "08-random-slopes-and-comparison"
+TEXT = lecture_text(LECTURE)
+DATA = load_gp_cholesterol()
+
+
+def values(*expressions):
+    return lecture_values(LECTURE, *expressions)
+
+
+def assert_states(*numbers_and_formats):
+    for number, fmt in numbers_and_formats:
+        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
+
+
+def t_interval(estimate, se, df):
+    half = stats.t.ppf(0.975, df) * se
+    return [estimate - half, estimate + half]
+
+
+def test_the_random_slope_fit_is_nlmes():
+    v = values("nlme_summary(rs).fixed", "nlme_summary(rs).random_sd", "nlme_summary(rs).random_corr.iloc[0, 1]",
+               "bool(rs.converged)", "float(rs.llf)",
+               "[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]")
+    ref = fixed("rs_c_reml")
+    close(v["nlme_summary(rs).fixed"][["estimate", "std_error", "t"]], ref[["estimate", "std_error", "t"]], 1e-5)
+    assert v["nlme_summary(rs).fixed"]["df"].tolist() == [428, 428]
+    close(v["nlme_summary(rs).random_sd"], random_sd("rs_c_reml"), 1e-4)
+    rho = nlme("rs_c_reml")["random_corr"][0][1]
+    close(v["nlme_summary(rs).random_corr.iloc[0, 1]"], rho, 1e-3)
+    assert v["bool(rs.converged)"]
+    close(v["float(rs.llf)"], nlme("rs_c_reml")["loglik"], 0, 1e-5)
+    slope, sd = ref.loc["age_c", "estimate"], random_sd("rs_c_reml")["age_c"]
+    close(v["[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]"],
+          [slope - 1.96 * sd, slope + 1.96 * sd], 1e-4)
+    assert (slope + 1.96 * sd) / (slope - 1.96 * sd) > 5  # "varies more than fivefold"
+    assert_states((slope, ".4f"), (sd, ".4f"), (rho, ".2f"))
+
+
+def test_the_gp_effects_and_the_reading_at_a_centred_age():
+    v = values("effects", "below.to_numpy()")
+    u = ranef("rs_c_reml")
+    close(v["effects"]["level at 61.8 (u_0k)"], u["(Intercept)"], 1e-3, 1e-4)
+    close(v["effects"]["slope deviation (u_1k)"], u["age_c"], 1e-3, 1e-5)
+    slopes = fixed("rs_c_reml").loc["age_c", "estimate"] + u["age_c"]
+    assert slopes.idxmin() == 8 and list(slopes.nlargest(2).index) == [7, 4]
+    ages = DATA.loc[DATA["doctor"] == 8, "age"].agg(["min", "max"]).to_numpy()
+    below = u.loc[8, "(Intercept)"] + u.loc[8, "age_c"] * (ages - DATA["age"].mean())
+    close(v["below.to_numpy()"], below, 1e-3)
+    assert below[1] < -1 and abs(below[0]) < 0.2  # "close to the average GP", "more than 1 mmol/L below"
+    assert_states((slopes[8], ".3f"), (-u.loc[8, "(Intercept)"], ".2f"), (slopes[7], ".3f"), (slopes[4], ".3f"),
+                  (-u.loc[7, "(Intercept)"], ".2f"), (u.loc[4, "(Intercept)"], ".2f"))
+    # "Read at age 0 ... a strongly negative correlation": nlme's raw-age fit of the same model.
+    assert nlme("rs_reml")["random_corr"][0][1] < -0.8
+
+
+def test_the_trap_of_raw_age_and_of_the_default_start():
+    v = values("bool(rs_raw.converged)", "float(rs_raw.llf)", "float(rs_raw.bse_fe['age'])",
+               "bool(stalled.converged)", "float(stalled.llf)", "bool(rs_agedoc.converged)", "float(rs_agedoc.llf)")
+    assert not v["bool(rs_raw.converged)"] and not v["bool(stalled.converged)"]
+    assert nlme("rs_reml")["loglik"] - v["float(rs_raw.llf)"] > 10  # "tens of units"
+    assert nlme("rs_agedoc_c_reml")["loglik"] - v["float(stalled.llf)"] > 1
+    assert v["float(rs_raw.bse_fe['age'])"] > 5 * fixed("rs_reml").loc["age", "std_error"]  # "many times too large"
+    # lme4 on raw age reports a failure too, but stops far closer to the maximum.
+    lmer = gp("lmer")["rs_reml"]
+    assert not lmer["converged"] and nlme("rs_reml")["loglik"] - lmer["loglik"] < 1
+    assert v["bool(rs_agedoc.converged)"]
+    close(v["float(rs_agedoc.llf)"], nlme("rs_agedoc_c_reml")["loglik"], 0, 1e-5)
+
+
+def test_the_gp_level_covariate():
+    v = values("nlme_summary(rs_agedoc).fixed")
+    ref = fixed("rs_agedoc_c_reml")
+    table = v["nlme_summary(rs_agedoc).fixed"]
+    close(table[["estimate", "std_error", "t", "p"]], ref[["estimate", "std_error", "t", "p"]], 1e-3)
+    assert table["df"].tolist() == ref["df"].tolist() == [428, 428, 10]
+    assert_states((ref.loc["agedoc_c", "estimate"], ".4f"), (ref.loc["agedoc_c", "std_error"], ".4f"),
+                  (ref.loc["agedoc_c", "p"], ".2f"))
+
+
+def test_small_sample_degrees_of_freedom_against_lmertest_and_pbkrtest():
+    v = values("rules")
+    rules = v["rules"]
+    reference = gp("small_sample")["rs_c_reml"]
+    i = reference["satterthwaite"]["term"].index("age_c")
+    nlme_row = fixed("rs_c_reml").loc["age_c"]
+    expected = {"nlme's rule": [nlme_row["std_error"], 428, *t_interval(nlme_row["estimate"], nlme_row["std_error"], 428)]}
+    for name, key in [("Satterthwaite", "satterthwaite"), ("Kenward-Roger", "kenward_roger")]:
+        r = reference[key]
+        expected[name] = [r["std_error"][i], r["df"][i], *t_interval(r["estimate"][i], r["std_error"][i], r["df"][i])]
+    expected = pd.DataFrame(expected, index=["std_error", "df", "ci_low", "ci_high"]).T
+    close(rules, expected, 1e-3)
+    widths = expected["ci_high"] - expected["ci_low"]
+    wider = (widths / widths["nlme's rule"] - 1) * 100
+    assert_states((expected.loc["Satterthwaite", "df"], ".1f"), (expected.loc["Kenward-Roger", "df"], ".1f"),
+                  *[(expected.loc[row, col], ".4f") for row in expected.index for col in ("ci_low", "ci_high")],
+                  (wider["Satterthwaite"], ".0f"), (wider["Kenward-Roger"], ".0f"))
+    gp_age = gp("small_sample")["rs_agedoc_c_reml"]
+    j = gp_age["kenward_roger"]["term"].index("agedoc_c")
+    assert_states((gp_age["kenward_roger"]["std_error"][j], ".4f"))
+    assert round(gp_age["satterthwaite"]["df"][j]) == round(gp_age["kenward_roger"]["df"][j]) == 10
+
+
+def test_model_comparisons_are_nlmes_anova():
+    v = values("slopes_test", "p_mixture", "agedoc_test")
+    for table, comparison in [(v["slopes_test"], "ri_c_vs_rs_c_reml"), (v["agedoc_test"], "rs_c_vs_rs_agedoc_c_ml")]:
+        ref = gp("anova")[comparison]
+        close(table[["AIC", "BIC", "logLik"]].to_numpy().T, [ref["AIC"], ref["BIC"], ref["logLik"]], 0, 1e-4)
+        close(table["L.Ratio"].iloc[1], ref["L.Ratio"][1], 1e-4)
+        close(table["p-value"].iloc[1], ref["p-value"][1], 1e-4)
+    slopes, agedoc = gp("anova")["ri_c_vs_rs_c_reml"], gp("anova")["rs_c_vs_rs_agedoc_c_ml"]
+    lr = slopes["L.Ratio"][1]
+    mixture = 0.5 * stats.chi2.sf(lr, 1) + 0.5 * stats.chi2.sf(lr, 2)
+    close(v["p_mixture"], mixture, 1e-4)
+    assert_states((slopes["logLik"][1] - slopes["logLik"][0], ".2f"), (lr, ".2f"), (slopes["p-value"][1], ".4f"),
+                  (mixture, ".4f"), (slopes["AIC"][1], ".1f"), (slopes["AIC"][0], ".1f"), (slopes["BIC"][1], ".1f"),
+                  (slopes["BIC"][0], ".1f"), (np.log(441 - 2), ".2f"),
+                  (agedoc["logLik"][1] - agedoc["logLik"][0], ".3f"), (agedoc["L.Ratio"][1], ".3f"),
+                  (agedoc["p-value"][1], ".2f"))
+
+
+def test_the_one_picture():
+    v = values("forest")
+    forest = v["forest"]
+    lm, effect = gp("lm"), gp("age_effect")
+
+    def lm_row(model):
+        c = lm[model]["coefficients"]
+        return [c["estimate"][-1], *t_interval(c["estimate"][-1], c["std_error"][-1], lm[model]["df_residual"])]
+
+    ri, kr = fixed("ri_c_reml").loc["age_c"], gp("small_sample")["rs_c_reml"]["kenward_roger"]
+    robust, ivw, dl = effect["pooled_cluster_robust"], effect["ivw"], effect["dersimonian_laird"]
+    expected = pd.DataFrame({
+        "pooled OLS": lm_row("pooled"),
+        "pooled, cluster-robust": [robust["estimate"], robust["ci_low"], robust["ci_high"]],
+        "group-level": lm_row("grouped"),
+        "IVW (fixed-effect meta)": [ivw["estimate"], ivw["ci_low"], ivw["ci_high"]],
+        "DerSimonian-Laird": [dl["estimate"], dl["ci_low"], dl["ci_high"]],
+        "fixed effects (GP constants)": lm_row("varying_intercept"),
+        "random intercept": [ri["estimate"], *t_interval(ri["estimate"], ri["std_error"], 428)],
+        "random slope (Kenward-Roger)": [kr["estimate"][1], *t_interval(kr["estimate"][1], kr["std_error"][1], kr["df"][1])]},
+        index=["estimate", "lower", "upper"]).T
+    close(forest[["estimate", "lower", "upper"]], expected, 1e-4)
+    width = expected["upper"] - expected["lower"]
+    others = expected.drop("group-level")["estimate"]
+    assert round(others.min(), 3) == 0.047 and round(others.max(), 3) == 0.051
+    assert round(width["group-level"] / width["fixed effects (GP constants)"]) == 30
+    assert round(width["random slope (Kenward-Roger)"] / width["fixed effects (GP constants)"]) == 2
+    assert round(width["DerSimonian-Laird"] / width["fixed effects (GP constants)"]) == 2
+    assert width.idxmin() == "IVW (fixed-effect meta)"
+    pooled_se = lm["pooled"]["coefficients"]["std_error"][-1]
+    assert_states((robust["std_error"] / pooled_se, ".1f"), (robust["std_error"], ".4f"), (pooled_se, ".4f"),
+                  (ri["std_error"], ".4f"))
+
+
+def test_exercise_solutions():
+    v = values("share_negative", "nlme_summary(rs_decades).random_sd", "nlme_summary(rs_decades).fixed")
+    ref, sd = fixed("rs_c_reml"), random_sd("rs_c_reml")
+    close(v["nlme_summary(rs_decades).random_sd"], [sd.iloc[0], 10 * sd.iloc[1], sd.iloc[2]], 1e-4)
+    close(v["nlme_summary(rs_decades).fixed"][["estimate", "std_error"]],
+          ref[["estimate", "std_error"]].to_numpy() * np.array([[1], [10]]), 1e-5)
+    negative = stats.norm.cdf(0, ref.loc["age_c", "estimate"], sd["age_c"])
+    close(v["share_negative"], negative, 1e-3)
+    kr = gp("small_sample")["rs_c_reml"]["kenward_roger"]
+    assert_states((10 * ref.loc["age_c", "estimate"], ".3f"), (10 * ref.loc["age_c", "std_error"], ".3f"),
+                  (10 * sd["age_c"], ".3f"), ((10 * sd["age_c"]) ** 2, ".3f"), (100 * negative, ".1f"),
+                  (ref.loc["age_c", "estimate"] / sd["age_c"], ".1f"), (kr["t"][1], ".2f"), (kr["df"][1], ".1f"))
+    assert kr["p"][1] / fixed("rs_c_reml").loc["age_c", "p"] > 1e9  # "billions of times larger"
