@@ -6,6 +6,10 @@ on every run. :func:`progress_bar` draws a tqdm bar on stderr while the work run
 and, inside a Jupyter kernel, clears the cell's output when the work ends, so the
 stored cell holds only what comes after (call it in a cell of its own: earlier
 output of the same cell is cleared too). Outside Jupyter the bar stays, as usual.
+
+nbval does not act on a clear-output message, so it would see the bar's stderr: the
+lectures tag such a cell ``nbval-ignore-output`` (it stores nothing to compare) and show
+its result in the next cell.
 """
 
 from __future__ import annotations

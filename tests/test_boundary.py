@@ -3,9 +3,8 @@
 R's numbers live in tests/reference/boundary_reference.json, written by
 tests/reference/make_boundary_reference.R (an lme4 loop of fresh fits, pbkrtest's
 PBmodcomp and RLRsim's exactRLRT, all with fixed seeds); test_reference_is_current
-reruns it. Null distributions are compared through R's quantiles: at each, the share
-of our simulated statistics below it must be R's probability within four standard
-errors of the difference of two independent empirical CDFs.
+reruns it. Null distributions are compared with R's within Monte Carlo error
+(tests/mc_compare.py).
 """
 
 from __future__ import annotations
@@ -27,13 +26,13 @@ from helpers import boundary
 from helpers.boundary import BoundaryTestError, bootstrap_lrt, chi2_mixture_pvalue, exact_rlrt, lr_statistic
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.progress import progress_bar
+from tests.mc_compare import assert_same_distribution, assert_same_pvalue
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 SCRIPT = REFERENCE_DIR / "make_boundary_reference.R"
 REFERENCE = json.loads((REFERENCE_DIR / "boundary_reference.json").read_text())
 COMPARISONS = REFERENCE["comparisons"]
 LRT_ATOL = 1e-5  # lme4 run to its optimum and our refits agree to ~1e-7 in the log-likelihood
-Z_MAX = 4.0  # Monte Carlo agreement: within four standard errors
 
 GP = load_gp_cholesterol().assign(age_c=lambda d: d["age"] - d["age"].mean())
 
@@ -77,25 +76,6 @@ def exact(n_sim: int = 10000, seed: int = 20250224):
     return _RUNS[key]
 
 
-def assert_same_distribution(ours: np.ndarray, theirs: dict):
-    """Our sample against R's quantiles and share of zeros, within Monte Carlo error."""
-    n1, n2 = len(ours), theirs["n"]
-    zero = np.mean(ours <= 1e-8)
-    se = np.sqrt(max(zero * (1 - zero), theirs["share_zero"] * (1 - theirs["share_zero"]), 1 / n1) * (1 / n1 + 1 / n2))
-    assert abs(zero - theirs["share_zero"]) < Z_MAX * se, f"share of zeros {zero} vs R's {theirs['share_zero']}"
-    for prob, quantile in zip(theirs["probs"], theirs["quantiles"]):
-        if quantile <= 1e-8:  # inside R's atom at zero, already compared
-            continue
-        below = np.mean(ours <= quantile)
-        se = np.sqrt(prob * (1 - prob) * (1 / n1 + 1 / n2))
-        assert abs(below - prob) < Z_MAX * se, f"{below:.3f} of ours lie below R's {prob:.2f} quantile {quantile:.4g}"
-
-
-def assert_same_pvalue(ours, p_theirs: float, n_theirs: int):
-    se = np.sqrt(ours.mc_se**2 + p_theirs * (1 - p_theirs) / n_theirs)
-    assert abs(ours.p_value - p_theirs) < Z_MAX * max(se, 1 / n_theirs), (ours.p_value, p_theirs)
-
-
 # ----------------------------------------------------------------------------- against R
 
 
@@ -125,14 +105,14 @@ def test_observed_rlrt_equals_rlrsims():
 def test_bootstrap_null_distribution_matches_lme4_loop(name):
     ours, theirs = bootstrap(name), COMPARISONS[name]["lme4_loop"]
     assert_same_distribution(ours.null_statistics, theirs)
-    assert_same_pvalue(ours, theirs["p_value"], theirs["n"])
+    assert_same_pvalue(ours.p_value, ours.mc_se, theirs["p_value"], theirs["n"])
 
 
 @pytest.mark.slow
 def test_ml_bootstrap_matches_pbmodcomp():
     ours, theirs = bootstrap("rs_vs_ri_ml"), COMPARISONS["rs_vs_ri_ml"]["pbmodcomp"]
     assert_same_distribution(ours.null_statistics, theirs)
-    assert_same_pvalue(ours, theirs["p_value"], theirs["n"])
+    assert_same_pvalue(ours.p_value, ours.mc_se, theirs["p_value"], theirs["n"])
 
 
 def test_exact_null_distribution_matches_rlrtsim():
