@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# make grade: the nbgrader course root, and the number of parallel workers (default: one per core).
+# make grade: the nbgrader course root; local workers (default: one per core) or a dask scheduler's address.
 COURSE ?= grading/course
 WORKERS ?=
+SCHEDULER ?=
 
 .PHONY: lab test book data bench grade clean-venv
 
@@ -42,11 +43,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_grading
 	$(BIN)/python bench/bench_notebooks.py
 
-## Grade assignment A for the whole class: parallel autograde with sandboxed kernels, feedback, grades.csv
-## (COURSE=path for another course root, WORKERS=n; as root; see grading/README.md).
+## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:
+## COURSE=path for another course root, WORKERS=n local workers, or SCHEDULER=tcp://host:8786 for the
+## workers of a dask scheduler; as root; see grading/README.md.
 grade: $(STAMP)
 	$(if $(A),,$(error give the assignment: make grade A=<assignment>))
-	$(BIN)/python -m grading.parallel grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/python -m grading grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 clean-venv:
 	rm -rf $(VENV)

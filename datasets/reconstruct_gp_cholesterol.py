@@ -14,7 +14,8 @@ The method, in four steps (``gp_cholesterol.md`` explains it at length):
    mmol/L, so each sum lives on an integer lattice. Σage and Σchol of each GP, the overall Σage², Σage·chol
    and Σchol² round to unique lattice points; each GP's Σage² and Σage·chol are then chosen by integer
    programming (scipy's HiGHS) so that every printed number is met with as much margin as possible, and
-   so that the varying-slope model's printed residual quartiles are reachable by some row.
+   so that the varying-slope model's printed residual quartiles are reachable by some row; an exact
+   descent over moves between two GPs finishes what the linearised program began.
 3. **Rows.** Ages are drawn per GP and adjusted to the lattice sums exactly. Each printed residual quantile
    is one order statistic (rows 1, 111, 221, 331, 441 of the sorted residuals), so one row per quantile is
    placed where its residual prints as the handout's. Cholesterol values are drawn around each GP's line,
@@ -23,7 +24,9 @@ The method, in four steps (``gp_cholesterol.md`` explains it at length):
 4. **Columns the handout never summarises** (BMI beyond the first rows, sex, the GP's age) are simulated:
    plausible and documented as simulated.
 
-Deterministic: a fixed seed, deterministic solvers; a re-run writes a byte-identical file.
+Deterministic on any machine: a fixed seed, deterministic solvers, and fits computed from the sums without
+BLAS or LAPACK (whose kernels differ between CPUs in the last bits), so that every discrete decision sees
+the same numbers everywhere and a re-run writes a byte-identical file (``gp_cholesterol.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import argparse
 import csv
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +86,29 @@ class Sums:
     syy: float
 
 
+def _solve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a⁻¹b`` and the diagonal of ``a⁻¹`` for a symmetric positive definite ``a``, by Gauss-Jordan.
+
+    Elementwise operations only, never BLAS or LAPACK: their kernels differ between CPUs (and with
+    OPENBLAS_CORETYPE) in the last bits, and the integer program below can turn one bit into another
+    lattice point. numpy's elementwise arithmetic is IEEE, so every machine computes the same bits.
+    """
+    k = len(b)
+    table = np.hstack([a, np.eye(k), b[:, None]])
+    for i in range(k):
+        table[i] /= table[i, i]
+        factors = table[:, i].copy()
+        factors[i] = 0.0
+        table -= np.multiply.outer(factors, table[i])
+    return table[:, -1], np.diag(table[:, k:2 * k]).copy()
+
+
 def _ols(xtx, xty, yy, nobs, tss) -> dict:
-    beta = np.linalg.solve(xtx, xty)
-    rss = yy - beta @ xty
+    beta, inverse_diagonal = _solve(xtx, xty)
+    rss = yy - np.sum(beta * xty)
     df = nobs - len(beta)
     s2 = rss / df
-    se = np.sqrt(np.diag(np.linalg.inv(xtx)) * s2)
+    se = np.sqrt(inverse_diagonal * s2)
     r2 = 1 - rss / tss
     return {
         "estimate": beta, "std_error": se, "t_value": beta / se, "sigma": np.sqrt(s2), "r_squared": r2,
@@ -117,32 +138,54 @@ def fits_from_sums(s: Sums) -> dict:
         xtx[g + 1, g + 1], xtx[0, g + 1], xty[g + 1] = s.sxx[g], s.sx[g], s.sxy[g]
     fits["varying_slope"] = _ols(np.triu(xtx) + np.triu(xtx, 1).T, xty, s.syy, total, tss)
     xbar, ybar = s.sx / s.n, s.sy / s.n
-    design = np.column_stack([np.ones(k), xbar])
-    grouped = _ols(design.T @ design, design.T @ ybar, ybar @ ybar, k, np.sum((ybar - ybar.mean()) ** 2))
-    grouped["residuals"] = ybar - design @ grouped["estimate"]
+    grouped = _ols(np.array([[k, np.sum(xbar)], [np.sum(xbar), np.sum(xbar * xbar)]]),
+                   np.array([np.sum(ybar), np.sum(xbar * ybar)]), np.sum(ybar * ybar), k,
+                   np.sum((ybar - ybar.mean()) ** 2))
+    grouped["residuals"] = ybar - (grouped["estimate"][0] + grouped["estimate"][1] * xbar)
     fits["grouped"] = grouped
     return fits
 
 
 def deviations(s: Sums, targets: list[dict]) -> np.ndarray:
     """Each sum-determined printed number's deviation, in half units of its last printed digit."""
-    fits, out = fits_from_sums(s), []
-    terms = {m: [t["term"] for t in targets if t["model"] == m and t["statistic"] == "estimate"] for m in MODELS}
-    for t in targets:
-        model, stat = t["model"], t["statistic"]
-        if model not in fits or stat in ("p_value", "f_p_value", "df_residual", "f_df_model", "f_df_residual"):
+    fits = fits_from_sums(s)
+    plan = _sum_determined(tuple((t["model"], t["statistic"], t["term"], t["printed"]) for t in targets))
+    values = [fits[model][stat] if where is None else fits[model][stat][where] for model, stat, where in plan.picks]
+    if plan.quantile_probabilities:  # the grouped fit's residual quantiles, all at once
+        values += list(np.quantile(fits["grouped"]["residuals"], plan.quantile_probabilities))
+    return (np.array(values)[plan.order] - plan.printed) / plan.half_units
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where each sum-determined printed number of a list of targets is found in the fits."""
+
+    picks: tuple  # (model, statistic, coefficient index or None)
+    quantile_probabilities: tuple
+    order: np.ndarray  # from picks-then-quantiles back to the targets' order
+    printed: np.ndarray
+    half_units: np.ndarray
+
+
+@lru_cache(maxsize=None)
+def _sum_determined(targets: tuple[tuple[str, str, str, str], ...]) -> _Plan:
+    terms = {m: [term for model, stat, term, _ in targets if model == m and stat == "estimate"] for m in MODELS}
+    picks, probabilities, position, printed, halves = [], [], [], [], []
+    for model, stat, term, text in targets:
+        if model not in MODELS or stat in ("p_value", "f_p_value", "df_residual", "f_df_model", "f_df_residual"):
             continue
-        fit = fits[model]
-        if stat in ("estimate", "std_error", "t_value"):
-            value = fit[stat][terms[model].index(t["term"])]
-        elif stat == "residual_quantile":
+        if stat == "residual_quantile":
             if model != "grouped":
                 continue  # these depend on rows, not sums: step 3
-            value = np.quantile(fit["residuals"], QUANTILE_RANKS[t["term"]] / 440)
+            position.append(("quantile", len(probabilities)))
+            probabilities.append(QUANTILE_RANKS[term] / 440)
         else:
-            value = fit[stat]
-        out.append((value - float(t["printed"])) / half_unit(t["printed"], stat))
-    return np.array(out)
+            position.append(("pick", len(picks)))
+            picks.append((model, stat, terms[model].index(term) if stat in ("estimate", "std_error", "t_value") else None))
+        printed.append(float(text))
+        halves.append(half_unit(text, stat))
+    order = np.array([i if kind == "pick" else len(picks) + i for kind, i in position], dtype=int)
+    return _Plan(tuple(picks), tuple(probabilities), order, np.array(printed), np.array(halves))
 
 
 # ---------------------------------------------------------------- step 1 and 2: the sums
@@ -230,7 +273,8 @@ def choose_within_gp_sums(s: Sums, targets: list[dict], fixed: list[tuple]) -> S
     """Step 2d: each GP's Σage² and Σage·chol.
 
     Only the totals are pinned exactly by the pooled fit; the split among GPs moves the varying-slope fit.
-    A least-squares fit (totals kept) comes first, then integer programming on the lattice around it.
+    A least-squares fit (totals kept) comes first, then integer programming on the lattice around it, then
+    an exact descent from the integer program's point.
     """
     k = len(s.n)
     slope_targets = [t for t in targets if t["model"] == "varying_slope"]
@@ -243,15 +287,59 @@ def choose_within_gp_sums(s: Sums, targets: list[dict], fixed: list[tuple]) -> S
     smooth = split(least_squares(lambda p: deviations(split(p), slope_targets), start, x_scale=np.ones(2 * k - 2)).x)
     current = Sums(s.n, s.sx, s.sy, _split_total(smooth.sxx, int(round(s.sxx.sum())), parity=s.sx),
                    _split_total(smooth.sxy * 100, int(round(s.sxy.sum() * 100))) / 100, s.syy)
-    for _ in range(3):
-        current, moved = _lattice_step(current, slope_targets, fixed)
-        if not moved:
-            break
-    return current
+    return _descend(_lattice_step(current, slope_targets, fixed), slope_targets, fixed)
 
 
-def _lattice_step(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> tuple[Sums, bool]:
-    """One round of integer programming, linearised around ``s``.
+def _slope_score(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> float | None:
+    """The varying-slope numbers' summed deviation (half units, rounded to 1e-9), or None where ``s``
+    breaks a condition of the integer program, evaluated exactly rather than linearised."""
+    deviation = deviations(s, slope_targets)
+    printed = [t["printed"] for t in slope_targets if t["statistic"] == "residual_quantile"]
+    quantiles, half = [float(p) for p in printed], min(half_unit(p, "residual_quantile") for p in printed)
+    line = Lines.from_sums(s).varying_slope
+    ages = np.arange(*AGE_RANGE)
+    fitted = line[:, :1] + line[:, 1:] * ages  # each GP (rows) at each age (columns)
+    reachable = all(np.any(np.abs(np.round(100 * (q + fitted)) / 100 - fitted - q) < 0.85 * half) for q in quantiles)
+    placed = all(quantiles[0] - 0.85 * half <= y100 / 100 - line[g, 0] - line[g, 1] * age <= quantiles[-1] + 0.85 * half
+                 for g, age, y100 in fixed)
+    if np.max(np.abs(deviation)) > 0.97 or not reachable or not placed:
+        return None
+    return round(float(np.sum(np.abs(deviation))), 9)
+
+
+def _descend(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sums:
+    """Step 2e: from the integer program's point, the best exact improvement until there is none.
+
+    The integer program sees a linearised fit and stops within 5% of its bound, so it returns a good
+    point, not the best. Solving it again around its answer cycled between two neighbouring points, and
+    which one the last round left depended on the last bits of BLAS arithmetic, so on the CPU. Here each
+    move keeps the totals (Σage·chol of one GP up by a hundredth and of another down, or Σage² by 2
+    likewise), its score is computed exactly, and the best improving move is taken (ties by the order of
+    the moves) until none improves.
+    """
+    k = len(s.n)
+    score = _slope_score(s, slope_targets, fixed)
+    if score is None:
+        raise RuntimeError("the integer program's lattice point breaks one of its conditions")
+    while True:
+        best = None
+        for i in range(k):
+            for j in range(k):
+                for kind in ("sxx", "sxy") if i != j else ():
+                    step = np.zeros(k)
+                    step[i], step[j] = (2, -2) if kind == "sxx" else (1, -1)
+                    trial = Sums(s.n, s.sx, s.sy, s.sxx + step * (kind == "sxx"),
+                                 (np.round(s.sxy * 100) + step * (kind == "sxy")) / 100, s.syy)
+                    value = _slope_score(trial, slope_targets, fixed)
+                    if value is not None and value < score and (best is None or value < best[0]):
+                        best = (value, trial)
+        if best is None:
+            return s
+        score, s = best
+
+
+def _lattice_step(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sums:
+    """Integer programming, linearised around ``s``.
 
     We keep every varying-slope number within 0.97 of half its last digit, make each of its printed
     residual quantiles reachable by some row (age, chol), keep the rows already placed (``fixed``)
@@ -320,8 +408,7 @@ def _lattice_step(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> tup
     )
     if result.x is None:
         raise RuntimeError(f"no lattice point meets the varying-slope numbers: {result.message}")
-    moves = np.round(result.x[: 2 * k])
-    return with_moves(moves), bool(moves.any())
+    return with_moves(np.round(result.x[: 2 * k]))
 
 
 # ---------------------------------------------------------------- step 3: the rows
