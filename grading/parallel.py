@@ -338,8 +338,13 @@ def client_for(scheduler: str | None, workers: int | None):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler)
-        print(f"grading on the {len(client.nthreads())} workers of {scheduler} (more may join)", flush=True)
+        try:
+            client = Client(scheduler, timeout=60)
+        except OSError as error:
+            raise SystemExit(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
+        attached = len(client.nthreads())
+        print(f"grading on the {attached} workers of {scheduler} (more may join)"
+              if attached else f"no worker is attached to {scheduler} yet: waiting for one", flush=True)
         return client
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -354,12 +359,18 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
           force: bool = False, sandbox: bool = True) -> dict[str, str]:
     """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
     from distributed import as_completed
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
 
     course = course.resolve()
-    with Gradebook(db_url(course)) as gb:
-        gb.find_assignment(assignment)  # MissingEntry: run `nbgrader generate_assignment` first
+    try:
+        if not (course / "gradebook.db").is_file():
+            raise MissingEntry()
+        with Gradebook(db_url(course)) as gb:
+            gb.find_assignment(assignment)
+    except MissingEntry:
+        raise SystemExit(f"{assignment} is not in the gradebook of {course}: run `nbgrader generate_assignment "
+                         f"{assignment}` there first") from None
     work = course / WORK / assignment
     (work / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(course / WORK, 0o700)
@@ -372,9 +383,9 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
     todo = [s for s in students if force or not is_graded(course, assignment, s)]
     print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
     failed = {}
+    client = client_for(scheduler, workers) if todo else None
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
-    if todo:
-        client = client_for(scheduler, workers)
+    if client:
         try:
             material = client.scatter(pack_assignment(course, assignment))
             waiting, running, whose = list(reversed(todo)), as_completed(), {}
