@@ -1,12 +1,14 @@
 """Benchmark: grading a class with ``make grade`` (grading/parallel.py) against serial stock nbgrader.
 
 Makes a class of CLASS_SIZE submissions of the fastest assignment from the test fixtures (right, partly
-right and untouched answers, in turn), grades one copy with stock ``nbgrader autograde``,
-``generate_feedback`` and ``export``, one after the other, and another copy with the parallel command
-(sandboxed kernels, one worker per core), in the same run; checks that the scores agree and prints the
-times, the floor of one fresh kernel importing pandas, statsmodels and seaborn, and nbgrader's fixed cost
-per call. Asserts nothing. Run as root: ``make bench`` (or ``.venv/bin/python -m bench.bench_grading`` from the
-repository root).
+right and untouched answers, in turn) and grades three copies of it in the same run: with stock
+``nbgrader autograde``, ``generate_feedback`` and ``export``, one after the other; with ``python -m grading
+grade`` on its embedded local cluster (one worker per core); and with the same command through a `dask
+scheduler` and two `dask worker` processes on localhost, each in an empty folder of its own (started
+before the clock runs, as a standing cluster would be). Checks that all three give the same scores and
+prints students per minute, the CPU time each side used, the floor of one fresh kernel importing pandas,
+statsmodels and seaborn, and nbgrader's fixed cost per call. Asserts nothing. Run as root: ``make bench``
+(or ``.venv/bin/python -m bench.bench_grading`` from the repository root).
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ from pathlib import Path
 import nbformat
 
 from grading import COURSE_ROOT
-from grading.parallel import db_url
+from grading.parallel import RUNTIME, db_url
 from tests import grading_fixtures as fx
+from tests.localhost_dask import ENV, LocalhostCluster
 
 ROOT = Path(__file__).resolve().parent.parent
-
 ASSIGNMENT = "structure_and_pooling"
-CLASS_SIZE = 60
+CLASS_SIZE = 40
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def timed(*command: str, cwd: Path) -> float:
@@ -42,16 +43,15 @@ def timed(*command: str, cwd: Path) -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU time of the finished child processes of this benchmark, kernels included."""
+    """CPU time of the finished child processes of this benchmark, kernels and workers included."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
 
 
 def make_class(tmp: Path) -> Path:
     """A generated course with CLASS_SIZE submissions."""
-    course = tmp / "grading"
-    shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(
-        "release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".parallel", "__pycache__"))
+    course = tmp / "course"
+    shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(*RUNTIME, "__pycache__"))
     subprocess.run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True,
                    capture_output=True)
     (release,) = (course / "release" / ASSIGNMENT).glob("*.ipynb")
@@ -87,49 +87,53 @@ def kernel_floor(rounds: int = 3) -> float:
     return statistics.median(times)
 
 
+def measured(step):
+    """Run ``step()``; return its wall seconds, the CPU seconds its child processes used, and the load after."""
+    cpu = cpu_seconds()
+    seconds = step()
+    return seconds, cpu_seconds() - cpu, os.getloadavg()[0]
+
+
 def main() -> None:
     if os.geteuid() != 0:
         print("bench_grading: skipped, needs root (the grading sandbox makes users and namespaces)")
         return
     cores = os.cpu_count() or 1
+    grade = [sys.executable, "-m", "grading", "grade", ASSIGNMENT, "--course"]
     with tempfile.TemporaryDirectory() as tmp:
-        course = make_class(Path(tmp))
-        serial, par = Path(tmp) / "serial", Path(tmp) / "parallel"
-        shutil.copytree(course, serial)
-        shutil.copytree(course, par)
-        nbgrader = str(BIN / "nbgrader")
-        load, cpu = [os.getloadavg()[0]], [cpu_seconds()]
-        serial_steps = {step: timed(nbgrader, *args, cwd=serial) for step, args in (
-            ("autograde", ["autograde", ASSIGNMENT]), ("generate_feedback", ["generate_feedback", ASSIGNMENT]),
-            ("export", ["export"]))}
-        load.append(os.getloadavg()[0])
-        cpu.append(cpu_seconds())
-        parallel = timed(sys.executable, "-m", "grading.parallel", "grade", ASSIGNMENT, "--course", str(par),
-                         cwd=ROOT)
-        load.append(os.getloadavg()[0])
-        cpu.append(cpu_seconds())
-        same = scores(serial) == scores(par) and len(scores(par)) > 0
-        startup = statistics.median(timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000", cwd=serial)
-                                    for _ in range(3))  # already graded: start, read config and db, skip
+        tmp = Path(tmp)
+        course = make_class(tmp)
+        copies = {name: tmp / name for name in ("serial", "local", "localhost")}
+        for copy in copies.values():
+            shutil.copytree(course, copy)
+        nbgrader, load = str(BIN / "nbgrader"), os.getloadavg()[0]
+        serial = measured(lambda: sum(timed(nbgrader, *args, cwd=copies["serial"]) for args in (
+            ["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"])))
+        local = measured(lambda: timed(*grade, str(copies["local"]), cwd=ROOT))
+        with LocalhostCluster(tmp / "dask", workers=2) as cluster:
+            # a standing cluster: the worker processes (not their children) are not this process's children
+            localhost = measured(lambda: timed(*grade, str(copies["localhost"]), "--scheduler", cluster.address,
+                                               cwd=ROOT))
+        same = {name: scores(copy) == scores(copies["serial"]) and len(scores(copy)) > 0
+                for name, copy in copies.items()}
+        startup = statistics.median(timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000",
+                                          cwd=copies["serial"]) for _ in range(3))  # graded already: start, skip
         floor = kernel_floor()
-    total = sum(serial_steps.values())
     n = CLASS_SIZE
-    print(f"grading {n} submissions of {ASSIGNMENT} on {cores} cores (seconds; per submission)")
-    for step, seconds in serial_steps.items():
-        print(f"  serial nbgrader {step:<22}{seconds:8.1f}   {seconds / n:6.2f}")
-    print(f"  serial nbgrader, all three              {total:8.1f}   {total / n:6.2f}")
-    print(f"  make grade ({cores} workers, sandboxed)      {parallel:8.1f}   {parallel / n:6.2f}"
-          f"   same scores as serial: {'yes' if same else 'NO'}")
-    serial_cpu, parallel_cpu = cpu[1] - cpu[0], cpu[2] - cpu[1]
-    print(f"  CPU seconds, kernels included: serial {serial_cpu:.1f}, make grade {parallel_cpu:.1f}; cores they got:"
-          f" {serial_cpu / total:.2f} and {parallel_cpu / parallel:.2f} of {cores}")
-    print(f"  load average before, between and after: {', '.join(f'{x:.1f}' for x in load)}"
-          f" (other jobs on a shared machine take cores from both)")
-    print(f"  floor: fresh kernel + pandas, statsmodels, seaborn       {floor:6.2f}"
-          f"   (÷ {cores} cores: {floor / cores:.2f})")
-    print(f"  nbgrader's fixed cost per call (autograde of nothing)    {startup:6.2f}"
-          f"   (make grade pays it once per worker)")
-    print(f"parallel vs serial nbgrader: {total / parallel:.2f}")
+    print(f"grading {n} submissions of {ASSIGNMENT} on {cores} cores (load average {load:.1f} at the start)")
+    print(f"  {'':44}{'seconds':>8}{'students/min':>14}{'CPU s':>8}  load after  same scores")
+    rows = (("serial nbgrader (autograde, feedback, export)", serial, True),
+            (f"make grade, local cluster ({cores} workers)", local, same["local"]),
+            ("make grade, 2 dask workers on localhost", localhost, same["localhost"]))
+    for label, (seconds, cpu, after), ok in rows:
+        print(f"  {label:<44}{seconds:8.1f}{60 * n / seconds:14.1f}{cpu:8.1f}  {after:10.1f}  "
+              f"{'yes' if ok else 'NO'}")
+    print("  (CPU s: of the processes a run started and ended, kernels included; for the localhost run only the"
+          " instructor's side, since its workers and their kernels belong to the standing cluster)")
+    print(f"  floor: fresh kernel + pandas, statsmodels, seaborn {floor:.2f} s (÷ {cores} cores: {floor / cores:.2f});"
+          f" nbgrader's fixed cost per call {startup:.2f} s (make grade pays it once per worker)")
+    print(f"  two localhost workers vs serial nbgrader: {serial[0] / localhost[0]:.2f}")
+    print(f"parallel vs serial nbgrader: {serial[0] / local[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
-"""Grade a whole class fast and safely: ``make grade A=<assignment>`` (see grading/README.md).
+"""Grade a whole class on dask.distributed: ``make grade A=<assignment>`` (see grading/README.md).
 
-    python -m grading.parallel grade ASSIGNMENT [--course grading/course] [--workers N] [--part K/M] [--force]
-    python -m grading.parallel merge ASSIGNMENT OTHER_COURSE... [--course grading/course]
+    python -m grading grade ASSIGNMENT [--course DIR] [--workers N] [--scheduler ADDRESS] [--force]
 
-``grade`` autogrades every submission of ASSIGNMENT in a shard of its own: a small course root holding a
-copy of the gradebook, that one submission and the assignment's data files. A pool of workers (one per
-core by default), each a long-lived process that pays nbgrader's start-up once, runs nbgrader's own
-autograde and generate_feedback (``nbgrader.apps.NbGraderAPI``) on one shard after another, with every
-kernel in the sandbox of :mod:`grading.sandbox`. The main process alone writes the course: it merges each
-finished shard's gradebook rows through ``nbgrader.api.Gradebook``, then moves in its feedback/ and
-autograded/ folders; the autograded folder comes last and marks the student done, so a run that is
-killed and started again grades only who is left (like ``nbgrader autograde``, it grades again a
-student whose submission is newer, or everyone with ``--force``). Last, grades.csv is exported.
+Each submission is one dask task. The task carries everything its grading needs, as plain data: the
+assignment (the course's configuration files, ``source/<assignment>/`` and a gradebook holding only that
+assignment's definition, as bytes) and the submission (the student's files as bytes, their timestamp, and
+the gradebook rows they already have). A worker writes these into a private course root of its own,
+runs nbgrader's own autograde and generate_feedback (``nbgrader.apps.NbGraderAPI``) with the course's
+configuration there, and sends back plain data: the student's gradebook rows, the autograded folder, the
+feedback folder and nbgrader's log. No folder is shared: a worker may run on any machine that has the
+course environment. The instructor's process alone writes the course, one student at a time, in this
+order: gradebook rows (through ``nbgrader.api.Gradebook``), feedback/, autograded/. The autograded folder
+comes last and marks the student done, so a run that is killed and started again grades only who is left;
+like ``nbgrader autograde`` it grades again a student whose submission is newer, or everyone with
+``--force``. A worker that dies takes no grade with it: the scheduler gives its task to another worker.
 
-``merge`` brings into the course what ``grade --part`` graded in copies of it on other machines.
+Without ``--scheduler`` the work runs on an embedded local cluster: one worker process per core, one
+thread each.
 """
 
 from __future__ import annotations
@@ -21,187 +24,257 @@ from __future__ import annotations
 import argparse
 import copy
 import fcntl
-import multiprocessing
+import hashlib
+import logging
 import os
 import shutil
 import sqlite3
 import sys
+import tempfile
+import threading
 import traceback
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
-from grading import sandbox as sb
-from grading.sandbox import without
 
 REPO = Path(__file__).resolve().parent.parent
-WORK = ".parallel"  # inside the course root: <course>/.parallel/<assignment>/{template.db,shards,logs}
+WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
+RUNTIME = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".nbgrader.log", WORK)
 GRADE_FIELDS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grade")
 COMMENT_FIELDS = ("auto_comment", "manual_comment")
+STUDENT_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
 
 
 def db_url(course: Path) -> str:
     return f"sqlite:///{course / 'gradebook.db'}"
 
 
-# ----------------------------------------------------------------------------- merging gradebooks
+# ----------------------------------------------------------------------------- what a task carries
 
 
-def merge_submission(src, dst, assignment: str, student: str) -> None:
-    """Copy one graded submission from Gradebook ``src`` into Gradebook ``dst`` (rows updated, never added twice)."""
-    from nbgrader.api import MissingEntry
+@dataclass(frozen=True)
+class Assignment:
+    """What grading any submission of one assignment needs: relative path -> bytes of the course's
+    configuration and the assignment's source folder, and the bytes of a gradebook that defines the
+    assignment and holds no student."""
 
-    sub = src.find_submission(assignment, student)
-    try:
-        dst.find_student(student)
-    except MissingEntry:
-        who = sub.student
-        dst.add_student(student, first_name=who.first_name, last_name=who.last_name, email=who.email,
-                        lms_user_id=who.lms_user_id)
-    dst.update_or_create_submission(assignment, student, timestamp=sub.timestamp, extension=sub.extension)
-    for nb in sub.notebooks:
-        into = dst.find_submission_notebook(nb.name, assignment, student)
-        into.flagged, into.late_submission_penalty = nb.flagged, nb.late_submission_penalty
-        for grade in nb.grades:
-            _copy(grade, dst.find_grade(grade.name, nb.name, assignment, student), GRADE_FIELDS)
-        for comment in nb.comments:
-            _copy(comment, dst.find_comment(comment.name, nb.name, assignment, student), COMMENT_FIELDS)
-    dst.db.commit()
+    name: str
+    files: dict[str, bytes]
+    gradebook: bytes
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(self.gradebook)
+        for path in sorted(self.files):
+            digest.update(path.encode() + b"\0" + self.files[path] + b"\0")
+        return digest.hexdigest()[:16]
 
 
-def _copy(src, dst, fields) -> None:
-    for field in fields:
-        setattr(dst, field, getattr(src, field))
+@dataclass(frozen=True)
+class Submission:
+    """One student's submission: their files (relative path -> bytes, ``timestamp.txt`` included), the
+    timestamp nbgrader reads from them, and the gradebook rows they have already (None: never graded)."""
+
+    student: str
+    files: dict[str, bytes]
+    timestamp: object
+    rows: dict | None
 
 
-def adopt(src: Path, course: Path, assignment: str, student: str, move: bool) -> None:
-    """Bring ``student``'s grading from course root ``src`` into ``course``: gradebook rows, feedback, autograded.
+def read_tree(folder: Path, skip=lambda rel: False) -> dict[str, bytes]:
+    """Every regular file under ``folder`` by relative path; symbolic links are left out (root must not
+    follow a student's link to a file of the grader's)."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and not any(p.is_symlink() for p in [path, *path.parents]) and not skip(rel):
+            out[rel] = path.read_bytes()
+    return out
 
-    The autograded folder comes last: its presence means the student is done. A student whose grading failed
-    keeps the gradebook rows nbgrader wrote (as a serial run does) and loses any old autograded folder.
-    """
+
+def write_tree(folder: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` under ``folder``, refusing any path that would leave it."""
+    for rel, data in files.items():
+        path = (folder / rel).resolve()
+        if rel.startswith("/") or folder.resolve() not in path.parents:
+            raise ValueError(f"refusing to write {rel!r} outside {folder}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def pack_assignment(course: Path, assignment: str) -> Assignment:
+    """The course material a worker needs for ``assignment``: the files at the top of the course root
+    (``nbgrader_config.py`` and what it reads), ``source/<assignment>/``, and a copy of the gradebook
+    stripped of every other assignment and of every student (through nbgrader's own API)."""
     from nbgrader.api import Gradebook
+
+    def wanted(rel: str) -> bool:
+        top = rel.split("/", 1)[0]
+        return (rel == top and top not in RUNTIME) or rel.startswith(f"source/{assignment}/")
+
+    files = read_tree(course, skip=lambda rel: not wanted(rel) or "__pycache__" in rel)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "gradebook.db"
+        snapshot(course / "gradebook.db", db)
+        with Gradebook(f"sqlite:///{db}") as gb:
+            for other in [a.name for a in gb.assignments if a.name != assignment]:
+                gb.remove_assignment(other)
+            for student in [s.id for s in gb.students]:
+                gb.remove_student(student)
+        with sqlite3.connect(db) as con:
+            con.execute("VACUUM")
+        return Assignment(assignment, files, db.read_bytes())
+
+
+def pack_submission(course: Path, assignment: str, student: str) -> Submission:
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.coursedir import CourseDirectory
+
+    folder = course / "submitted" / student / assignment
+    with Gradebook(db_url(course)) as gb:
+        try:
+            rows = submission_rows(gb, assignment, student)
+        except MissingEntry:
+            rows = None
+    timestamp = CourseDirectory(root=str(course)).get_existing_timestamp(str(folder))
+    return Submission(student, read_tree(folder), timestamp, rows)
+
+
+def snapshot(db: Path, copy_to: Path) -> None:
+    """A consistent copy of a SQLite database (the backup API), safe while others read it."""
+    with sqlite3.connect(db) as src, sqlite3.connect(copy_to) as dst:
+        src.backup(dst)
+
+
+# ----------------------------------------------------------------------------- gradebook rows as plain data
+
+
+def submission_rows(gb, assignment: str, student: str) -> dict:
+    """One student's rows for ``assignment``: who they are, the submission, and per notebook its flags,
+    grades and comments (MissingEntry if they have no submission)."""
+    sub = gb.find_submission(assignment, student)
+    return {
+        "student": {f: getattr(sub.student, f) for f in STUDENT_FIELDS},
+        "timestamp": sub.timestamp, "extension": sub.extension,
+        "notebooks": {nb.name: {
+            "flagged": nb.flagged, "late_submission_penalty": nb.late_submission_penalty,
+            "grades": {g.name: {f: getattr(g, f) for f in GRADE_FIELDS} for g in nb.grades},
+            "comments": {c.name: {f: getattr(c, f) for f in COMMENT_FIELDS} for c in nb.comments},
+        } for nb in sub.notebooks}}
+
+
+def write_rows(gb, assignment: str, student: str, rows: dict) -> None:
+    """Make ``student``'s rows for ``assignment`` equal ``rows``, updating rows, never adding a second
+    submission; a student not yet in the gradebook is added with their names."""
+    from nbgrader.api import MissingEntry
     from sqlalchemy.exc import SAWarning
 
-    with Gradebook(db_url(src)) as s, Gradebook(db_url(course)) as d, warnings.catch_warnings():
+    try:
+        gb.find_student(student)
+    except MissingEntry:
+        gb.add_student(student, **rows["student"])
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission flushes a half-made row
-        merge_submission(s, d, assignment, student)
-    for kind in ("feedback", "autograded"):
-        there, here = src / kind / student / assignment, course / kind / student / assignment
-        if kind == "autograded" or there.is_dir():
-            shutil.rmtree(here, ignore_errors=True)
-        if there.is_dir():
-            here.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.move if move else shutil.copytree)(there, here)
+        gb.update_or_create_submission(assignment, student, timestamp=rows["timestamp"],
+                                       extension=rows["extension"])
+    for name, notebook in rows["notebooks"].items():
+        into = gb.find_submission_notebook(name, assignment, student)
+        into.flagged, into.late_submission_penalty = notebook["flagged"], notebook["late_submission_penalty"]
+        for kind, find in (("grades", gb.find_grade), ("comments", gb.find_comment)):
+            for cell, fields in notebook[kind].items():
+                row = find(cell, name, assignment, student)
+                for field, value in fields.items():
+                    setattr(row, field, value)
+    gb.db.commit()
 
 
-def export_csv(course: Path) -> Path:
-    """nbgrader's CSV export of the whole gradebook to ``course/grades.csv`` (what ``nbgrader export`` writes)."""
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
+# ----------------------------------------------------------------------------- on a worker
 
-    path = course / "grades.csv"
-    with Gradebook(db_url(course)) as gb:
-        CsvExportPlugin(to=str(path)).export(gb)
-    return path
+_worker: dict = {}  # per worker process: its private folder and prepared assignments
+_one_at_a_time = threading.Lock()  # a worker process grades one submission at a time, whatever its threads
 
 
-# ----------------------------------------------------------------------------- workers
+def grade_submission(assignment: Assignment, submission: Submission, sandbox: bool) -> dict:
+    """Grade one submission in a private course root of this worker; return plain data (see :func:`grade`)."""
+    with _one_at_a_time:
+        try:
+            return _grade_here(assignment, submission, sandbox)
+        except Exception:  # a submission nbgrader cannot even start on fails alone
+            return {"student": submission.student, "success": False, "rows": None, "autograded": None,
+                    "feedback": None, "log": traceback.format_exc()}
 
 
-def load_config(course: Path):
-    """The course's nbgrader_config.py, as ``nbgrader`` run in the course root reads it."""
+def worker_folder() -> Path:
+    """This process's private folder: the dask worker's own local directory, or a temporary one."""
+    if "folder" not in _worker:
+        try:
+            from distributed import get_worker
+            parent = get_worker().local_directory
+        except ValueError:  # not in a dask worker (called directly)
+            parent = None
+        folder = Path(tempfile.mkdtemp(prefix="grading-", dir=parent))
+        os.chmod(folder, 0o700)
+        _worker["folder"] = folder
+    return _worker["folder"]
+
+
+def prepared(assignment: Assignment):
+    """This worker's copy of the assignment's material and its loaded configuration, made once per process."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    cache = _worker.setdefault("assignments", {})
+    if assignment.key not in cache:
+        template = worker_folder() / "assignments" / assignment.key
+        write_tree(template, assignment.files)
+        (template / "gradebook.db").write_bytes(assignment.gradebook)
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(template)).load_config()
+        cache[assignment.key] = template, config
+    return cache[assignment.key]
 
 
-_worker: dict = {}
-
-
-def start_worker(course: str, work: str, limits: dict | None) -> None:
-    """Pool initializer: claim a slot, load the config, send output to a log, set up the sandbox."""
-    slot, _ = sb.claim_slot()  # held while this worker lives
-    course, work = Path(course), Path(work)
-    config = load_config(course)
-    log = os.open(work / "logs" / f"worker-{slot}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1), os.dup2(log, 2)  # kernels inherit these
-    if limits is not None:
-        sandboxed(config, slot, course, work, limits)
-    _worker.update(config=config, course=course, work=work, slot=slot, sandbox=limits is not None)
-
-
-def sandbox_paths(course: Path) -> tuple[list[Path], list[Path]]:
-    """What the sandbox hides (the course, the repository, the grader's home, folders others may not
-    enter) and what it brings back read-only (the Python environment, ``helpers`` and the data sets)."""
-    import helpers
-    from helpers.data import DATASETS_DIR
-
-    keep = [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
-    closed = {a for p in keep for a in p.parents if not os.stat(a).st_mode & 0o001}  # e.g. /root: covered,
-    hide = [p for p in {course, REPO, Path.home(), *closed} if p != Path("/")]  # what is kept is reachable
-    return hide, keep
-
-
-def sandboxed(config, slot: int, course: Path, work: Path, limits: dict) -> None:
-    """Make the ``python3`` kernel of this worker the sandboxed one, talking over Unix sockets."""
-    import matplotlib
-    import matplotlib.font_manager  # noqa: F401 (makes the font cache each kernel would make again)
-
-    home = work / f"home-{slot}"
-    (home / ".cache" / "matplotlib").mkdir(parents=True, exist_ok=True)
-    for fonts in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
-        shutil.copy(fonts, home / ".cache" / "matplotlib")
-    spec = sb.kernel_spec(work / f"kernels-{slot}", slot, *sandbox_paths(course), home_template=home, **limits)
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(spec), os.environ.get("JUPYTER_PATH", "")])
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(sb.prepare(slot) / "kernel")
-    config.NotebookClient.kernel_name = "python3"  # the sandboxed one, whatever the notebook asks for
-
-
-def grade_one(assignment: str, student: str) -> tuple[str, bool]:
-    """Autograde and give feedback to one student in a fresh shard; return (student, success)."""
-    try:
-        return student, shard_grade(assignment, student)
-    except Exception:  # a submission nbgrader cannot even start on fails alone
-        (_worker["work"] / "logs" / f"{student}.log").write_text(traceback.format_exc())
-        return student, False
-
-
-def shard_grade(assignment: str, student: str) -> bool:
+def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.apps import NbGraderAPI
 
-    course, work = _worker["course"], _worker["work"]
-    shard = work / "shards" / student
-    shutil.rmtree(shard, ignore_errors=True)
-    (shard / "source").mkdir(parents=True)
-    shutil.copyfile(work / "template.db", shard / "gradebook.db")  # first: every shard has its gradebook
-    shutil.copytree(course / "submitted" / student / assignment, shard / "submitted" / student / assignment,
-                    ignore=without())  # no symbolic links: nbgrader (root) would copy what they point to
-    shutil.copytree(course / "source" / assignment, shard / "source" / assignment,
-                    ignore=without("*.ipynb"))  # the data files autograde copies in
-    if _worker["sandbox"]:
-        sb.prepare(_worker["slot"])  # no socket of the previous kernel stays
-    config = copy.deepcopy(_worker["config"])
-    config.CourseDirectory.root = str(shard)
-    api = NbGraderAPI(config=config)
-    results = [api.autograde(assignment, student)]
-    if results[0]["success"]:
-        results.append(api.generate_feedback(assignment, student))
-    text = "\n".join(r.get("log", "") + r.get("error", "") for r in results)
-    (work / "logs" / f"{student}.log").write_text(text)
-    return all(r["success"] for r in results)
+    name, student = assignment.name, submission.student
+    template, config = prepared(assignment)
+    root = worker_folder() / "courses" / f"{assignment.key}-{student}"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(template, root)
+    write_tree(root / "submitted" / student / name, submission.files)
+    if submission.rows is not None:
+        with Gradebook(db_url(root)) as gb:
+            write_rows(gb, name, student, submission.rows)
+    config = copy.deepcopy(config)
+    config.CourseDirectory.root = str(root)
+    config.CourseExecute.sandbox = sandbox  # the course's kernel managers (grading.sandbox) do the rest
+    try:
+        api = NbGraderAPI(config=config)
+        results = [api.autograde(name, student)]
+        if results[0]["success"]:
+            results.append(api.generate_feedback(name, student))
+        with Gradebook(db_url(root)) as gb:
+            try:
+                rows = submission_rows(gb, name, student)
+            except MissingEntry:  # failed before nbgrader wrote a row
+                rows = None
+        success = all(r["success"] for r in results)
+        folders = {kind: read_tree(root / kind / student / name) if success else None
+                   for kind in ("autograded", "feedback")}
+        return {"student": student, "success": success, "rows": rows, **folders,
+                "log": "\n".join(r.get("log", "") + r.get("error", "") for r in results)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-# ----------------------------------------------------------------------------- the class
+# ----------------------------------------------------------------------------- in the instructor's process
 
 
-def students_of(course: Path, assignment: str, part: tuple[int, int] = (1, 1)) -> list[str]:
-    """Who submitted ``assignment``, sorted; with ``part=(k, m)`` every m-th of them from the k-th."""
-    names = sorted(p.parent.name for p in course.glob(f"submitted/*/{assignment}") if p.is_dir())
-    k, m = part
-    return names[k - 1::m]
+def students_of(course: Path, assignment: str) -> list[str]:
+    """Who submitted ``assignment``, sorted."""
+    return sorted(p.parent.name for p in course.glob(f"submitted/*/{assignment}") if p.is_dir())
 
 
 def is_graded(course: Path, assignment: str, student: str) -> bool:
@@ -216,21 +289,88 @@ def is_graded(course: Path, assignment: str, student: str) -> bool:
     return new is None or old is None or new <= old
 
 
-def snapshot(db: Path, copy_to: Path) -> None:
-    """A consistent copy of a SQLite database (the backup API)."""
-    with sqlite3.connect(db) as src, sqlite3.connect(copy_to) as dst:
-        src.backup(dst)
+def adopt(course: Path, assignment: str, result: dict) -> None:
+    """Write one worker's result into the course: gradebook rows, then feedback/, then autograded/ (which
+    marks the student done). A failed grading changes nothing of an earlier grade; a student failing the
+    first time gets the rows nbgrader wrote, as a serial run leaves them."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    student = result["student"]
+    with Gradebook(db_url(course)) as gb:
+        if result["rows"] is not None:
+            try:
+                earlier = gb.find_submission(assignment, student) is not None
+            except MissingEntry:
+                earlier = False
+            if result["success"] or not earlier:
+                write_rows(gb, assignment, student, result["rows"])
+    if result["success"]:
+        for kind in ("feedback", "autograded"):
+            here = course / kind / student / assignment
+            incoming = here.with_name(f".{assignment}.incoming")
+            shutil.rmtree(incoming, ignore_errors=True)
+            write_tree(incoming, result[kind])
+            shutil.rmtree(here, ignore_errors=True)
+            incoming.rename(here)
 
 
-def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
-          limits: dict | None = None) -> list[str]:
-    """Autograde, give feedback and export; return the students whose grading failed."""
+def export_csv(course: Path) -> Path:
+    """nbgrader's CSV export of the whole gradebook to ``course/grades.csv`` (what ``nbgrader export`` writes)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    path = course / "grades.csv"
+    with Gradebook(db_url(course)) as gb:
+        CsvExportPlugin(to=str(path)).export(gb)
+    return path
+
+
+def reason(log: str) -> str:
+    """The line of nbgrader's log (or traceback) that says why a grading failed."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("[ERROR]")]
+    return (errors[-1] if errors else lines[-1] if lines else "no log").removeprefix("[ERROR] ")
+
+
+def client_for(scheduler: str | None, workers: int | None):
+    """A dask client: of the scheduler at ``scheduler``, or of an embedded local cluster of ``workers``
+    processes (one per core by default) with one thread each."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=60)
+        except OSError as error:
+            raise SystemExit(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
+        attached = len(client.nthreads())
+        print(f"grading on the {attached} workers of {scheduler} (more may join)"
+              if attached else f"no worker is attached to {scheduler} yet: waiting for one", flush=True)
+        return client
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    client = Client(cluster)
+    client.close_cluster = cluster  # closed with the client (see grade)
+    print(f"grading on a local cluster of {n} workers", flush=True)
+    return client
+
+
+def grade(course: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
+          force: bool = False, sandbox: bool = True) -> dict[str, str]:
+    """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
+    from distributed import as_completed
     from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
 
     course = course.resolve()
-    with Gradebook(db_url(course)) as gb:
-        gb.find_assignment(assignment)  # MissingEntry: run `nbgrader generate_assignment` first
+    try:
+        if not (course / "gradebook.db").is_file():
+            raise MissingEntry()
+        with Gradebook(db_url(course)) as gb:
+            gb.find_assignment(assignment)
+    except MissingEntry:
+        raise SystemExit(f"{assignment} is not in the gradebook of {course}: run `nbgrader generate_assignment "
+                         f"{assignment}` there first") from None
     work = course / WORK / assignment
     (work / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(course / WORK, 0o700)
@@ -239,80 +379,80 @@ def grade(course: Path, assignment: str, workers: int, part=(1, 1), force=False,
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise SystemExit(f"another run is grading {assignment} in {course}") from None
-    students = students_of(course, assignment, part)
+    students = students_of(course, assignment)
     todo = [s for s in students if force or not is_graded(course, assignment, s)]
-    shutil.rmtree(work / "shards", ignore_errors=True)  # what an interrupted run left half done
-    snapshot(course / "gradebook.db", work / "template.db")
     print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
-    failed = []
+    failed = {}
+    client = client_for(scheduler, workers) if todo else None
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
-    if todo:
-        with ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=start_worker,
-                                 initargs=(str(course), str(work), limits)) as pool:
-            jobs = [pool.submit(grade_one, assignment, s) for s in todo]
-            for job in as_completed(jobs):
-                student, ok = job.result()
-                shard = work / "shards" / student
+    if client:
+        try:
+            material = client.scatter(pack_assignment(course, assignment))
+            waiting, running, whose = list(reversed(todo)), as_completed(), {}
+
+            def submit_next():
+                student = waiting.pop()
+                future = client.submit(grade_submission, material, pack_submission(course, assignment, student),
+                                       sandbox, key=f"grade-{assignment}-{student}-{os.getpid()}", pure=False)
+                whose[future.key] = student
+                running.add(future)
+
+            while waiting and running.count() < max(2, 2 * sum(client.nthreads().values())):
+                submit_next()
+            for future in running:
                 try:
-                    adopt(shard, course, assignment, student, move=True)
-                except MissingEntry:  # failed before nbgrader wrote a row, as a serial run would leave it
-                    if ok:
-                        raise
-                shutil.rmtree(shard)
-                if not ok:
-                    failed.append(student)
+                    result = future.result()
+                except Exception as error:  # e.g. KilledWorker: the task killed every worker it ran on
+                    result = {"student": whose[future.key], "success": False, "rows": None,
+                              "log": f"{type(error).__name__}: {error}"}
+                adopt(course, assignment, result)
+                (work / "logs" / f"{result['student']}.log").write_text(result["log"])
+                if not result["success"]:
+                    failed[result["student"]] = reason(result["log"])
                 bar.update()
+                if waiting:
+                    submit_next()
+        finally:
+            client.close()
+            if hasattr(client, "close_cluster"):
+                client.close_cluster.close()
     bar.close()
     export_csv(course)
-    return sorted(failed)
+    return dict(sorted(failed.items()))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grading.parallel", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("grade", help="autograde, give feedback and export grades.csv for a whole class")
-    g.add_argument("assignment")
-    g.add_argument("--course", type=Path, default=COURSE_ROOT, help="nbgrader course root")
-    g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    g.add_argument("--part", default="1/1", help="K/M: grade every M-th student from the K-th (several machines)")
-    g.add_argument("--force", action="store_true", help="grade again students already graded")
-    g.add_argument("--no-sandbox", action="store_true", help="run kernels as nbgrader does (no isolation)")
-    g.add_argument("--memory-mb", type=int, default=3072, help="address space of each sandboxed process")
-    g.add_argument("--cpu-seconds", type=int, default=600, help="CPU time of each sandboxed process")
-    g.add_argument("--processes", type=int, default=512, help="processes and threads of one sandbox")
-    m = sub.add_parser("merge", help="bring in students graded (grade --part) in other copies of the course")
-    m.add_argument("assignment")
-    m.add_argument("others", nargs="+", type=Path, help="course roots graded elsewhere")
-    m.add_argument("--course", type=Path, default=COURSE_ROOT)
-    args = parser.parse_args(argv)
+# ----------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m grading grade``."""
+    parser.add_argument("assignment")
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT, help="nbgrader course root (default: %(default)s)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="processes of the local cluster (default: one per core)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on the workers of this dask scheduler (e.g. tcp://host:8786)")
+    parser.add_argument("--force", action="store_true", help="grade again students already graded")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels without isolation (self-study only; the sandbox needs root)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit("--workers needs a positive number")
+    if not args.no_sandbox and not args.scheduler and os.geteuid() != 0:
+        raise SystemExit("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
     course = args.course.resolve()
-
-    if args.command == "merge":
-        for other in args.others:
-            for student in students_of(other.resolve(), args.assignment):
-                if is_graded(other.resolve(), args.assignment, student):
-                    adopt(other.resolve(), course, args.assignment, student, move=False)
-        print(f"merged into {course / 'gradebook.db'}; grades: {export_csv(course)}")
-        return 0
-
-    k, m = (int(x) for x in args.part.split("/"))
-    if not 1 <= k <= m:
-        parser.error("--part K/M needs 1 <= K <= M")
-    if not args.no_sandbox and os.geteuid() != 0:
-        parser.error("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
-    limits = None if args.no_sandbox else {"memory_mb": args.memory_mb, "cpu_seconds": args.cpu_seconds,
-                                           "processes": args.processes}
     try:
-        failed = grade(course, args.assignment, args.workers, (k, m), args.force, limits)
+        failed = grade(course, args.assignment, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                       sandbox=not args.no_sandbox)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to grade the rest", file=sys.stderr)
         return 130
     print(f"grades: {course / 'grades.csv'}; feedback: {course / 'feedback'}")
     if failed:
-        print(f"grading failed for {', '.join(failed)}: see {course / WORK / args.assignment / 'logs'}",
+        print(f"grading failed for {len(failed)} (logs in {course / WORK / args.assignment / 'logs'}):",
               file=sys.stderr)
+        for student, why in failed.items():
+            print(f"  {student}: {why}", file=sys.stderr)
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

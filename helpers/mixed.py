@@ -100,7 +100,8 @@ class LmeFit:
             lines += [" Correlation: ", lower.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
         lines.append("")
         std_resid = self.residuals / sd["Residual"]
-        quant = pd.DataFrame([np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])], columns=["Min", "Q1", "Med", "Q3", "Max"])
+        quant = pd.DataFrame([np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])],
+                             columns=["Min", "Q1", "Med", "Q3", "Max"])
         lines += ["Standardized Within-Group Residuals:", _table(quant, index=False), "",
                   f"Number of Observations: {self.nobs}", f"Number of Groups: {self.ngroups}"]
         return "\n".join(lines)

@@ -50,6 +50,12 @@ def states(text: str, value: float, fmt: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(shown)}(?![\d])", text) is not None
 
 
+def assert_states(text: str, *numbers_and_formats) -> None:
+    """Each (number, format) pair is stated in the prose, e.g. ``assert_states(text, (0.4449, ".3f"))``."""
+    for number, fmt in numbers_and_formats:
+        assert states(text, number, fmt), f"the prose does not state {number:{fmt}}"
+
+
 def close(ours, theirs, rtol=1e-6, atol=0.0) -> None:
     """|ours - theirs| <= atol + rtol |theirs| elementwise (atol may be an array)."""
     ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)

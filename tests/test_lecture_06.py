@@ -11,7 +11,7 @@ import pytest
 
 from helpers.data import load_gp_cholesterol
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import close, fixed, gp, nlme, random_sd, ranef, states
+from tests.r_reference import assert_states, close, fixed, gp, nlme, random_sd, ranef
 
 pytestmark = pytest.mark.slow
 LECTURE = "06-random-intercepts"
@@ -37,9 +37,14 @@ def test_the_random_intercept_fit_is_nlmes():
     close(v["ri.fe_params.to_numpy()"], ref["estimate"], 1e-5)
     close(v["[float(ri.cov_re.iloc[0, 0]), float(ri.scale)]"], random_sd("ri_c_reml") ** 2, 1e-3)
     sd = random_sd("ri_c_reml")
-    for number, fmt in [(ref.loc["age_c", "estimate"], ".3f"), (ref.loc["age_c", "std_error"], ".3f"),
-                        (sd.iloc[0] ** 2, ".3f"), (sd.iloc[1] ** 2, ".3f"), (sd.iloc[0], ".3f"), (sd.iloc[1], ".3f")]:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
+    assert_states(TEXT, (ref.loc["age_c", "estimate"], ".3f"), (ref.loc["age_c", "std_error"], ".3f"),
+                  (sd.iloc[0] ** 2, ".3f"), (sd.iloc[1] ** 2, ".3f"), (sd.iloc[0], ".3f"), (sd.iloc[1], ".3f"))
+
+
+def test_the_data_facts_the_prose_uses():
+    ages = load_gp_cholesterol()["age"]
+    # The average age, and the youngest patient's (age 0 lies that many years below).
+    assert_states(TEXT, (ages.mean(), ".1f"), (ages.min(), ".0f"))
 
 
 def test_reml_against_ml():
@@ -60,10 +65,9 @@ def test_iccs_and_the_design_effect():
     design_effect = 1 + (n_bar - 1) * icc["ri_null_reml"]
     adjusted = 1 + (n_bar - 1) * icc["ri_reml"]
     close(v["design_effect"], design_effect, 1e-5)
-    for number, fmt in [(icc["ri_null_reml"], ".3f"), (design_effect, ".1f"), (441 / design_effect, ".0f"),
-                        (adjusted, ".1f"), (441 / adjusted, ".0f"), (icc["ri_reml"], ".2f"),
-                        (random_sd("ri_null_reml").iloc[0], ".3f"), (random_sd("ri_null_reml").iloc[1], ".3f")]:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
+    assert_states(TEXT, (icc["ri_null_reml"], ".3f"), (design_effect, ".1f"), (441 / design_effect, ".0f"),
+                  (adjusted, ".1f"), (441 / adjusted, ".0f"), (icc["ri_reml"], ".2f"),
+                  (random_sd("ri_null_reml").iloc[0], ".3f"), (random_sd("ri_null_reml").iloc[1], ".3f"))
 
 
 def test_blups_and_the_shrinkage_formula():
@@ -76,8 +80,7 @@ def test_blups_and_the_shrinkage_formula():
     factors = v["{n: shrinkage_factor(n) for n in [1, 2, 3, 5, 10, 36]}"]
     close(list(factors.values()), [shrinkage[n] for n in factors], 1e-4)
     assert np.isclose(shrinkage[1], gp("icc")["ri_reml"])
-    for number, fmt in [(shrinkage[36], ".3f"), (shrinkage[39], ".3f"), (u[2], ".2f"), (-u[12], ".2f")]:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
+    assert_states(TEXT, (shrinkage[36], ".3f"), (shrinkage[39], ".3f"), (u[2], ".2f"), (-u[12], ".2f"))
 
 
 def test_shrinkage_with_three_patients_per_gp():
@@ -87,7 +90,7 @@ def test_shrinkage_with_three_patients_per_gp():
     assert v["len(first3)"] == nlme("ri_c_first3_reml")["nobs"] == 36
     close(v["first3_lambda"], factor, 1e-3)
     assert v["sorted(set(moved.round(3)))"] == [round(1 - factor, 3)]
-    assert states(TEXT, factor, ".2f") and states(TEXT, 100 * (1 - factor), ".0f")
+    assert_states(TEXT, (factor, ".2f"), (100 * (1 - factor), ".0f"))
 
 
 def test_adding_gp_12():
@@ -106,9 +109,8 @@ def test_adding_gp_12():
     close(v["[centre - 1.96 * spread, centre + 1.96 * spread]"], [centre - 1.96 * sd_11, centre + 1.96 * sd_11], 1e-4)
     close(v["float(ri.fe_params['Intercept'] + blups[12])"],
           all12.loc["(Intercept)", "estimate"] + ranef("ri_c_reml")["(Intercept)"][12], 1e-4)
-    for number, fmt in [(first11.loc["age_c", "estimate"], ".4f"), (all12.loc["age_c", "estimate"], ".4f"),
-                        (np.abs(levels_12 - levels_11).max(), ".3f"), (-slope_change * AGE_MEAN, ".2f")]:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
+    assert_states(TEXT, (first11.loc["age_c", "estimate"], ".4f"), (all12.loc["age_c", "estimate"], ".4f"),
+                  (np.abs(levels_12 - levels_11).max(), ".3f"), (-slope_change * AGE_MEAN, ".2f"))
 
 
 def test_exercise_solutions():
@@ -119,4 +121,4 @@ def test_exercise_solutions():
     var_u, var_e = random_sd("ri_c_reml") ** 2
     for n, predicted in [(4, "0.66"), (36, "0.78")]:
         assert f"{var_u / (var_u + var_e / n) * 0.8:.2f}" == predicted and predicted in TEXT
-    assert states(TEXT, 1 + 19 * icc, ".2f") and states(TEXT, np.ceil(441 * (1 + 19 * icc) / 20), ".0f")
+    assert_states(TEXT, (1 + 19 * icc, ".2f"), (np.ceil(441 * (1 + 19 * icc) / 20), ".0f"))

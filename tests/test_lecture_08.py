@@ -15,7 +15,7 @@ from scipy import stats
 
 from helpers.data import load_gp_cholesterol
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import close, fixed, gp, nlme, random_sd, ranef, states
+from tests.r_reference import assert_states, close, fixed, gp, nlme, random_sd, ranef
 
 pytestmark = pytest.mark.slow
 LECTURE = "08-random-slopes-and-comparison"
@@ -25,11 +25,6 @@ DATA = load_gp_cholesterol()
 
 def values(*expressions):
     return lecture_values(LECTURE, *expressions)
-
-
-def assert_states(*numbers_and_formats):
-    for number, fmt in numbers_and_formats:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
 
 
 def t_interval(estimate, se, df):
@@ -53,7 +48,7 @@ def test_the_random_slope_fit_is_nlmes():
     close(v["[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]"],
           [slope - 1.96 * sd, slope + 1.96 * sd], 1e-4)
     assert (slope + 1.96 * sd) / (slope - 1.96 * sd) > 5  # "varies more than fivefold"
-    assert_states((slope, ".4f"), (sd, ".4f"), (rho, ".2f"))
+    assert_states(TEXT, (slope, ".4f"), (sd, ".4f"), (rho, ".2f"))
 
 
 def test_the_gp_effects_and_the_reading_at_a_centred_age():
@@ -67,7 +62,7 @@ def test_the_gp_effects_and_the_reading_at_a_centred_age():
     below = u.loc[8, "(Intercept)"] + u.loc[8, "age_c"] * (ages - DATA["age"].mean())
     close(v["below.to_numpy()"], below, 1e-3)
     assert below[1] < -1 and abs(below[0]) < 0.2  # "close to the average GP", "more than 1 mmol/L below"
-    assert_states((slopes[8], ".3f"), (-u.loc[8, "(Intercept)"], ".2f"), (slopes[7], ".3f"), (slopes[4], ".3f"),
+    assert_states(TEXT, (slopes[8], ".3f"), (-u.loc[8, "(Intercept)"], ".2f"), (slopes[7], ".3f"), (slopes[4], ".3f"),
                   (-u.loc[7, "(Intercept)"], ".2f"), (u.loc[4, "(Intercept)"], ".2f"))
     # "Read at age 0 ... a strongly negative correlation": nlme's raw-age fit of the same model.
     assert nlme("rs_reml")["random_corr"][0][1] < -0.8
@@ -87,13 +82,19 @@ def test_the_trap_of_raw_age_and_of_the_default_start():
     close(v["float(rs_agedoc.llf)"], nlme("rs_agedoc_c_reml")["loglik"], 0, 1e-5)
 
 
+def test_the_data_facts_the_prose_uses():
+    ages = DATA["age"]
+    # The average age, and the youngest patient's (age 0 lies that many years below).
+    assert_states(TEXT, (ages.mean(), ".1f"), (ages.min(), ".0f"))
+
+
 def test_the_gp_level_covariate():
     v = values("nlme_summary(rs_agedoc).fixed")
     ref = fixed("rs_agedoc_c_reml")
     table = v["nlme_summary(rs_agedoc).fixed"]
     close(table[["estimate", "std_error", "t", "p"]], ref[["estimate", "std_error", "t", "p"]], 1e-3)
     assert table["df"].tolist() == ref["df"].tolist() == [428, 428, 10]
-    assert_states((ref.loc["agedoc_c", "estimate"], ".4f"), (ref.loc["agedoc_c", "std_error"], ".4f"),
+    assert_states(TEXT, (ref.loc["agedoc_c", "estimate"], ".4f"), (ref.loc["agedoc_c", "std_error"], ".4f"),
                   (ref.loc["agedoc_c", "p"], ".2f"))
 
 
@@ -103,7 +104,8 @@ def test_small_sample_degrees_of_freedom_against_lmertest_and_pbkrtest():
     reference = gp("small_sample")["rs_c_reml"]
     i = reference["satterthwaite"]["term"].index("age_c")
     nlme_row = fixed("rs_c_reml").loc["age_c"]
-    expected = {"nlme's rule": [nlme_row["std_error"], 428, *t_interval(nlme_row["estimate"], nlme_row["std_error"], 428)]}
+    nlme_interval = t_interval(nlme_row["estimate"], nlme_row["std_error"], 428)
+    expected = {"nlme's rule": [nlme_row["std_error"], 428, *nlme_interval]}
     for name, key in [("Satterthwaite", "satterthwaite"), ("Kenward-Roger", "kenward_roger")]:
         r = reference[key]
         expected[name] = [r["std_error"][i], r["df"][i], *t_interval(r["estimate"][i], r["std_error"][i], r["df"][i])]
@@ -111,12 +113,12 @@ def test_small_sample_degrees_of_freedom_against_lmertest_and_pbkrtest():
     close(rules, expected, 1e-3)
     widths = expected["ci_high"] - expected["ci_low"]
     wider = (widths / widths["nlme's rule"] - 1) * 100
-    assert_states((expected.loc["Satterthwaite", "df"], ".1f"), (expected.loc["Kenward-Roger", "df"], ".1f"),
+    assert_states(TEXT, (expected.loc["Satterthwaite", "df"], ".1f"), (expected.loc["Kenward-Roger", "df"], ".1f"),
                   *[(expected.loc[row, col], ".4f") for row in expected.index for col in ("ci_low", "ci_high")],
                   (wider["Satterthwaite"], ".0f"), (wider["Kenward-Roger"], ".0f"))
     gp_age = gp("small_sample")["rs_agedoc_c_reml"]
     j = gp_age["kenward_roger"]["term"].index("agedoc_c")
-    assert_states((gp_age["kenward_roger"]["std_error"][j], ".4f"))
+    assert_states(TEXT, (gp_age["kenward_roger"]["std_error"][j], ".4f"))
     assert round(gp_age["satterthwaite"]["df"][j]) == round(gp_age["kenward_roger"]["df"][j]) == 10
 
 
@@ -131,7 +133,7 @@ def test_model_comparisons_are_nlmes_anova():
     lr = slopes["L.Ratio"][1]
     mixture = 0.5 * stats.chi2.sf(lr, 1) + 0.5 * stats.chi2.sf(lr, 2)
     close(v["p_mixture"], mixture, 1e-4)
-    assert_states((slopes["logLik"][1] - slopes["logLik"][0], ".2f"), (lr, ".2f"), (slopes["p-value"][1], ".4f"),
+    assert_states(TEXT, (slopes["logLik"][1] - slopes["logLik"][0], ".2f"), (lr, ".2f"), (slopes["p-value"][1], ".4f"),
                   (mixture, ".4f"), (slopes["AIC"][1], ".1f"), (slopes["AIC"][0], ".1f"), (slopes["BIC"][1], ".1f"),
                   (slopes["BIC"][0], ".1f"), (np.log(441 - 2), ".2f"),
                   (agedoc["logLik"][1] - agedoc["logLik"][0], ".3f"), (agedoc["L.Ratio"][1], ".3f"),
@@ -148,6 +150,7 @@ def test_the_one_picture():
         return [c["estimate"][-1], *t_interval(c["estimate"][-1], c["std_error"][-1], lm[model]["df_residual"])]
 
     ri, kr = fixed("ri_c_reml").loc["age_c"], gp("small_sample")["rs_c_reml"]["kenward_roger"]
+    kr_interval = t_interval(kr["estimate"][1], kr["std_error"][1], kr["df"][1])
     robust, ivw, dl = effect["pooled_cluster_robust"], effect["ivw"], effect["dersimonian_laird"]
     expected = pd.DataFrame({
         "pooled OLS": lm_row("pooled"),
@@ -157,7 +160,7 @@ def test_the_one_picture():
         "DerSimonian-Laird": [dl["estimate"], dl["ci_low"], dl["ci_high"]],
         "fixed effects (GP constants)": lm_row("varying_intercept"),
         "random intercept": [ri["estimate"], *t_interval(ri["estimate"], ri["std_error"], 428)],
-        "random slope (Kenward-Roger)": [kr["estimate"][1], *t_interval(kr["estimate"][1], kr["std_error"][1], kr["df"][1])]},
+        "random slope (Kenward-Roger)": [kr["estimate"][1], *kr_interval]},
         index=["estimate", "lower", "upper"]).T
     close(forest[["estimate", "lower", "upper"]], expected, 1e-4)
     width = expected["upper"] - expected["lower"]
@@ -168,7 +171,7 @@ def test_the_one_picture():
     assert round(width["DerSimonian-Laird"] / width["fixed effects (GP constants)"]) == 2
     assert width.idxmin() == "IVW (fixed-effect meta)"
     pooled_se = lm["pooled"]["coefficients"]["std_error"][-1]
-    assert_states((robust["std_error"] / pooled_se, ".1f"), (robust["std_error"], ".4f"), (pooled_se, ".4f"),
+    assert_states(TEXT, (robust["std_error"] / pooled_se, ".1f"), (robust["std_error"], ".4f"), (pooled_se, ".4f"),
                   (ri["std_error"], ".4f"))
 
 
@@ -181,7 +184,7 @@ def test_exercise_solutions():
     negative = stats.norm.cdf(0, ref.loc["age_c", "estimate"], sd["age_c"])
     close(v["share_negative"], negative, 1e-3)
     kr = gp("small_sample")["rs_c_reml"]["kenward_roger"]
-    assert_states((10 * ref.loc["age_c", "estimate"], ".3f"), (10 * ref.loc["age_c", "std_error"], ".3f"),
+    assert_states(TEXT, (10 * ref.loc["age_c", "estimate"], ".3f"), (10 * ref.loc["age_c", "std_error"], ".3f"),
                   (10 * sd["age_c"], ".3f"), ((10 * sd["age_c"]) ** 2, ".3f"), (100 * negative, ".1f"),
                   (ref.loc["age_c", "estimate"] / sd["age_c"], ".1f"), (kr["t"][1], ".2f"), (kr["df"][1], ".1f"))
     assert kr["p"][1] / fixed("rs_c_reml").loc["age_c", "p"] > 1e9  # "billions of times larger"
