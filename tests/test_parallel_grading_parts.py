@@ -40,7 +40,8 @@ def test_writing_a_tree_refuses_paths_that_leave_it(tmp_path, path):
     ("[ERROR] There was an error processing assignment: /tmp/x\n[ERROR] Traceback (most recent call last):\n"
      "    json.decoder.JSONDecodeError: Expecting property name\n"
      "    nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{nope'\n"
-     "[ERROR] Please see the the above traceback for details", "NotJSONError: Notebook does not appear to be JSON: '{nope'"),
+     "[ERROR] Please see the the above traceback for details",
+     "NotJSONError: Notebook does not appear to be JSON: '{nope'"),
     ("KilledWorker: attempted to run task grade-a-s1 on 3 different workers",
      "KilledWorker: attempted to run task grade-a-s1 on 3 different workers"),
     ("", "no log"),
