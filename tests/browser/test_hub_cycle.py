@@ -1,11 +1,12 @@
 """The whole course cycle on the hub that `make hub` starts, in Chromium, every click as people make it.
 
-The instructor releases an assignment in the formgrader; two students log in, fetch it, answer (one with
-the model answers, one badly), validate and submit in JupyterLab; the instructor collects, the course's
-grading command (`make grade`, run as root as the server's administrator runs it) grades, and the
-formgrader releases the feedback; each student reads their own feedback and cannot reach the other's.
-The hub runs on loopback ports only, with its own accounts (prefix hubtest-), state and exchange, so a
-`make hub` of this machine is not disturbed. Screenshots of every step: _build/test-artifacts/browser/.
+The instructor releases an assignment in the formgrader; two students log in (one first runs a lecture
+from the copy in their home), fetch it, answer (one with the model answers, one badly), validate and
+submit in JupyterLab; the instructor collects, the course's grading command (`make grade`, run as root as
+the server's administrator runs it) grades, and the formgrader releases the feedback; each student reads
+their own feedback and cannot reach the other's. The hub runs on loopback ports only, with its own
+accounts (prefix hubtest-), state and exchange, so a `make hub` of this machine is not disturbed.
+Screenshots of every step: _build/test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from nbgrader.api import Gradebook
 from conftest import ROOT
 from hub_ui import (HubSession, answer_cells, answers_from_solution, assignment_row, click_in_row,
                     formgrader_action, lab_settings, open_assignments, save, type_into_cell)
-from lab_ui import open_notebook
+from lab_ui import error_outputs, open_notebook, run_all_cells, unnumbered_code_cells
 from prerequisites import missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium, pytest.mark.needs_root]
@@ -42,6 +43,7 @@ PREFIX = "hubtest-"
 HUB_START_TIMEOUT = 1200  # s: the first `make hub` of a machine builds the servers' environment
 VALIDATE_TIMEOUT = 300_000  # ms: nbgrader runs the whole notebook in a fresh kernel
 BAD_ANSWER = "# I could not do this one\nanswer = None"
+LECTURE = "01-why-iid-matters.ipynb"  # make hub copies the lectures into every home
 
 
 def load_course_hub():
@@ -191,6 +193,17 @@ def run_as(user: str, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(["runuser", "-u", user, "--", *argv], capture_output=True, text=True, cwd="/")
 
 
+def run_a_lecture(session: HubSession, screenshot) -> None:
+    """The first lecture, from the copy in the student's home, runs top to bottom in their own kernel."""
+    page = session.page
+    page.wait_for_url(re.compile(rf".*/user/{session.user}/lab.*"))
+    open_notebook(page, session, f"lectures/{LECTURE}")
+    run_all_cells(page)
+    screenshot(f"{session.user}-lecture", target=page)
+    assert not error_outputs(page), error_outputs(page)[0][-2000:]
+    assert not unnumbered_code_cells(page), "some cells of the lecture did not run"
+
+
 def work_and_submit(session: HubSession, hub: RunningHub, answers: dict[str, str], screenshot, expect: str):
     """Fetch the assignment, type the answers, save, validate (expect: "success" or "failed"), submit."""
     page, name = session.page, session.user
@@ -257,8 +270,10 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
     formgrader_action(instructor, ASSIGNMENT, "assign", screenshot)
     formgrader_action(instructor, ASSIGNMENT, "release", screenshot)
 
-    # Two students: one types the model answers, the other writes nothing useful in the code answers.
+    # Two students: one runs a lecture, then types the model answers; the other writes nothing useful in the
+    # code answers.
     students = {name: HubSession(browser, hub.base, name, hub.passwords[name]) for name in (good, bad)}
+    run_a_lecture(students[good], screenshot)
     work_and_submit(students[good], hub, solution, screenshot, expect="success")
     work_and_submit(students[bad], hub, dict.fromkeys(code_answers, BAD_ANSWER), screenshot, expect="failed")
 
