@@ -18,7 +18,7 @@ from scipy import stats
 from helpers.simulate import simulate_three_level
 from tests.lecture_hygiene import assert_teaching_not_verification
 from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
-from tests.r_reference import close, states
+from tests.r_reference import assert_states, close
 
 pytestmark = pytest.mark.slow
 LECTURE = "10-three-level-models"
@@ -32,11 +32,6 @@ RTOL = 1e-4
 
 def values(*expressions):
     return lecture_values(LECTURE, *expressions)
-
-
-def assert_states(*numbers_and_formats):
-    for number, fmt in numbers_and_formats:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
 
 
 def r_variances(model: str) -> pd.Series:
@@ -58,8 +53,8 @@ def test_the_lecture_fits_the_sample_r_fitted():
 def test_true_variance_shares_and_iccs():
     sample = simulate_three_level(seed=4)
     shares = sample.variances / sample.variances.sum()
-    assert_states(*((100 * s, ".1f") for s in shares))
-    assert_states((sample.icc["school"], ".3f"), (sample.icc["class"], ".3f"))
+    assert_states(TEXT, *((100 * s, ".1f") for s in shares))
+    assert_states(TEXT, (sample.icc["school"], ".3f"), (sample.icc["class"], ".3f"))
 
 
 def test_each_levels_variance_is_lme4s():
@@ -69,7 +64,7 @@ def test_each_levels_variance_is_lme4s():
     close(v["variances"]["truth"], [16, 9, 64])
     total = ref.sum()
     close(v["icc"]["estimate"], [ref["school"] / total, (ref["school"] + ref["class"]) / total], RTOL)
-    assert_states((ref["school"], ".1f"), (ref["class"], ".1f"), (ref["pupil"], ".1f"),
+    assert_states(TEXT, (ref["school"], ".1f"), (ref["class"], ".1f"), (ref["pupil"], ".1f"),
                   (ref["school"] / total, ".3f"), ((ref["school"] + ref["class"]) / total, ".3f"))
 
 
@@ -79,7 +74,7 @@ def test_fixed_effects_and_satterthwaite_df_are_lmertests():
                        index=["Intercept", "hours_c", "experience_c"])
     close(v["fixed"][ref.columns], ref, 1e-5)
     df = ref["df"]
-    assert_states((df["hours_c"], ".0f"), (df["experience_c"], ".0f"), (df["Intercept"], ".0f"),
+    assert_states(TEXT, (df["hours_c"], ".0f"), (df["experience_c"], ".0f"), (df["Intercept"], ".0f"),
                   (ref.loc["hours_c", "estimate"], ".2f"), (ref.loc["experience_c", "estimate"], ".3f"),
                   (ref.loc["experience_c", "std_error"], ".3f"))
     # "one standard error above its true value": (0.346 - 0.3) / 0.045
@@ -94,14 +89,14 @@ def test_ignoring_a_level():
     se = {model: dict(zip(["Intercept", "hours", "experience"], LME4[model]["fixed"]["std_error"]))
           for model in names.values()}
     drop = 1 - se["ignoring_classes"]["experience"] / se["three_level"]["experience"]
-    assert_states((se["three_level"]["experience"], ".4f"), (se["ignoring_classes"]["experience"], ".4f"),
+    assert_states(TEXT, (se["three_level"]["experience"], ".4f"), (se["ignoring_classes"]["experience"], ".4f"),
                   (100 * drop, ".0f"), (se["three_level"]["Intercept"], ".3f"),
                   (se["ignoring_schools"]["Intercept"], ".3f"))
     absorbed = r_variances("ignoring_classes")
-    assert_states((absorbed["school"], ".1f"), (absorbed["pupil"], ".1f"))
+    assert_states(TEXT, (absorbed["school"], ".1f"), (absorbed["pupil"], ".1f"))
     statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_classes"]["loglik"])
     close(v["statistic_classes"], statistic, 0, 1e-4)
-    assert_states((statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
+    assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
 
 
 def test_class_effects_and_their_shrinkage():
@@ -132,7 +127,7 @@ def test_predictions_beat_own_means_with_rs_numbers():
     truth = simulate_three_level(seed=4).classes.set_index("classroom")["u"]
     rmse_own, rmse_predicted = (np.sqrt(np.mean((x.sort_index() - truth) ** 2)) for x in (own, predicted))
     assert rmse_predicted < rmse_own
-    assert_states((rmse_own, ".2f"), (rmse_predicted, ".2f"))
+    assert_states(TEXT, (rmse_own, ".2f"), (rmse_predicted, ".2f"))
 
 
 def test_exercise_solutions():
@@ -142,18 +137,18 @@ def test_exercise_solutions():
     ref = r_variances("three_level")
     close(iccs[4], (ref["school"] + ref["class"]) / ref.sum(), RTOL)  # seed 4 is the lecture's sample
     assert iccs.between(0.2, 0.36).all() and abs(iccs.mean() - 0.281) < 0.03
-    assert_states(*((x, ".3f") for x in iccs))
+    assert_states(TEXT, *((x, ".3f") for x in iccs))
     # 10.2: the school variance, from lme4's log-likelihoods.
     statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_schools"]["loglik"])
     close(v["float(statistic_schools)"], statistic, 0, 1e-4)
-    assert_states((statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
+    assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
     # 10.3: the classes with the largest predicted effect and the largest own mean.
     table = v["classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]"]
     predicted = dict(zip(LME4["three_level"]["effects"]["school:classroom"]["level"],
                          LME4["three_level"]["effects"]["school:classroom"]["estimate"]))
     assert max(predicted, key=predicted.get) == "2:5" and table.index.tolist() == [5, 61]
     assert table["n"].tolist() == [30, 8]
-    assert_states((table["estimate"].iloc[0], ".2f"), (table["own mean"].iloc[0], ".2f"),
+    assert_states(TEXT, (table["estimate"].iloc[0], ".2f"), (table["own mean"].iloc[0], ".2f"),
                   (table["own mean"].iloc[1], ".2f"), (table["estimate"].iloc[1], ".2f"), (table["truth"].iloc[1], ".2f"))
 
 
