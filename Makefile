@@ -10,15 +10,27 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 COURSE ?= grading/course
 WORKERS ?=
 SCHEDULER ?=
+# make hub: the environment every account's server runs from, made by an interpreter that every account may
+# run (a Python under /root, as pyenv installs it, is out of their reach), and JupyterHub's proxy from npm.
+HUB := grading/hub
+HUB_PYTHON ?= /usr/bin/python3
+HUB_ENV := .venv-hub
+PROXY := $(HUB_ENV)/proxy/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test book data bench grade clean-venv
+.PHONY: lab test book data bench grade hub clean-venv
+
+# $(call make_env,FOLDER,PYTHON): a virtualenv in FOLDER, made by PYTHON, with the pinned packages and this
+# repository's helpers; FOLDER/.installed marks it done.
+define make_env
+	test -x $(1)/bin/python || $(2) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet -r requirements.txt
+	$(1)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(1)/.installed
+endef
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	$(call make_env,$(VENV),$(PYTHON))
 
 ## Open the course in JupyterLab (prints the tokened URL; JUPYTER_PORT=… to choose the port).
 lab: $(STAMP)
@@ -39,6 +51,7 @@ data: $(STAMP)
 ## Benchmarks: print measured ratios, assert nothing.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
+	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python -m bench.bench_grading
 	$(BIN)/python bench/bench_notebooks.py
 
@@ -49,6 +62,20 @@ grade: $(STAMP)
 	$(if $(A),,$(error give the assignment: make grade A=<assignment>))
 	$(BIN)/python -m grading grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS)) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+## A trial JupyterHub for a class on this machine (as root): accounts, formgrader, exchange; prints the
+## address and the accounts (COURSE_HUB_PORT=…, COURSE_HUB_IP=0.0.0.0 to open it; see grading/README.md).
+hub: $(HUB_ENV)/.installed $(PROXY)
+	COURSE_HUB_COURSE=$(abspath $(COURSE)) $(HUB_ENV)/bin/python $(HUB)/course_hub.py
+
+$(HUB_ENV)/.installed: requirements.txt pyproject.toml
+	$(call make_env,$(HUB_ENV),$(HUB_PYTHON))
+
+$(PROXY): $(HUB)/package.json $(HUB)/package-lock.json
+	@command -v npm >/dev/null || { echo "make hub needs npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	mkdir -p $(HUB_ENV)/proxy && cp $(HUB)/package.json $(HUB)/package-lock.json $(HUB_ENV)/proxy/
+	cd $(HUB_ENV)/proxy && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PROXY)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -325,11 +326,19 @@ def export_csv(course: Path) -> Path:
     return path
 
 
+GENERIC_ERRORS = ("There was an error processing", "Traceback", "Please see the")  # nbgrader's frame lines
+EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit|Worker)): (.*)$")
+
+
 def reason(log: str) -> str:
-    """The line of nbgrader's log (or traceback) that says why a grading failed."""
+    """Why a grading failed, from nbgrader's log (or a traceback): its first specific error line, else the
+    last exception named in it, else its last line."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("[ERROR]")]
-    return (errors[-1] if errors else lines[-1] if lines else "no log").removeprefix("[ERROR] ")
+    errors = [line.removeprefix("[ERROR] ") for line in lines if line.startswith("[ERROR]")]
+    specific = [line for line in errors if not line.startswith(GENERIC_ERRORS)]
+    raised = [f"{m[1]}: {m[2]}" for m in map(EXCEPTION_LINE.match, lines)
+              if m and not m[2].startswith(GENERIC_ERRORS)]
+    return (specific or raised[-1:] or lines[-1:] or ["no log"])[0]
 
 
 def client_for(scheduler: str | None, workers: int | None):
@@ -338,8 +347,13 @@ def client_for(scheduler: str | None, workers: int | None):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler)
-        print(f"grading on the {len(client.nthreads())} workers of {scheduler} (more may join)", flush=True)
+        try:
+            client = Client(scheduler, timeout=60)
+        except OSError as error:
+            raise SystemExit(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
+        attached = len(client.nthreads())
+        print(f"grading on the {attached} workers of {scheduler} (more may join)"
+              if attached else f"no worker is attached to {scheduler} yet: waiting for one", flush=True)
         return client
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -354,12 +368,18 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
           force: bool = False, sandbox: bool = True) -> dict[str, str]:
     """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
     from distributed import as_completed
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
 
     course = course.resolve()
-    with Gradebook(db_url(course)) as gb:
-        gb.find_assignment(assignment)  # MissingEntry: run `nbgrader generate_assignment` first
+    try:
+        if not (course / "gradebook.db").is_file():
+            raise MissingEntry()
+        with Gradebook(db_url(course)) as gb:
+            gb.find_assignment(assignment)
+    except MissingEntry:
+        raise SystemExit(f"{assignment} is not in the gradebook of {course}: run `nbgrader generate_assignment "
+                         f"{assignment}` there first") from None
     work = course / WORK / assignment
     (work / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(course / WORK, 0o700)
@@ -372,9 +392,9 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
     todo = [s for s in students if force or not is_graded(course, assignment, s)]
     print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
     failed = {}
+    client = client_for(scheduler, workers) if todo else None
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
-    if todo:
-        client = client_for(scheduler, workers)
+    if client:
         try:
             material = client.scatter(pack_assignment(course, assignment))
             waiting, running, whose = list(reversed(todo)), as_completed(), {}

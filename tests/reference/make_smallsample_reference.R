@@ -29,7 +29,7 @@ tight <- lmerControl(optimizer = "nloptwrap",
                                     maxeval = 1e5))
 
 # A model as the Python test builds it: fixed formula, random formula and group (one
-# level, correlated effects), optional nested variance components, centred columns.
+# level, correlated effects), optional variance components nested in it, centred columns.
 spec <- function(data, fixed, random, group, centre = character(), nested = character())
   list(data = data, fixed = fixed, random = random, group = group, centre = I(centre), nested = I(nested))
 
@@ -71,7 +71,8 @@ numbers <- function(s, datasets) {
 }
 
 paths <- list(gp_cholesterol = file.path(root, "datasets", "gp_cholesterol.csv"),
-              dietox = file.path(here, "dietox.csv"))
+              dietox = file.path(here, "dietox.csv"),
+              three_level = file.path(here, "three_level.csv"))
 datasets <- lapply(paths, read.csv)
 
 specs <- list(
@@ -81,7 +82,10 @@ specs <- list(
   gp_rs_agedoc = spec("gp_cholesterol", "chol ~ age_c + agedoc_c", "~ 1 + age_c", "doctor",
                       centre = c("age", "agedoc")),
   dietox_ri = spec("dietox", "Weight ~ Time", "~ 1", "Pig"),
-  dietox_rs = spec("dietox", "Weight ~ Time_c", "~ 1 + Time_c", "Pig", centre = "Time")
+  dietox_rs = spec("dietox", "Weight ~ Time_c", "~ 1 + Time_c", "Pig", centre = "Time"),
+  # Pupils in classes in schools (lecture 10): a class-level covariate, classes as a variance component.
+  three_level = spec("three_level", "score ~ hours_c + experience_c", "~ 1", "school",
+                     centre = c("hours", "experience"), nested = "classroom")
 )
 
 reference <- list(
