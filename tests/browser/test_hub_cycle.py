@@ -11,6 +11,7 @@ Screenshots of every step: _build/test-artifacts/browser/.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium, pytest.mark.needs_ro
 
 ASSIGNMENT = "structure_and_pooling"  # the fastest to grade
 PREFIX = "hubtest-"
+MACHINE_LOCK = "/run/course-hub-test.lock"
 HUB_START_TIMEOUT = 1200  # s: the first `make hub` of a machine builds the servers' environment
 VALIDATE_TIMEOUT = 300_000  # ms: nbgrader runs the whole notebook in a fresh kernel
 BAD_ANSWER = "# I could not do this one\nanswer = None"
@@ -126,34 +128,51 @@ def hub(tmp_path_factory):
         if shutil.which(program) is None:
             missing(f"the hub test needs {program} (Debian: see .ci/run)")
     course_hub = load_course_hub()
-    state = tmp_path_factory.mktemp("hub-state")
-    shared = Path(tempfile.mkdtemp(prefix="course-hub-test-"))  # under /tmp: every account may enter it
-    os.chmod(shared, 0o755)
-    settings = course_hub.Settings(state=state, ip="127.0.0.1", port=free_port_block(), exchange=shared / "exchange",
-                                   course_template=make_hub_course(), prefix=PREFIX, student_count=2)
-    accounts = [settings.grader, *settings.people]
-    remove_accounts(accounts)  # left by an interrupted run
+    # One run of this test at a time on a machine: it owns the hubtest- accounts (and kills what they run).
+    with open(MACHINE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = tmp_path_factory.mktemp("hub-state")
+        shared = Path(tempfile.mkdtemp(prefix="course-hub-test-"))  # under /tmp: every account may enter it
+        os.chmod(shared, 0o755)
+        settings = course_hub.Settings(state=state, ip="127.0.0.1", port=free_port_block(),
+                                       exchange=shared / "exchange", course_template=make_hub_course(),
+                                       prefix=PREFIX, student_count=2)
+        accounts = [settings.grader, *settings.people]
+        remove_accounts(accounts)  # left by an interrupted run
+        try:
+            process, log = start_make_hub(settings)
+            try:
+                wait_for_hub(settings, process, log)
+                for person in settings.people:  # the browser tests' JupyterLab settings, in each home
+                    write_as(person, lab_settings(settings.home(person)), settings.home(person))
+                yield RunningHub(settings, process, log)
+            finally:
+                stop(process, settings)
+        finally:
+            remove_accounts(accounts)
+            shutil.rmtree(shared, ignore_errors=True)
+
+
+def start_make_hub(settings):
+    """`make hub` with these settings, in the background; its output goes to a log in the hub's state."""
     env = dict(os.environ, COURSE_HUB_STATE=str(settings.state), COURSE_HUB_IP=settings.ip,
                COURSE_HUB_PORT=str(settings.port), COURSE_HUB_EXCHANGE=str(settings.exchange),
-               COURSE_HUB_PREFIX=PREFIX, COURSE_HUB_STUDENTS=str(settings.student_count))
-    log = state / "make-hub.log"
+               COURSE_HUB_PREFIX=settings.prefix, COURSE_HUB_STUDENTS=str(settings.student_count))
+    log = settings.state / "make-hub.log"
     with open(log, "w") as out:
         process = subprocess.Popen(["make", "--no-print-directory", "hub"], cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for_hub(settings, process, log)
-        for person in settings.people:  # the browser tests' JupyterLab settings, in each person's home
-            owner = pwd.getpwnam(person)
-            for path, text in lab_settings(settings.home(person)).items():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-                for part in [path, *path.relative_to(settings.home(person)).parents]:
-                    os.chown(settings.home(person) / part, owner.pw_uid, owner.pw_gid)
-        yield RunningHub(settings, process, log)
-    finally:
-        stop(process, settings)
-        remove_accounts(accounts)
-        shutil.rmtree(shared, ignore_errors=True)
+    return process, log
+
+
+def write_as(user: str, files: dict[Path, str], home: Path) -> None:
+    """Write files into a user's home, the user owning them and every folder made for them."""
+    owner = pwd.getpwnam(user)
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        for part in [path, *path.relative_to(home).parents]:
+            os.chown(home / part, owner.pw_uid, owner.pw_gid)
 
 
 def wait_for_hub(settings, process, log: Path) -> None:
