@@ -15,9 +15,10 @@ import pytest
 from scipy import optimize, stats
 
 from helpers.boundary import chi2_mixture_pvalue
-from tests.lecture_values import lecture_text, lecture_values
+from tests.lecture_hygiene import assert_teaching_not_verification
+from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
-from tests.r_reference import close, states
+from tests.r_reference import assert_states, close
 
 pytestmark = pytest.mark.slow
 LECTURE = "09-testing-variance-components"
@@ -28,11 +29,6 @@ LRT_ATOL = 1e-5
 
 def values(*expressions):
     return lecture_values(LECTURE, *expressions)
-
-
-def assert_states(*numbers_and_formats):
-    for number, fmt in numbers_and_formats:
-        assert states(TEXT, number, fmt), f"the prose does not state {number:{fmt}}"
 
 
 def test_the_fits_reached_their_optimum():
@@ -49,7 +45,7 @@ def test_observed_statistics_and_their_mixture_pvalues():
     # The mixtures from their definition, not from the helper under test.
     close(table["p, 50:50 mixture"], [stats.chi2.sf(intercepts, 1) / 2,
                                       (stats.chi2.sf(slopes, 1) + stats.chi2.sf(slopes, 2)) / 2], 1e-10)
-    assert_states((intercepts, ".1f"), (slopes, ".2f"), (stats.chi2.sf(slopes, 2), ".4f"),
+    assert_states(TEXT, (intercepts, ".1f"), (slopes, ".2f"), (stats.chi2.sf(slopes, 2), ".4f"),
                   (table["p, 50:50 mixture"].iloc[1], ".4f"))
 
 
@@ -61,7 +57,7 @@ def test_exact_rlrt_is_rlrsims():
     assert ref["p_value_rlrsim"] == 0 and v["exact.p_value"] == 1 / 10_001  # "p <= 1/10,001"
     share = np.mean(v["exact.null_statistics"] <= 1e-8)
     assert share > 0.5  # "more than the half the mixture assumes"
-    assert_states((100 * share, ".1f"))
+    assert_states(TEXT, (100 * share, ".1f"))
     # "The mixture is ... a little below [the exact CDF] at every point" of the plot.
     grid = np.linspace(0.01, 6, 200)
     exact_cdf = np.searchsorted(np.sort(v["exact.null_statistics"]), grid, side="right") / 10_000
@@ -77,7 +73,7 @@ def test_bootstrap_of_the_slopes_matches_an_lme4_loop():
     assert_same_pvalue(v["boot.p_value"], v["boot.mc_se"], ref["lme4_loop"]["p_value"], ref["lme4_loop"]["n"])
     exceed = int(np.sum(v["boot.null_statistics"] >= v["boot.statistic"]))
     assert "Two of the 1000" in TEXT and exceed == 2 and v["boot.p_value"] == 3 / 1001
-    assert_states((v["boot.p_value"], ".4f"), (v["boot.mc_se"], ".4f"))
+    assert_states(TEXT, (v["boot.p_value"], ".4f"), (v["boot.mc_se"], ".4f"))
 
 
 def test_critical_values():
@@ -87,7 +83,7 @@ def test_critical_values():
         expected = optimize.brentq(lambda x: 0.5 * stats.chi2.sf(x, 1) + 0.5 * stats.chi2.sf(x, 2) - level, 0.01, 60)
         close(q, expected, 1e-8)
     boot_q = v["np.quantile(boot.null_statistics, 0.95)"]
-    assert_states((boot_q, ".2f"), (v["mixture_q"][1], ".2f"), (stats.chi2.isf(0.05, 2), ".2f"))
+    assert_states(TEXT, (boot_q, ".2f"), (v["mixture_q"][1], ".2f"), (stats.chi2.isf(0.05, 2), ".2f"))
     assert boot_q < v["mixture_q"][1] < stats.chi2.isf(0.05, 2)  # "between the two"
 
 
@@ -105,7 +101,7 @@ def test_the_small_variance_example():
     naive, mixture = stats.chi2.sf(statistic, 1), stats.chi2.sf(statistic, 1) / 2
     assert naive > 0.1 and 0.05 < mixture < 0.06 and v["small_exact.p_value"] < 0.05  # "straddle" 5%
     assert_same_pvalue(v["small_boot.p_value"], v["small_boot.mc_se"], v["small_exact.p_value"], 10_000)
-    assert_states((naive, ".3f"), (mixture, ".3f"), (v["small_exact.p_value"], ".3f"),
+    assert_states(TEXT, (naive, ".3f"), (mixture, ".3f"), (v["small_exact.p_value"], ".3f"),
                   (v["small_exact.mc_se"], ".3f"), (v["small_boot.p_value"], ".3f"), (v["small_boot.mc_se"], ".3f"))
 
 
@@ -129,3 +125,7 @@ def test_exercise_solutions():
     assert_same_pvalue(v["boot_ml.p_value"], v["boot_ml.mc_se"], ref["pbmodcomp"]["p_value"], ref["pbmodcomp"]["n"])
     assert chi2_mixture_pvalue(ref["statistic"], 2) == pytest.approx(0.0056, abs=5e-5)
     assert "9.41" in TEXT and "0.0056" in TEXT and "0.0091" in TEXT
+
+
+def test_the_lecture_shows_teaching_not_verification():
+    assert_teaching_not_verification(NOTEBOOKS / f"{LECTURE}.ipynb")
