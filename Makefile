@@ -51,6 +51,7 @@ data: $(STAMP)
 ## Benchmarks: print measured ratios, assert nothing.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
+	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python -m bench.bench_grading
 	$(BIN)/python -m bench.bench_judging
 	$(BIN)/python bench/bench_notebooks.py

@@ -1,18 +1,20 @@
 """Benchmark: grading a class with ``make grade`` (grading/parallel.py) against serial stock nbgrader.
 
-Makes a class of CLASS_SIZE submissions of the fastest assignment from the test fixtures (right, partly
-right and untouched answers, in turn) and grades three copies of it in the same run: with stock
-``nbgrader autograde``, ``generate_feedback`` and ``export``, one after the other; with ``python -m grading
-grade`` on its embedded local cluster (one worker per core); and with the same command through a `dask
-scheduler` and two `dask worker` processes on localhost, each in an empty folder of its own (started
-before the clock runs, as a standing cluster would be). Checks that all three give the same scores and
-prints students per minute, the CPU time each side used, the floor of one fresh kernel importing pandas,
-statsmodels and seaborn, and nbgrader's fixed cost per call. Asserts nothing. Run as root: ``make bench``
-(or ``.venv/bin/python -m bench.bench_grading`` from the repository root).
+Makes a class of CLASS_SIZE submissions (``--students N`` for another size) of the fastest assignment
+from the test fixtures (right, partly right and untouched answers, in turn) and grades three copies of
+it in the same run: with stock ``nbgrader autograde``, ``generate_feedback`` and ``export``, one after
+the other; with ``python -m grading grade`` on its embedded local cluster (one worker per core); and with
+the same command through a `dask scheduler` and two `dask worker` processes on localhost, each in an
+empty folder of its own (started before the clock runs, as a standing cluster would be). Checks that all
+three give the same scores and prints, each line as soon as it is measured, students per minute, the CPU
+time each side used, the floor of one fresh kernel importing pandas, statsmodels and seaborn, and
+nbgrader's fixed cost per call. Asserts nothing. Run as root: ``make bench`` (or ``.venv/bin/python -m
+bench.bench_grading`` from the repository root).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shutil
@@ -48,8 +50,8 @@ def cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def make_class(tmp: Path) -> Path:
-    """A generated course with CLASS_SIZE submissions."""
+def make_class(tmp: Path, students: int) -> Path:
+    """A generated course with ``students`` submissions."""
     course = tmp / "course"
     shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(*RUNTIME, "__pycache__"))
     subprocess.run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True,
@@ -57,7 +59,7 @@ def make_class(tmp: Path) -> Path:
     (release,) = (course / "release" / ASSIGNMENT).glob("*.ipynb")
     rel, src = nbformat.read(release, as_version=4), nbformat.read(course / "source" / ASSIGNMENT / release.name, 4)
     variants = [fx.with_solutions(rel, src), fx.partly_right(rel, src, ASSIGNMENT)[0], rel]
-    for i in range(CLASS_SIZE):
+    for i in range(students):
         folder = course / "submitted" / f"student{i:03d}" / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(variants[i % len(variants)], folder / release.name)
@@ -94,7 +96,16 @@ def measured(step):
     return seconds, cpu_seconds() - cpu, os.getloadavg()[0]
 
 
+def report(label: str, students: int, run: tuple, same: bool) -> None:
+    seconds, cpu, after = run
+    print(f"  {label:<44}{seconds:8.1f}{60 * students / seconds:14.1f}{cpu:8.1f}  {after:10.1f}  "
+          f"{'yes' if same else 'NO'}", flush=True)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=CLASS_SIZE, help="size of the class (default %(default)s)")
+    n = parser.parse_args().students
     if os.geteuid() != 0:
         print("bench_grading: skipped, needs root (the grading sandbox makes users and namespaces)")
         return
@@ -102,38 +113,33 @@ def main() -> None:
     grade = [sys.executable, "-m", "grading", "grade", ASSIGNMENT, "--course"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        course = make_class(tmp)
+        course = make_class(tmp, n)
         copies = {name: tmp / name for name in ("serial", "local", "localhost")}
         for copy in copies.values():
             shutil.copytree(course, copy)
-        nbgrader, load = str(BIN / "nbgrader"), os.getloadavg()[0]
+        nbgrader = str(BIN / "nbgrader")
+        print(f"grading {n} submissions of {ASSIGNMENT} on {cores} cores "
+              f"(load average {os.getloadavg()[0]:.1f} at the start)")
+        print(f"  {'':44}{'seconds':>8}{'students/min':>14}{'CPU s':>8}  load after  same scores", flush=True)
         serial = measured(lambda: sum(timed(nbgrader, *args, cwd=copies["serial"]) for args in (
             ["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"])))
+        reference = scores(copies["serial"])
+        report("serial nbgrader (autograde, feedback, export)", n, serial, bool(reference))
         local = measured(lambda: timed(*grade, str(copies["local"]), cwd=ROOT))
+        report(f"make grade, local cluster ({cores} workers)", n, local, scores(copies["local"]) == reference)
         with LocalhostCluster(tmp / "dask", workers=2) as cluster:
-            # a standing cluster: the worker processes (not their children) are not this process's children
             localhost = measured(lambda: timed(*grade, str(copies["localhost"]), "--scheduler", cluster.address,
                                                cwd=ROOT))
-        same = {name: scores(copy) == scores(copies["serial"]) and len(scores(copy)) > 0
-                for name, copy in copies.items()}
+        report("make grade, 2 dask workers on localhost", n, localhost, scores(copies["localhost"]) == reference)
+        print("  (CPU s: of the processes a run started and ended, kernels included; for the localhost run only"
+              " the instructor's side, since its workers and their kernels belong to the standing cluster)")
+        print(f"  two localhost workers vs serial nbgrader: {serial[0] / localhost[0]:.2f}")
+        print(f"parallel vs serial nbgrader: {serial[0] / local[0]:.2f}", flush=True)
         startup = statistics.median(timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000",
                                           cwd=copies["serial"]) for _ in range(3))  # graded already: start, skip
-        floor = kernel_floor()
-    n = CLASS_SIZE
-    print(f"grading {n} submissions of {ASSIGNMENT} on {cores} cores (load average {load:.1f} at the start)")
-    print(f"  {'':44}{'seconds':>8}{'students/min':>14}{'CPU s':>8}  load after  same scores")
-    rows = (("serial nbgrader (autograde, feedback, export)", serial, True),
-            (f"make grade, local cluster ({cores} workers)", local, same["local"]),
-            ("make grade, 2 dask workers on localhost", localhost, same["localhost"]))
-    for label, (seconds, cpu, after), ok in rows:
-        print(f"  {label:<44}{seconds:8.1f}{60 * n / seconds:14.1f}{cpu:8.1f}  {after:10.1f}  "
-              f"{'yes' if ok else 'NO'}")
-    print("  (CPU s: of the processes a run started and ended, kernels included; for the localhost run only the"
-          " instructor's side, since its workers and their kernels belong to the standing cluster)")
+    floor = kernel_floor()
     print(f"  floor: fresh kernel + pandas, statsmodels, seaborn {floor:.2f} s (÷ {cores} cores: {floor / cores:.2f});"
           f" nbgrader's fixed cost per call {startup:.2f} s (make grade pays it once per worker)")
-    print(f"  two localhost workers vs serial nbgrader: {serial[0] / localhost[0]:.2f}")
-    print(f"parallel vs serial nbgrader: {serial[0] / local[0]:.2f}")
 
 
 if __name__ == "__main__":

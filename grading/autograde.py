@@ -20,12 +20,8 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-from jupyter_client.manager import AsyncKernelManager
 
 from nbclient.client import NotebookClient
 from nbclient.exceptions import DeadKernelError
@@ -47,39 +43,9 @@ class GradingRefused(RuntimeError):
 
 def kernel_manager_class(sandboxed: bool) -> type:
     """The kernel manager of the student pass: in the grading sandbox (root), or without it (self-study)."""
-    from grading.nbgrader_plugins import LimitedKernelManager
+    from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
 
-    return InterimSandboxedKernelManager if sandboxed else LimitedKernelManager
-
-
-class InterimSandboxedKernelManager(AsyncKernelManager):
-    """A kernel in the sandbox of grading/sandbox.py (its slot claimed once per process), talking over Unix
-    sockets in the slot's folder, until grading.sandbox offers its own kernel manager."""
-
-    slot: int | None = None
-
-    async def _async_pre_start_kernel(self, **kw):
-        from grading import sandbox
-
-        if InterimSandboxedKernelManager.slot is None:
-            InterimSandboxedKernelManager.slot, self._lock = sandbox.claim_slot()
-        self.transport, self.cache_ports = "ipc", False
-        self.ip = str(sandbox.prepare(self.slot) / "kernel")
-        return await super()._async_pre_start_kernel(**kw)
-
-    pre_start_kernel = _async_pre_start_kernel
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        import helpers
-        from grading import sandbox
-        from helpers.data import DATASETS_DIR
-
-        course = Path(self.config.get("CourseDirectory", {}).get("root") or os.getcwd())
-        keep = [Path(sys.prefix), Path(sys.base_prefix), Path(helpers.__file__).parent, DATASETS_DIR]
-        closed = {a for p in keep for a in p.parents if not os.stat(a).st_mode & 0o001}
-        hide = [p for p in {course, Path(__file__).resolve().parent.parent, Path.home(), *closed} if p != Path("/")]
-        return [*sandbox.wrapper(self.slot, hide, keep, 3072, 600, 512), sys.executable, "-m", "ipykernel_launcher",
-                "-f", self.connection_file, *(extra_arguments or [])]
+    return SandboxedKernelManager if sandboxed else UnsandboxedKernelManager
 
 
 class JudgedExecute(Execute):
@@ -104,6 +70,7 @@ class JudgedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         tests = dict(plan(self.nb, resources))
+        self._course_files = course_files(self.config, resources["nbgrader"]["assignment"])
         self._output_bytes, self._dropped, self._exports = 0, set(), set(tests)
         with self.setup_kernel():
             info = self.wait_for_reply(self.kc.kernel_info())
@@ -131,6 +98,13 @@ class JudgedExecute(Execute):
                     shutil.rmtree(folder, ignore_errors=True)
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def create_kernel_manager(self):
+        """The kernel's working folder gets the assignment's own files (data from ``source/``), never what a
+        student put beside the notebook."""
+        km = super().create_kernel_manager()
+        km.files = self._course_files
+        return km
 
     def _sandboxed(self) -> bool:
         if self.self_study:
@@ -197,6 +171,21 @@ class JudgedExecute(Execute):
                                          text=f"[output beyond {self.output_limit_kb} KiB dropped by the grader]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def course_files(config, assignment: str) -> list[str]:
+    """The files of ``source/<assignment>/`` other than notebooks (which nbgrader copies beside each
+    submission), relative to that folder: regular files, reached without symbolic links."""
+    from nbgrader.coursedir import CourseDirectory
+
+    folder = CourseDirectory(config=config).format_path(CourseDirectory(config=config).source_directory, ".",
+                                                       assignment)
+    found = []
+    for here, folders, files in os.walk(folder):
+        folders[:] = [f for f in folders if not os.path.islink(os.path.join(here, f)) and f != ".ipynb_checkpoints"]
+        found += [os.path.relpath(os.path.join(here, f), folder) for f in files
+                  if not f.endswith(".ipynb") and not os.path.islink(os.path.join(here, f))]
+    return sorted(found)
 
 
 def _size(content) -> int:

@@ -1,40 +1,21 @@
 """The course's additions to stock nbgrader, loaded by ``grading/course/nbgrader_config.py``.
 
-- :class:`LimitedKernelManager`: starts :mod:`grading.limited_kernel`, an IPython kernel
-  with a memory ceiling that ignores statsmodels' ``ConvergenceWarning`` (self-study grading, without root).
 - :class:`DropEmptyMetadata`: lets a submission with a duplicated nbgrader cell be graded.
 - :class:`HideHiddenTests`: a feedback preprocessor that removes hidden-test source and
   tracebacks from the HTML a student receives.
 
-Nothing here changes how nbgrader stores grades: every command stays a stock
-``nbgrader`` command run in ``grading/course/``.
+The autograde step itself is :class:`grading.autograde.JudgedExecute`. Nothing here changes how nbgrader
+stores grades: every command stays a stock ``nbgrader`` command run in ``grading/course/``.
 """
 
 from __future__ import annotations
 
 import re
 
-from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Unicode
 
 from grading.judge import HIDDEN_BEGIN, HIDDEN_END
-
-
-class LimitedKernelManager(AsyncKernelManager):
-    """Launches ``python -m grading.limited_kernel`` in place of ``python -m ipykernel_launcher``."""
-
-    memory_limit_mb = Integer(3072, help="Address-space ceiling of a grading kernel in MiB (0: none).").tag(
-        config=True)
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        for i in range(len(cmd) - 1):
-            if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
-                return [*cmd[:i + 1], "grading.limited_kernel", "--memory-mb", str(self.memory_limit_mb),
-                        *cmd[i + 2:]]
-        raise RuntimeError(f"LimitedKernelManager only wraps Python kernels started with "
-                           f"'-m ipykernel_launcher'; this kernel's command is {cmd}")
 
 
 class DropEmptyMetadata(NbGraderPreprocessor):

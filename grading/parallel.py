@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -325,11 +326,19 @@ def export_csv(course: Path) -> Path:
     return path
 
 
+GENERIC_ERRORS = ("There was an error processing", "Traceback", "Please see the")  # nbgrader's frame lines
+EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit|Worker)): (.*)$")
+
+
 def reason(log: str) -> str:
-    """The line of nbgrader's log (or traceback) that says why a grading failed."""
+    """Why a grading failed, from nbgrader's log (or a traceback): its first specific error line, else the
+    last exception named in it, else its last line."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("[ERROR]")]
-    return (errors[-1] if errors else lines[-1] if lines else "no log").removeprefix("[ERROR] ")
+    errors = [line.removeprefix("[ERROR] ") for line in lines if line.startswith("[ERROR]")]
+    specific = [line for line in errors if not line.startswith(GENERIC_ERRORS)]
+    raised = [f"{m[1]}: {m[2]}" for m in map(EXCEPTION_LINE.match, lines)
+              if m and not m[2].startswith(GENERIC_ERRORS)]
+    return (specific or raised[-1:] or lines[-1:] or ["no log"])[0]
 
 
 def client_for(scheduler: str | None, workers: int | None):

@@ -4,7 +4,12 @@
 - :mod:`helpers.mixed`: on statsmodels' MixedLM fits, what nlme::lme reports (check_fit, nlme_summary, lrt, icc),
   and the verified optimiser fit_lme behind the check.
 - :mod:`helpers.smallsample`: Satterthwaite and Kenward-Roger df for a statsmodels MixedLM fit (as lmerTest, pbkrtest).
+- :mod:`helpers.boundary`: testing a variance on the boundary: the chi-square mixture, a fast parametric-bootstrap
+  LRT and the exact restricted LRT (as RLRsim); :mod:`helpers.progress`: a progress bar a notebook does not keep.
+- :mod:`helpers.diagnostics`: residual and QQ plots, predicted effects with prediction intervals, caterpillar
+  plot and rank intervals of a MixedLM fit.
 - :mod:`helpers.rsummary`: an OLS fit printed as R prints ``summary(lm(...))`` (r_summary).
-- :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises.
+- :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises,
+  and pupils in classes in schools (simulate_three_level).
 - :mod:`helpers.checks`: the graded exercises' test checks, whose messages never reveal reference values.
 """

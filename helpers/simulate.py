@@ -26,7 +26,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["SchoolsSample", "simulate_schools"]
+__all__ = ["SchoolsSample", "simulate_schools", "ThreeLevelSample", "simulate_three_level"]
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,7 @@ def simulate_schools(
     reals = dict(intercept=intercept, slope=slope, funding_effect=funding_effect, hours_mean=hours_mean)
     sds = dict(school_sd=school_sd, slope_sd=slope_sd, residual_sd=residual_sd,
                hours_between_sd=hours_between_sd, hours_within_sd=hours_within_sd)
-    for name, value in {**reals, **sds}.items():
-        _check_real(name, value)
-    for name, value in sds.items():
-        if value < 0:
-            raise ValueError(f"{name} must be a standard deviation >= 0, got {value}")
-    if residual_sd == 0:
-        raise ValueError("residual_sd must be > 0: pupils within a school are never identical")
+    _check_parameters(reals, sds, within="a school")
     for name, value in dict(effect_corr=effect_corr, confounding=confounding).items():
         _check_real(name, value)
         if not -1 < value < 1:
@@ -121,6 +115,17 @@ def simulate_schools(
     return SchoolsSample(data=data, schools=schools, truth=truth)
 
 
+def _check_parameters(reals: dict, sds: dict, within: str) -> None:
+    """Every parameter a finite number, every SD >= 0 and the residual SD > 0."""
+    for name, value in {**reals, **sds}.items():
+        _check_real(name, value)
+    for name, value in sds.items():
+        if value < 0:
+            raise ValueError(f"{name} must be a standard deviation >= 0, got {value}")
+    if sds["residual_sd"] == 0:
+        raise ValueError(f"residual_sd must be > 0: pupils within {within} are never identical")
+
+
 def _check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be a whole number, got {value!r} ({type(value).__name__})")
@@ -147,3 +152,108 @@ def _sizes(pupils_per_school, n_schools: int) -> np.ndarray:
     for k, size in enumerate(sizes):
         _check_int(f"pupils_per_school[{k}]", size.item() if isinstance(size, np.generic) else size, minimum=2)
     return np.asarray(sizes, dtype=int)
+
+
+@dataclass(frozen=True)
+class ThreeLevelSample:
+    """What :func:`simulate_three_level` returns.
+
+    ``data``: one row per pupil (``school``, ``classroom``, ``pupil``, ``hours``, ``experience``,
+    ``score``); ``classroom`` numbers run across schools, so each identifies one class.
+    ``classes``: one row per class (``school``, ``classroom``, ``n``, ``experience``, ``u``: the
+    realised class effect). ``schools``: one row per school (``school``, ``n_classes``, ``n``, ``v``:
+    the realised school effect). ``truth``: the parameters the sample was drawn with.
+    """
+
+    data: pd.DataFrame
+    classes: pd.DataFrame
+    schools: pd.DataFrame
+    truth: dict
+
+    @property
+    def variances(self) -> pd.Series:
+        """The true variance at each level: school, class (within school), pupil (residual)."""
+        t = self.truth
+        return pd.Series({"school": t["school_sd"] ** 2, "class": t["class_sd"] ** 2,
+                          "pupil": t["residual_sd"] ** 2}, name="variance")
+
+    @property
+    def icc(self) -> pd.Series:
+        """The true intra-class correlations: of two pupils in one school but different classes
+        (``school``), and of two pupils in the same class (``class``, which shares the school too)."""
+        v = self.variances
+        total = v.sum()
+        return pd.Series({"school": v["school"] / total, "class": (v["school"] + v["class"]) / total}, name="icc")
+
+
+def simulate_three_level(
+    n_schools: int = 25,
+    *,
+    seed: int,
+    classes_per_school: tuple[int, int] = (1, 5),
+    pupils_per_class: tuple[int, int] = (3, 30),
+    intercept: float = 60.0,
+    slope: float = 2.0,
+    experience_effect: float = 0.3,
+    school_sd: float = 4.0,
+    class_sd: float = 3.0,
+    residual_sd: float = 8.0,
+    hours_mean: float = 6.0,
+    hours_sd: float = 2.0,
+) -> ThreeLevelSample:
+    """Draw pupils' test scores within classes within schools, unbalanced at both levels.
+
+    The model, for pupil i of class j in school k:
+
+        score_ijk = intercept + slope * (hours_ijk - hours_mean) + experience_effect * experience_jk
+                    + v_k + u_jk + e_ijk
+
+    with ``v_k ~ N(0, school_sd^2)``, ``u_jk ~ N(0, class_sd^2)``, ``e_ijk ~ N(0, residual_sd^2)``,
+    ``hours ~ N(hours_mean, hours_sd^2)`` and the class teacher's years of ``experience`` uniform
+    on 1..30. Each school has a number of classes drawn uniformly from ``classes_per_school``
+    (inclusive) and each class a number of pupils from ``pupils_per_class``, so that small
+    classes and schools, whose predicted effects shrink most, sit beside large ones.
+
+    ``seed`` is required: the same arguments and seed always give the same sample.
+
+    >>> sample = simulate_three_level(n_schools=4, seed=1)
+    >>> sample.data.groupby("school")["classroom"].nunique().tolist() == sample.schools["n_classes"].tolist()
+    True
+    """
+    _check_int("seed", seed, minimum=0)
+    _check_int("n_schools", n_schools, minimum=2)
+    for name, bounds in (("classes_per_school", classes_per_school), ("pupils_per_class", pupils_per_class)):
+        if not (isinstance(bounds, tuple) and len(bounds) == 2):
+            raise TypeError(f"{name} must be a (smallest, largest) tuple of whole numbers, got {bounds!r}")
+        _check_int(f"{name}[0]", bounds[0], minimum=1)
+        _check_int(f"{name}[1]", bounds[1], minimum=bounds[0])
+    reals = dict(intercept=intercept, slope=slope, experience_effect=experience_effect, hours_mean=hours_mean)
+    sds = dict(school_sd=school_sd, class_sd=class_sd, residual_sd=residual_sd, hours_sd=hours_sd)
+    _check_parameters(reals, sds, within="a class")
+
+    rng = np.random.default_rng(seed)
+    n_classes = rng.integers(classes_per_school[0], classes_per_school[1] + 1, size=n_schools)
+    sizes = rng.integers(pupils_per_class[0], pupils_per_class[1] + 1, size=n_classes.sum())
+    v = school_sd * rng.standard_normal(n_schools)
+    u = class_sd * rng.standard_normal(n_classes.sum())
+    experience = rng.integers(1, 31, size=n_classes.sum())
+    class_school = np.repeat(np.arange(n_schools), n_classes)
+    pupil_class = np.repeat(np.arange(n_classes.sum()), sizes)
+    hours = hours_mean + hours_sd * rng.standard_normal(sizes.sum())
+    score = (intercept + slope * (hours - hours_mean) + experience_effect * experience[pupil_class]
+             + v[class_school[pupil_class]] + u[pupil_class] + residual_sd * rng.standard_normal(sizes.sum()))
+    data = pd.DataFrame({
+        "school": class_school[pupil_class] + 1,
+        "classroom": pupil_class + 1,
+        "pupil": np.concatenate([np.arange(1, n + 1) for n in sizes]),
+        "hours": hours.round(2),
+        "experience": experience[pupil_class],
+        "score": score.round(2),
+    })
+    classes = pd.DataFrame({"school": class_school + 1, "classroom": np.arange(1, n_classes.sum() + 1), "n": sizes,
+                            "experience": experience, "u": u})
+    schools = pd.DataFrame({"school": np.arange(1, n_schools + 1), "n_classes": n_classes,
+                            "n": np.bincount(class_school, weights=sizes).astype(int), "v": v})
+    truth = dict(n_schools=n_schools, seed=seed, classes_per_school=classes_per_school,
+                 pupils_per_class=pupils_per_class, **reals, **sds)
+    return ThreeLevelSample(data=data, classes=classes, schools=schools, truth=truth)

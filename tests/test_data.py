@@ -6,6 +6,7 @@ it, must read the same.
 """
 
 import csv
+import importlib.util
 import os
 import platform
 import re
@@ -242,6 +243,49 @@ def test_a_bad_field_is_named(copy_of_data, problem):
 
 
 # ---------------------------------------------------------------- determinism
+@pytest.fixture(scope="module")
+def reconstruction():
+    """The reconstruction script as a module."""
+    spec = importlib.util.spec_from_file_location("reconstruct_gp_cholesterol",
+                                                  ROOT / "datasets" / "reconstruct_gp_cholesterol.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def lattice_sums(module, gp: pd.DataFrame):
+    """The shipped file's sums, as the script holds them (chol in mmol/L, sums of hundredths exact)."""
+    by_gp = gp.assign(chol100=(gp["chol"] * 100).round().astype(int), age2=gp["age"] ** 2)
+    by_gp = by_gp.assign(cross=by_gp["age"] * by_gp["chol100"]).groupby("doctor")
+    return module.Sums(by_gp.size().to_numpy(float), by_gp["age"].sum().to_numpy(float),
+                       by_gp["chol100"].sum().to_numpy() / 100, by_gp["age2"].sum().to_numpy(float),
+                       by_gp["cross"].sum().to_numpy() / 100, int((by_gp.obj["chol100"] ** 2).sum()) / 1e4)
+
+
+def test_the_descent_settles_on_the_shipped_sums_from_the_point_other_cpus_stopped_at(reconstruction, gp):
+    """The old rebuild ended, on some CPUs, one move away from the shipped sums (GP 7's Σage·chol a
+    hundredth lower, GP 11's a hundredth higher). From there the exact descent of step 2 goes to the
+    shipped sums, and from the shipped sums it does not move."""
+    m = reconstruction
+    targets = m.read_targets()
+    slope_targets = [t for t in targets if t["model"] == "varying_slope"]
+    provisional = m.solve_sums(targets, np.random.default_rng(m.SEED))
+    fixed = [(int(r["doctor"]) - 1, int(r["age"]), int(round(r["chol"] * 100))) for r in m.head_rows(targets)]
+    first = ("pooled", "varying_intercept")
+    fixed += m.choose_anchors(provisional, m.Lines.from_sums(provisional), m.quantile_targets(targets), fixed,
+                              first, first)
+    shipped = lattice_sums(m, gp)
+    neighbour = lattice_sums(m, gp)
+    neighbour.sxy = (np.round(shipped.sxy * 100) + np.eye(12)[10] - np.eye(12)[6]) / 100
+    assert m._slope_score(neighbour, slope_targets, fixed) > m._slope_score(shipped, slope_targets, fixed)
+    for start in (neighbour, shipped):
+        settled = m._descend(start, slope_targets, fixed)
+        assert np.array_equal(np.round(settled.sxy * 100), np.round(shipped.sxy * 100))
+        assert np.array_equal(settled.sxx, shipped.sxx)
+
+
 # Two BLAS set-ups that differ in every way that has changed a rebuild before: another kernel (SSE-only
 # Nehalem against FMA Haswell; CPUs differ, and some machines set OPENBLAS_CORETYPE) and another thread count.
 BLAS_SETUPS = {

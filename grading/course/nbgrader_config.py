@@ -16,13 +16,13 @@ c = get_config()  # noqa: F821 (provided by nbgrader)
 c.CourseDirectory.course_id = "random-effects"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 
-# Autograde: nbgrader's own steps, with Execute replaced by the course's judged version (the student's
-# code runs sandboxed, the tests run outside it; per-assignment limits from timeouts.json).
+# Autograde: nbgrader's own steps, with Execute replaced by the course's judged version: the student's code
+# runs in the sandbox (kernels under grading.limits.SandboxLimits, e.g. c.SandboxLimits.memory_mb), the tests
+# run outside it; per-assignment limits from timeouts.json.
 c.Autograde.autograde_preprocessors = [JudgedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.JudgedExecute.timeouts = read_timeouts(c.CourseDirectory.root)
 c.Execute.timeout = 60  # assignments missing from timeouts.json
-c.LimitedKernelManager.memory_limit_mb = 3072
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"ConvergenceWarning"
 

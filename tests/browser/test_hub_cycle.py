@@ -1,15 +1,17 @@
 """The whole course cycle on the hub that `make hub` starts, in Chromium, every click as people make it.
 
-The instructor releases an assignment in the formgrader; two students log in, fetch it, answer (one with
-the model answers, one badly), validate and submit in JupyterLab; the instructor collects, the course's
-grading command (`make grade`, run as root as the server's administrator runs it) grades, and the
-formgrader releases the feedback; each student reads their own feedback and cannot reach the other's.
-The hub runs on loopback ports only, with its own accounts (prefix hubtest-), state and exchange, so a
-`make hub` of this machine is not disturbed. Screenshots of every step: _build/test-artifacts/browser/.
+The instructor releases an assignment in the formgrader; two students log in (one first runs a lecture
+from the copy in their home), fetch it, answer (one with the model answers, one badly), validate and
+submit in JupyterLab; the instructor collects, the course's grading command (`make grade`, run as root as
+the server's administrator runs it) grades, and the formgrader releases the feedback; each student reads
+their own feedback and cannot reach the other's. The hub runs on loopback ports only, with its own
+accounts (prefix hubtest-), state and exchange, so a `make hub` of this machine is not disturbed.
+Screenshots of every step: _build/test-artifacts/browser/.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -32,16 +34,18 @@ from nbgrader.api import Gradebook
 from conftest import ROOT
 from hub_ui import (HubSession, answer_cells, answers_from_solution, assignment_row, click_in_row,
                     formgrader_action, lab_settings, open_assignments, save, type_into_cell)
-from lab_ui import open_notebook
+from lab_ui import error_outputs, open_notebook, run_all_cells, unnumbered_code_cells
 from prerequisites import missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium, pytest.mark.needs_root]
 
 ASSIGNMENT = "structure_and_pooling"  # the fastest to grade
 PREFIX = "hubtest-"
+MACHINE_LOCK = "/run/course-hub-test.lock"
 HUB_START_TIMEOUT = 1200  # s: the first `make hub` of a machine builds the servers' environment
 VALIDATE_TIMEOUT = 300_000  # ms: nbgrader runs the whole notebook in a fresh kernel
 BAD_ANSWER = "# I could not do this one\nanswer = None"
+LECTURE = "01-why-iid-matters.ipynb"  # make hub copies the lectures into every home
 
 
 def load_course_hub():
@@ -124,34 +128,51 @@ def hub(tmp_path_factory):
         if shutil.which(program) is None:
             missing(f"the hub test needs {program} (Debian: see .ci/run)")
     course_hub = load_course_hub()
-    state = tmp_path_factory.mktemp("hub-state")
-    shared = Path(tempfile.mkdtemp(prefix="course-hub-test-"))  # under /tmp: every account may enter it
-    os.chmod(shared, 0o755)
-    settings = course_hub.Settings(state=state, ip="127.0.0.1", port=free_port_block(), exchange=shared / "exchange",
-                                   course_template=make_hub_course(), prefix=PREFIX, student_count=2)
-    accounts = [settings.grader, *settings.people]
-    remove_accounts(accounts)  # left by an interrupted run
+    # One run of this test at a time on a machine: it owns the hubtest- accounts (and kills what they run).
+    with open(MACHINE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = tmp_path_factory.mktemp("hub-state")
+        shared = Path(tempfile.mkdtemp(prefix="course-hub-test-"))  # under /tmp: every account may enter it
+        os.chmod(shared, 0o755)
+        settings = course_hub.Settings(state=state, ip="127.0.0.1", port=free_port_block(),
+                                       exchange=shared / "exchange", course_template=make_hub_course(),
+                                       prefix=PREFIX, student_count=2)
+        accounts = [settings.grader, *settings.people]
+        remove_accounts(accounts)  # left by an interrupted run
+        try:
+            process, log = start_make_hub(settings)
+            try:
+                wait_for_hub(settings, process, log)
+                for person in settings.people:  # the browser tests' JupyterLab settings, in each home
+                    write_as(person, lab_settings(settings.home(person)), settings.home(person))
+                yield RunningHub(settings, process, log)
+            finally:
+                stop(process, settings)
+        finally:
+            remove_accounts(accounts)
+            shutil.rmtree(shared, ignore_errors=True)
+
+
+def start_make_hub(settings):
+    """`make hub` with these settings, in the background; its output goes to a log in the hub's state."""
     env = dict(os.environ, COURSE_HUB_STATE=str(settings.state), COURSE_HUB_IP=settings.ip,
                COURSE_HUB_PORT=str(settings.port), COURSE_HUB_EXCHANGE=str(settings.exchange),
-               COURSE_HUB_PREFIX=PREFIX, COURSE_HUB_STUDENTS=str(settings.student_count))
-    log = state / "make-hub.log"
+               COURSE_HUB_PREFIX=settings.prefix, COURSE_HUB_STUDENTS=str(settings.student_count))
+    log = settings.state / "make-hub.log"
     with open(log, "w") as out:
         process = subprocess.Popen(["make", "--no-print-directory", "hub"], cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for_hub(settings, process, log)
-        for person in settings.people:  # the browser tests' JupyterLab settings, in each person's home
-            owner = pwd.getpwnam(person)
-            for path, text in lab_settings(settings.home(person)).items():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-                for part in [path, *path.relative_to(settings.home(person)).parents]:
-                    os.chown(settings.home(person) / part, owner.pw_uid, owner.pw_gid)
-        yield RunningHub(settings, process, log)
-    finally:
-        stop(process, settings)
-        remove_accounts(accounts)
-        shutil.rmtree(shared, ignore_errors=True)
+    return process, log
+
+
+def write_as(user: str, files: dict[Path, str], home: Path) -> None:
+    """Write files into a user's home, the user owning them and every folder made for them."""
+    owner = pwd.getpwnam(user)
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        for part in [path, *path.relative_to(home).parents]:
+            os.chown(home / part, owner.pw_uid, owner.pw_gid)
 
 
 def wait_for_hub(settings, process, log: Path) -> None:
@@ -189,6 +210,17 @@ def stop(process, settings) -> None:
 
 def run_as(user: str, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(["runuser", "-u", user, "--", *argv], capture_output=True, text=True, cwd="/")
+
+
+def run_a_lecture(session: HubSession, screenshot) -> None:
+    """The first lecture, from the copy in the student's home, runs top to bottom in their own kernel."""
+    page = session.page
+    page.wait_for_url(re.compile(rf".*/user/{session.user}/lab.*"))
+    open_notebook(page, session, f"lectures/{LECTURE}")
+    run_all_cells(page)
+    screenshot(f"{session.user}-lecture", target=page)
+    assert not error_outputs(page), error_outputs(page)[0][-2000:]
+    assert not unnumbered_code_cells(page), "some cells of the lecture did not run"
 
 
 def work_and_submit(session: HubSession, hub: RunningHub, answers: dict[str, str], screenshot, expect: str):
@@ -257,8 +289,10 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
     formgrader_action(instructor, ASSIGNMENT, "assign", screenshot)
     formgrader_action(instructor, ASSIGNMENT, "release", screenshot)
 
-    # Two students: one types the model answers, the other writes nothing useful in the code answers.
+    # Two students: one runs a lecture, then types the model answers; the other writes nothing useful in the
+    # code answers.
     students = {name: HubSession(browser, hub.base, name, hub.passwords[name]) for name in (good, bad)}
+    run_a_lecture(students[good], screenshot)
     work_and_submit(students[good], hub, solution, screenshot, expect="success")
     work_and_submit(students[bad], hub, dict.fromkeys(code_answers, BAD_ANSWER), screenshot, expect="failed")
 

@@ -10,26 +10,17 @@
 # on the same data writes the same numbers.
 
 suppressPackageStartupMessages({
-  library(lme4)
   library(lmerTest)
   library(pbkrtest)
-  library(jsonlite)
 })
 
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- dirname(normalizePath(sub("^--file=", "", script_arg)))
-root <- normalizePath(file.path(here, "..", ".."))
-out <- commandArgs(trailingOnly = TRUE)[1]
-if (is.na(out)) out <- file.path(here, "smallsample_reference.json")
-
-sha256 <- function(path) sub(" .*", "", system2("sha256sum", shQuote(path), stdout = TRUE))
-
-tight <- lmerControl(optimizer = "nloptwrap",
-                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
+source(file.path(here, "lme4_tools.R"))
+out <- output_path("smallsample_reference.json")
 
 # A model as the Python test builds it: fixed formula, random formula and group (one
-# level, correlated effects), optional nested variance components, centred columns.
+# level, correlated effects), optional variance components nested in it, centred columns.
 spec <- function(data, fixed, random, group, centre = character(), nested = character())
   list(data = data, fixed = fixed, random = random, group = group, centre = I(centre), nested = I(nested))
 
@@ -71,7 +62,8 @@ numbers <- function(s, datasets) {
 }
 
 paths <- list(gp_cholesterol = file.path(root, "datasets", "gp_cholesterol.csv"),
-              dietox = file.path(here, "dietox.csv"))
+              dietox = file.path(here, "dietox.csv"),
+              three_level = file.path(here, "three_level.csv"))
 datasets <- lapply(paths, read.csv)
 
 specs <- list(
@@ -81,7 +73,10 @@ specs <- list(
   gp_rs_agedoc = spec("gp_cholesterol", "chol ~ age_c + agedoc_c", "~ 1 + age_c", "doctor",
                       centre = c("age", "agedoc")),
   dietox_ri = spec("dietox", "Weight ~ Time", "~ 1", "Pig"),
-  dietox_rs = spec("dietox", "Weight ~ Time_c", "~ 1 + Time_c", "Pig", centre = "Time")
+  dietox_rs = spec("dietox", "Weight ~ Time_c", "~ 1 + Time_c", "Pig", centre = "Time"),
+  # Pupils in classes in schools (lecture 10): a class-level covariate, classes as a variance component.
+  three_level = spec("three_level", "score ~ hours_c + experience_c", "~ 1", "school",
+                     centre = c("hours", "experience"), nested = "classroom")
 )
 
 reference <- list(
@@ -94,4 +89,4 @@ reference <- list(
   models = lapply(specs, numbers, datasets = datasets)
 )
 names(reference$data) <- names(paths)
-writeLines(toJSON(reference, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"), out)
+write_reference(reference, out)

@@ -1,0 +1,596 @@
+"""Testing a variance on the boundary of its parameter space.
+
+``H0: sigma_u^2 = 0`` puts the parameter on the edge of what it can be, so the
+likelihood-ratio statistic is not chi-square with the usual df. Three answers:
+
+- :func:`chi2_mixture_pvalue`: the large-sample 50:50 mixture of chi-square
+  distributions (Self and Liang 1987; Stram and Lee 1994);
+- :func:`bootstrap_lrt`: the parametric bootstrap, data simulated from the null
+  fit and both models refitted to each data set (what pbkrtest's ``PBmodcomp``
+  and an lme4 refit loop do);
+- :func:`exact_rlrt`: the finite-sample null distribution of the restricted
+  LRT for one variance component, simulated from its spectral representation
+  (Crainiceanu and Ruppert 2004), as RLRsim's ``exactRLRT`` computes it.
+
+They take statsmodels fits (``smf.mixedlm(...).fit()``, and ``smf.ols(...).fit()``
+for a null model with no random effects). Each simulation has a seed, reports
+its Monte Carlo standard error and shows a progress bar that a notebook does not
+keep (:mod:`helpers.progress`).
+
+The bootstrap refits its own profiled likelihood: the data enter only through
+per-group sums of squares and products, so every replicate reuses the design,
+and a batch of replicates is optimised at once (damped Newton steps on the
+relative Cholesky factor, vectorised over replicates and groups). Every refit's
+convergence is checked; the few that a batch leaves unconverged are refitted
+one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from helpers.progress import progress_bar
+
+__all__ = ["BoundaryTestError", "BootstrapLRT", "ExactRLRT", "chi2_mixture_pvalue", "lr_statistic", "bootstrap_lrt",
+           "exact_rlrt"]
+
+_CHUNK = 100  # replicates optimised together (one step of the progress bar)
+_FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
+_MAX_NEWTON = 200
+_TOL_DECREASE = 1e-9  # deviance change accepted as converged
+_TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
+
+
+class BoundaryTestError(ValueError):
+    """The models cannot be compared by these tests; the message says why."""
+
+
+# ----------------------------------------------------------------------------- the 50:50 mixture
+
+
+def chi2_mixture_pvalue(statistic: float, df: int) -> float:
+    """p-value of an LRT statistic under ``0.5 chi2(df - 1) + 0.5 chi2(df)`` (chi2(0) is a point mass at 0).
+
+    ``df`` is the number of covariance parameters the larger model adds: 1 for a
+    random intercept against none, 2 for a correlated random slope against a
+    random intercept (its variance and its covariance with the intercept).
+    """
+    if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
+        raise BoundaryTestError(f"df must be a whole number >= 1 (the parameters added), got {df!r}")
+    statistic = float(statistic)
+    if not statistic >= 0:
+        raise BoundaryTestError(f"an LRT statistic is >= 0, got {statistic}")
+    lower = float(statistic <= 0) if df == 1 else stats.chi2.sf(statistic, df - 1)
+    return float(0.5 * lower + 0.5 * stats.chi2.sf(statistic, df))
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, repr=False)
+class BootstrapLRT:
+    """A parametric-bootstrap likelihood-ratio test.
+
+    ``p_value`` is ``(1 + #{T* >= T}) / (B + 1)`` (Davison and Hinkley 1997), never 0;
+    ``mc_se`` its Monte Carlo standard error ``sqrt(p (1 - p) / B)``.
+    """
+
+    statistic: float
+    p_value: float
+    mc_se: float
+    null_statistics: np.ndarray
+    df: int
+    method: str
+    seed: int
+    null_fit: dict = field(default_factory=dict)  # the estimates the data were simulated from
+    refits: dict = field(default_factory=dict)  # how many refits needed the one-by-one fallback
+
+    @property
+    def n_boot(self) -> int:
+        return len(self.null_statistics)
+
+    @property
+    def mixture_p_value(self) -> float:
+        return chi2_mixture_pvalue(self.statistic, self.df)
+
+    @property
+    def chi2_p_value(self) -> float:
+        """The naive chi-square(df) p-value, which ignores the boundary."""
+        return float(stats.chi2.sf(self.statistic, self.df))
+
+    def summary(self) -> pd.Series:
+        """The test in one column: statistic, df, the three p-values, the Monte Carlo error, replicates."""
+        return pd.Series({"LRT": self.statistic, "df": self.df, "p (chi2)": self.chi2_p_value,
+                          "p (50:50 mixture)": self.mixture_p_value, "p (bootstrap)": self.p_value,
+                          "MC s.e.": self.mc_se, "replicates": self.n_boot, "share of T* = 0":
+                          float(np.mean(self.null_statistics <= 1e-8))}, name=f"{self.method} LRT", dtype=object)
+
+    def __repr__(self) -> str:
+        return (f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates (seed {self.seed}): "
+                f"LRT = {self.statistic:.4g}, p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); "
+                f"50:50 mixture p = {self.mixture_p_value:.4g}")
+
+
+@dataclass(frozen=True, repr=False)
+class ExactRLRT:
+    """The restricted LRT of one variance component against its simulated finite-sample null distribution.
+
+    ``p_value`` is ``(1 + #{T* >= T}) / (n + 1)``; RLRsim prints ``#{T* > T} / n``
+    (``p_value_rlrsim``). ``mc_se`` is the Monte Carlo standard error.
+    """
+
+    statistic: float
+    p_value: float
+    mc_se: float
+    null_statistics: np.ndarray
+    seed: int
+    eigenvalues: np.ndarray  # mu_s, the nonzero eigenvalues of Z' P0 Z (their scale: sigma_u^2 / sigma^2)
+    variance_ratio: float  # lambda at the observed maximum, sigma_u^2 / sigma^2
+
+    @property
+    def n_sim(self) -> int:
+        return len(self.null_statistics)
+
+    @property
+    def p_value_rlrsim(self) -> float:
+        return float(np.mean(self.null_statistics > self.statistic)) if self.statistic > 0 else 1.0
+
+    @property
+    def mixture_p_value(self) -> float:
+        return chi2_mixture_pvalue(self.statistic, 1)
+
+    def summary(self) -> pd.Series:
+        """The test in one column: statistic, mixture and exact p-values, Monte Carlo error, simulations."""
+        return pd.Series({"RLRT": self.statistic, "p (50:50 mixture)": self.mixture_p_value,
+                          "p (exact)": self.p_value, "MC s.e.": self.mc_se, "simulations": self.n_sim,
+                          "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8))}, name="exact RLRT",
+                         dtype=object)
+
+    def __repr__(self) -> str:
+        return (f"Exact restricted LRT, {self.n_sim} simulations (seed {self.seed}): RLRT = {self.statistic:.4g}, "
+                f"p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}")
+
+
+def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
+    if statistic <= 0:
+        return 1.0, 0.0
+    p = (1 + np.count_nonzero(null >= statistic)) / (len(null) + 1)
+    return float(p), float(np.sqrt(p * (1 - p) / len(null)))
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise BoundaryTestError(f"seed must be a whole number >= 0 so that the result can be reproduced, got {seed!r}")
+    return int(seed)
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise BoundaryTestError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- the models as designs
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One statsmodels fit as arrays: y, X, random-effect columns Z (none for OLS), group codes."""
+
+    y: np.ndarray
+    X: np.ndarray
+    Z: np.ndarray
+    codes: np.ndarray | None
+    reml: bool | None  # None for OLS, which has no REML/ML choice of its own
+    llf: float | None  # statsmodels' log-likelihood, to check our optimum against (None for OLS)
+    z_names: list[str]
+    x_names: list[str]
+
+
+def _spec(result, role: str) -> _Spec:
+    model = getattr(result, "model", None)
+    kind = type(model).__name__
+    if kind == "OLS":
+        return _Spec(np.asarray(model.endog, float), np.asarray(model.exog, float), np.empty((len(model.endog), 0)),
+                     None, None, None, [], list(model.exog_names))
+    if kind != "MixedLM" or not hasattr(result, "cov_re"):
+        raise BoundaryTestError(f"the {role} model must be a fitted smf.mixedlm(...) (or, for no random effects, "
+                                f"smf.ols(...)) result, got {type(result).__name__}")
+    if model.k_vc:
+        raise BoundaryTestError(f"the {role} model has variance components (vc_formula); these tests support one "
+                                "grouping factor with re_formula random effects")
+    if getattr(result, "freepat", None) is not None:
+        raise BoundaryTestError(f"the {role} model was fitted with constraints (free=...); refit it without them")
+    codes = np.empty(len(model.endog), dtype=int)
+    for g, label in enumerate(model.group_labels):
+        codes[model.row_indices[label]] = g
+    return _Spec(np.asarray(model.endog, float), np.asarray(model.exog, float), np.asarray(model.exog_re, float),
+                 codes, bool(model.reml), float(result.llf), list(model.data.exog_re_names), list(model.exog_names))
+
+
+def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
+    """The method, and the alternative's Z columns reordered so that the null's come first."""
+    if alternative.codes is None or alternative.Z.shape[1] == 0:
+        raise BoundaryTestError("the alternative model must have random effects (a smf.mixedlm fit)")
+    if null.y.shape != alternative.y.shape or not np.array_equal(null.y, alternative.y):
+        raise BoundaryTestError("the two fits are not of the same response and observations")
+    if null.X.shape != alternative.X.shape or not np.allclose(null.X, alternative.X, rtol=1e-12, atol=0):
+        raise BoundaryTestError("the two models must have the same fixed effects: these tests compare random parts "
+                                f"(null: {null.x_names}, alternative: {alternative.x_names})")
+    if null.reml is not None and null.reml != alternative.reml:
+        raise BoundaryTestError("fit both models by REML (reml=True) or both by ML (reml=False)")
+    if null.codes is not None and not np.array_equal(null.codes, alternative.codes):
+        raise BoundaryTestError("the two models must group the observations by the same column")
+    order = []
+    for j in range(null.Z.shape[1]):
+        same = [k for k in range(alternative.Z.shape[1]) if np.allclose(null.Z[:, j], alternative.Z[:, k])]
+        if not same:
+            raise BoundaryTestError(f"the null model's random effect {null.z_names[j]!r} is not among the "
+                                    f"alternative's {alternative.z_names}: the models are not nested")
+        order.append(same[0])
+    if len(order) >= alternative.Z.shape[1]:
+        raise BoundaryTestError("the alternative model must have more random effects than the null")
+    order += [k for k in range(alternative.Z.shape[1]) if k not in order]
+    return alternative.reml, order
+
+
+# ----------------------------------------------------------------------------- the profiled likelihood
+
+
+class _Profile:
+    """The profiled deviance -2 log L of y = X beta + Z_g u_g + e, u_g ~ N(0, sigma^2 L L'), for many y at once.
+
+    X is replaced by Q of its QR decomposition and Z's columns are scaled to unit
+    root mean square, so that the relative Cholesky factor L (theta: its lower
+    triangle, row by row) is of order one; the REML deviance is shifted back to
+    the original X's. Each y enters through X'y, Z_g'y_g and y'y.
+    """
+
+    def __init__(self, X: np.ndarray, Z: np.ndarray, codes: np.ndarray | None, reml: bool):
+        self.n, self.p = X.shape
+        self.q = Z.shape[1]
+        self.reml = reml
+        self.nu = self.n - self.p if reml else self.n
+        self.Q, R = np.linalg.qr(X)
+        self.log_det_r = np.log(np.abs(np.diag(R))).sum()
+        self.scale = np.sqrt(np.mean(Z**2, axis=0)) if self.q else np.empty(0)
+        self.Z = Z / self.scale if self.q else Z
+        self.rows, self.cols = np.tril_indices(self.q)
+        self.d = len(self.rows)
+        if self.q:
+            self.codes = codes
+            self.k = int(codes.max()) + 1
+            self.ztz = np.zeros((self.k, self.q, self.q))
+            np.add.at(self.ztz, codes, np.einsum("ni,nj->nij", self.Z, self.Z))
+            self.ztx = np.zeros((self.k, self.q, self.p))
+            np.add.at(self.ztx, codes, np.einsum("ni,nj->nij", self.Z, self.Q))
+            # Z as an n x (groups * q) block matrix turns Y @ blocks into every Z_g'y_g.
+            self.blocks = np.zeros((self.n, self.k * self.q))
+            for j in range(self.q):
+                self.blocks[np.arange(self.n), codes * self.q + j] = self.Z[:, j]
+
+    def statistics(self, Y: np.ndarray) -> tuple:
+        """Per-replicate sums of a (B, n) array of responses."""
+        zty = (Y @ self.blocks).reshape(len(Y), self.k, self.q) if self.q else None
+        return Y @ self.Q, zty, np.einsum("bn,bn->b", Y, Y)
+
+    def factor(self, theta: np.ndarray) -> np.ndarray:
+        L = np.zeros((*theta.shape[:-1], self.q, self.q))
+        L[..., self.rows, self.cols] = theta
+        return L
+
+    def _parts(self, theta, stats, idx):
+        """A, b, c of the profiled problem, and sum_g log|I + L'Z_g'Z_g L|."""
+        qty, zty, yty = stats
+        if self.q == 0:
+            m = len(idx)
+            return np.broadcast_to(np.eye(self.p), (m, self.p, self.p)), qty[idx], yty[idx], np.zeros(m)
+        L = self.factor(theta)
+        lt = np.swapaxes(L, -1, -2)[:, None]  # (m, 1, q, q)
+        M = lt @ self.ztz[None] @ L[:, None] + np.eye(self.q)  # I + L'Z_g'Z_g L, (m, k, q, q)
+        m_inv, logdet = _inverse_and_logdet(M)
+        lzx = lt @ self.ztx[None]  # (m, k, q, p)
+        lzy = (lt @ zty[idx][..., None])[..., 0]  # (m, k, q)
+        m_inv_lzy = (m_inv @ lzy[..., None])[..., 0]
+        A = np.eye(self.p) - (np.swapaxes(lzx, -1, -2) @ (m_inv @ lzx)).sum(axis=1)
+        b = qty[idx] - (np.swapaxes(lzx, -1, -2) @ m_inv_lzy[..., None])[..., 0].sum(axis=1)
+        c = yty[idx] - (lzy * m_inv_lzy).sum(axis=(1, 2))
+        return A, b, c, logdet
+
+    def deviance(self, theta: np.ndarray, stats: tuple, idx: np.ndarray) -> np.ndarray:
+        """-2 log L at theta (m, d) for replicates idx (m,); REML or ML as constructed."""
+        A, b, c, logdet = self._parts(theta, stats, idx)
+        rss = c - np.einsum("mp,mp->m", b, np.linalg.solve(A, b[..., None])[..., 0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dev = self.nu * (1 + np.log(2 * np.pi * rss / self.nu)) + logdet
+        if self.reml:
+            dev = dev + np.linalg.slogdet(A)[1] + 2 * self.log_det_r
+        return np.where(np.isfinite(dev), dev, np.inf)
+
+    def estimates(self, theta: np.ndarray, stats: tuple, idx: np.ndarray) -> tuple:
+        """The fitted mean Q beta_Q (m, n) and sigma^2 (m,) at theta."""
+        A, b, c, _ = self._parts(theta, stats, idx)
+        beta = np.linalg.solve(A, b[..., None])[..., 0]
+        rss = c - np.einsum("mp,mp->m", b, beta)
+        return beta @ self.Q.T, rss / self.nu
+
+
+def _inverse_and_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses of a stack (m, k, q, q) of positive definite matrices, and sum over k of log det."""
+    if M.shape[-1] == 1:
+        return 1 / M, np.log(M[..., 0, 0]).sum(axis=1)
+    if M.shape[-1] == 2:  # closed form: numpy's batched inverse costs more than the arithmetic
+        a, b, c, d = M[..., 0, 0], M[..., 0, 1], M[..., 1, 0], M[..., 1, 1]
+        det = a * d - b * c
+        inv = np.stack([np.stack([d, -b], axis=-1), np.stack([-c, a], axis=-1)], axis=-2) / det[..., None, None]
+        return inv, np.log(det).sum(axis=1)
+    return np.linalg.inv(M), np.linalg.slogdet(M)[1].sum(axis=1)
+
+
+def _minimise(profile: _Profile, stats: tuple, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimise the deviance of every replicate from the best of its starting points.
+
+    ``starts`` is (B, s, d). Returns theta (B, d), deviance (B,) and a converged flag
+    (B,). Damped Newton: finite-difference gradient and Hessian, the Hessian shifted
+    to be positive definite, the shift grown when a step fails to lower the deviance."""
+    n_rep, n_start, d = starts.shape
+    idx = np.repeat(np.arange(n_rep), n_start)
+    first = profile.deviance(starts.reshape(-1, d), stats, idx).reshape(n_rep, n_start)
+    theta = starts[np.arange(n_rep), first.argmin(axis=1)].copy()
+    dev = first.min(axis=1)
+    damping = np.full(n_rep, 1e-6)
+    converged = np.zeros(n_rep, bool)
+    eye, h = np.eye(d), _FD_STEP
+    pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
+    offsets = np.concatenate([h * eye, -h * eye] + ([np.array([h * (eye[i] + eye[j]) for i, j in pairs])]
+                                                     if pairs else []))
+    for _ in range(_MAX_NEWTON):
+        active = np.flatnonzero(~converged)
+        if not active.size:
+            break
+        x = theta[active]
+        points = (x[:, None, :] + offsets[None]).reshape(-1, d)
+        values = profile.deviance(points, stats, np.repeat(active, len(offsets))).reshape(len(active), -1)
+        f0 = dev[active]
+        plus, minus = values[:, :d], values[:, d:2 * d]
+        grad = (plus - minus) / (2 * h)
+        hess = np.zeros((len(active), d, d))
+        hess[:, range(d), range(d)] = (plus - 2 * f0[:, None] + minus) / h**2
+        for col, (i, j) in enumerate(pairs):
+            hess[:, i, j] = hess[:, j, i] = (values[:, 2 * d + col] - plus[:, i] - plus[:, j] + f0) / h**2
+        lowest = np.linalg.eigvalsh(hess)[:, 0]
+        shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
+        step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
+        trial = x + step
+        f_trial = profile.deviance(trial, stats, active)
+        better = f_trial <= f0 + 1e-12 * np.abs(f0)
+        decrease = np.where(better, f0 - f_trial, 0.0)
+        theta[active[better]] = trial[better]
+        dev[active[better]] = f_trial[better]
+        damping[active] = np.where(better, np.maximum(damping[active] / 10, 1e-12), damping[active] * 10)
+        small_gradient = np.abs(grad).max(axis=1) < _TOL_GRADIENT
+        converged[active] = better & (decrease < _TOL_DECREASE) & small_gradient
+        # A step that cannot lower the deviance however damped is at the bottom up to rounding.
+        converged[active] |= (~better) & (damping[active] > 1e8) & small_gradient
+    return theta, dev, converged
+
+
+def _polish(profile: _Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, todo: np.ndarray) -> int:
+    """Refit, one by one, the replicates a batch left unconverged; returns how many there were."""
+    for r in np.flatnonzero(todo):
+        idx = np.array([r])
+
+        def fun(t):
+            return float(profile.deviance(t[None], stats, idx)[0])
+
+        best = optimize.minimize(fun, theta[r], method="Nelder-Mead",
+                                 options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000 * profile.d})
+        best = optimize.minimize(fun, best.x, method="BFGS", options={"gtol": 1e-7})
+        if best.fun < dev[r]:
+            theta[r], dev[r] = best.x, best.fun
+    return int(np.count_nonzero(todo))
+
+
+class _Comparison:
+    """A null and an alternative model sharing X and groups, fitted to many responses at once."""
+
+    def __init__(self, null: _Spec, alternative: _Spec):
+        self.reml, order = _nested(null, alternative)
+        self.q0 = null.Z.shape[1]
+        Z = alternative.Z[:, order]
+        self.alt = _Profile(alternative.X, Z, alternative.codes, self.reml)
+        self.null = _Profile(alternative.X, Z[:, : self.q0], alternative.codes, self.reml)
+        self.refits_polished = 0
+
+    def _embed(self, theta0: np.ndarray, fill: float) -> np.ndarray:
+        """The null's factor as the alternative's, with ``fill`` on the new diagonal entries."""
+        L = np.zeros((len(theta0), self.alt.q, self.alt.q))
+        L[:, : self.q0, : self.q0] = self.null.factor(theta0)
+        new = np.arange(self.q0, self.alt.q)
+        L[:, new, new] = fill
+        return L[:, self.alt.rows, self.alt.cols]
+
+    def fit(self, Y: np.ndarray, alt_start: np.ndarray | None = None) -> dict:
+        """Both models fitted to each row of Y: deviances, factors and the LRT."""
+        out = {}
+        if self.q0:
+            stats0 = self.null.statistics(Y)
+            fills = np.array([0.05, 0.2, 0.6, 1.5])
+            starts0 = np.repeat(fills[None, :, None], len(Y), axis=0) * np.ones((1, 1, self.null.d))
+            starts0[:, :, [c for c in range(self.null.d) if self.null.rows[c] != self.null.cols[c]]] = 0.0
+            theta0, dev0, ok0 = _minimise(self.null, stats0, starts0)
+            self.refits_polished += _polish(self.null, stats0, theta0, dev0, ~ok0)
+        else:
+            stats0 = self.null.statistics(Y)
+            theta0, dev0 = np.zeros((len(Y), 0)), self.null.deviance(np.zeros((len(Y), 0)), stats0, np.arange(len(Y)))
+        stats1 = self.alt.statistics(Y)
+        starts = [self._embed(theta0, fill) for fill in (0.05, 0.2, 0.6)]
+        if alt_start is not None:
+            starts.append(np.broadcast_to(alt_start, (len(Y), self.alt.d)))
+        theta1, dev1, ok1 = _minimise(self.alt, stats1, np.stack(starts, axis=1))
+        self.refits_polished += _polish(self.alt, stats1, theta1, dev1, ~ok1)
+        # The alternative contains the null: where it is not lower (rounding), the null's point is its optimum.
+        dev1 = np.minimum(dev1, self.alt.deviance(self._embed(theta0, 0.0), stats1, np.arange(len(Y))))
+        out.update(theta0=theta0, dev0=dev0, theta1=theta1, dev1=dev1, stats0=stats0,
+                   lrt=np.maximum(dev0 - dev1, 0.0))
+        return out
+
+    def loglik(self, dev: float) -> float:
+        return -dev / 2
+
+
+def lr_statistic(null, alternative) -> float:
+    """``2 (logL_alt - logL_null)`` for two nested fits, each refitted to its verified optimum.
+
+    The same fits as :func:`bootstrap_lrt` takes (``smf.ols`` allowed for the null); REML
+    likelihoods for REML fits, where a linear model's is R's ``logLik(lm, REML = TRUE)``.
+    """
+    null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
+    comparison = _Comparison(null_spec, alt_spec)
+    observed = comparison.fit(alt_spec.y[None])
+    _check_against_statsmodels(comparison, observed, null_spec, alt_spec)
+    return float(observed["lrt"][0])
+
+
+def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress: bool = True) -> BootstrapLRT:
+    """Parametric-bootstrap LRT of ``null`` against ``alternative`` (nested random parts, same fixed effects).
+
+    ``null`` is a fitted ``smf.mixedlm`` (or ``smf.ols`` for no random effects) and
+    ``alternative`` a ``smf.mixedlm`` fit with more random effects on the same
+    grouping. Both REML (``reml=True``, the default of statsmodels) or both ML;
+    the statistic is ``2 (logL_alt - logL_null)`` of that kind. ``n_boot`` data
+    sets are drawn from the null fit and both models refitted to each.
+    """
+    seed = _check_seed(seed)
+    n_boot = _check_count("n_boot", n_boot, 1)
+    null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
+    comparison = _Comparison(null_spec, alt_spec)
+    observed = comparison.fit(alt_spec.y[None])
+    _check_against_statsmodels(comparison, observed, null_spec, alt_spec)
+    statistic = float(observed["lrt"][0])
+    mean, sigma2 = comparison.null.estimates(observed["theta0"], observed["stats0"], np.array([0]))
+    sigma = float(np.sqrt(sigma2[0]))
+    L0 = comparison.null.factor(observed["theta0"])[0]
+    rng = np.random.default_rng(seed)
+    null_statistics = []
+    with progress_bar(n_boot, "parametric bootstrap", enabled=progress) as bar:
+        for start in range(0, n_boot, _CHUNK):
+            size = min(_CHUNK, n_boot - start)
+            Y = np.repeat(mean, size, axis=0)
+            if comparison.q0:
+                u = sigma * rng.standard_normal((size, comparison.null.k, comparison.q0)) @ L0.T
+                Y += np.einsum("nj,bnj->bn", comparison.null.Z, u[:, comparison.null.codes])
+            Y += sigma * rng.standard_normal((size, comparison.null.n))
+            null_statistics.append(comparison.fit(Y, alt_start=observed["theta1"][0])["lrt"])
+            bar.update(size)
+    null_statistics = np.concatenate(null_statistics)
+    p, se = _pvalue(statistic, null_statistics)
+    psi = sigma**2 * L0 @ L0.T
+    scale = comparison.null.scale
+    null_fit = {"sigma2": sigma**2, "cov_re": psi / np.outer(scale, scale)}
+    return BootstrapLRT(statistic=statistic, p_value=p, mc_se=se, null_statistics=null_statistics,
+                        df=comparison.alt.d - comparison.null.d, method="REML" if comparison.reml else "ML",
+                        seed=seed, null_fit=null_fit, refits={"replicates": n_boot,
+                                                              "refitted one by one": comparison.refits_polished})
+
+
+def _check_against_statsmodels(comparison: _Comparison, observed: dict, null: _Spec, alt: _Spec) -> None:
+    """Our optimum must be at least statsmodels' (to rounding) for both observed fits."""
+    for spec, dev, name in ((null, observed["dev0"][0], "null"), (alt, observed["dev1"][0], "alternative")):
+        if spec.llf is not None and comparison.loglik(dev) < spec.llf - 1e-6 * max(1.0, abs(spec.llf)):
+            raise BoundaryTestError(f"could not refit the {name} model to its statsmodels optimum "
+                                    f"({comparison.loglik(dev)} < {spec.llf}); please report this data set")
+
+
+# ----------------------------------------------------------------------------- exact RLRT
+
+
+_GRID = np.r_[0.0, np.exp(np.linspace(-10, 8, 199))]  # RLRsim's lambda grid (for mu scaled to max 1)
+_SIM_CHUNK = 1000
+
+
+def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) -> ExactRLRT:
+    """Exact restricted LRT of ``H0: sigma_u^2 = 0`` for a model with one variance component.
+
+    ``result`` is a REML ``smf.mixedlm`` fit whose random part is one variance
+    component: ``re_formula="1"`` (a random intercept, the default), or one
+    random effect column. The statistic is the REML log-likelihood ratio against
+    the same fixed effects without it; its null distribution, which depends only
+    on the design, is simulated ``n_sim`` times (sup over RLRsim's grid of
+    lambda = sigma_u^2 / sigma^2).
+    """
+    seed = _check_seed(seed)
+    n_sim = _check_count("n_sim", n_sim, 1)
+    spec = _spec(result, "tested")
+    if spec.Z.shape[1] != 1:
+        raise BoundaryTestError(f"exact_rlrt tests a single variance component; this model has random effects "
+                                f"{spec.z_names}. For more, use bootstrap_lrt")
+    if not spec.reml:
+        raise BoundaryTestError("exact_rlrt is a restricted (REML) test: fit with reml=True")
+    n, p = spec.X.shape
+    Q = np.linalg.qr(spec.X)[0]
+    Z = np.zeros((n, int(spec.codes.max()) + 1))
+    Z[np.arange(n), spec.codes] = spec.Z[:, 0]
+    residual_z = Z - Q @ (Q.T @ Z)
+    U, singular, _ = np.linalg.svd(residual_z, full_matrices=False)
+    keep = singular > 1e-10 * singular.max()
+    U, mu = U[:, keep], singular[keep] ** 2
+    y_resid = spec.y - Q @ (Q.T @ spec.y)
+    coords = U.T @ spec.y
+    rest = max(float(y_resid @ y_resid - coords @ coords), 0.0)
+    statistic, ratio = _observed_rlrt(coords, rest, mu, n - p)
+    if spec.llf is not None:
+        ols_reml = _ols_reml_loglik(spec.y, spec.X)
+        if 2 * (spec.llf - ols_reml) > statistic + 1e-6 * max(1.0, statistic):
+            raise BoundaryTestError("statsmodels' fit is above our profile maximum; please report this data set")
+    rng = np.random.default_rng(seed)
+    scaled = mu / mu.max()
+    log1p_grid = np.log1p(np.outer(_GRID, scaled)).sum(axis=1)
+    shrink = 1 / (1 + np.outer(_GRID, scaled))  # (grid, r)
+    null = []
+    with progress_bar(n_sim, "exact RLRT null distribution", enabled=progress) as bar:
+        for start in range(0, n_sim, _SIM_CHUNK):
+            size = min(_SIM_CHUNK, n_sim - start)
+            w2 = rng.standard_normal((size, len(mu))) ** 2
+            chi_rest = rng.chisquare(n - p - len(mu), size) if n - p > len(mu) else np.zeros(size)
+            total = w2.sum(axis=1) + chi_rest
+            shrunk = w2 @ shrink.T + chi_rest[:, None]  # (size, grid)
+            values = (n - p) * np.log(total[:, None] / shrunk) - log1p_grid[None]
+            null.append(np.maximum(values.max(axis=1), 0.0))
+            bar.update(size)
+    null = np.concatenate(null)
+    p_value, se = _pvalue(statistic, null)
+    return ExactRLRT(statistic=statistic, p_value=p_value, mc_se=se, null_statistics=null, seed=seed,
+                     eigenvalues=mu, variance_ratio=ratio)
+
+
+def _observed_rlrt(coords: np.ndarray, rest: float, mu: np.ndarray, dof: int) -> tuple[float, float]:
+    """sup over lambda >= 0 of 2 (l_R(lambda) - l_R(0)) for the observed data, and the maximising lambda."""
+    total = coords @ coords + rest
+
+    def value(log_lambda):
+        lam = np.exp(log_lambda)
+        return dof * np.log(total / ((coords**2 / (1 + lam * mu)).sum() + rest)) - np.log1p(lam * mu).sum()
+
+    grid = np.log(_GRID[1:] / mu.max())
+    values = np.array([value(g) for g in grid])
+    best = int(values.argmax())
+    if values[best] <= 0:
+        return 0.0, 0.0
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    found = optimize.minimize_scalar(lambda g: -value(g), bounds=(lo, hi), method="bounded",
+                                     options={"xatol": 1e-12})
+    return float(max(-found.fun, values[best])), float(np.exp(found.x))
+
+
+def _ols_reml_loglik(y: np.ndarray, X: np.ndarray) -> float:
+    """The REML log-likelihood of a linear model, as R's ``logLik(lm, REML = TRUE)``."""
+    n, p = X.shape
+    Q, R = np.linalg.qr(X)
+    resid = y - Q @ (Q.T @ y)
+    rss = resid @ resid
+    return float(-0.5 * ((n - p) * (np.log(2 * np.pi * rss / (n - p)) + 1) + 2 * np.log(np.abs(np.diag(R))).sum()))
