@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
 	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python -m bench.bench_grading
+	$(BIN)/python bench/bench_sandbox.py
 	$(BIN)/python bench/bench_notebooks.py
 
 ## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:
