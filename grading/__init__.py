@@ -1,11 +1,11 @@
 """The course's grading machinery, apart from what notebooks import (that is :mod:`helpers`).
 
 - ``grading/course/``: the nbgrader course root (configuration, assignments, timeouts); course material only.
-- :mod:`grading.nbgrader_plugins`: the nbgrader preprocessors and kernel manager that the course's
-  ``nbgrader_config.py`` names.
-- :mod:`grading.limited_kernel`: an IPython kernel with a memory ceiling, for grading without the sandbox.
+- :mod:`grading.nbgrader_plugins`: the nbgrader preprocessors that the course's ``nbgrader_config.py`` names.
+- :mod:`grading.sandbox` (with :mod:`grading.sandbox_init`): the kernel managers that run student code for
+  grading, sandboxed or not; :mod:`grading.limits`: every limit on them, in one place.
 - :mod:`grading.timeouts`: per-assignment cell timeouts, measured from the instructor notebooks.
-- :mod:`grading.sandbox`, :mod:`grading.parallel`: the grading sandbox and the whole-class engine.
+- :mod:`grading.parallel`: the whole-class engine.
 
 Command line: ``python -m grading --help``.
 """

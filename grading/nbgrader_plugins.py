@@ -2,9 +2,8 @@
 
 - :class:`CourseExecute`: nbgrader's ``Execute`` with a per-cell timeout chosen per
   assignment (``course/timeouts.json``, :mod:`grading.timeouts`) and kernels started by
-  :class:`LimitedKernelManager`.
-- :class:`LimitedKernelManager`: starts :mod:`grading.limited_kernel`, an IPython kernel
-  with a memory ceiling that ignores statsmodels' ``ConvergenceWarning``.
+  :mod:`grading.sandbox`'s kernel managers (sandboxed, or with rlimits only), under
+  :class:`grading.limits.SandboxLimits`.
 - :class:`DropEmptyMetadata`: lets a submission with a duplicated nbgrader cell be graded.
 - :class:`HideHiddenTests`: a feedback preprocessor that removes hidden-test source and
   tracebacks from the HTML a student receives.
@@ -17,38 +16,25 @@ from __future__ import annotations
 
 import re
 
-from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Dict, Integer, Unicode
+from traitlets import Bool, Dict, Unicode
+
+from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
-class LimitedKernelManager(AsyncKernelManager):
-    """Launches ``python -m grading.limited_kernel`` in place of ``python -m ipykernel_launcher``."""
-
-    memory_limit_mb = Integer(3072, help="Address-space ceiling of a grading kernel in MiB (0: none).").tag(
-        config=True)
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        for i in range(len(cmd) - 1):
-            if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
-                return [*cmd[:i + 1], "grading.limited_kernel", "--memory-mb", str(self.memory_limit_mb),
-                        *cmd[i + 2:]]
-        raise RuntimeError(f"LimitedKernelManager only wraps Python kernels started with "
-                           f"'-m ipykernel_launcher'; this kernel's command is {cmd}")
-
-
 class CourseExecute(Execute):
-    """nbgrader's Execute with a per-assignment cell timeout and limited kernels."""
+    """nbgrader's Execute with a per-assignment cell timeout and the grading kernels of :mod:`grading.sandbox`."""
 
     timeouts = Dict(help="Per-cell timeout in seconds for each assignment id; others use Execute.timeout.").tag(
         config=True)
+    sandbox = Bool(False, help="Start kernels in the grading sandbox (root only); otherwise with the limits "
+                               "that rlimits can give and no isolation.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # nbgrader's Execute passes its own kernel manager class
+        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else UnsandboxedKernelManager
 
     def preprocess(self, nb, resources=None, km=None):
         assignment = (resources or {}).get("nbgrader", {}).get("assignment")

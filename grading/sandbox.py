@@ -1,223 +1,405 @@
-"""A sandbox for student code during grading (Linux, run by root).
+"""Kernels for grading: :class:`SandboxedKernelManager` (as root) and :class:`UnsandboxedKernelManager`.
 
-The grader (nbgrader, root) stays outside; only the kernel, which runs the student's code, goes in:
+Both are jupyter_client kernel managers (``AsyncKernelManager``), so nbgrader and nbclient use them as
+they are: ``c.Execute.kernel_manager_class`` in ``nbgrader_config.py``, or
+``SandboxedKernelManager(config=config)`` in code. Their limits are :class:`grading.limits.SandboxLimits`
+(``c.SandboxLimits.memory_mb = 8192``). The kernel always runs ``python -m ipykernel_launcher`` of this
+environment, whatever kernel a notebook names, in a working folder that holds only :attr:`files`.
 
-- ``unshare`` gives it new namespaces: network (no interface but a loopback that is down, so no
-  network at all), mount (a private view of the files), pid (it sees no other process, and everything
-  it starts dies with it), ipc and uts;
-- in that view, empty tmpfs owned by root cover the course root (shards included), the repository and
-  the grader's home; the Python environment, ``helpers`` and ``datasets`` are mounted back read-only; /tmp,
-  /var/tmp, /dev/shm and /run/lock are fresh and small; the kernel works in a private copy of its
-  notebook's folder without any notebook (nbgrader writes the hidden tests into the notebook it runs);
-- ``setpriv`` then drops to an unprivileged system user of its own worker (no groups, no capabilities,
-  no_new_privs), under rlimits on address space, CPU seconds, processes and core dumps.
+A sandboxed kernel starts in a *slot* that its manager claims (:class:`Slot`): a lock in
+:data:`RUN_DIR`, held until the kernel is shut down, so that two kernels running at once, even of two
+grading runs, never share a slot. A slot has
 
-The kernel talks to nbgrader over Unix sockets (jupyter_client's ``ipc`` transport) in a folder owned by
-that user: from a new network namespace the grader's loopback TCP ports cannot be reached.
+- a system user of its own (``grading-sandbox-N``, made with ``useradd`` on first use);
+- a cgroup (v1 memory and pids controllers, or v2) holding the memory and process ceilings of the kernel and
+  everything it starts; before a kernel starts, every process of the slot's user or in its cgroup, such
+  as a fork bomb's leftovers, is killed and waited for;
+- a socket folder ``/run/grading-sandbox/N``: a small tmpfs owned by the slot's user, where the kernel
+  binds its Unix sockets (jupyter_client's ``ipc`` transport; the sandbox has no network at all).
 
-:func:`kernel_spec` writes the kernelspec a grading worker uses; the kernel command it names runs this
-file, whose :func:`main` is the namespace's first process: it sets up the view, starts the kernel as
-the sandbox user and waits for it. What this does and does not stop: grading/README.md.
+The kernel's command line starts with ``setpriv --pdeathsig KILL unshare --net --mount --pid --ipc --uts``
+(util-linux): new namespaces that die with the grader, whose first process is
+:mod:`grading.sandbox_init`. That makes the view of the files (a new root with only what a kernel needs,
+read-only), drops to the slot's user and runs the kernel. What this does and does not stop:
+grading/README.md, "The sandbox".
 """
 
 from __future__ import annotations
 
-import argparse
+import errno
 import fcntl
-import fnmatch
+import glob
 import itertools
 import json
 import os
 import pwd
-import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-RUN_DIR = Path("/run/grading-sandbox")  # per-worker socket folders; not hidden, so grader and kernel meet there
-STAGE = RUN_DIR / "stage"  # each sandbox mounts a tmpfs of its own here while it makes its view
-SCRATCH = {"/tmp": 512, "/var/tmp": 16, "/dev/shm": 64, "/run/lock": 1}  # fresh tmpfs in the view, MiB
-WORKDIR, HOME = "/tmp/work", "/tmp/home"  # in the view
-ENV_KEPT = ("PATH", "LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_", "PYTHONHASHSEED")
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Instance, Integer, List, Unicode, default
+
+from grading import sandbox_init
+from grading.limits import SandboxLimits
+from grading.sandbox_init import SandboxError
+
+RUN_DIR = Path("/run/grading-sandbox")  # slot locks and socket folders; seen by grader and kernel alike
+STAGE = RUN_DIR / "stage"  # where each sandbox, in its own mount namespace, builds its new root
+INIT = Path(sandbox_init.__file__).resolve()
+CLEAR_SECONDS = 60  # how long a slot's leftover processes may take to die before the slot is refused
+# What a kernel sees of the host besides the Python environment and the course's helpers and data:
+# the system's programs and libraries, and the few files of /etc that they read.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
+                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone", "/etc/nsswitch.conf",
+                "/etc/hosts", "/etc/alternatives", "/etc/fonts", "/etc/mime.types", "/etc/ssl", "/etc/python3*")
 
 
 def user_name(slot: int) -> str:
     return f"grading-sandbox-{slot}"
 
 
-def ensure_user(name: str) -> int:
-    """The uid of system user ``name``, created (no home, no login shell, own group) if missing."""
+def ensure_user(name: str) -> pwd.struct_passwd:
+    """System user ``name``, created (no home, no login shell, own group) if missing."""
     try:
-        return pwd.getpwnam(name).pw_uid
+        return pwd.getpwnam(name)
     except KeyError:  # if another grader made it meanwhile, useradd fails and the user is there
         subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
                         "--shell", "/usr/sbin/nologin", name], stderr=subprocess.DEVNULL)
-        return pwd.getpwnam(name).pw_uid
+        return pwd.getpwnam(name)
 
 
-def claim_slot() -> tuple[int, int]:
-    """The lowest worker slot that no process on this machine holds, and the descriptor of the lock that
-    holds it for this process (until closed or the process ends): concurrent graders never share a user."""
+# ----------------------------------------------------------------------------- cgroups
+
+
+def _mountinfo(proc: Path) -> list[tuple[str, str, str, set[str]]]:
+    """(root, mount point, file system type, super options) of each mount this process sees."""
+    out = []
+    with open(proc / "mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            fields, (fstype, _, options) = left.split(), right.split()[:3]
+            point = fields[4].replace("\\040", " ")
+            out.append((fields[3], point, fstype, set(options.split(","))))
+    return out
+
+
+def _inside(own: str, root: str) -> str:
+    """The path of cgroup ``own`` relative to a hierarchy mounted from ``root``."""
+    return own[len(root):].lstrip("/") if own.startswith(root) else own.lstrip("/")
+
+
+def _v2_base(own: Path, controllers: set[str]) -> Path | None:
+    """The v2 cgroup under which the slots' cgroups may have ``controllers``: this process's own, if it
+    delegates them (or can be made to), else its parent, which delegates them to it."""
+    available = set((own / "cgroup.controllers").read_text().split())
+    if not controllers <= available:
+        return None
+    delegated = set((own / "cgroup.subtree_control").read_text().split())
+    try:
+        if not controllers <= delegated:
+            (own / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(controllers)))
+        return own
+    except OSError:  # a cgroup with processes of its own delegates nothing (v2's no-internal-process rule)
+        return own.parent
+
+
+def cgroup_bases(controllers: tuple[str, ...] = ("memory", "pids"),
+                 proc: Path = Path("/proc/self")) -> dict[Path, list[str]]:
+    """Where the slots' cgroups go: ``{parent folder: controllers}``, one folder per v1 hierarchy holding one of
+    ``controllers``, or the v2 one. Under this process's own cgroup (so an outer limit still applies)."""
+    own_v1, own_v2 = {}, None
+    with open(proc / "cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            if names:
+                own_v1.update({name: path for name in names.split(",")})
+            else:
+                own_v2 = path
+    bases: dict[Path, list[str]] = {}
+    missing = set(controllers)
+    for root, point, fstype, options in _mountinfo(proc):
+        for name in sorted(missing & options):
+            if fstype == "cgroup" and name in own_v1:
+                bases.setdefault(Path(point, _inside(own_v1[name], root)), []).append(name)
+                missing.discard(name)
+    if missing and own_v2 is not None:
+        for root, point, fstype, _ in _mountinfo(proc):
+            if fstype == "cgroup2":
+                base = _v2_base(Path(point, _inside(own_v2, root)), missing)
+                if base is not None:
+                    bases.setdefault(base, []).extend(sorted(missing))
+                    missing.clear()
+                break
+    if missing:
+        raise SandboxError(f"the grading sandbox needs the cgroup controllers {sorted(missing)} (v1 or v2) and "
+                           f"cannot find them delegated to this process; see grading/README.md, 'The sandbox'")
+    return bases
+
+
+def cgroup_limits(folder: Path, controllers: list[str], limits: SandboxLimits) -> None:
+    """Write the memory and process ceilings of one slot cgroup (v1 or v2 files)."""
+    memory = str(limits.memory_mb * 2**20)
+    v2 = (folder / "cgroup.controllers").exists()
+    files = {"memory": [("memory.max", memory), ("memory.swap.max", "0")] if v2 else
+                       [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
+             "pids": [("pids.max", str(limits.processes))]}
+    for name in controllers:
+        for file, value in files[name]:
+            if (folder / file).exists() or file in ("memory.max", "memory.limit_in_bytes", "pids.max"):
+                (folder / file).write_text(value)
+
+
+def _cgroup_pids(folder: Path) -> set[int]:
+    try:
+        return {int(p) for p in (folder / "cgroup.procs").read_text().split()}
+    except FileNotFoundError:
+        return set()
+
+
+def processes_of(uid: int) -> set[int]:
+    """Every process of the machine whose owner is ``uid``."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
+                found.add(int(entry))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def clear(uid: int, cgroups: list[Path], seconds: float = CLEAR_SECONDS) -> None:
+    """Kill every process of ``uid`` or in ``cgroups`` and wait until none is left (zombies included: they
+    still count against the user's process limit)."""
+    deadline = time.monotonic() + seconds
+    while alive := processes_of(uid).union(*map(_cgroup_pids, cgroups)):
+        if time.monotonic() > deadline:
+            raise SandboxError(f"processes {sorted(alive)[:8]} of a sandbox slot survive SIGKILL")
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+# ----------------------------------------------------------------------------- slots
+
+
+def claim_slot(number: int | None = None) -> tuple[int, int]:
+    """The lowest slot that no process on this machine holds (or slot ``number``, once it is free), and the
+    descriptor of the lock that holds it for this process until closed."""
     RUN_DIR.mkdir(mode=0o711, exist_ok=True)
-    for slot in itertools.count():
+    for slot in itertools.count() if number is None else [number]:
         lock = os.open(RUN_DIR / f"{slot}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | (fcntl.LOCK_NB if number is None else 0))
             return slot, lock
         except BlockingIOError:
             os.close(lock)
+    raise AssertionError("unreachable")
 
 
-def prepare(slot: int) -> Path:
-    """Make the user and folders of ``slot`` (claimed by :func:`claim_slot`); return the folder of its kernel's
-    sockets, which only that user (and root) may enter, emptied of what an earlier kernel left."""
-    uid = ensure_user(user_name(slot))
-    RUN_DIR.mkdir(mode=0o711, exist_ok=True)
-    STAGE.mkdir(mode=0o700, exist_ok=True)
-    path = RUN_DIR / str(slot)
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(mode=0o700)
-    os.chown(path, uid, -1)
-    return path
+class Slot:
+    """A sandbox slot claimed by this process, made ready for one kernel (see the module's description)."""
+
+    def __init__(self, limits: SandboxLimits, number: int | None = None):
+        self.limits = limits
+        self.number, self._lock = claim_slot(number)
+        try:
+            self.user = ensure_user(user_name(self.number))
+            self.sockets = RUN_DIR / str(self.number)
+            self.cgroups = {base / f"grading-sandbox-{self.number}": names for base, names in cgroup_bases().items()}
+            STAGE.mkdir(mode=0o700, exist_ok=True)
+            self.prepare()
+        except BaseException:
+            os.close(self._lock)
+            raise
+
+    def prepare(self) -> None:
+        """Empty the slot: no process, a fresh socket folder, fresh cgroups with the current limits."""
+        clear(self.user.pw_uid, list(self.cgroups))
+        for folder, names in self.cgroups.items():
+            if folder.exists():
+                folder.rmdir()  # a fresh cgroup: no memory charge or event count of an earlier kernel
+            folder.mkdir()
+            cgroup_limits(folder, names, self.limits)
+        self._unmount_sockets()
+        self.sockets.mkdir(mode=0o700, exist_ok=True)
+        sandbox_init.tmpfs(str(self.sockets), self.limits.socket_folder_kb, "700",
+                           f"uid={self.user.pw_uid},gid={self.user.pw_gid}",
+                           sandbox_init.MS_NOSUID | sandbox_init.MS_NODEV | sandbox_init.MS_NOEXEC)
+
+    def _unmount_sockets(self) -> None:
+        while os.path.ismount(self.sockets):
+            sandbox_init.umount(str(self.sockets))
+
+    def spec(self, spec: dict, cover: list[str] = (), keep: list[str] = ()) -> dict:
+        """``spec`` (of :func:`launch_spec`) for a sandbox in this slot: the view of :func:`view_paths` plus
+        ``keep``, with ``cover`` (folders) shown empty if inside it."""
+        import matplotlib
+        import matplotlib.font_manager  # noqa: F401 (makes the font cache that each kernel would make again)
+
+        seen = [*view_paths(), *keep]
+        folders = [k for k in seen if not os.path.islink(k)]
+        fonts = glob.glob(os.path.join(matplotlib.get_cachedir(), "fontlist-*.json"))
+        return {**spec, "user": self.user.pw_name, "keep": seen, "socket_folder": str(self.sockets),
+                "cgroups": [str(c) for c in self.cgroups], "stage": str(STAGE),
+                "cover": sorted({os.path.realpath(p) for p in cover
+                                 if any(_under(os.path.realpath(p), k) for k in folders)}),
+                "home_files": [*spec["home_files"], *((os.path.realpath(p), f".cache/matplotlib/{os.path.basename(p)}")
+                                                      for p in fonts)]}
+
+    def release(self) -> None:
+        """Give the slot back; what the kernel left running is killed by the slot's next user."""
+        if self._lock is None:
+            return
+        self._unmount_sockets()
+        for folder in self.cgroups:
+            try:
+                folder.rmdir()
+            except OSError as e:  # still busy with dying processes: the next prepare() waits for them
+                if e.errno not in (errno.EBUSY, errno.ENOENT):
+                    raise
+        os.close(self._lock)
+        self._lock = None
 
 
-def wrapper(slot: int, hide: list[Path], keep: list[Path], memory_mb: int, cpu_seconds: int, processes: int,
-            home_template: Path | None = None) -> list[str]:
-    """The command that runs the command after it in the sandbox of worker ``slot`` (as root)."""
-    argv = ["setpriv", "--pdeathsig", "KILL", "--",  # the sandbox dies with the grader
-            "unshare", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc", "--",
-            sys.executable, "-I", str(Path(__file__).resolve()), "--user", user_name(slot), "--memory-mb",
-            str(memory_mb), "--cpu-seconds", str(cpu_seconds), "--processes", str(processes)]
-    argv += [arg for path in hide for arg in ("--hide", str(path))]
-    argv += [arg for path in keep for arg in ("--keep", str(path))]
-    argv += ["--home-template", str(home_template)] if home_template else []
-    return [*argv, "--"]
+def view_paths() -> list[str]:
+    """What a sandboxed kernel sees of the host, read-only: :data:`SYSTEM_PATHS`, the Python installation
+    and environment, the ``helpers`` package and its data sets."""
+    import helpers
+    from helpers.data import DATASETS_DIR
+
+    python = [sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix]
+    course = [Path(helpers.__file__).parent, DATASETS_DIR]
+    paths = [p for pattern in SYSTEM_PATHS for p in sorted(glob.glob(pattern))]
+    for folder in sorted({os.path.realpath(p) for p in (*python, *course)}, key=len):
+        if not any(_under(folder, k) for k in paths if not os.path.islink(k)):
+            paths.append(folder)
+    return paths
 
 
-def kernel_spec(folder: Path, slot: int, *args, **kwargs) -> Path:
-    """Write ``folder/kernels/python3/kernel.json``: the sandboxed kernel of worker ``slot`` (``wrapper``'s
-    arguments). Put ``folder`` first on JUPYTER_PATH to make it the ``python3`` kernel."""
-    argv = [*wrapper(slot, *args, **kwargs), sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec = folder / "kernels" / "python3"
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-        "interrupt_mode": "signal", "metadata": {"debugger": False}}, indent=1))
-    return folder
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-# ----------------------------------------------------------------------------- inside the namespaces
+def launch_spec(limits: SandboxLimits, files: list[tuple[str, str]] = (), ignore_warnings: list[str] = ()) -> dict:
+    """What :mod:`grading.sandbox_init` does for an unsandboxed kernel (a :meth:`Slot.spec` adds the sandbox):
+    ``files`` are (absolute source, name in the working folder) pairs."""
+    return {"user": None, "limits": limits.as_dict(), "files": [list(f) for f in files], "home_files": [],
+            "ignore_warnings": list(ignore_warnings)}
 
 
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True)
+def launch_command(argv: list[str], spec: dict) -> list[str]:
+    """The command line that runs ``argv`` as ``spec`` says; its environment needs :func:`launch_env`."""
+    wrapper = ["setpriv", "--pdeathsig", "KILL", "--",  # the sandbox dies with whoever started it
+               "unshare", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--"]
+    return [*(wrapper if spec["user"] else []), sys.executable, "-I", str(INIT), "--", *argv]
 
 
-def _tmpfs(path: str, mode: str, size_mb: int) -> None:
-    _mount("-t", "tmpfs", "-o", f"mode={mode},size={size_mb}m,nosuid,nodev", "tmpfs", path)
+def launch_env(spec: dict, env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (by default this process's) with ``spec`` for :mod:`grading.sandbox_init`."""
+    return {**(os.environ if env is None else env), sandbox_init.SPEC_VARIABLE: json.dumps(spec)}
 
 
-def without(*patterns: str):
-    """A copytree ``ignore`` that leaves out ``patterns`` and every symbolic link (root must not follow a
-    student's link to a file of the grader's)."""
-    def ignore(folder, names):
-        return [n for n in names if os.path.islink(os.path.join(folder, n))
-                or any(fnmatch.fnmatch(n, p) for p in patterns)]
-    return ignore
+# ----------------------------------------------------------------------------- kernel managers
 
 
-def private_view(hide: list[str], keep: list[str], home_template: str | None) -> None:
-    """Cover ``hide`` with empty tmpfs, bring ``keep`` back read-only, and give a fresh /tmp holding
-    :data:`WORKDIR`, a copy of the current folder without notebooks, and :data:`HOME`, a copy of
-    ``home_template``. Only this mount namespace sees the change (unshare makes its mounts private).
+class UnsandboxedKernelManager(AsyncKernelManager):
+    """A grading kernel without root: a working folder holding only :attr:`files`, the cwd off ``sys.path``,
+    the limits of :class:`SandboxLimits` that rlimits can give (memory per process, CPU seconds, file size),
+    its output capped, its wall-clock time limited, and whatever it leaves running killed when it ends.
+    No isolation: the kernel has its user's rights. For self-study, never for credit."""
 
-    Everything is first gathered in a tmpfs on :data:`STAGE`, while every path still means what it means
-    outside: the course may itself live under /tmp.
-    """
-    stage, tmp = str(STAGE), os.path.join(STAGE, "tmp")
-    _tmpfs(stage, "700", 1)
-    os.mkdir(tmp)
-    _tmpfs(tmp, "1777", SCRATCH["/tmp"])
-    shutil.copytree(".", tmp + WORKDIR.removeprefix("/tmp"), ignore=without("*.ipynb"))
-    if home_template:
-        shutil.copytree(home_template, tmp + HOME.removeprefix("/tmp"), ignore=without())
-    else:
-        os.mkdir(tmp + HOME.removeprefix("/tmp"))
-    staged = []
-    for i, path in enumerate(keep):
-        staged.append((os.path.join(stage, f"keep{i}"), path))
-        os.mkdir(staged[-1][0])
-        _mount("--rbind", path, staged[-1][0])
-    for path in sorted(set(hide), key=len):
-        if os.path.isdir(path):  # a folder inside one already covered is gone
-            _tmpfs(path, "755", 1)
-    _mount("--move", tmp, "/tmp")
-    for path, size in SCRATCH.items():
-        if path != "/tmp" and os.path.isdir(path):
-            _tmpfs(path, "1777", size)
-    for bound, path in staged:
-        os.makedirs(path, exist_ok=True)
-        _mount("--move", bound, path)
-        _mount("-o", "remount,bind,ro", path)
-    subprocess.run(["umount", stage], check=True)
+    limits = Instance(SandboxLimits, help="The limits; by default those of the configuration.")
+    files = List(Unicode(), help="Files copied into the kernel's otherwise empty working folder: absolute paths "
+                                 "as they are, relative ones from the folder the notebook is run in. Regular "
+                                 "files only, reached without symbolic links.").tag(config=True)
+    ignore_warnings = List(Unicode(), ["statsmodels.tools.sm_exceptions.ConvergenceWarning"],
+                           help="Warning classes the kernel ignores (noise in graded output).").tag(config=True)
+    _sockets: str | None = None
 
+    @default("limits")
+    def _default_limits(self) -> SandboxLimits:
+        return SandboxLimits(parent=self)
 
-def limit(memory_mb: int, cpu_seconds: int, processes: int) -> None:
-    """Rlimits that the sandbox user cannot raise; the out-of-memory killer takes sandboxed processes first."""
-    for what, value, grace in ((resource.RLIMIT_AS, memory_mb * 2**20, 0), (resource.RLIMIT_CPU, cpu_seconds, 5),
-                               (resource.RLIMIT_NPROC, processes, 0), (resource.RLIMIT_CORE, 0, 0)):
-        resource.setrlimit(what, (value, value + grace))
-    Path("/proc/self/oom_score_adj").write_text("1000")
+    def _spec(self, cwd: str) -> dict:
+        """What :mod:`grading.sandbox_init` is to do for a kernel started in folder ``cwd``."""
+        files = [(name, os.path.basename(name)) if os.path.isabs(name)
+                 else (os.path.join(os.path.realpath(cwd), name), os.path.normpath(name)) for name in self.files]
+        return launch_spec(self.limits, files, self.ignore_warnings)
 
+    def _prepare(self) -> None:
+        """Make ready what the kernel needs before its command is formed: here, a private folder for its
+        Unix sockets (no TCP port that any local user could reach)."""
+        if self._sockets is None:
+            self._sockets = tempfile.mkdtemp(prefix="grading-kernel-")
+        self._use_sockets_in(self._sockets)
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Start a kernel in the grading sandbox (first process of "
-                                                 "fresh namespaces; see kernel_spec).")
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--hide", action="append", default=[])
-    parser.add_argument("--keep", action="append", default=[])
-    parser.add_argument("--home-template", help="folder copied as the kernel's home (e.g. matplotlib's font cache)")
-    parser.add_argument("--memory-mb", type=int, required=True)
-    parser.add_argument("--cpu-seconds", type=int, required=True)
-    parser.add_argument("--processes", type=int, required=True)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    user = pwd.getpwnam(args.user)
+    def _use_sockets_in(self, folder: str) -> None:
+        self.transport, self.cache_ports = "ipc", False
+        self.ip = os.path.join(folder, "kernel")
 
-    connection = command.index("-f") + 1 if "-f" in command else None  # a kernel's connection file: the
-    secrets = Path(command[connection]).read_bytes() if connection else b""  # grader's, copied for the kernel
-    private_view(args.hide, args.keep, args.home_template)
-    if connection:
-        command[connection] = os.path.join(HOME, "connection.json")
-        Path(command[connection]).write_bytes(secrets)
-    os.chmod(HOME, 0o700)
-    for path in (WORKDIR, HOME):
-        for folder, _, files in os.walk(path):
-            for name in [folder, *(os.path.join(folder, f) for f in files)]:
-                os.chown(name, user.pw_uid, user.pw_gid)
-    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_KEPT)}
-    # JPY_PARENT_PID=1: no parent polling (the kernel's parent is this process; it lives as long as the kernel).
-    env.update(HOME=HOME, TMPDIR="/tmp", USER=args.user, LOGNAME=args.user, JPY_PARENT_PID="1")
-    kernel = os.fork()
-    if kernel == 0:
-        limit(args.memory_mb, args.cpu_seconds, args.processes)
-        os.chdir(WORKDIR)
-        os.execvpe("setpriv", ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
-                               "--no-new-privs", "--inh-caps=-all", "--", *command], env)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same process group)
-    # First process of the pid namespace: reap orphans until the kernel ends; then the kernel of the
-    # operating system kills whatever the student's code left running.
-    while True:
-        pid, status = os.wait()
-        if pid == kernel:
-            code = os.waitstatus_to_exitcode(status)
-            if code < 0:  # e.g. SIGXCPU: out of CPU time
-                print(f"grading sandbox: {command[0]} killed by {signal.Signals(-code).name}", file=sys.stderr)
-            return 128 - code if code < 0 else code
+    def _release(self) -> None:
+        """Give back what :meth:`_prepare` took."""
+        if self._sockets is not None:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            self._sockets = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        self._prepare()
+        self._launch_spec = self._spec(str(kw.get("cwd") or os.getcwd()))
+        kw["env"] = launch_env(self._launch_spec, kw.get("env"))
+        return await super()._async_pre_start_kernel(**kw)
+
+    pre_start_kernel = _async_pre_start_kernel
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """``python -m ipykernel_launcher`` of this environment, whatever the kernel's spec says, launched by
+        :mod:`grading.sandbox_init`."""
+        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", os.path.realpath(self.connection_file),
+                  *(extra_arguments or [])]
+        return launch_command(kernel, self._launch_spec)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            self._release()
+
+    cleanup_resources = _async_cleanup_resources
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+class SandboxedKernelManager(UnsandboxedKernelManager):
+    """A grading kernel in the sandbox of a slot it claims at start and gives back at shutdown (root only)."""
+
+    cover = List(Unicode(), help="Folders shown empty to the kernel even if inside a folder it sees (the course "
+                                 "root, the grader's home and the notebook's folder always are).").tag(config=True)
+    slot_number = Integer(None, allow_none=True, help="Use this slot, once free, rather than the lowest free one.")
+    slot: Slot | None = None
+
+    def _prepare(self) -> None:
+        if os.geteuid() != 0:
+            raise SandboxError("the grading sandbox needs root (it makes users, namespaces and cgroups); "
+                               "see grading/README.md for grading without it")
+        if self.slot is None:
+            self.slot = Slot(self.limits, self.slot_number)
+        else:  # a restart: the same slot, emptied again
+            self.slot.limits = self.limits
+            self.slot.prepare()
+        self._use_sockets_in(str(self.slot.sockets))
+
+    def _release(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
+
+    def _spec(self, cwd: str) -> dict:
+        course = (self.config.get("CourseDirectory") or {}).get("root")
+        cover = [p for p in (course, cwd, str(Path.home()), *self.cover) if p]
+        return self.slot.spec(super()._spec(cwd), cover)

@@ -83,13 +83,7 @@ def simulate_schools(
     reals = dict(intercept=intercept, slope=slope, funding_effect=funding_effect, hours_mean=hours_mean)
     sds = dict(school_sd=school_sd, slope_sd=slope_sd, residual_sd=residual_sd,
                hours_between_sd=hours_between_sd, hours_within_sd=hours_within_sd)
-    for name, value in {**reals, **sds}.items():
-        _check_real(name, value)
-    for name, value in sds.items():
-        if value < 0:
-            raise ValueError(f"{name} must be a standard deviation >= 0, got {value}")
-    if residual_sd == 0:
-        raise ValueError("residual_sd must be > 0: pupils within a school are never identical")
+    _check_parameters(reals, sds, within="a school")
     for name, value in dict(effect_corr=effect_corr, confounding=confounding).items():
         _check_real(name, value)
         if not -1 < value < 1:
@@ -119,6 +113,17 @@ def simulate_schools(
                             "funding": funding.round(3), "u0": u0, "u1": u1})
     truth = dict(n_schools=n_schools, seed=seed, **reals, **sds, effect_corr=effect_corr, confounding=confounding)
     return SchoolsSample(data=data, schools=schools, truth=truth)
+
+
+def _check_parameters(reals: dict, sds: dict, within: str) -> None:
+    """Every parameter a finite number, every SD >= 0 and the residual SD > 0."""
+    for name, value in {**reals, **sds}.items():
+        _check_real(name, value)
+    for name, value in sds.items():
+        if value < 0:
+            raise ValueError(f"{name} must be a standard deviation >= 0, got {value}")
+    if sds["residual_sd"] == 0:
+        raise ValueError(f"residual_sd must be > 0: pupils within {within} are never identical")
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -224,13 +229,7 @@ def simulate_three_level(
         _check_int(f"{name}[1]", bounds[1], minimum=bounds[0])
     reals = dict(intercept=intercept, slope=slope, experience_effect=experience_effect, hours_mean=hours_mean)
     sds = dict(school_sd=school_sd, class_sd=class_sd, residual_sd=residual_sd, hours_sd=hours_sd)
-    for name, value in {**reals, **sds}.items():
-        _check_real(name, value)
-    for name, value in sds.items():
-        if value < 0:
-            raise ValueError(f"{name} must be a standard deviation >= 0, got {value}")
-    if residual_sd == 0:
-        raise ValueError("residual_sd must be > 0: pupils within a class are never identical")
+    _check_parameters(reals, sds, within="a class")
 
     rng = np.random.default_rng(seed)
     n_classes = rng.integers(classes_per_school[0], classes_per_school[1] + 1, size=n_schools)

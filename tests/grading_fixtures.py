@@ -91,6 +91,15 @@ PARTLY_RIGHT = {
           'aic_ml = pd.Series({"intercept": ri.aic, "slope": rs.aic, '
           '"agedoc": fit_lme(gp, "chol ~ age_c + agedoc", "~ 1", "doctor").aic})')],
         ["q3_lrt_test", "q5_aic_test"]),
+    "multilevel_and_checking": (
+        [("q1_lrt", "p_naive = stats.chi2.sf(lrt_stat, 1)", "p_naive = stats.chi2.sf(lrt_stat, 2)"),
+         ("q2_simulated", "p_boot, p_boot_se = boot.p_value, boot.mc_se",
+          "p_boot, p_boot_se = boot.p_value, boot.mc_se ** 2"),
+         ("q5_icc", "icc_school = var_school / total", "icc_school = var_school / (var_school + var_pupil)"),
+         ("q7_league", '"cond_sd": {k: np.sqrt(cov.loc["school", "school"]) for k, cov in '
+          'three_level.random_effects_cov.items()},',
+          '"cond_sd": {k: np.sqrt(three_level.cov_re.iloc[0, 0]) for k in three_level.random_effects},')],
+        ["q1_lrt_test", "q2_simulated_test", "q5_icc_test", "q7_league_test"]),
 }
 
 

@@ -10,7 +10,6 @@ reruns it. Null distributions are compared with R's within Monte Carlo error
 from __future__ import annotations
 
 import json
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from helpers.boundary import BoundaryTestError, bootstrap_lrt, chi2_mixture_pval
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.progress import progress_bar
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
+from tests.rscript import assert_same_numbers, rerun
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 SCRIPT = REFERENCE_DIR / "make_boundary_reference.R"
@@ -133,26 +133,8 @@ def test_exact_and_bootstrap_agree_where_the_rlrt_is_pivotal():
 @pytest.mark.slow
 @pytest.mark.needs_r
 def test_reference_is_current(tmp_path):
-    """Rerun the R script (seeds fixed): its numbers must equal the committed ones to rounding."""
-    out = tmp_path / "fresh.json"
-    run = subprocess.run(["Rscript", str(SCRIPT), str(out)], capture_output=True, text=True, timeout=3600)
-    assert run.returncode == 0, run.stderr
-    fresh = json.loads(out.read_text())
-    assert fresh["data"] == REFERENCE["data"]
-    _assert_nested_close(fresh["comparisons"], COMPARISONS)
-
-
-def _assert_nested_close(fresh, committed, path="comparisons"):
-    if isinstance(committed, dict):
-        assert fresh.keys() == committed.keys(), path
-        for key in committed:
-            _assert_nested_close(fresh[key], committed[key], f"{path}.{key}")
-    elif isinstance(committed, list):
-        assert len(fresh) == len(committed), path
-        for i, (a, b) in enumerate(zip(fresh, committed)):
-            _assert_nested_close(a, b, f"{path}[{i}]")
-    else:
-        assert fresh == pytest.approx(committed, rel=1e-6, abs=1e-8), path
+    """Rerun the R script: its numbers must equal the committed ones, to rounding."""
+    assert_same_numbers(rerun(SCRIPT, tmp_path, timeout=3600), REFERENCE)
 
 
 # ----------------------------------------------------------------------------- the refits are optima

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from grading.nbgrader_plugins import DropEmptyMetadata, HideHiddenTests, LimitedKernelManager
+from grading.nbgrader_plugins import DropEmptyMetadata, HideHiddenTests
 from grading.timeouts import cell_seconds, timeout_for
 from helpers.checks import check_close, check_frame, check_number, check_series
 
@@ -99,29 +99,6 @@ def test_cell_seconds_reads_nbclient_timing():
     cell.metadata["execution"] = {"iopub.execute_input": "2025-01-01T10:00:00.000000Z",
                                   "shell.execute_reply": "2025-01-01T10:00:02.500000Z"}
     assert cell_seconds(nbformat.v4.new_notebook(cells=[cell, new_code_cell("y")])) == [2.5]
-
-
-def test_limited_kernel_manager_wraps_the_python_kernel_command():
-    km = LimitedKernelManager(kernel_name="python3", memory_limit_mb=512)
-    cmd = km.format_kernel_cmd()
-    i = cmd.index("-m")
-    assert cmd[i + 1:i + 4] == ["grading.limited_kernel", "--memory-mb", "512"]
-    assert "ipykernel_launcher" not in cmd and "-f" in cmd
-
-
-def test_limited_kernel_caps_memory_and_silences_convergence_warnings():
-    code = ("import resource, warnings, sys\n"
-            "from grading import limited_kernel as lk\n"
-            "lk.apply_limits(1024); lk.quiet_convergence_warnings()\n"
-            "assert resource.getrlimit(resource.RLIMIT_AS)[0] == 1024 * 2**20\n"
-            "from statsmodels.tools.sm_exceptions import ConvergenceWarning\n"
-            "warnings.warn('convergence noise', ConvergenceWarning)\n"
-            "warnings.warn('other warning', UserWarning)\n"
-            "try:\n    bytearray(2 * 2**30)\nexcept MemoryError:\n    print('capped')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "capped"
-    assert "convergence noise" not in result.stderr and "other warning" in result.stderr
 
 
 def test_helpers_imports_no_grading_machinery():

@@ -8,7 +8,6 @@ specification; test_reference_is_current reruns the script (R is installed on CI
 from __future__ import annotations
 
 import json
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import statsmodels.formula.api as smf
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.smallsample import (SmallSampleError, covariance_parameters, kenward_roger, kenward_roger_vcov,
                                  satterthwaite)
+from tests.rscript import assert_same_numbers, rerun
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 SCRIPT = REFERENCE_DIR / "make_smallsample_reference.R"
@@ -116,20 +116,8 @@ def test_polished_optimum_is_lme4s(model):
 @pytest.mark.slow
 @pytest.mark.needs_r
 def test_reference_is_current(tmp_path):
-    """Rerun the R script; its numbers must equal the committed ones (to rounding, as BLAS differs)."""
-    out = tmp_path / "fresh.json"
-    run = subprocess.run(["Rscript", str(SCRIPT), str(out)], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    fresh = json.loads(out.read_text())
-    assert fresh["data"] == REFERENCE["data"]
-    assert fresh["models"].keys() == REFERENCE["models"].keys()
-    for name, model in fresh["models"].items():
-        committed = REFERENCE["models"][name]
-        assert model["spec"] == committed["spec"] and model["lme4_messages"] == []
-        for table in ("satterthwaite", "kenward_roger"):
-            assert model[table]["term"] == committed[table]["term"]
-            assert_close(as_frame(model[table]), as_frame(committed[table]), rtol=1e-7)
-
+    """Rerun the R script: its numbers must equal the committed ones, to rounding."""
+    assert_same_numbers(rerun(SCRIPT, tmp_path), REFERENCE)
 
 
 # ----------------------------------------------------------------------------- properties R need not tell us

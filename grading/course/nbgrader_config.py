@@ -15,13 +15,12 @@ c = get_config()  # noqa: F821 (provided by nbgrader)
 c.CourseDirectory.course_id = "random-effects"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 
-# Autograde: nbgrader's own steps, with Execute replaced by the course's version
-# (per-assignment cell timeout, memory ceiling, no statsmodels ConvergenceWarning).
+# Autograde: nbgrader's own steps, with Execute replaced by the course's version (per-assignment cell
+# timeout; kernels under grading.limits.SandboxLimits, e.g. c.SandboxLimits.memory_mb; no ConvergenceWarning).
 c.Autograde.autograde_preprocessors = [CourseExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.CourseExecute.timeouts = read_timeouts(c.CourseDirectory.root)
 c.Execute.timeout = 60  # assignments missing from timeouts.json
-c.LimitedKernelManager.memory_limit_mb = 3072
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"ConvergenceWarning"
 

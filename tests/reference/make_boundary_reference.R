@@ -12,23 +12,16 @@
 # error. Seeds are fixed, so a rerun writes the same numbers (to rounding).
 
 suppressPackageStartupMessages({
-  library(lme4)
   library(pbkrtest)
   library(RLRsim)
-  library(jsonlite)
 })
 
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- dirname(normalizePath(sub("^--file=", "", script_arg)))
-root <- normalizePath(file.path(here, "..", ".."))
-out <- commandArgs(trailingOnly = TRUE)[1]
-if (is.na(out)) out <- file.path(here, "boundary_reference.json")
+source(file.path(here, "lme4_tools.R"))
+out <- output_path("boundary_reference.json")
 source(file.path(here, "bootstrap_refits.R"))
 
-sha256 <- function(path) sub(" .*", "", system2("sha256sum", shQuote(path), stdout = TRUE))
-tight <- lmerControl(optimizer = "nloptwrap",
-                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
 NSIM <- 1000
 PROBS <- c(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
@@ -83,4 +76,4 @@ reference <- list(
   data = list(gp_cholesterol = list(path = "datasets/gp_cholesterol.csv", sha256 = sha256(gp_path), rows = nrow(gp))),
   comparisons = comparisons
 )
-writeLines(toJSON(reference, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"), out)
+write_reference(reference, out)

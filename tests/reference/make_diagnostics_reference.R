@@ -7,21 +7,10 @@
 # the optimum (tight optimizer tolerances), plus the residuals and fitted values the
 # residual plots use. Nothing random: a rerun writes the same numbers.
 
-suppressPackageStartupMessages({
-  library(lme4)
-  library(jsonlite)
-})
-
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- dirname(normalizePath(sub("^--file=", "", script_arg)))
-root <- normalizePath(file.path(here, "..", ".."))
-out <- commandArgs(trailingOnly = TRUE)[1]
-if (is.na(out)) out <- file.path(here, "diagnostics_reference.json")
-
-sha256 <- function(path) sub(" .*", "", system2("sha256sum", shQuote(path), stdout = TRUE))
-tight <- lmerControl(optimizer = "nloptwrap",
-                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
+source(file.path(here, "lme4_tools.R"))
+out <- output_path("diagnostics_reference.json")
 
 path <- file.path(root, "datasets", "gp_cholesterol.csv")
 gp <- read.csv(path)
@@ -49,4 +38,4 @@ reference <- list(
   data = list(path = "datasets/gp_cholesterol.csv", sha256 = sha256(path), rows = nrow(gp)),
   models = list(ri = numbers(chol ~ age_c + (1 | doctor)), rs = numbers(chol ~ age_c + (1 + age_c | doctor)))
 )
-writeLines(toJSON(reference, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"), out)
+write_reference(reference, out)

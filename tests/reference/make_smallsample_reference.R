@@ -10,23 +10,14 @@
 # on the same data writes the same numbers.
 
 suppressPackageStartupMessages({
-  library(lme4)
   library(lmerTest)
   library(pbkrtest)
-  library(jsonlite)
 })
 
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- dirname(normalizePath(sub("^--file=", "", script_arg)))
-root <- normalizePath(file.path(here, "..", ".."))
-out <- commandArgs(trailingOnly = TRUE)[1]
-if (is.na(out)) out <- file.path(here, "smallsample_reference.json")
-
-sha256 <- function(path) sub(" .*", "", system2("sha256sum", shQuote(path), stdout = TRUE))
-
-tight <- lmerControl(optimizer = "nloptwrap",
-                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
+source(file.path(here, "lme4_tools.R"))
+out <- output_path("smallsample_reference.json")
 
 # A model as the Python test builds it: fixed formula, random formula and group (one
 # level, correlated effects), optional variance components nested in it, centred columns.
@@ -98,4 +89,4 @@ reference <- list(
   models = lapply(specs, numbers, datasets = datasets)
 )
 names(reference$data) <- names(paths)
-writeLines(toJSON(reference, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"), out)
+write_reference(reference, out)

@@ -9,20 +9,10 @@
 # log-likelihood, and the predicted school and class effects with their conditional
 # variances (ranef(condVar = TRUE)). Nothing random: a rerun writes the same numbers.
 
-suppressPackageStartupMessages({
-  library(lme4)
-  library(jsonlite)
-})
-
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- dirname(normalizePath(sub("^--file=", "", script_arg)))
-out <- commandArgs(trailingOnly = TRUE)[1]
-if (is.na(out)) out <- file.path(here, "three_level_reference.json")
-
-sha256 <- function(path) sub(" .*", "", system2("sha256sum", shQuote(path), stdout = TRUE))
-tight <- lmerControl(optimizer = "nloptwrap",
-                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15,
-                                    maxeval = 1e5))
+source(file.path(here, "lme4_tools.R"))
+out <- output_path("three_level_reference.json")
 
 path <- file.path(here, "three_level.csv")
 pupils <- read.csv(path)
@@ -61,4 +51,4 @@ reference <- list(
   data = list(path = "tests/reference/three_level.csv", sha256 = sha256(path), rows = nrow(pupils)),
   models = models
 )
-writeLines(toJSON(reference, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"), out)
+write_reference(reference, out)

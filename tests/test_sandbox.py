@@ -1,0 +1,523 @@
+"""The grading sandbox (grading/sandbox.py, grading/sandbox_init.py): kernels that try to get out, and the
+checks that they could not.
+
+Each test starts real kernels through the kernel managers that grading uses, as root (the sandbox makes
+users, namespaces and cgroups); elsewhere the tests skip, and on CI they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import errno
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from traitlets.config import Config
+
+import grading_fixtures as fx
+import helpers
+from helpers.data import DATASETS_DIR
+
+from grading import sandbox
+from grading.limits import SandboxLimits
+from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
+from test_grading import copy_course, nbgrader, notebook_of, read_nb
+
+root = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
+MiB = 2**20
+REPO = Path(sandbox.__file__).resolve().parent.parent
+A = "structure_and_pooling"  # the fastest assignment
+GRADE = [sys.executable, "-m", "grading", "grade"]  # what make grade runs
+
+
+class Kernel:
+    """A started kernel of ``manager`` and a way to run code in it (text of its outputs, errors as
+    ``Name: message``)."""
+
+    def __init__(self, manager, cwd: Path, loop):
+        self.km, self.loop = manager, loop
+        loop.run_until_complete(manager.start_kernel(cwd=str(cwd)))
+        self.kc = manager.client()
+        self.kc.start_channels()
+        loop.run_until_complete(self.kc.wait_for_ready(timeout=120))
+
+    def __call__(self, code: str, timeout: float = 120) -> str:
+        texts = []
+
+        def collect(msg):
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                texts.append(content["text"])
+            elif msg["msg_type"] == "error":
+                texts.append(f"{content['ename']}: {content['evalue']}")
+            elif msg["msg_type"] in ("execute_result", "display_data"):
+                texts.append(content["data"].get("text/plain", ""))
+
+        self.loop.run_until_complete(self.kc.execute_interactive(code, timeout=timeout, output_hook=collect))
+        return "".join(texts)
+
+    def json(self, code: str, **kw):
+        """The value of the JSON that ``code`` prints last."""
+        out = self(code, **kw)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def kernel(manager, cwd: Path):
+    loop = asyncio.new_event_loop()
+    k = None
+    try:
+        k = Kernel(manager, cwd, loop)
+        yield k
+    finally:
+        if k is not None:
+            k.kc.stop_channels()
+        if manager.has_kernel:
+            loop.run_until_complete(manager.shutdown_kernel(now=True))
+        loop.run_until_complete(manager.cleanup_resources())
+        loop.close()
+
+
+def sandboxed(**limits) -> SandboxedKernelManager:
+    return SandboxedKernelManager(kernel_name="python3", limits=SandboxLimits(**limits))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """The folder nbgrader would run a submission in: the notebook and whatever the student put beside it."""
+    work = tmp_path / "autograded" / "student" / "a"
+    work.mkdir(parents=True)
+    (work / "a.ipynb").write_text("HIDDEN TESTS")
+    return work
+
+
+@pytest.fixture
+def second_clone():
+    """A world-readable copy of the course elsewhere on the machine (as an instructor's second clone)."""
+    root = Path("/srv") / f"grading-sandbox-test-{uuid.uuid4().hex[:8]}"
+    secret = root / "grading" / "course" / "source" / "a" / "a.ipynb"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("HIDDEN TESTS of a second clone")
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield secret
+    shutil.rmtree(root)
+
+
+def uid_of(slot: int) -> int:
+    return pwd.getpwnam(sandbox.user_name(slot)).pw_uid
+
+
+# ----------------------------------------------------------------------------- the view of the files
+
+
+@root
+def test_only_the_allowlist_of_the_host_is_visible(folder, second_clone):
+    km = sandboxed()
+    with kernel(km, folder) as run:
+        seen = run.json(f"""
+import json, os, sys
+def attempt(path):
+    try:
+        open(path).read()
+        return "read"
+    except Exception as e:
+        return type(e).__name__
+def writable(path):
+    try:
+        open(os.path.join(path, "planted"), "w").close()
+        return True
+    except OSError:
+        return False
+print(json.dumps({{
+    "second clone": attempt({str(second_clone)!r}),
+    "grading code of the repository": attempt({sandbox.__file__!r}),
+    "shadow": attempt("/etc/shadow"),
+    "root": sorted(os.listdir("/")),
+    "etc": sorted(os.listdir("/etc")),
+    "repository": sorted(os.listdir({str(Path(sandbox.__file__).parent.parent)!r})),
+    "writable": [p for p in ["/", "/etc", "/usr", sys.prefix, "/tmp", os.getcwd()] if writable(p)],
+}}))
+""")
+        keep = sandbox.view_paths()
+    assert seen["second clone"] == seen["grading code of the repository"] == seen["shadow"] == "FileNotFoundError"
+    assert set(seen["root"]) == {p.split("/")[1] for p in keep} | {"dev", "etc", "proc", "run", "tmp"}
+    assert set(seen["etc"]) == {p.split("/")[2] for p in keep if p.startswith("/etc/")} | {"passwd", "group"}
+    repository = Path(sandbox.__file__).parent.parent
+    assert set(seen["repository"]) == {Path(p).relative_to(repository).parts[0] for p in keep
+                                       if Path(p).is_relative_to(repository)}
+    assert "grading" not in seen["repository"]
+    assert seen["writable"] == ["/tmp", "/tmp/work"]
+
+
+@root
+def test_a_course_root_inside_a_visible_folder_is_covered(folder):
+    km = sandboxed()
+    km.cover = [str(DATASETS_DIR)]  # a kept folder, standing for a course root that lies inside one
+    with kernel(km, folder) as run:
+        assert run(f"import os; print(os.listdir({str(DATASETS_DIR)!r}))").strip() == "[]"
+
+
+@root
+def test_no_network_no_host_process_no_host_socket(folder):
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # reachable from any process outside
+        with kernel(sandboxed(), folder) as run:
+            seen = run.json(f"""
+import json, os, socket
+def connect():
+    try:
+        socket.create_connection(("127.0.0.1", {listener.getsockname()[1]}), timeout=5)
+        return "connected"
+    except OSError as e:
+        return type(e).__name__
+print(json.dumps({{"connect": connect(), "processes": [p for p in os.listdir("/proc") if p.isdigit()],
+                  "uid": os.getuid(), "run": os.listdir("/run/grading-sandbox")}}))
+""")
+    assert seen["connect"] != "connected"
+    assert len(seen["processes"]) <= 3, "the sandbox's first process, the kernel and its helpers only"
+    assert seen["uid"] != 0
+    assert len(seen["run"]) == 1, "the slot's own socket folder only"
+
+
+@pytest.mark.parametrize("manager", [pytest.param(SandboxedKernelManager, marks=root), UnsandboxedKernelManager])
+def test_interrupts_reach_the_kernel(folder, manager):
+    """nbclient interrupts a cell past its timeout; the kernel must then go on with the next cell."""
+    km = manager(kernel_name="python3")
+    with kernel(km, folder) as run:
+        cell = run.kc.execute("import time\nwhile True: time.sleep(0.1)")
+        time.sleep(2)
+        run.loop.run_until_complete(km.interrupt_kernel())
+        while (reply := run.loop.run_until_complete(run.kc.get_shell_msg(timeout=30)))["parent_header"].get(
+                "msg_id") != cell:
+            pass
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert run("print(6 * 7)").strip() == "42"
+
+
+def test_grading_kernels_ignore_convergence_warnings_only(folder):
+    with kernel(UnsandboxedKernelManager(kernel_name="python3"), folder) as run:
+        said = run("import warnings\nfrom statsmodels.tools.sm_exceptions import ConvergenceWarning\n"
+                   "warnings.warn('convergence noise', ConvergenceWarning)\nwarnings.warn('other warning')\n"
+                   "print(sorted(n for n in dir() if 'grading' in n))")
+    assert "convergence noise" not in said and "other warning" in said
+    assert "[]" in said, "the startup file binds no name in the student's namespace"
+
+
+# ----------------------------------------------------------------------------- the kernel's folder
+
+
+@root
+def test_the_kernel_folder_holds_only_the_given_files(folder, second_clone):
+    (folder / "data.csv").write_text("x\n1\n")
+    (folder / "helpers.py").write_text("raise SystemExit('a planted helpers module ran')\n")
+    (folder / "stolen.csv").symlink_to(second_clone)
+    classmate = folder.parent.parent / "classmate" / "a"
+    classmate.mkdir(parents=True)
+    (classmate / "a.ipynb").write_text("a classmate's answers")
+    (folder / "classmates").symlink_to(classmate.parent)
+    km = sandboxed()
+    km.files = ["data.csv", "helpers.py", "stolen.csv", "classmates/a/a.ipynb"]
+    with kernel(km, folder) as run:
+        seen = run.json("""
+import json, os, sys
+open("planted_module.py", "w").write("x = 1")
+def imports(name):
+    try:
+        return __import__(name).__file__
+    except ImportError as e:
+        return type(e).__name__
+print(json.dumps({"folder": sorted(os.listdir(".")), "helpers": imports("helpers"),
+                  "planted": imports("planted_module"), "path": sys.path}))
+""")
+    assert seen["folder"] == ["data.csv", "helpers.py", "planted_module.py"], \
+        "no notebook, no symbolic link, nothing reached through a link"
+    assert seen["helpers"] == helpers.__file__
+    assert seen["planted"] == "ModuleNotFoundError", "the working folder is not on sys.path (PYTHONSAFEPATH)"
+    assert "" not in seen["path"] and "/tmp/work" not in seen["path"]
+
+
+def test_unsandboxed_kernel_folder_holds_only_the_given_files(folder):
+    (folder / "data.csv").write_text("x\n1\n")
+    (folder / "helpers.py").write_text("raise SystemExit('a planted helpers module ran')\n")
+    km = UnsandboxedKernelManager(kernel_name="python3", files=["data.csv"])
+    with kernel(km, folder) as run:
+        seen = run.json("import helpers, json, os; print(json.dumps([os.listdir('.'), helpers.__file__]))")
+    assert seen[0] == ["data.csv"]
+    assert seen[1] != str(folder / "helpers.py")
+
+
+# ----------------------------------------------------------------------------- output and files
+
+
+@root
+def test_output_outside_jupyter_and_large_files_are_capped(folder, capfd):
+    """Kernels inherit the grader's standard output and error (a worker's log): 2 GiB written there by a
+    kernel must not reach it, and a file may not grow past the file size limit."""
+    km = sandboxed(output_kb=64, file_size_mb=8)
+    with kernel(km, folder) as run:
+        said = run("""
+import os, sys
+chunk = b"x" * 2**20
+for fd in (sys.stdout._original_stdstream_copy, sys.stderr._original_stdstream_copy):
+    for _ in range(1024):
+        os.write(fd, chunk)
+try:
+    with open("big", "wb") as f:
+        for _ in range(16):
+            f.write(chunk)
+except OSError as e:
+    print(type(e).__name__, e.strerror)
+print(os.path.getsize("big"))
+""", timeout=600)
+    log = capfd.readouterr()
+    assert len(log.out) + len(log.err) < 80 * 1024, "at most the output cap, and the note that it was reached"
+    assert "kernel output beyond 64 KiB dropped" in log.err
+    assert "File too large" in said and said.split()[-1] == str(8 * MiB)
+
+
+@root
+def test_the_socket_folder_is_a_small_tmpfs_of_its_own(folder):
+    km = sandboxed(socket_folder_kb=256)
+    with kernel(km, folder) as run:
+        written = run.json(f"""
+import json, os
+written = 0
+try:
+    with open("{km.slot.sockets}/filler", "wb") as f:
+        while True:
+            f.write(b"x" * 4096)
+            f.flush()
+            written += 4096
+except OSError as e:
+    pass
+print(json.dumps(written))
+""")
+        assert run("print('still answering')").strip() == "still answering"
+    assert 0 < written <= 256 * 1024
+
+
+# ----------------------------------------------------------------------------- processes and memory
+
+
+@root
+@pytest.mark.slow
+def test_cpu_time_wall_clock_and_leftovers(folder):
+    km = sandboxed(cpu_seconds=2, wall_seconds=60)
+    with kernel(km, folder) as run:
+        slot = km.slot.number
+        run("import os, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+            "if os.fork() == 0:\n    os.setsid()\n    import time; time.sleep(600)")
+        time.sleep(4)
+        spinning = run("import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'while True: pass'])"
+                       ".returncode)")
+    assert spinning.strip() == "-24", "SIGXCPU: killed after its CPU seconds"
+    for _ in range(100):
+        if not sandbox.processes_of(uid_of(slot)):
+            break
+        time.sleep(0.1)
+    assert not sandbox.processes_of(uid_of(slot)), "nothing the kernel started outlives it"
+    km = sandboxed(wall_seconds=20)
+    with kernel(km, folder) as run:
+        started = time.monotonic()
+        while run.loop.run_until_complete(km.is_alive()) and time.monotonic() < started + 60:
+            time.sleep(0.5)
+        assert not run.loop.run_until_complete(km.is_alive()), "killed after its wall-clock time"
+
+
+@root
+def test_a_fork_bomb_leaves_nothing_that_hurts_the_next_kernel_of_its_slot(folder):
+    bomb = sandboxed(processes=64)
+    with kernel(bomb, folder) as run:
+        slot = bomb.slot.number
+        said = run("import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
+                   "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)")
+        assert 0 < int(said) < 64, "pids.max / RLIMIT_NPROC stopped it"
+    # What a bomb leaves while it dies, made certain: processes of the slot's user holding its whole quota.
+    uid, gid = uid_of(slot), pwd.getpwnam(sandbox.user_name(slot)).pw_gid
+    left = [subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "600"])
+            for _ in range(64)]
+    reapers = [threading.Thread(target=p.wait) for p in left]  # as a dying sandbox's first process reaps
+    for reaper in reapers:
+        reaper.start()
+    honest = SandboxedKernelManager(kernel_name="python3", limits=SandboxLimits(processes=64), slot_number=slot)
+    with kernel(honest, folder) as run:
+        said = run("import subprocess, threading\nthreads = [threading.Thread(target=lambda: None) for _ in "
+                   "range(16)]\nfor t in threads: t.start()\nprint(subprocess.run(['true']).returncode)")
+    assert said.strip() == "0", said
+    for reaper in reapers:
+        reaper.join()
+    assert all(p.returncode == -9 for p in left), "the slot was emptied before the next kernel started"
+
+
+@root
+def test_memory_ceiling_holds_for_the_whole_sandbox(folder):
+    """Each process stays under the address-space limit, together they do not fit: the cgroup stops them."""
+    km = sandboxed(memory_mb=1536)
+    with kernel(km, folder) as run:
+        hog = run("x = bytearray(2 * 2**30)")
+        said = run.json("""
+import json, subprocess, sys
+code = "import time; x = bytearray(b'1') * (500 * 2**20); print('full', flush=True); time.sleep(20)"
+hogs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(5)]
+print(json.dumps([h.wait() for h in hogs]))
+""", timeout=300)
+        peak = max(int((folder_ / name).read_text()) for folder_ in km.slot.cgroups
+                   for name in ("memory.max_usage_in_bytes", "memory.peak") if (folder_ / name).exists())
+    assert "MemoryError" in hog
+    assert -9 in said, "the out-of-memory killer of the cgroup ended at least one"
+    assert peak <= 1536 * MiB
+
+
+@root
+def test_a_custom_memory_setting_reaches_the_kernel(folder):
+    config = Config()
+    config.SandboxLimits.memory_mb = 8192
+    for manager in (SandboxedKernelManager, UnsandboxedKernelManager):
+        km = manager(kernel_name="python3", config=config)
+        with kernel(km, folder) as run:
+            limit = run.json("import json, resource; print(json.dumps(resource.getrlimit(resource.RLIMIT_AS)))")
+            if manager is SandboxedKernelManager:
+                (cgroup,) = [f for f, names in km.slot.cgroups.items() if "memory" in names]
+                ceiling = next(int((cgroup / n).read_text()) for n in ("memory.limit_in_bytes", "memory.max")
+                               if (cgroup / n).exists())
+                assert ceiling == 8192 * MiB
+        assert limit == [8192 * MiB, 8192 * MiB], manager.__name__
+
+
+# ----------------------------------------------------------------------------- without root
+
+
+LOOPBACK_UP_THEN = """
+import fcntl, os, socket, struct, sys
+with socket.socket() as s:  # SIOCGIFFLAGS, SIOCSIFFLAGS: the namespace's loopback up, as on any machine
+    flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, struct.pack("16sH14x", b"lo", 0)))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def as_unprivileged_user(argv: list[str], files: dict[str, Path], cwd: Path, keep=()) -> subprocess.CompletedProcess:
+    """Run ``argv`` as a user who is not root, with ``files`` ({name: source}) in its working folder: the user
+    of a sandbox slot, in a sandbox whose loopback is up (this machine's Python may live where other users
+    cannot read it, and dask talks to itself over TCP)."""
+    slot = sandbox.Slot(SandboxLimits(output_kb=4096))
+    try:
+        spec = slot.spec(sandbox.launch_spec(slot.limits, [(str(p), n) for n, p in files.items()]), keep=list(keep))
+        command = sandbox.launch_command(argv, spec)
+        python = command.index(sys.executable)  # the sandbox's first process, started by unshare
+        command[python:python] = [sys.executable, "-c", LOOPBACK_UP_THEN]
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run(command, cwd=cwd, env=sandbox.launch_env(spec, env), capture_output=True, text=True,
+                              timeout=900)
+    finally:
+        slot.release()
+
+
+@root
+@pytest.mark.slow
+def test_grading_without_the_sandbox_works_for_a_user_without_root(tmp_path):
+    """``--no-sandbox`` as documented for self-study: a user without root grades a class (no slot, no lock in
+    /run; kernels with rlimits only) and gets the scores."""
+    course = copy_course(tmp_path / "course")
+    nbgrader("generate_assignment", A, cwd=course)
+    release, source = read_nb(notebook_of(course, A, "release")), read_nb(notebook_of(course, A))
+    submitted = course / "submitted" / "me" / A / f"{A}.ipynb"
+    submitted.parent.mkdir(parents=True)
+    nbformat.write(fx.with_solutions(release, source), submitted)
+    files = {f"course/{p.relative_to(course)}": p for p in course.rglob("*") if p.is_file()}
+    grading = Path(sandbox.__file__).parent
+    run = as_unprivileged_user(["sh", "-c", f"{' '.join(GRADE)} {A} --course /tmp/work/course --no-sandbox "
+                                f"--workers 1 && cat /tmp/work/course/grades.csv"],
+                               files, tmp_path, keep=[str(grading)])
+    assert run.returncode == 0, run.stderr[-4000:]
+    (row,) = [r for r in csv.DictReader(run.stderr.splitlines()[-2:]) if r["student_id"] == "me"]
+    assert float(row["raw_score"]) == sum(fx.auto_points(source).values())
+
+
+@root
+@pytest.mark.slow
+def test_make_grades_memory_setting_reaches_the_kernel(tmp_path):
+    """The course's configuration asks for 8192 MiB: the kernel that ``make grade`` runs the submission in has
+    8192 MiB (once, before the settings were one, it got the 3072 MiB of another)."""
+    course = copy_course(tmp_path / "course")
+    nbgrader("generate_assignment", A, cwd=course)
+    release, source = read_nb(notebook_of(course, A, "release")), read_nb(notebook_of(course, A))
+    nb = fx.with_solutions(release, source)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    answer.source = "import resource\nprint('address space', resource.getrlimit(resource.RLIMIT_AS))\n" + answer.source
+    (course / "submitted" / "me" / A).mkdir(parents=True)
+    nbformat.write(nb, course / "submitted" / "me" / A / f"{A}.ipynb")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("\nc.SandboxLimits.memory_mb = 8192\n")
+    run = subprocess.run([*GRADE, A, "--course", str(course), "--workers", "1"], capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    graded = read_nb(course / "autograded" / "me" / A / f"{A}.ipynb")
+    said = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"address space ({8192 * MiB}, {8192 * MiB})" in said
+
+
+# ----------------------------------------------------------------------------- settings and cgroups
+
+
+def test_the_readme_gives_the_limits_defaults():
+    text = (REPO / "grading" / "README.md").read_text()
+    documented = {}
+    for names, values in re.findall(r"^\s*\| (`\w+`(?:, `\w+`)*) \| ([\d, ]+) \|", text, re.M):
+        documented.update(zip(re.findall(r"`(\w+)`", names), map(int, values.split(","))))
+    assert documented == SandboxLimits().as_dict()
+
+
+def fake_proc(tmp_path: Path, cgroup: str, mounts: list[str]) -> Path:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cgroup").write_text(cgroup)
+    (proc / "mountinfo").write_text("".join(f"{i} 1 0:{i} {m}\n" for i, m in enumerate(mounts, 30)))
+    return proc
+
+
+def test_cgroup_v1_folders_nest_under_the_graders_own(tmp_path):
+    fs = tmp_path / "cgroup"
+    proc = fake_proc(tmp_path, "4:memory:/outer/job\n8:pids:/\n2:cpu,cpuacct:/\n0::/\n",
+                     [f"/ {fs}/memory rw - cgroup cgroup rw,memory", f"/ {fs}/pids rw - cgroup cgroup rw,pids",
+                      f"/ {fs}/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
+                      f"/ {fs}/unified rw - cgroup2 cgroup2 rw"])
+    assert sandbox.cgroup_bases(proc=proc) == {fs / "memory" / "outer" / "job": ["memory"], fs / "pids": ["pids"]}
+
+
+def test_cgroup_v2_folder_is_the_graders_own_or_its_parent(tmp_path, monkeypatch):
+    fs = tmp_path / "cgroup"
+    own = fs / "user.slice" / "session.scope"
+    own.mkdir(parents=True)
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("\n")
+    proc = fake_proc(tmp_path, "0::/user.slice/session.scope\n", [f"/ {fs} rw - cgroup2 cgroup2 rw"])
+    assert sandbox.cgroup_bases(proc=proc) == {own: ["memory", "pids"]}
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids", "delegated to the slots' cgroups"
+    (own / "cgroup.subtree_control").write_text("\n")
+    write = Path.write_text
+
+    def busy(path, text, *args, **kw):  # as v2 answers for a cgroup with processes, which cannot delegate
+        if path.name == "cgroup.subtree_control":
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return write(path, text, *args, **kw)
+
+    monkeypatch.setattr(Path, "write_text", busy)
+    assert sandbox.cgroup_bases(proc=proc) == {own.parent: ["memory", "pids"]}
+    (own / "cgroup.controllers").write_text("cpu\n")
+    with pytest.raises(sandbox.SandboxError, match="memory"):
+        sandbox.cgroup_bases(proc=proc)
