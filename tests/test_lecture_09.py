@@ -15,8 +15,7 @@ import pytest
 from scipy import optimize, stats
 
 from helpers.boundary import chi2_mixture_pvalue
-from tests.lecture_hygiene import assert_teaching_not_verification
-from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
+from tests.lecture_values import lecture_text, lecture_values
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
 from tests.r_reference import assert_states, close
 
@@ -125,7 +124,3 @@ def test_exercise_solutions():
     assert_same_pvalue(v["boot_ml.p_value"], v["boot_ml.mc_se"], ref["pbmodcomp"]["p_value"], ref["pbmodcomp"]["n"])
     assert chi2_mixture_pvalue(ref["statistic"], 2) == pytest.approx(0.0056, abs=5e-5)
     assert "9.41" in TEXT and "0.0056" in TEXT and "0.0091" in TEXT
-
-
-def test_the_lecture_shows_teaching_not_verification():
-    assert_teaching_not_verification(NOTEBOOKS / f"{LECTURE}.ipynb")
