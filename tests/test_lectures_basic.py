@@ -20,7 +20,7 @@ import pytest
 
 from helpers.handout import handout_numbers
 from helpers.rsummary import printed_numbers
-from tests.lecture_values import NOTEBOOKS, lecture_values
+from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
@@ -39,7 +39,7 @@ def notebook(lecture: str):
 
 def text_of(lecture: str) -> str:
     """All the lecture's prose, whitespace collapsed."""
-    return " ".join(" ".join(c.source.split()) for c in notebook(lecture).cells if c.cell_type == "markdown")
+    return " ".join(lecture_text(lecture).split())
 
 
 def says(lecture: str, *phrases: str) -> None:
