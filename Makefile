@@ -11,13 +11,15 @@ COURSE ?= grading/course
 WORKERS ?=
 SCHEDULER ?=
 # make hub: the environment every account's server runs from, made by an interpreter that every account may
-# run (a Python under /root, as pyenv installs it, is out of their reach), and JupyterHub's proxy from npm.
+# run (a Python under /root, as pyenv installs it, is out of their reach), and JupyterHub's proxy from npm,
+# both in the folder the servers run from: this repository if every account can read it, else the copy that
+# grading/hub/install.py keeps (COURSE_HUB_INSTALL) and runs `make hub-serve` in.
 HUB := grading/hub
 HUB_PYTHON ?= /usr/bin/python3
 HUB_ENV := .venv-hub
 PROXY := $(HUB_ENV)/proxy/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test book data bench grade hub clean-venv
+.PHONY: lab test book data bench grade hub hub-serve clean-venv
 
 # $(call make_env,FOLDER,PYTHON): a virtualenv in FOLDER, made by PYTHON, with the pinned packages and this
 # repository's helpers; FOLDER/.installed marks it done.
@@ -53,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
 	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python -m bench.bench_grading
+	$(BIN)/python bench/bench_sandbox.py
 	$(BIN)/python bench/bench_notebooks.py
 
 ## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:
@@ -65,8 +68,12 @@ grade: $(STAMP)
 
 ## A trial JupyterHub for a class on this machine (as root): accounts, formgrader, exchange; prints the
 ## address and the accounts (COURSE_HUB_PORT=…, COURSE_HUB_IP=0.0.0.0 to open it; see grading/README.md).
-hub: $(HUB_ENV)/.installed $(PROXY)
-	COURSE_HUB_COURSE=$(abspath $(COURSE)) $(HUB_ENV)/bin/python $(HUB)/course_hub.py
+hub:
+	COURSE_HUB_COURSE=$(abspath $(COURSE)) $(HUB_PYTHON) $(HUB)/install.py
+
+# The hub, from this folder's environment; make hub calls it where the servers run from.
+hub-serve: $(HUB_ENV)/.installed $(PROXY)
+	$(HUB_ENV)/bin/python $(HUB)/course_hub.py
 
 $(HUB_ENV)/.installed: requirements.txt pyproject.toml
 	$(call make_env,$(HUB_ENV),$(HUB_PYTHON))

@@ -1,4 +1,6 @@
-"""A trial JupyterHub for the course on this machine: `make hub` runs this file as root.
+"""A trial JupyterHub for the course on this machine: `make hub` runs this file as root, from the folder the
+servers run from (the repository, or the copy install.py beside this file keeps where every account can
+read it).
 
 It makes what the hub configuration (jupyterhub_config.py, beside this file) expects, then starts JupyterHub:
 local Unix accounts (one instructor, a few students, and the grader account that owns the course root and
@@ -39,6 +41,8 @@ class Settings:
                           itself and the formgrader
     COURSE_HUB_EXCHANGE   nbgrader's exchange, shared by every account: /srv/nbgrader/exchange
     COURSE_HUB_COURSE     the course root copied for the grader on first start: grading/course
+    COURSE_HUB_INSTALL    where the servers' files and environment are installed when other accounts cannot
+                          read the repository (install.py): /opt/random-effects-course
     COURSE_HUB_PREFIX     put before every account name ("" : instructor, student1, ...)
     COURSE_HUB_STUDENTS   how many student accounts: 3
     """
@@ -49,6 +53,8 @@ class Settings:
                                                                         "/srv/nbgrader/exchange")))
     course_template: Path = field(default_factory=lambda: Path(os.environ.get("COURSE_HUB_COURSE",
                                                                                REPO / "grading" / "course")))
+    install: Path = field(default_factory=lambda: Path(os.environ.get("COURSE_HUB_INSTALL",
+                                                                       "/opt/random-effects-course")))
     prefix: str = field(default_factory=lambda: os.environ.get("COURSE_HUB_PREFIX", ""))
     student_count: int = field(default_factory=lambda: int(os.environ.get("COURSE_HUB_STUDENTS", "3")))
 
@@ -155,14 +161,15 @@ def trial_passwords(settings: Settings) -> dict[str, str]:
 
 
 def check_reachable(user: str) -> None:
-    """The servers run as the accounts, from this repository's environment: each must be able to use it."""
+    """The servers run as the accounts, from this folder's environment: each must be able to use it."""
     probe = subprocess.run(["runuser", "-u", user, "--",
                             str(VENV_BIN / "python"), "-c", "import helpers, nbgrader, jupyterhub"],
                            capture_output=True, text=True, cwd="/")
     if probe.returncode != 0:
         sys.exit(f"make hub: account {user} cannot use the course environment {VENV_BIN.parent}:\n"
-                 f"{probe.stderr.strip()[-800:]}\nEvery account runs its server from there, so the repository "
-                 f"and every folder above it must be readable by all (clone it under /opt or /srv, not /root).")
+                 f"{probe.stderr.strip()[-800:]}\nEvery account runs its server from there, so the environment "
+                 f"and every folder above it must be readable by all, and made by an interpreter they may run "
+                 f"(HUB_PYTHON); `make hub` (not `make hub-serve`) installs the course where they can read it.")
 
 
 def prepare(settings: Settings) -> dict[str, str]:

@@ -1,7 +1,8 @@
 # JupyterHub configuration of the course: what `make hub` starts, and what a real deployment starts from.
 #
 # One course on one server: local Unix accounts, each person's JupyterLab started as that account
-# (LocalProcessSpawner) from this repository's environment, so every kernel can import `helpers`; the
+# (LocalProcessSpawner) from the course's environment (.venv-hub, in the repository or in the copy of it
+# that install.py makes where the accounts can read it), so every kernel can import `helpers`; the
 # formgrader runs as a hub service under a grader account that owns the nbgrader course root, and only the
 # instructor's group may open it; nbgrader's exchange is a folder every account shares. Accounts, ports and
 # paths come from course_hub.Settings (environment variables, see course_hub.py). grading/README.md ("For

@@ -5,7 +5,9 @@ from the copy in their home), fetch it, answer (one with the model answers, one 
 submit in JupyterLab; the instructor collects, the course's grading command (`make grade`, run as root as
 the server's administrator runs it) grades, and the formgrader releases the feedback; each student reads
 their own feedback and cannot reach the other's. The hub runs on loopback ports only, with its own
-accounts (prefix hubtest-), state and exchange, so a `make hub` of this machine is not disturbed.
+accounts (prefix hubtest-), state, exchange and install place (where `make hub` installs the course when
+the accounts cannot read the repository, as in a clone under /root), so a `make hub` of this machine is not
+disturbed.
 Screenshots of every step: _build/test-artifacts/browser/.
 """
 
@@ -136,7 +138,7 @@ def hub(tmp_path_factory):
         os.chmod(shared, 0o755)
         settings = course_hub.Settings(state=state, ip="127.0.0.1", port=free_port_block(),
                                        exchange=shared / "exchange", course_template=make_hub_course(),
-                                       prefix=PREFIX, student_count=2)
+                                       install=shared / "install", prefix=PREFIX, student_count=2)
         accounts = [settings.grader, *settings.people]
         remove_accounts(accounts)  # left by an interrupted run
         try:
@@ -157,7 +159,8 @@ def start_make_hub(settings):
     """`make hub` with these settings, in the background; its output goes to a log in the hub's state."""
     env = dict(os.environ, COURSE_HUB_STATE=str(settings.state), COURSE_HUB_IP=settings.ip,
                COURSE_HUB_PORT=str(settings.port), COURSE_HUB_EXCHANGE=str(settings.exchange),
-               COURSE_HUB_PREFIX=settings.prefix, COURSE_HUB_STUDENTS=str(settings.student_count))
+               COURSE_HUB_INSTALL=str(settings.install), COURSE_HUB_PREFIX=settings.prefix,
+               COURSE_HUB_STUDENTS=str(settings.student_count))
     log = settings.state / "make-hub.log"
     with open(log, "w") as out:
         process = subprocess.Popen(["make", "--no-print-directory", "hub"], cwd=ROOT, env=env, stdout=out,
