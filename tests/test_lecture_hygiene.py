@@ -10,7 +10,9 @@ These tests read the stored notebooks (nbval re-runs them; tests/test_lecture_*.
   jupyter display settings (no execution timings: run with ``--ExecutePreprocessor.record_timing=False``);
 - the title cell names the lecture's place in the sequence ("notebook 6 of 11"), and every
   "notebook N" it cites exists;
-- the last cell is a short code cell printing the versions of python, numpy, pandas and statsmodels.
+- the last cell is a short code cell printing the versions of python, numpy, pandas and statsmodels;
+- no table is so wide that pandas wraps it into blocks of columns, and no paragraph of prose runs on
+  (one idea per paragraph: at most PARAGRAPH_WORDS words, list items and tables apart).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ NOTEBOOK_KEYS = {"kernelspec", "language_info"}
 CELL_KEYS = {"tags", "jupyter"}
 STAMPED = ("python", "numpy", "pandas", "statsmodels")
 STAMP_LINES = 5
+PARAGRAPH_WORDS = 120
 
 
 def read(path):
@@ -101,3 +104,28 @@ def test_a_short_version_stamp_ends_the_lecture(path):
     assert len(last.source.splitlines()) <= STAMP_LINES, "the version stamp is not short"
     printed = "".join(output_texts(last))
     assert all(name in printed for name in STAMPED), "the stamp prints no versions"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_no_table_wraps_into_blocks(path):
+    for cell in code_cells(read(path)):
+        for text in output_texts(cell):
+            # when the columns do not fit, pandas ends the lines of every block but the last with a backslash
+            assert not re.search(r" \\$", text, re.M), f"a table wraps into blocks of columns: {where(cell)}"
+
+
+def paragraphs(markdown: str):
+    """The prose paragraphs of a markdown cell, each list item on its own, tables and display maths left out."""
+    for block in re.split(r"\n\s*\n", markdown):
+        for item in re.split(r"\n(?=\s*(?:[-*]|\d+\.) )", block):
+            if not item.lstrip().startswith(("|", "$$")):
+                yield item
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_no_paragraph_runs_on(path):
+    for cell in read(path).cells:
+        if cell.cell_type == "markdown":
+            for paragraph in paragraphs(cell.source):
+                words = len(paragraph.split())
+                assert words <= PARAGRAPH_WORDS, f"a paragraph of {words} words: {paragraph[:80]!r}"

@@ -247,8 +247,17 @@ def test_04_simulation_truth_is_nlme_s_and_power_is_low():
 
 @pytest.mark.slow
 def test_04_exercise_solutions_are_right():
-    v = lecture_values(L04, "meta_regression.params", "low", "high", "by_size.params['age_grouped']")
-    assert v["meta_regression.params"]["agedoc"] < 0
+    v = lecture_values(L04, "meta_regression.params", "meta_regression.bse", "meta_regression.pvalues",
+                       "meta_regression.conf_int()", "low", "high", "by_size.params['age_grouped']")
+    meta = R["meta_regression"]  # metafor's rma(slope, SE^2, mods = ~ agedoc, method = "FE")
+    close(v["meta_regression.params"], list(meta["estimate"].values()))
+    close(v["meta_regression.bse"], list(meta["std_error"].values()))
+    close(v["meta_regression.pvalues"], list(meta["p"].values()), rtol=1e-6)
+    close(v["meta_regression.conf_int()"][0], list(meta["ci_low"].values()))
+    close(v["meta_regression.conf_int()"][1], list(meta["ci_high"].values()))
+    says(L04, f"${meta['estimate']['agedoc']:.4f}$ mmol/L per year of age",
+         f"(95% interval ${meta['ci_low']['agedoc']:.4f}$ to ${meta['ci_high']['agedoc']:.4f}$, "
+         f"p = {meta['p']['agedoc']:.3f})")
     dl = R["dersimonian_laird"]
     close([v["low"], v["high"]], [dl["estimate"] - 1.96 * np.sqrt(dl["tau2"]), dl["estimate"] + 1.96 * np.sqrt(dl["tau2"])])
     assert abs(v["by_size.params['age_grouped']"] - R["grouped"]["estimate"]["age_grouped"]) < 0.002
