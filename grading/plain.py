@@ -347,25 +347,40 @@ def _pandas_values(dtype, data, budget):
 
 
 def _fork(user_ns, path):
-    """Leave a frozen copy of this process behind (a child) that answers calls at ``path``; return at once."""
+    """Leave a frozen copy of this process behind that answers calls at ``path``; return at once.
+
+    The copy is a grandchild, whose parent ends at once: this process (the kernel) then has no child of
+    it to wait for, whereas ipykernel's shutdown waits seconds for every child, zombies included. The
+    orphan goes to the first process of the sandbox (or of the unsandboxed kernel), which ends it with the
+    kernel.
+    """
     import os
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "fork() of a multi-threaded process": the child runs no thread
+        warnings.simplefilter("ignore")  # "fork() of a multi-threaded process": the children run no thread
         try:
-            child = os.fork()
+            middle = os.fork()
         except OSError:
             return  # out of processes: the judge finds no copy, and calls to the function fail
-    if child == 0:
-        try:
-            serve_calls(user_ns, path)
-        finally:
-            os._exit(0)
+        if middle == 0:
+            try:
+                me = os.getpid()
+                if os.fork() == 0:
+                    serve_calls(user_ns, path, orphan_of=me)
+            except OSError:
+                pass
+            finally:
+                os._exit(0)
+    try:
+        os.waitpid(middle, 0)
+    except ChildProcessError:  # the student's code reaps children itself (SIGCHLD ignored)
+        pass
 
 
-def serve_calls(user_ns, path, poll_seconds=1.0):
-    """Answer the judge's calls, one connection at ``path``, until it hangs up or this process's parent ends.
+def serve_calls(user_ns, path, poll_seconds=1.0, orphan_of=None):
+    """Answer the judge's calls, one connection at ``path``, until it hangs up or this process's parent ends
+    (the parent it has once process ``orphan_of``, its parent at the start, has ended).
 
     Each request is a frame (see :func:`send_frame`) holding ``{"name", "args", "kwargs", "seconds"}``; the
     reply holds ``{"value": tree}`` or ``{"error": {"type", "message"}}``. A call that runs past its seconds
@@ -375,7 +390,10 @@ def serve_calls(user_ns, path, poll_seconds=1.0):
     import signal
     import socket
     import sys
+    import time
 
+    while os.getppid() == orphan_of:
+        time.sleep(0.001)
     parent = os.getppid()
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the kernel's output channels belong to the kernel, not to this copy

@@ -413,3 +413,31 @@ def test_a_notebooks_time_and_output_limits_are_settings_of_the_sandbox_limits()
     step.kernel_manager_class = UnsandboxedKernelManager
     km = step.create_kernel_manager()
     assert km.limits is step.limits and km.limits.memory_mb == 8192
+
+
+def test_a_frozen_copy_is_no_child_of_the_kernel_answers_calls_and_ends_with_it(tmp_path):
+    """ipykernel's shutdown waits seconds for every child of the kernel, zombies included (which made judged
+    grading half again as slow as nbgrader's Execute): the copy is left to the kernel's first process."""
+    import struct
+    import time
+
+    from grading.sandbox import UnsandboxedKernelManager
+    from test_sandbox import kernel
+
+    path = str(tmp_path / "answers-0")
+    with kernel(UnsandboxedKernelManager(kernel_name="python3"), tmp_path) as run_code:
+        run_code("def twice(a):\n    return a * 2")
+        run_code(jd.export_snippet(["twice"], path))
+        children = run_code("import os\nprint(sum(len(open(f'/proc/self/task/{t}/children').read().split()) "
+                            "for t in os.listdir('/proc/self/task')))")
+        calls = jd.Calls(path, 20)
+        assert calls.call("twice", (21,), {}) == 42
+        pid, _, _ = struct.unpack("3i", calls._socket.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                 struct.calcsize("3i")))
+    assert children.strip() == "0", "the kernel has no child to wait for"
+    for _ in range(200):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.05)
+    calls.close()  # only now: a hang-up alone would end the copy too
+    assert not os.path.exists(f"/proc/{pid}"), "the copy ends with its kernel"
