@@ -3,8 +3,9 @@
 Each is the blank release of an assignment with the trick's code as the first answer (and, for some, files
 beside the notebook): no answer is right, so every autograded point it gets is the trick's. Placeholders
 in the code name what a cheat would go for: ``@COURSE@`` (the course root), ``@GRADEBOOK@``, ``@VICTIM@`` (a
-classmate's submitted notebook), ``@CANARY@`` (a file of the grader's outside the course), and ``@ANSWERS@``
-the answer names the tests read; :func:`fill` puts them in.
+classmate's submitted notebook), ``@CANARY@`` (a file of the grader's outside the course), ``@SECOND_COPY@``
+(another copy of the course on the machine), ``@REPOSITORY@`` (the repository, with the course's sources),
+and ``@ANSWERS@`` the answer names the tests read; :func:`fill` puts them in.
 
 :data:`GAINS_UNDER_STOCK` are the tricks that take points from stock nbgrader (which runs the tests in the
 student's kernel), and :data:`LEAKS_UNDER_STOCK` those that print hidden tests there: the tests grade them
@@ -174,6 +175,30 @@ CHEATS = [
         sys.modules['json'] = types.ModuleType('json')
         """).replace("CHECKS", repr(CHECKS))),
     Cheat("huge_output", "for _ in range(150):\n    print('x' * 2_000_000)"),
+    Cheat("raw_output", dedent("""\
+        import os, subprocess, sys
+        _block = b'y' * 2**20
+        for _fd in (sys.stdout._original_stdstream_copy, sys.stderr._original_stdstream_copy):
+            for _ in range(512):  # to the grader's own log, past Jupyter's messages
+                os.write(_fd, _block)
+        subprocess.run([sys.executable, '-c', 'import os\\nfor _ in range(64): os.write(1, b"z" * 2**20)'])
+        """)),
+    Cheat("fill_disks", dedent("""\
+        import os
+        from ipykernel.kernelapp import IPKernelApp
+        for _place in ['.', '/tmp', '/dev/shm', os.path.dirname(IPKernelApp.instance().ip), '/run', '/var/tmp',
+                       '@COURSE@', os.path.expanduser('~')]:
+            _written = 0
+            try:
+                for _n in range(64):
+                    with open(os.path.join(_place, f'filler-{_n}'), 'wb') as _f:
+                        for _ in range(64):
+                            _f.write(b'x' * 2**20)
+                            _written += 1
+            except OSError as error:
+                pass
+            print('wrote', _written, 'MiB into', _place)
+        """)),
     Cheat("odd_exceptions", dedent("""\
         class _Odd(BaseException):
             def __str__(self):
@@ -197,6 +222,7 @@ CHEATS = [
     Cheat("delete_files", dedent("""\
         import glob, os, shutil
         _targets = ['@GRADEBOOK@', '@VICTIM@', '@CANARY@', '@COURSE@/source', '@COURSE@/submitted',
+                    '@SECOND_COPY@/source',
                     *glob.glob('../../../*'), *glob.glob('../../*'), *glob.glob('/tmp/*')]
         for _t in _targets:
             try:
@@ -208,7 +234,8 @@ CHEATS = [
     Cheat("read_secrets", dedent("""\
         import glob
         for _pattern in ['@COURSE@/source/*/*.ipynb', '@GRADEBOOK@', '../../../source/*/*.ipynb',
-                         '../../../gradebook.db', '@VICTIM@', '/etc/shadow', '*.ipynb']:
+                         '../../../gradebook.db', '@VICTIM@', '/etc/shadow', '*.ipynb',
+                         '@SECOND_COPY@/source/*/*.ipynb', '@REPOSITORY@/grading/course/source/*/*.ipynb']:
             for _path in glob.glob(_pattern):
                 try:
                     print(open(_path, errors='replace').read()[:200000])
@@ -217,12 +244,13 @@ CHEATS = [
         """)),
     Cheat("symlinks", dedent("""\
         import os
-        for _name in ('classmate.ipynb', 'source_link', 'root_link'):
+        for _name in ('classmate.ipynb', 'classmates', 'source_link', 'root_link'):
             try:
                 print(_name, os.listdir(_name) if os.path.isdir(_name) else open(_name).read()[:100000])
             except OSError as error:
                 print('blocked', _name, type(error).__name__)
-        """), files={"classmate.ipynb": ("link", "@VICTIM@"), "source_link": ("link", "@COURSE@/source"),
+        """), files={"classmate.ipynb": ("link", "@VICTIM@"), "classmates": ("link", "@COURSE@/submitted"),
+                     "source_link": ("link", "@COURSE@/source"),
                      "root_link": ("link", "/")}),
     Cheat("runaway", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
     Cheat("fork_bomb", dedent("""\

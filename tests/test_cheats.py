@@ -30,6 +30,7 @@ from test_grading import copy_course, nbgrader, notebook_of, read_nb, scores
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
 A = "structure_and_pooling"
+REPO = Path(__file__).resolve().parent.parent
 # Generous: on a busy machine a fresh kernel's imports alone take tens of seconds, and the honest classmates
 # (here and under stock nbgrader) must not run into a limit.
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 60, 150
@@ -61,7 +62,7 @@ def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
     shutil.copytree(generated, root)
     name = notebook_of(generated, A, "release").name
     places = {"course": root, "gradebook": root / "gradebook.db", "victim": root / "submitted" / "solution" / A / name,
-              "canary": root.parent / f"{root.name}-canary.txt"}
+              "canary": root.parent / f"{root.name}-canary.txt", "second_copy": generated, "repository": REPO}
     places["canary"].write_text("the grader's own file")
     places["answers"] = " = ".join(answer_names(read_nb(notebook_of(root, A))))
     release = read_nb(notebook_of(root, A, "release"))
@@ -99,7 +100,8 @@ def digest(*paths: Path) -> str:
 
 def protected(root: Path, places: dict) -> dict:
     return {"source": digest(root / "source"), "release": digest(root / "release"), "victim": digest(places["victim"]),
-            "canary": digest(places["canary"]), "configuration": digest(root / "nbgrader_config.py")}
+            "canary": digest(places["canary"]), "configuration": digest(root / "nbgrader_config.py"),
+            "second copy": digest(places["second_copy"] / "source")}
 
 
 GRADERS = ["nbgrader autograde", "python -m grading grade"]
@@ -169,6 +171,9 @@ def test_nothing_outside_the_sandbox_changed(judged):
     root, places, before, autograde, _ = judged
     assert protected(root, places) == before
     assert "Traceback" not in autograde.stdout
+    filled = [*root.rglob("filler-*"), *Path("/run").glob("filler-*"), *Path("/var/tmp").glob("filler-*")]
+    assert not filled, "a kernel wrote outside its sandbox"
+    assert len(autograde.stdout) + len(autograde.stderr) < 8 * 2**20, "a kernel's raw output reached the log"
     name = notebook_of(root, A, "release").name
     for student in [*honest(root), *(c.name for c in cf.CHEATS)]:
         assert (root / "submitted" / student / A / name).is_file(), f"{student}'s submission is gone"
