@@ -192,7 +192,7 @@ def lrt(*fits, names: list[str] | None = None) -> pd.DataFrame:
         raise LmeInputError(
             "lrt: REML fits with different fixed effects cannot be compared, because each REML "
             "likelihood is of a different linear transformation of the data; refit every model by "
-            "maximum likelihood (statsmodels: .fit(reml=False); fit_lme: reml=False) and compare those fits")
+            "maximum likelihood (.fit(reml=False)) and compare those fits")
     n_params = np.array([f.n_params for f in fits])
     loglik = np.array([f.loglik for f in fits])
     # Like nlme, no test between neighbours with the same number of parameters.

@@ -16,8 +16,7 @@ import pytest
 from scipy import stats
 
 from helpers.simulate import simulate_three_level
-from tests.lecture_hygiene import assert_teaching_not_verification
-from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
+from tests.lecture_values import lecture_text, lecture_values
 from tests.r_reference import assert_states, close
 
 pytestmark = pytest.mark.slow
@@ -150,7 +149,3 @@ def test_exercise_solutions():
     assert table["n"].tolist() == [30, 8]
     assert_states(TEXT, (table["estimate"].iloc[0], ".2f"), (table["own mean"].iloc[0], ".2f"),
                   (table["own mean"].iloc[1], ".2f"), (table["estimate"].iloc[1], ".2f"), (table["truth"].iloc[1], ".2f"))
-
-
-def test_the_lecture_shows_teaching_not_verification():
-    assert_teaching_not_verification(NOTEBOOKS / f"{LECTURE}.ipynb")

@@ -16,8 +16,7 @@ import pytest
 from scipy import stats
 
 from helpers.data import load_gp_cholesterol
-from tests.lecture_hygiene import assert_teaching_not_verification
-from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
+from tests.lecture_values import lecture_text, lecture_values
 from tests.r_reference import assert_states, close, random_sd
 
 pytestmark = pytest.mark.slow
@@ -118,7 +117,3 @@ def test_exercise_solutions():
     assert standardised.idxmax() == 2
     # 11.3: the fixed-effects levels rank the GPs as lme4's predictions do.
     assert v["stats.spearmanr(order['predicted effect'], order['raw level'])[0]"] == pytest.approx(1.0)
-
-
-def test_the_lecture_shows_teaching_not_verification():
-    assert_teaching_not_verification(NOTEBOOKS / f"{LECTURE}.ipynb")

@@ -36,7 +36,9 @@ LAB_SETTINGS = {
 SERVER_START_TIMEOUT = 180  # s; a busy two-core machine can be slow to import JupyterLab's extensions
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running on the main thread while
+# it is open, and later tests that run their own loop (tests/test_sandbox.py) would find it running.
+@pytest.fixture(scope="module")
 def browser():
     executable = chromium_executable()
     if executable is None:

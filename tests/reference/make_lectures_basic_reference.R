@@ -5,7 +5,7 @@
 # Each number a lecture from 01 to 05 states, or computes and interprets, as R's own functions give it:
 # lm() and nlme::lmList() for the pooled, separate, group-level and fixed-effects fits, nlme::lme() for
 # the random-intercept fits (REML), sandwich::vcovCL() for cluster-robust standard errors, p.adjust()
-# for the multiple-testing corrections and metafor::rma() for the inverse-variance and
+# for the multiple-testing corrections and metafor::rma() for the inverse-variance, meta-regression and
 # DerSimonian-Laird meta-analyses. Writes tests/reference/lectures_basic.json (or the given path).
 # Nothing random: a rerun on the same data gives the same numbers, which the tests check.
 
@@ -56,6 +56,9 @@ grouped <- lm(chol ~ age, data = means)
 fe <- rma(yi = slope, vi = slope_se^2, method = "FE")
 dl <- rma(yi = slope, vi = slope_se^2, method = "DL")
 wls <- lm(slope ~ 1, weights = 1 / slope_se^2)
+# Exercise 4.1: the slopes regressed on the GP's own age, weights 1 / SE^2 taken as known (a k x p design).
+agedoc <- unname(tapply(gp$agedoc, gp$doctor, mean))
+meta_regression <- rma(yi = slope, vi = slope_se^2, mods = ~ agedoc, method = "FE")
 
 # 05: the fixed-effects fits on GPs 1-11 and on all 12.
 vi_12 <- lm(chol ~ factor(doctor) + age, data = gp)
@@ -100,6 +103,11 @@ reference <- list(
   ivw = list(estimate = as.numeric(fe$b), std_error = fe$se, weight_share = unname((1 / slope_se^2) / sum(1 / slope_se^2)),
              by_se = sum(slope / slope_se) / sum(1 / slope_se), wls_default_se = summary(wls)$coefficients[1, "Std. Error"],
              wls_scale = summary(wls)$sigma^2),
+  meta_regression = list(estimate = named(meta_regression$b[, 1], c("Intercept", "agedoc")),
+                         std_error = named(meta_regression$se, c("Intercept", "agedoc")),
+                         p = named(meta_regression$pval, c("Intercept", "agedoc")),
+                         ci_low = named(meta_regression$ci.lb, c("Intercept", "agedoc")),
+                         ci_high = named(meta_regression$ci.ub, c("Intercept", "agedoc"))),
   dersimonian_laird = list(estimate = as.numeric(dl$b), std_error = dl$se, ci_low = dl$ci.lb, ci_high = dl$ci.ub,
                            tau2 = dl$tau2, q = dl$QE, q_df = dl$k - 1, i2 = dl$I2 / 100),
   fixed_effects = list(vi_intercepts_12 = unname(gp_intercepts(vi_12, 12)), vi_intercepts_11 = unname(gp_intercepts(vi_11, 11)),
