@@ -68,14 +68,17 @@ PARTLY_RIGHT = {
     "structure_and_pooling": (
         [("q2_pooled", 'pooled_se = pooled.bse["age"]', 'pooled_se = pooled.bse["age"] ** 2'),
          ("q3_separate", '"slope_se": fit.bse[x]', '"slope_se": fit.mse_resid ** 0.5'),
-         ("q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))')],
-        ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test"]),
+         ("q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))'),
+         ("q6_multiple", 'p_bonferroni = pd.Series(multipletests(slope_p, method="bonferroni")[1], index=separate.index)',
+          "p_bonferroni = slope_p * 12")],
+        ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test", "q6_multiple_test"]),
     "group_level_and_fixed_effects": (
         [("q3_ivw", "w = 1 / s**2", "w = 1 / s"),
          ("q3_ivw", "1 / np.sqrt(np.sum(w))", "1 / np.sqrt(np.sum(w**2))"),
          ("q5_fixed", 'fe_slopes = pd.Series(varying_slope.params.drop("Intercept").to_numpy()',
-          'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]')],
-        ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test"]),
+          'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]'),
+         ("q8_wls", 'weights = summaries["n"] / summaries["var"]', 'weights = np.sqrt(summaries["n"] / summaries["var"])')],
+        ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test", "q8_wls_test"]),
     "random_intercepts": (
         [("q3_factor", "return sd_group**2 / (sd_group**2 + sd_resid**2 / n)",
           "return sd_group / (sd_group + sd_resid / n)"),
