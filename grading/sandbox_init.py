@@ -170,6 +170,11 @@ def new_root(root: str, spec: dict, user: tuple[str, int, int]) -> None:
       the new pid namespace; a fresh /tmp and /dev/shm of the sizes in ``spec["limits"]``.
     """
     limits = spec["limits"]
+    # The fresh /tmp and /dev/shm first: a kept folder inside them (a clone under /tmp, its .venv) is then
+    # mounted on top, where the kernel sees it, rather than hidden below.
+    for path, size_mb in (("/dev/shm", limits["shm_mb"]), ("/tmp", limits["tmp_mb"])):
+        os.makedirs(root + path)
+        tmpfs(root + path, size_mb * 1024, "1777")
     for path in spec["keep"]:
         inside = root + path
         if os.path.islink(path):
@@ -200,9 +205,6 @@ def new_root(root: str, spec: dict, user: tuple[str, int, int]) -> None:
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, root + "/dev/" + link)
-    for path, size_mb in (("/dev/shm", limits["shm_mb"]), ("/tmp", limits["tmp_mb"])):
-        os.makedirs(root + path)
-        tmpfs(root + path, size_mb * 1024, "1777")
     os.makedirs(root + "/proc")
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     sockets = spec["socket_folder"]

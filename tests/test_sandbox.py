@@ -173,6 +173,18 @@ def test_a_course_root_inside_a_visible_folder_is_covered(folder):
 
 
 @root
+def test_a_kept_folder_under_tmp_stays_visible(folder, tmp_path, monkeypatch):
+    # As in a clone under /tmp: its .venv and helpers are kept folders inside the kernel's own fresh /tmp.
+    kept = tmp_path / "clone"
+    kept.mkdir()
+    (kept / "kept.txt").write_text("seen")
+    view = sandbox.view_paths
+    monkeypatch.setattr(sandbox, "view_paths", lambda: [*view(), str(kept)])
+    with kernel(sandboxed(), folder) as run:
+        assert run(f"print(open({str(kept / 'kept.txt')!r}).read())").strip() == "seen"
+
+
+@root
 def test_no_network_no_host_process_no_host_socket(folder):
     with socket.create_server(("127.0.0.1", 0)) as listener:  # reachable from any process outside
         with kernel(sandboxed(), folder) as run:
