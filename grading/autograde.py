@@ -28,10 +28,11 @@ from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer
+from traitlets import Bool, Dict, Instance, default
 
 from grading import judge as jd
 from grading import plain
+from grading.limits import SandboxLimits
 
 NOTEBOOK_TIMEOUT_NOTE = "the notebook ran past its time limit ({} s): this cell and the ones after it were not run"
 KERNEL_LOST_NOTE = "the kernel stopped ({}): this cell and the ones after it were not run"
@@ -53,13 +54,15 @@ class JudgedExecute(Execute):
 
     timeouts = Dict(help="Per assignment id: {'timeout': seconds per cell, 'notebook_timeout': seconds per "
                          "notebook} (grading.timeouts.read_timeouts); others get Execute.timeout and "
-                         "notebook_timeout.").tag(config=True)
-    notebook_timeout = Integer(600, help="Wall-clock seconds of a notebook's student pass, for assignments "
-                                         "without their own.").tag(config=True)
-    output_limit_kb = Integer(4096, help="Output a notebook's cells may show, in KiB; what comes after is "
-                                         "dropped, with a note.").tag(config=True)
+                         "SandboxLimits.notebook_seconds.").tag(config=True)
+    limits = Instance(SandboxLimits, help="The limits (those of the configuration by default); the kernel "
+                                          "managers read the same.")
     self_study = Bool(False, help="Grade without the sandbox (and so without root): the notebooks' code runs "
                                   "with the grader's rights. Only for grading one's own work.").tag(config=True)
+
+    @default("limits")
+    def _default_limits(self) -> SandboxLimits:
+        return SandboxLimits(parent=self)
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
         sandboxed = self._sandboxed()
@@ -101,9 +104,9 @@ class JudgedExecute(Execute):
 
     def create_kernel_manager(self):
         """The kernel's working folder gets the assignment's own files (data from ``source/``), never what a
-        student put beside the notebook."""
+        student put beside the notebook; its limits are this step's."""
         km = super().create_kernel_manager()
-        km.files = self._course_files
+        km.files, km.limits = self._course_files, self.limits
         return km
 
     def _sandboxed(self) -> bool:
@@ -119,7 +122,8 @@ class JudgedExecute(Execute):
 
     def _timeouts(self, resources) -> tuple[int, int]:
         own = self.timeouts.get((resources or {}).get("nbgrader", {}).get("assignment"), {})
-        cell, notebook = int(own.get("timeout", self.timeout)), int(own.get("notebook_timeout", self.notebook_timeout))
+        cell = int(own.get("timeout", self.timeout))
+        notebook = int(own.get("notebook_timeout", self.limits.notebook_seconds))
         self.log.info("Cell timeout %s s, notebook time limit %s s", cell, notebook)
         return cell, notebook
 
@@ -164,11 +168,12 @@ class JudgedExecute(Execute):
         if cell_index in self._exports and isinstance(content.get("data"), dict) and plain.MIME in content["data"]:
             return super().output(outs, msg, display_id, cell_index)
         self._output_bytes += _size(content)
-        if self._output_bytes > self.output_limit_kb * 1024:
+        limit_kb = self.limits.notebook_output_kb
+        if self._output_bytes > limit_kb * 1024:
             if cell_index not in self._dropped:
                 self._dropped.add(cell_index)
                 outs.append(NotebookNode(output_type="stream", name="stdout",
-                                         text=f"[output beyond {self.output_limit_kb} KiB dropped by the grader]\n"))
+                                         text=f"[output beyond {limit_kb} KiB dropped by the grader]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
 

@@ -1,9 +1,12 @@
 """Every limit on a grading kernel, in one place.
 
-The sandboxed kernel manager, its unsandboxed variant, the judge and the grading engine all read the
-limits from :class:`SandboxLimits`. Its defaults are the course's; an instructor changes one in the course's
+The sandboxed kernel manager, its unsandboxed variant and the course's autograde step
+(:class:`grading.autograde.JudgedExecute`, for a notebook's time and output) read their limits from
+:class:`SandboxLimits`. Its defaults are the course's; an instructor changes one in the course's
 ``nbgrader_config.py`` (``c.SandboxLimits.memory_mb = 8192``), and code passes a changed copy
-(``SandboxLimits(config=config, memory_mb=8192)``). Nothing else holds a number for these limits.
+(``SandboxLimits(config=config, memory_mb=8192)``). Nothing else holds a number for these limits; the
+per-assignment cell and notebook timeouts, measured from each assignment's solution, are in the course's
+``timeouts.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ class SandboxLimits(Configurable):
     output_kb = Integer(64, min=0, help="What a kernel writes to its standard output and error (outside "
                                         "Jupyter's messages) reaches the grader's log up to this size; the rest "
                                         "is read and dropped.").tag(config=True)
+    notebook_seconds = Integer(600, min=1, help="Wall-clock seconds of one notebook's run, for assignments to "
+                                               "which timeouts.json gives no notebook_timeout of their own: cells "
+                                               "not reached by then are not run.").tag(config=True)
+    notebook_output_kb = Integer(4096, min=1, help="Output that one notebook's cells may show (Jupyter's "
+                                                   "messages), in KiB; what comes after is dropped, with a "
+                                                   "note.").tag(config=True)
 
     def as_dict(self) -> dict[str, int]:
         """The limits by name (``SandboxLimits(**limits.as_dict())`` is an equal copy)."""

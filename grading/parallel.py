@@ -46,6 +46,7 @@ RUNTIME = ("release", "submitted", "autograded", "feedback", "gradebook.db", "gr
 GRADE_FIELDS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grade")
 COMMENT_FIELDS = ("auto_comment", "manual_comment")
 STUDENT_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
+SUBMIT_TRIES = 3  # how often a student's task is submitted again after dask cancels it
 
 
 def db_url(course: Path) -> str:
@@ -341,6 +342,11 @@ def reason(log: str) -> str:
     return (specific or raised[-1:] or lines[-1:] or ["no log"])[0]
 
 
+def carried(material):
+    """The task whose result is ``material``: data that the scheduler can make again on any worker."""
+    return material
+
+
 def client_for(scheduler: str | None, workers: int | None):
     """A dask client: of the scheduler at ``scheduler``, or of an embedded local cluster of ``workers``
     processes (one per core by default) with one thread each."""
@@ -367,6 +373,8 @@ def client_for(scheduler: str | None, workers: int | None):
 def grade(course: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
           force: bool = False, sandbox: bool = True) -> dict[str, str]:
     """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
+    from concurrent.futures import CancelledError
+
     from distributed import as_completed
     from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
@@ -396,23 +404,36 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if client:
         try:
-            material = client.scatter(pack_assignment(course, assignment))
-            waiting, running, whose = list(reversed(todo)), as_completed(), {}
+            packed, material = pack_assignment(course, assignment), None
+            waiting, running, whose, tries = list(reversed(todo)), as_completed(), {}, {}
 
-            def submit_next():
-                student = waiting.pop()
+            def submit_next(student=None):
+                nonlocal material
+                if material is None or material.cancelled():
+                    # a task, not scattered data: should the worker holding it die, the scheduler makes it again
+                    material = client.submit(carried, packed, pure=False)
+                student = student or waiting.pop()
+                tries[student] = tries.get(student, 0) + 1
                 future = client.submit(grade_submission, material, pack_submission(course, assignment, student),
-                                       sandbox, key=f"grade-{assignment}-{student}-{os.getpid()}", pure=False)
+                                       sandbox, key=f"grade-{assignment}-{student}-{os.getpid()}-{tries[student]}",
+                                       pure=False)
                 whose[future.key] = student
                 running.add(future)
 
             while waiting and running.count() < max(2, 2 * sum(client.nthreads().values())):
                 submit_next()
             for future in running:
+                student = whose.pop(future.key)
                 try:
                     result = future.result()
+                except CancelledError:  # the scheduler dropped the task (say, it lost what the task needed)
+                    if tries[student] < SUBMIT_TRIES:
+                        submit_next(student)
+                        continue
+                    result = {"student": student, "success": False, "rows": None,
+                              "log": f"CancelledError: dask cancelled the grading {SUBMIT_TRIES} times"}
                 except Exception as error:  # e.g. KilledWorker: the task killed every worker it ran on
-                    result = {"student": whose[future.key], "success": False, "rows": None,
+                    result = {"student": student, "success": False, "rows": None,
                               "log": f"{type(error).__name__}: {error}"}
                 adopt(course, assignment, result)
                 (work / "logs" / f"{result['student']}.log").write_text(result["log"])

@@ -392,3 +392,24 @@ def test_autograde_refuses_without_root_unless_told_it_is_self_study(monkeypatch
     assert JudgedExecute(self_study=True)._sandboxed() is False
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert JudgedExecute()._sandboxed() is True
+
+
+def test_a_notebooks_time_and_output_limits_are_settings_of_the_sandbox_limits():
+    """One place for every limit: JudgedExecute and the kernel manager it makes read the same SandboxLimits."""
+    from traitlets.config import Config
+
+    from grading.autograde import JudgedExecute
+    from grading.sandbox import UnsandboxedKernelManager
+
+    config = Config()
+    config.SandboxLimits.notebook_seconds, config.SandboxLimits.notebook_output_kb = 77, 8
+    config.SandboxLimits.memory_mb = 8192
+    config.JudgedExecute.timeouts = {"own": {"timeout": 5, "notebook_timeout": 20}}
+    step = JudgedExecute(config=config, self_study=True)
+    assert step._timeouts({"nbgrader": {"assignment": "own"}}) == (5, 20)
+    assert step._timeouts({"nbgrader": {"assignment": "other"}}) == (step.timeout, 77)
+    assert step.limits.notebook_output_kb == 8
+    step.nb, step._course_files = nbformat.v4.new_notebook(), []
+    step.kernel_manager_class = UnsandboxedKernelManager
+    km = step.create_kernel_manager()
+    assert km.limits is step.limits and km.limits.memory_mb == 8192

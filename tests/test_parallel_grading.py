@@ -207,8 +207,9 @@ def test_an_attack_on_a_worker_fails_alone(serial_and_cluster, student):
 
 @pytest.mark.slow
 def test_a_killed_worker_loses_no_grade(generated, tmp_path):
-    """SIGKILL one of two workers while it grades: its task goes to the other worker, every student is graded
-    once, and the gradebook has one submission per student."""
+    """SIGKILL one of two workers while it grades, as soon as it holds the assignment's material (perhaps its
+    only copy: scattered data died with its worker, and the class was lost): its task goes to the other
+    worker, every student is graded once, and the gradebook has one submission per student."""
     release, source = notebooks(generated)
     students = {f"s{i}": fx.with_solutions(release, source) for i in range(4)}
     course = new_course(generated, tmp_path / "grading", students)
@@ -218,16 +219,17 @@ def test_a_killed_worker_loses_no_grade(generated, tmp_path):
                                 "--scheduler", own.address], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         with own.client() as client:
-            victim = None
-            for _ in range(3000):
-                busy = {info["name"]: tasks for info, tasks in
-                        ((client.scheduler_info()["workers"][w], t) for w, t in client.processing().items())}
-                if busy.get("worker1"):
-                    victim = "worker1"
+            victim, deadline = None, time.monotonic() + 600
+            while time.monotonic() < deadline:
+                names = {w: info["name"] for w, info in client.scheduler_info()["workers"].items()}
+                holding = client.has_what()
+                grading = [w for w, tasks in client.processing().items()
+                           if tasks and any(not str(k).startswith("grade-") for k in holding.get(w, ()))]
+                if grading:
+                    victim = names[grading[0]]
                     break
-                time.sleep(0.1)
-            assert victim, "worker1 never got a task"
-            time.sleep(1)  # well inside its first submission (a kernel takes seconds to start)
+                time.sleep(0.05)
+            assert victim, "no worker ever graded"
             own.kill(victim)
             out, err = run.communicate(timeout=1800)
     finally:
