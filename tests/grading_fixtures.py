@@ -68,29 +68,38 @@ PARTLY_RIGHT = {
     "structure_and_pooling": (
         [("q2_pooled", 'pooled_se = pooled.bse["age"]', 'pooled_se = pooled.bse["age"] ** 2'),
          ("q3_separate", '"slope_se": fit.bse[x]', '"slope_se": fit.mse_resid ** 0.5'),
-         ("q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))')],
-        ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test"]),
+         ("q5_simulation", '"sd_slope": float(np.std(slopes, ddof=1))', '"sd_slope": float(np.mean(ses))'),
+         ("q6_multiple", 'p_bonferroni = pd.Series(multipletests(slope_p, method="bonferroni")[1], index=separate.index)',
+          "p_bonferroni = slope_p * 12")],
+        ["q2_pooled_se_test", "q3_separate_test", "q5_simulation_test", "q6_multiple_test"]),
     "group_level_and_fixed_effects": (
         [("q3_ivw", "w = 1 / s**2", "w = 1 / s"),
          ("q3_ivw", "1 / np.sqrt(np.sum(w))", "1 / np.sqrt(np.sum(w**2))"),
          ("q5_fixed", 'fe_slopes = pd.Series(varying_slope.params.drop("Intercept").to_numpy()',
-          'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]')],
-        ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test"]),
+          'fe_slopes = pd.Series([np.polyfit(p["age"], p["chol"], 1)[0] for _, p in gp.groupby("doctor")]'),
+         ("q8_wls", 'weights = summaries["n"] / summaries["var"]', 'weights = np.sqrt(summaries["n"] / summaries["var"])')],
+        ["q3_ivw_test", "q4_ivw_gp_test", "q5_fixed_slopes_test", "q8_wls_test"]),
     "random_intercepts": (
         [("q3_factor", "return sd_group**2 / (sd_group**2 + sd_resid**2 / n)",
           "return sd_group / (sd_group + sd_resid / n)"),
          ("q6_transfer", 'school_icc_true = schools.truth["school_sd"] ** 2 / (schools.truth["school_sd"] ** 2 '
           '+ schools.truth["residual_sd"] ** 2)',
-          'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] + schools.truth["residual_sd"])')],
-        ["q3_factor_test", "q4_shrink_test", "q6_transfer_test"]),
+          'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] + schools.truth["residual_sd"])'),
+         ("q7_within_between", 'within_slope, between_slope = within_between.fe_params[["age_within", "age_gp_c"]]',
+          'within_slope = within_between.fe_params["age_within"]\n'
+          'between_slope = smf.mixedlm("chol ~ age_c + age_gp_c", gp, groups="doctor").fit().fe_params["age_gp_c"]'),
+         ("q8_confounded", 'school_within_slope = smf.ols("score ~ C(school) + hours", data=pupils).fit().params["hours"]',
+          'school_within_slope = smf.ols("score ~ hours", data=pupils).fit().params["hours"]')],
+        ["q3_factor_test", "q4_shrink_test", "q6_transfer_test", "q7_within_between_test", "q8_confounded_test"]),
     "random_slopes_and_comparison": (
         [("q3_lrt", "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 1) + 0.5 * stats.chi2.sf(lrt_stat, 2)",
           "p_boundary = 0.5 * stats.chi2.sf(lrt_stat, 2)"),
-         ("q5_aic", 'rs_ml = fit_lme(gp, "chol ~ age_c", "~ 1 + age_c", "doctor", reml=False)\n'
-          'aic_ml = pd.Series({"intercept": ri_ml.aic, "slope": rs_ml.aic, "agedoc": agedoc_ml.aic})',
-          'aic_ml = pd.Series({"intercept": ri.aic, "slope": rs.aic, '
-          '"agedoc": fit_lme(gp, "chol ~ age_c + agedoc", "~ 1", "doctor").aic})')],
-        ["q3_lrt_test", "q5_aic_test"]),
+         ("q5_aic", 'aic_ml = pd.Series({"intercept": ri_ml.aic, "slope": rs_ml.aic, "agedoc": agedoc_ml.aic})',
+          'aic_ml = pd.Series({"intercept": nlme_summary(ri).aic, "slope": nlme_summary(rs).aic, "agedoc": '
+          'nlme_summary(smf.mixedlm("chol ~ age_c + agedoc", gp, groups="doctor").fit()).aic})'),
+         ("q8_small_sample", 'age_ci_kr = [kr.loc["age_c", "ci_low"], kr.loc["age_c", "ci_high"]]',
+          'age_ci_kr = list(kr.loc["age_c", "estimate"] + np.array([-1.96, 1.96]) * kr.loc["age_c", "std_error"])')],
+        ["q3_lrt_test", "q5_aic_test", "q8_small_sample_test"]),
     "multilevel_and_checking": (
         [("q1_lrt", "p_naive = stats.chi2.sf(lrt_stat, 1)", "p_naive = stats.chi2.sf(lrt_stat, 2)"),
          ("q2_simulated", "p_boot, p_boot_se = boot.p_value, boot.mc_se",
@@ -146,9 +155,10 @@ def edited_locked_test(nb):
 
 
 def infinite_loop(nb):
-    """Never finishes Question 3: the cell times out, the rest is graded."""
+    """Never finishes Question 3: the cell times out, the rest is graded (Question 6, which reads its table
+    `separate`, finds no answer)."""
     _cell(nb, "q3_separate").source = "while True:\n    pass"
-    return ["q3_separate_test"]
+    return ["q3_separate_test", "q6_multiple_test"]
 
 
 def memory_hog(nb):
