@@ -19,7 +19,6 @@ Run as root: ``make bench``.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,10 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from grading import COURSE_ROOT
-from tests import grading_fixtures as fx
+from bench.bench_grading import ASSIGNMENT, cpu_seconds, make_class, scores
 
-ASSIGNMENT = "structure_and_pooling"
 CLASS_SIZE = 6
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -43,41 +40,12 @@ STOCK_STEPS = ("from nbgrader.preprocessors import Execute\n"
                "c.Execute.timeout = 30\n")
 
 
-def children_cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
-def make_class(root: Path) -> Path:
-    course = root / "course"
-    shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(
-        "release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv", ".parallel", "__pycache__"))
-    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True,
-                   capture_output=True)
-    (release,) = (course / "release" / ASSIGNMENT).glob("*.ipynb")
-    rel, src = nbformat.read(release, 4), nbformat.read(course / "source" / ASSIGNMENT / release.name, 4)
-    variants = [fx.with_solutions(rel, src), fx.partly_right(rel, src, ASSIGNMENT)[0], rel]
-    for i in range(CLASS_SIZE):
-        folder = course / "submitted" / f"student{i:02d}" / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(variants[i % len(variants)], folder / release.name)
-    return course
-
-
-def scores(course: Path) -> dict:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {(s.student_id, g.name): g.auto_score for s in gb.assignment_submissions(ASSIGNMENT)
-                for nb in s.notebooks for g in nb.grades}
-
-
 def grade(course: Path) -> tuple[float, float]:
     """Wall and CPU seconds of ``nbgrader autograde --force`` of the whole class."""
-    wall, cpu = time.perf_counter(), children_cpu()
+    wall, cpu = time.perf_counter(), cpu_seconds()
     subprocess.run([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"], cwd=course, env=ENV,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - wall, children_cpu() - cpu
+    return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
 def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
@@ -87,7 +55,7 @@ def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
 
     from grading.autograde import kernel_manager_class, plan
 
-    (path,) = (course / "submitted" / "student00" / ASSIGNMENT).glob("*.ipynb")
+    (path,) = (course / "submitted" / "student000" / ASSIGNMENT).glob("*.ipynb")
     nb = nbformat.read(path, 4)
     resources = {"nbgrader": {"db_url": f"sqlite:///{course / 'gradebook.db'}", "notebook": path.stem,
                               "assignment": ASSIGNMENT}}
@@ -97,11 +65,11 @@ def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
     nb.cells = [c for i, c in enumerate(nb.cells) if i < max(functions) and i not in test_cells]
     times = []
     for _ in range(rounds):
-        wall, cpu = time.perf_counter(), children_cpu()
+        wall, cpu = time.perf_counter(), cpu_seconds()
         client = NotebookClient(nb, timeout=120, kernel_manager_class=kernel_manager_class(True),
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute()
-        times.append((time.perf_counter() - wall, children_cpu() - cpu))
+        times.append((time.perf_counter() - wall, cpu_seconds() - cpu))
     return sorted(times)[len(times) // 2]
 
 
@@ -110,7 +78,7 @@ def main() -> None:
         print("bench_judging: skipped, needs root (the grading sandbox)")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        base = make_class(Path(tmp))
+        base = make_class(Path(tmp), CLASS_SIZE)
         courses = {}
         for name in ("stock", "sandboxed", "judged"):
             courses[name] = Path(tmp) / name
