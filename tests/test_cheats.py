@@ -263,3 +263,34 @@ def test_the_self_study_switch_grades_without_the_sandbox_and_says_so(generated,
     assert "SELF-STUDY GRADING" in run.stderr
     mine, theirs = scores(root, A), scores(stock, A)
     assert {s: mine[s] for s in honest(root)} == {s: theirs[s] for s in honest(root)}
+
+
+def test_plain_autograde_refuses_a_grader_without_root_before_any_submitted_code_runs(generated):
+    """Run for real by an unprivileged account (``nobody``, given only the right to read every file, so that it
+    reaches the environment wherever it lies): autograde says it needs root, runs no submitted cell and
+    records no score (the switch that allows it: test_the_self_study_switch_...)."""
+    import shutil
+    import tempfile
+
+    if shutil.which("setpriv") is None:
+        pytest.fail("this test needs setpriv (Debian: util-linux; see .ci/run)")
+    root = Path(tempfile.mkdtemp(prefix="nonroot-grader-")) / "course"
+    try:
+        make_class(generated, root, [])
+        ran = root / "a submitted cell ran.txt"
+        name = notebook_of(generated, A, "release").name
+        for student in honest(root):
+            path = root / "submitted" / student / A / name
+            nb = read_nb(path)
+            nb.cells.insert(0, nbformat.v4.new_code_cell(f"open({str(ran)!r}, 'w').write({student!r})"))
+            nbformat.write(nb, path)
+        os.chmod(root.parent, 0o755)
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(root)], check=True)
+        run = run_long(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--",
+                        str(BIN / "nbgrader"), "autograde", A], root)
+        assert "autograding needs root" in run.stderr, run.stderr[-3000:]
+        assert not ran.exists(), f"a submitted cell ran: {ran.read_text()}"
+        assert not [s for s, row in scores(root, A).items() if row["score"]], "a score was recorded"
+    finally:
+        shutil.rmtree(root.parent)
