@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
+from grading.nofollow import FILE, walk
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
@@ -86,14 +87,9 @@ class Submission:
 
 
 def read_tree(folder: Path, skip=lambda rel: False) -> dict[str, bytes]:
-    """Every regular file under ``folder`` by relative path; symbolic links are left out (root must not
-    follow a student's link to a file of the grader's)."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if path.is_file() and not any(p.is_symlink() for p in [path, *path.parents]) and not skip(rel):
-            out[rel] = path.read_bytes()
-    return out
+    """Every regular file under ``folder`` by relative path, read without following a symbolic link (root
+    must not follow a student's link to a file of the grader's): links are left out."""
+    return {entry.path: entry.stream.read() for entry in walk(folder) if entry.kind == FILE and not skip(entry.path)}
 
 
 def write_tree(folder: Path, files: dict[str, bytes]) -> None:
