@@ -3,6 +3,7 @@
 - :class:`DropEmptyMetadata`: lets a submission with a duplicated nbgrader cell be graded.
 - :class:`HideHiddenTests`: a feedback preprocessor that removes hidden-test source and
   tracebacks from the HTML a student receives.
+- :class:`CollectWithoutLinks`: collect, copying a submission without following a symbolic link.
 
 The autograde step itself is :class:`grading.autograde.JudgedExecute`. Nothing here changes how nbgrader
 stores grades: every command stays a stock ``nbgrader`` command run in ``grading/course/``.
@@ -10,12 +11,16 @@ stores grades: every command stays a stock ``nbgrader`` command run in ``grading
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 
+from nbgrader.exchange.default import ExchangeCollect
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from grading.judge import HIDDEN_BEGIN, HIDDEN_END
+from grading.nofollow import LINK, copy_without_links
 
 
 class DropEmptyMetadata(NbGraderPreprocessor):
@@ -59,3 +64,32 @@ def _strip_hidden(source: str, note: str) -> str:
     pattern = re.compile(rf"^[ \t]*{re.escape(HIDDEN_BEGIN)}.*?(^[ \t]*{re.escape(HIDDEN_END)}[^\n]*\n?|\Z)",
                          re.S | re.M)
     return pattern.sub(note + "\n", source).rstrip() + "\n"
+
+
+class CollectWithoutLinks(ExchangeCollect):
+    """nbgrader's collect, copying each submission without following a symbolic link.
+
+    The student's inbound folder in the exchange is theirs, and stock collect copies it with
+    ``shutil.copytree``, which follows links with the grader's rights: a notebook replaced by a link to
+    ``source/`` would be collected, and graded, as the student's; a link to ``/etc/shadow`` would be copied
+    into the course. Here the submission is first copied into a private staging folder by
+    :func:`grading.nofollow.copy_without_links`, which leaves out every link and special file, naming each
+    with the student in the log; nbgrader's own copy (its ignore, include and size rules, group permissions)
+    then runs on that copy. A submission that is itself a link is not collected at all.
+    """
+
+    def do_copy(self, src, dest, log=None):
+        student = self._path_to_record(src)["username"]
+        if os.path.islink(src):
+            self.log.warning("Not collected: %s's submission %s is a symbolic link (to %s), not a folder of theirs",
+                             student, src, os.readlink(src))
+            return
+
+        def left_out(entry):
+            what = f"a symbolic link (to {entry.target})" if entry.kind == LINK else "not a regular file"
+            self.log.warning("Left out of %s's submission: %s, %s", student, entry.path, what)
+
+        with tempfile.TemporaryDirectory(prefix="collect-") as staging:
+            copy = os.path.join(staging, "submission")
+            copy_without_links(src, copy, 1000 * self.coursedir.max_dir_size, left_out)
+            super().do_copy(copy, dest, log)

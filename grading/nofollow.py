@@ -6,7 +6,8 @@ it, so a checked file can be swapped for a link a moment later. :func:`walk` the
 and file by descriptor, relative to the folder already open and with ``O_NOFOLLOW``: a link is reported and
 never followed, whenever it appears; only regular files are opened for reading.
 
-Used by ``make grade`` (:mod:`grading.parallel`).
+Used by collect (:class:`grading.nbgrader_plugins.CollectWithoutLinks`) and by ``make grade``
+(:mod:`grading.parallel`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 FILE, FOLDER, LINK, OTHER = "file", "folder", "link", "other"
 # O_NONBLOCK: a regular file swapped for a named pipe after the check must not hang the grader on open
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CHUNK = 2**20
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,24 @@ def _target(name: str, folder_fd: int) -> str:
 def links_in(folder) -> list[Entry]:
     """The symbolic links under ``folder`` (in real folders only: a folder link is one entry)."""
     return [entry for entry in walk(folder) if entry.kind == LINK]
+
+
+def copy_without_links(source, destination, max_bytes: int, left_out: Callable[[Entry], None]) -> None:
+    """Copy the folders and regular files under ``source`` into the new folder ``destination``; each link
+    and special file is left out and passed to ``left_out``. More than ``max_bytes`` of files in all raise
+    RuntimeError (what is copied so far stays, for the caller to remove)."""
+    os.mkdir(destination)
+    copied = 0
+    for entry in walk(source):
+        here = os.path.join(destination, entry.path)
+        if entry.kind == FOLDER:
+            os.mkdir(here)
+        elif entry.kind == FILE:
+            with open(here, "xb") as out:
+                while chunk := entry.stream.read(_CHUNK):
+                    copied += len(chunk)
+                    if copied > max_bytes:
+                        raise RuntimeError(f"{source} holds more than {max_bytes} bytes")
+                    out.write(chunk)
+        else:
+            left_out(entry)

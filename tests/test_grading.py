@@ -21,6 +21,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grading.parallel import read_tree
 from grading.timeouts import notebook_timeout_for, timeout_for
 
 import grading_fixtures as fx
@@ -286,6 +287,46 @@ def test_exchange_round_trip_with_two_students(course, tmp_path):
     full = sum(fx.auto_points(source).values())
     assert sum(v or 0 for v in got["alice"]["cells"].values()) == full
     assert sum(v or 0 for v in got["bob"]["cells"].values()) == 0
+
+
+@pytest.mark.slow
+def test_collect_leaves_out_symbolic_links_and_names_them(tmp_path):
+    """A student replaces their notebook in the exchange by a link to the instructor's solution and adds a
+    link to a file of the grader's: collect takes neither, says so, and collects an honest classmate whole.
+    Stock nbgrader's collect, run on the same exchange, takes both: proof that the trick is real."""
+    a = FAULT_ASSIGNMENT
+    root = copy_course(tmp_path / "course")
+    nbgrader("generate_assignment", a, cwd=root)
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o777)
+    ex = [f"--Exchange.root={exchange}"]
+    nbgrader("release_assignment", a, *ex, cwd=root)
+    solution, secret = notebook_of(root, a), tmp_path / "grader.txt"
+    secret.write_text("the grader's own file")
+    for student in ("alice", "mallory"):
+        home = tmp_path / student
+        home.mkdir()
+        options = ["--course", "random-effects", *ex]
+        nbgrader("fetch_assignment", a, *options, cwd=home, env={"HOME": str(home)})
+        nbgrader("submit", a, *options, f"--student={student}", cwd=home, env={"HOME": str(home)})
+    inbound = {s: next((exchange / "random-effects" / "inbound").glob(f"{s}+{a}+*")) for s in ("alice", "mallory")}
+    (inbound["mallory"] / solution.name).unlink()
+    (inbound["mallory"] / solution.name).symlink_to(solution)
+    (inbound["mallory"] / "notes.txt").symlink_to(secret)
+    collected = nbgrader("collect", a, *ex, cwd=root)
+    for name, target in ((solution.name, solution), ("notes.txt", secret)):
+        assert f"Left out of mallory's submission: {name}, a symbolic link (to {target})" in collected.stderr
+    assert read_tree(root / "submitted" / "alice" / a) == read_tree(inbound["alice"])
+    taken = root / "submitted" / "mallory" / a
+    assert not [p for p in taken.rglob("*") if p.is_symlink()]
+    assert read_tree(taken) == read_tree(inbound["mallory"])  # the regular files, without what the links hold
+    assert not (taken / solution.name).exists() and not (taken / "notes.txt").exists()
+    nbgrader("collect", a, *ex, "--ExchangeFactory.collect=nbgrader.exchange.default.ExchangeCollect",
+             "--CourseDirectory.submitted_directory=stock_submitted", cwd=root)
+    stock = root / "stock_submitted" / "mallory" / a
+    assert (stock / solution.name).read_bytes() == solution.read_bytes()
+    assert (stock / "notes.txt").read_text() == secret.read_text()
 
 
 def test_timeouts_cover_every_assignment_from_measured_times():

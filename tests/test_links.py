@@ -1,14 +1,18 @@
 """Symbolic links in a student's folder, without nbgrader runs: the walk that never follows them
-(grading/nofollow.py)."""
+(grading/nofollow.py) and the copy that collect makes with it (grading/nbgrader_plugins.py). The end-to-end
+run: tests/test_grading.py."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from grading import nofollow
 from grading.nofollow import FILE, FOLDER, LINK, OTHER
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -60,3 +64,38 @@ def test_a_folder_that_is_itself_a_link_is_not_walked(submission, tmp_path):
     (tmp_path / "linked_submission").symlink_to(submission[0], target_is_directory=True)
     with pytest.raises(NotADirectoryError):
         list(nofollow.walk(tmp_path / "linked_submission"))
+
+
+def test_the_copy_leaves_out_links_and_special_files_and_names_each(submission, tmp_path):
+    folder, _ = submission
+    left_out = []
+    nofollow.copy_without_links(folder, tmp_path / "copy", 10**6, left_out.append)
+    assert kinds(tmp_path / "copy") == {"answer.ipynb": FILE, "data": FOLDER, "data/x.csv": FILE}
+    assert (tmp_path / "copy" / "data" / "x.csv").read_text() == "x\n1\n"
+    assert sorted(entry.path for entry in left_out) == ["dangling", "data/inner_link", "file_link", "folder_link",
+                                                         "pipe"]
+
+
+def test_the_copy_stops_past_its_size_limit(submission, tmp_path):
+    folder, _ = submission
+    (folder / "big.csv").write_bytes(b"x" * 1000)
+    with pytest.raises(RuntimeError, match="more than 999 bytes"):
+        nofollow.copy_without_links(folder, tmp_path / "copy", 999, lambda entry: None)
+
+
+@pytest.mark.parametrize("starts_in", ["the course root", "elsewhere"])
+def test_every_formgrader_of_the_hub_collects_without_following_links(starts_in, tmp_path, monkeypatch):
+    """The hub's formgrader service starts in the course root and reads the course's nbgrader_config.py after
+    the hub's (grading/hub/jupyter/); one started elsewhere (say, as TLJH or Zero to JupyterHub run it) reads
+    the hub's alone."""
+    from nbgrader.apps.baseapp import NbGrader
+    from nbgrader.exchange import ExchangeFactory
+
+    from grading.nbgrader_plugins import CollectWithoutLinks
+
+    monkeypatch.chdir(REPO / "grading" / "course" if starts_in == "the course root" else tmp_path)
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(REPO / "grading" / "hub" / "jupyter"))
+    monkeypatch.setenv("COURSE_HUB_EXCHANGE", str(tmp_path))
+    app = NbGrader()
+    app.load_config_file()
+    assert ExchangeFactory(config=app.config).collect is CollectWithoutLinks

@@ -8,7 +8,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     SaveAutoGrades)
 
 from grading.autograde import JudgedExecute
-from grading.nbgrader_plugins import DropEmptyMetadata, HideHiddenTests
+from grading.nbgrader_plugins import CollectWithoutLinks, DropEmptyMetadata, HideHiddenTests
 from grading.timeouts import read_timeouts
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
@@ -25,6 +25,10 @@ c.JudgedExecute.timeouts = read_timeouts(c.CourseDirectory.root)
 c.Execute.timeout = 60  # assignments missing from timeouts.json
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"ConvergenceWarning"
+
+# A student's symbolic link is never followed with the grader's rights: collect leaves links out (stock
+# nbgrader would copy what they point to).
+c.ExchangeFactory.collect = CollectWithoutLinks
 
 # A grade cell a student deleted is put back (with a note) and graded, rather than lost;
 # DropEmptyMetadata works around an nbgrader 0.9.6 crash on duplicated cells that this setting exposes.
