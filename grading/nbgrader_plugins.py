@@ -4,6 +4,8 @@
 - :class:`HideHiddenTests`: a feedback preprocessor that removes hidden-test source and
   tracebacks from the HTML a student receives.
 - :class:`CollectWithoutLinks`: collect, copying a submission without following a symbolic link.
+- :func:`remove_submitted_links`: autograde's pre-convert hook, which deletes a submission's symbolic links
+  before anything of it is read.
 
 The autograde step itself is :class:`grading.autograde.JudgedExecute`. Nothing here changes how nbgrader
 stores grades: every command stays a stock ``nbgrader`` command run in ``grading/course/``.
@@ -18,9 +20,10 @@ import tempfile
 from nbgrader.exchange.default import ExchangeCollect
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
+from traitlets.log import get_logger
 
 from grading.judge import HIDDEN_BEGIN, HIDDEN_END
-from grading.nofollow import LINK, copy_without_links
+from grading.nofollow import LINK, copy_without_links, remove_links
 
 
 class DropEmptyMetadata(NbGraderPreprocessor):
@@ -93,3 +96,40 @@ class CollectWithoutLinks(ExchangeCollect):
             copy = os.path.join(staging, "submission")
             copy_without_links(src, copy, 1000 * self.coursedir.max_dir_size, left_out)
             super().do_copy(copy, dest, log)
+
+
+class LinkRemovalFailed(BaseException):
+    """A submission's symbolic link could not be removed before grading.
+
+    A BaseException, not an Exception: nbgrader logs an Exception raised by the pre-convert hook (at info
+    level) and grades on, which would follow the link; this stops the run before that submission is read.
+    """
+
+
+def remove_submitted_links(assignment, student, notebooks):
+    """Autograde's ``pre_convert_hook``: delete every symbolic link of the submission about to be graded.
+
+    Stock autograde copies a submission's other files with ``shutil.copy`` and reads its notebooks by path,
+    with the grader's rights: a link to ``/dev/zero`` would fill the disk, one to ``/etc/shadow`` or to a
+    classmate's notebook would be copied into autograded/ and the feedback, and a notebook that links to the
+    solution would be graded as the student's. A link holds nothing the student wrote, so it goes, named in
+    the log. A linked notebook counts as missing: it leaves ``notebooks``, the list nbgrader then grades.
+
+    nbgrader passes the ids it was given (``*`` for a whole class), not the submission's; every notebook in
+    ``notebooks`` lies in the submission's folder, so that is where the folder comes from.
+    """
+    folder = os.path.dirname(notebooks[0])
+    try:
+        removed = remove_links(folder)
+    except OSError as error:
+        raise LinkRemovalFailed(f"cannot remove the symbolic links of {folder} ({error}): "
+                                "grading it would follow them") from error
+    log = get_logger()
+    for link in removed:
+        path = os.path.join(folder, link.path)
+        if path in notebooks:
+            notebooks.remove(path)
+            log.error("Removed %s, a symbolic link (to %s): not the student's own notebook, so it counts as missing",
+                      path, link.target)
+        else:
+            log.warning("Removed %s, a symbolic link (to %s): nothing the student wrote", path, link.target)

@@ -6,8 +6,8 @@ it, so a checked file can be swapped for a link a moment later. :func:`walk` the
 and file by descriptor, relative to the folder already open and with ``O_NOFOLLOW``: a link is reported and
 never followed, whenever it appears; only regular files are opened for reading.
 
-Used by collect (:class:`grading.nbgrader_plugins.CollectWithoutLinks`) and by ``make grade``
-(:mod:`grading.parallel`).
+Used by collect (:class:`grading.nbgrader_plugins.CollectWithoutLinks`), by autograde's pre-convert hook
+(:func:`grading.nbgrader_plugins.remove_submitted_links`) and by ``make grade`` (:mod:`grading.parallel`).
 """
 
 from __future__ import annotations
@@ -94,6 +94,15 @@ def _target(name: str, folder_fd: int) -> str:
 def links_in(folder) -> list[Entry]:
     """The symbolic links under ``folder`` (in real folders only: a folder link is one entry)."""
     return [entry for entry in walk(folder) if entry.kind == LINK]
+
+
+def remove_links(folder) -> list[Entry]:
+    """Delete every symbolic link under ``folder`` (the link, never what it points to); return them.
+    Only for the grader's own folders: the path is looked up again to delete it."""
+    links = links_in(folder)
+    for link in links:
+        os.unlink(os.path.join(folder, link.path))
+    return links
 
 
 def copy_without_links(source, destination, max_bytes: int, left_out: Callable[[Entry], None]) -> None:

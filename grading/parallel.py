@@ -5,7 +5,8 @@
 Each submission is one dask task. The task carries everything its grading needs, as plain data: the
 assignment (the course's configuration files, ``source/<assignment>/`` and a gradebook holding only that
 assignment's definition, as bytes) and the submission (the student's files as bytes, their timestamp, and
-the gradebook rows they already have). A worker writes these into a private course root of its own,
+the gradebook rows they already have; of the student's symbolic links only their names, see
+:func:`put_back_links`). A worker writes these into a private course root of its own,
 runs nbgrader's own autograde and generate_feedback (``nbgrader.apps.NbGraderAPI``) with the course's
 configuration there, and sends back plain data: the student's gradebook rows, the autograded folder, the
 feedback folder and nbgrader's log. No folder is shared: a worker may run on any machine that has the
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
-from grading.nofollow import FILE, walk
+from grading.nofollow import FILE, links_in, walk
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
@@ -78,10 +79,12 @@ class Assignment:
 @dataclass(frozen=True)
 class Submission:
     """One student's submission: their files (relative path -> bytes, ``timestamp.txt`` included), the
-    timestamp nbgrader reads from them, and the gradebook rows they have already (None: never graded)."""
+    relative paths of their symbolic links, the timestamp nbgrader reads from the files, and the gradebook
+    rows they have already (None: never graded)."""
 
     student: str
     files: dict[str, bytes]
+    links: tuple[str, ...]
     timestamp: object
     rows: dict | None
 
@@ -92,14 +95,28 @@ def read_tree(folder: Path, skip=lambda rel: False) -> dict[str, bytes]:
     return {entry.path: entry.stream.read() for entry in walk(folder) if entry.kind == FILE and not skip(entry.path)}
 
 
+def new_path_in(folder: Path, rel: str) -> Path:
+    """``folder / rel`` with its parent folders made, refusing a path that would leave ``folder``."""
+    path = (folder / rel).resolve()
+    if rel.startswith("/") or folder.resolve() not in path.parents:
+        raise ValueError(f"refusing to write {rel!r} outside {folder}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_tree(folder: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` under ``folder``, refusing any path that would leave it."""
     for rel, data in files.items():
-        path = (folder / rel).resolve()
-        if rel.startswith("/") or folder.resolve() not in path.parents:
-            raise ValueError(f"refusing to write {rel!r} outside {folder}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        new_path_in(folder, rel).write_bytes(data)
+
+
+def put_back_links(folder: Path, links: tuple[str, ...]) -> None:
+    """Make each of ``links`` under ``folder`` a symbolic link to /dev/null. The worker then holds the
+    submission as the course does, and the course's autograde hook names and removes each link as in a
+    serial run (a linked notebook counts as missing there too); what the student's link pointed to never
+    travels, and /dev/null holds nothing, should anything follow it."""
+    for rel in links:
+        new_path_in(folder, rel).symlink_to(os.devnull)
 
 
 def pack_assignment(course: Path, assignment: str) -> Assignment:
@@ -137,7 +154,8 @@ def pack_submission(course: Path, assignment: str, student: str) -> Submission:
         except MissingEntry:
             rows = None
     timestamp = CourseDirectory(root=str(course)).get_existing_timestamp(str(folder))
-    return Submission(student, read_tree(folder), timestamp, rows)
+    links = tuple(link.path for link in links_in(folder))
+    return Submission(student, read_tree(folder), links, timestamp, rows)
 
 
 def snapshot(db: Path, copy_to: Path) -> None:
@@ -242,6 +260,7 @@ def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(template, root)
     write_tree(root / "submitted" / student / name, submission.files)
+    put_back_links(root / "submitted" / student / name, submission.links)
     if submission.rows is not None:
         with Gradebook(db_url(root)) as gb:
             write_rows(gb, name, student, submission.rows)

@@ -1,15 +1,18 @@
 """Submissions that cheat, one per class of trick, for tests/test_cheats.py.
 
 Each is the blank release of an assignment with the trick's code as the first answer (and, for some, files
-beside the notebook): no answer is right, so every autograded point it gets is the trick's. Placeholders
-in the code name what a cheat would go for: ``@COURSE@`` (the course root), ``@GRADEBOOK@``, ``@VICTIM@`` (a
-classmate's submitted notebook), ``@CANARY@`` (a file of the grader's outside the course), ``@SECOND_COPY@``
-(another copy of the course on the machine), ``@REPOSITORY@`` (the repository, with the course's sources),
-and ``@ANSWERS@`` the answer names the tests read; :func:`fill` puts them in.
+beside the notebook, or in its place): no answer is right, so every autograded point it gets is the trick's.
+Placeholders in the code and files name what a cheat would go for: ``@COURSE@`` (the course root),
+``@GRADEBOOK@``, ``@VICTIM@`` (a classmate's submitted notebook), ``@CANARY@`` (a file of the grader's outside
+the course), ``@SECOND_COPY@`` (another copy of the course on the machine), ``@REPOSITORY@`` (the repository,
+with the course's sources), ``@SOLUTION@`` (the course's source notebook, the instructor's solution),
+``@NOTEBOOK@`` (the submitted notebook's name) and ``@ANSWERS@`` the answer names the tests read; :func:`fill`
+puts them in.
 
 :data:`GAINS_UNDER_STOCK` are the tricks that take points from stock nbgrader (which runs the tests in the
-student's kernel), and :data:`LEAKS_UNDER_STOCK` those that print hidden tests there: the tests grade them
-under stock nbgrader too, to show that each one is a real attack.
+student's kernel and follows links), and :data:`LEAKS_UNDER_STOCK` those that print hidden tests there: the
+tests grade them under stock nbgrader too, to show that each one is a real attack. :data:`COUNTS_AS_MISSING`
+are those whose graded notebook is no notebook of the student's: their score of 0 is a recorded failure.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from grading_fixtures import grade_id
 class Cheat:
     name: str
     code: str
-    files: dict = field(default_factory=dict)  # relative path -> text, or ("link", target)
+    files: dict = field(default_factory=dict)  # relative path -> text, or ("link", target); both filled in
 
 
 FORGED = ('{"answers": {"gp_sizes": {"t": "function"}, "separate": {"t": "function"}, '
@@ -252,6 +255,20 @@ CHEATS = [
         """), files={"classmate.ipynb": ("link", "@VICTIM@"), "classmates": ("link", "@COURSE@/submitted"),
                      "source_link": ("link", "@COURSE@/source"),
                      "root_link": ("link", "/")}),
+    Cheat("zero_data", dedent("""\
+        try:
+            print(len(open('gp_cholesterol.csv', 'rb').read(2**20)))
+        except OSError as error:
+            print('blocked', type(error).__name__)
+        """), files={"gp_cholesterol.csv": ("link", "/dev/zero")}),
+    Cheat("shadow_notes", dedent("""\
+        try:
+            print(open('notes.txt').read())
+        except OSError as error:
+            print('blocked', type(error).__name__)
+        """), files={"notes.txt": ("link", "/etc/shadow")}),
+    Cheat("linked_notebook", "# the submitted notebook is a link to the instructor's",
+          files={"@NOTEBOOK@": ("link", "@SOLUTION@")}),
     Cheat("runaway", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
     Cheat("fork_bomb", dedent("""\
         import os, time
@@ -273,8 +290,10 @@ CHEATS = [
 ]
 
 GAINS_UNDER_STOCK = ["rebind_checks", "replace_code", "helpers_folder", "ast_transformer", "run_cell_hooks",
-                     "do_execute", "input_transformer"]
+                     "do_execute", "input_transformer", "linked_notebook"]
 LEAKS_UNDER_STOCK = ["leak_sources"]
+# nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
+COUNTS_AS_MISSING = ["linked_notebook"]
 
 
 def cheating(release_nb, cheat: Cheat, places: dict):
@@ -294,9 +313,16 @@ def fill(text: str, places: dict) -> str:
 
 def write_files(folder, cheat: Cheat, places: dict) -> None:
     for name, content in cheat.files.items():
-        path = folder / name
+        path = folder / fill(name, places)
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, tuple):
+            path.unlink(missing_ok=True)  # a link may take the submitted notebook's place
             path.symlink_to(fill(content[1], places))
         else:
             path.write_text(content)
+
+
+def links_of(cheat: Cheat, places: dict) -> dict[str, str]:
+    """The cheat's symbolic links: relative path -> target."""
+    return {fill(name, places): fill(content[1], places) for name, content in cheat.files.items()
+            if isinstance(content, tuple)}

@@ -3,10 +3,11 @@
 Plain ``nbgrader autograde`` (as root: the sandbox), and the course's engine (``python -m grading grade``,
 what ``make grade`` runs), each grade one class of the fastest assignment: the honest
 fixtures of tests/grading_fixtures.py and one blank submission per trick. Every trick must score 0 and leave a
-row; no output or feedback may show a hidden test, a reference value or a classmate's answer; nothing outside
-the sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock nbgrader (its
-own Execute, the tests in the student's kernel) grades the honest students and the harmless tricks too, to show
-that each trick is a real one there.
+row; no output or feedback may show a hidden test, a reference value or a classmate's answer; no symbolic link
+of a submission may be followed into autograded/ or feedback/; nothing outside the sandbox may change; the
+honest classmates must score what stock nbgrader gives them. Stock nbgrader (its own Execute, the tests in the
+student's kernel, links followed) grades the honest students and the harmless tricks too, to show that each
+trick is a real one there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +38,11 @@ REPO = Path(__file__).resolve().parent.parent
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 60, 150
 STOCK_CONFIG = ("from nbgrader.preprocessors import Execute\n"
                 "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
-                f"c.Execute.timeout = {CELL_TIMEOUT}\n")
+                f"c.Execute.timeout = {CELL_TIMEOUT}\n"
+                "c.Autograde.pre_convert_hook = None\n")
+# No file a grading run writes comes near this; a grader that followed a link to /dev/zero stops here
+# (EFBIG: Python ignores SIGXFSZ) rather than fill the test machine's disk.
+FILE_SIZE_CEILING = 256 * 2**20
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,8 @@ def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
     shutil.copytree(generated, root)
     name = notebook_of(generated, A, "release").name
     places = {"course": root, "gradebook": root / "gradebook.db", "victim": root / "submitted" / "solution" / A / name,
-              "canary": root.parent / f"{root.name}-canary.txt", "second_copy": generated, "repository": REPO}
+              "canary": root.parent / f"{root.name}-canary.txt", "second_copy": generated, "repository": REPO,
+              "solution": notebook_of(root, A), "notebook": name}
     places["canary"].write_text("the grader's own file")
     places["answers"] = " = ".join(answer_names(read_nb(notebook_of(root, A))))
     release = read_nb(notebook_of(root, A, "release"))
@@ -105,13 +112,15 @@ def protected(root: Path, places: dict) -> dict:
 
 
 GRADERS = ["nbgrader autograde", "python -m grading grade"]
+SUBMITTED_A_NOTEBOOK = [c.name for c in cf.CHEATS if c.name not in cf.COUNTS_AS_MISSING]
 BIN = Path(sys.executable).parent
 
 
 def run_long(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """A grading command over the whole class (minutes on a busy machine), with the environment's bin/ first."""
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=4 * 3600,
-                          env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
+                          env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_CEILING,) * 2))
 
 
 @pytest.fixture(scope="module", params=GRADERS)
@@ -150,7 +159,10 @@ def test_every_trick_scores_zero_and_keeps_its_row(judged, cheat):
     got = scores(root, A)
     assert cheat in got, f"{cheat} has no row in the gradebook:\n{autograde.stderr[-3000:]}"
     cells = {gid: got[cheat]["cells"].get(gid) for gid in auto_points(root)}
-    assert all(score == 0 for score in cells.values()), f"{cheat} scored {cells}"
+    if cheat in cf.COUNTS_AS_MISSING:  # a recorded failure: the row, and no cell graded
+        assert got[cheat]["score"] == 0 and all(score is None for score in cells.values()), f"{cheat}: {got[cheat]}"
+    else:
+        assert all(score == 0 for score in cells.values()), f"{cheat} scored {cells}"
 
 
 def test_honest_classmates_score_what_stock_nbgrader_gives_them(judged, stock):
@@ -175,7 +187,7 @@ def test_nothing_outside_the_sandbox_changed(judged):
     assert not filled, "a kernel wrote outside its sandbox"
     assert len(autograde.stdout) + len(autograde.stderr) < 8 * 2**20, "a kernel's raw output reached the log"
     name = notebook_of(root, A, "release").name
-    for student in [*honest(root), *(c.name for c in cf.CHEATS)]:
+    for student in [*honest(root), *SUBMITTED_A_NOTEBOOK]:
         assert (root / "submitted" / student / A / name).is_file(), f"{student}'s submission is gone"
 
 
@@ -221,7 +233,7 @@ def shown_to(root: Path, student: str) -> str:
     return outputs + (feedback.read_text() if feedback.is_file() else "")
 
 
-@pytest.mark.parametrize("cheat", [c.name for c in cf.CHEATS])
+@pytest.mark.parametrize("cheat", SUBMITTED_A_NOTEBOOK)
 def test_no_hidden_test_reference_value_or_classmate_answer_is_shown(judged, cheat):
     root = judged[0]
     text = shown_to(root, cheat)
@@ -241,9 +253,36 @@ def fx_html(text: str) -> str:
 
 def test_feedback_is_written_for_every_student(judged):
     root, _, _, _, feedback = judged
-    missing = [s for s in [*honest(root), *(c.name for c in cf.CHEATS)]
+    missing = [s for s in [*honest(root), *SUBMITTED_A_NOTEBOOK]
                if not (root / "feedback" / s / A / f"{A}.html").is_file()]
     assert not missing, f"no feedback for {missing}:\n{feedback.stderr[-3000:]}"
+
+
+LINKING = [c for c in cf.CHEATS if any(isinstance(content, tuple) for content in c.files.values())]
+
+
+@pytest.mark.parametrize("cheat", LINKING, ids=[c.name for c in LINKING])
+def test_every_link_is_named_and_nothing_it_points_to_is_graded_or_shown(judged, cheat):
+    """Each of the student's links is named in the log (make grade: the student's log); no file of the
+    student's autograded or feedback folder is a link, has a link's name or holds what a link points to. A
+    linked notebook counts as missing: no autograded notebook, no feedback."""
+    root, places, _, autograde, _ = judged
+    links = cf.links_of(cheat, places)
+    log = autograde.stderr + "".join(p.read_text() for p in (root / ".grade" / A / "logs").glob(f"{cheat.name}.log"))
+    unnamed = [name for name in links if f"/{cheat.name}/{A}/{name}, a symbolic link" not in log]
+    assert not unnamed, f"{cheat.name}: no word of {unnamed} in the log"
+    folders = [root / kind / cheat.name / A for kind in ("autograded", "feedback")]
+    if cheat.name in cf.COUNTS_AS_MISSING:
+        assert not any(folder.exists() for folder in folders), f"{cheat.name} was graded or given feedback"
+    made = [path for folder in folders for path in folder.rglob("*")]
+    assert not [path for path in made if path.is_symlink()]
+    assert not [name for name in links for folder in folders if os.path.lexists(folder / name)]
+    contents = [Path(target).read_bytes() for target in links.values() if Path(target).is_file()]
+    contents += [b"\0" * 4096] if "/dev/zero" in links.values() else []
+    for path in made:
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [c for c in contents if c in data], f"{path} holds what a link of {cheat.name} points to"
 
 
 def test_limits_stop_runaways_and_drop_huge_output(judged):

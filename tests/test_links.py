@@ -1,15 +1,18 @@
 """Symbolic links in a student's folder, without nbgrader runs: the walk that never follows them
-(grading/nofollow.py) and the copy that collect makes with it (grading/nbgrader_plugins.py). The end-to-end
-run: tests/test_grading.py."""
+(grading/nofollow.py), the copy that collect makes with it, and autograde's pre-convert hook
+(grading/nbgrader_plugins.py). The end-to-end runs: tests/test_grading.py (collect) and tests/test_cheats.py
+(autograde and make grade)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
 from grading import nofollow
+from grading.nbgrader_plugins import LinkRemovalFailed, remove_submitted_links
 from grading.nofollow import FILE, FOLDER, LINK, OTHER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,6 +84,38 @@ def test_the_copy_stops_past_its_size_limit(submission, tmp_path):
     (folder / "big.csv").write_bytes(b"x" * 1000)
     with pytest.raises(RuntimeError, match="more than 999 bytes"):
         nofollow.copy_without_links(folder, tmp_path / "copy", 999, lambda entry: None)
+
+
+def test_the_hook_removes_every_link_and_a_linked_notebook_counts_as_missing(submission, caplog):
+    folder, secret = submission
+    (folder / "other.ipynb").symlink_to(secret)
+    notebooks = [str(folder / "answer.ipynb"), str(folder / "other.ipynb")]
+    with caplog.at_level(logging.WARNING):
+        remove_submitted_links(assignment="a", student="*", notebooks=notebooks)
+    assert kinds(folder) == {"answer.ipynb": FILE, "data": FOLDER, "data/x.csv": FILE, "pipe": OTHER}
+    assert secret.read_text() == "the grader's" and (secret.parent / "submission").is_dir()
+    assert notebooks == [str(folder / "answer.ipynb")]
+    named = {record.getMessage().split(",")[0] for record in caplog.records}
+    assert named == {f"Removed {folder / name}" for name in ("dangling", "data/inner_link", "file_link",
+                                                              "folder_link", "other.ipynb")}
+    assert [r.levelname for r in caplog.records if "other.ipynb" in r.getMessage()] == ["ERROR"]
+
+
+def test_a_link_the_hook_cannot_remove_stops_nbgrader_before_it_reads_the_submission(submission, monkeypatch):
+    """nbgrader logs an Exception from the hook and grades on: the hook's failure must get past that."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    folder, _ = submission
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(f"read-only: {path}")
+
+    monkeypatch.setattr(nofollow.os, "unlink", refuse)
+    converter = Autograde(coursedir=CourseDirectory(root=str(folder.parent)), pre_convert_hook=remove_submitted_links)
+    converter.notebooks = [str(folder / "answer.ipynb")]
+    with pytest.raises(LinkRemovalFailed, match="cannot remove the symbolic links"):
+        converter.run_pre_convert_hook()
 
 
 @pytest.mark.parametrize("starts_in", ["the course root", "elsewhere"])

@@ -3,6 +3,7 @@ carries on and off a worker, the reason a failure is named with, and the command
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -23,6 +24,24 @@ def test_a_tree_travels_as_bytes_without_its_links(tmp_path):
     assert files == {"answer.ipynb": b"{}", "data/x.csv": b"x\n1\n"}
     parallel.write_tree(tmp_path / "received", files)
     assert parallel.read_tree(tmp_path / "received") == files
+
+
+def test_a_submission_carries_its_links_by_name_only_and_the_worker_gets_links_to_nothing(tmp_path, monkeypatch):
+    """So that the course's autograde hook names and removes them on the worker as in a serial run."""
+    monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")  # alembic
+    folder = tmp_path / "course" / "submitted" / "s1" / "a"
+    (folder / "data").mkdir(parents=True)
+    (folder / "answer.ipynb").write_bytes(b"{}")
+    (folder / "notes.txt").symlink_to("/etc/shadow")
+    (folder / "data" / "classmates").symlink_to(tmp_path, target_is_directory=True)
+    submission = parallel.pack_submission(tmp_path / "course", "a", "s1")
+    assert submission.files == {"answer.ipynb": b"{}"}
+    assert submission.links == ("data/classmates", "notes.txt")
+    received = tmp_path / "worker" / "submitted" / "s1" / "a"
+    parallel.write_tree(received, submission.files)
+    parallel.put_back_links(received, submission.links)
+    assert {p.relative_to(received).as_posix(): os.readlink(p) for p in received.rglob("*") if p.is_symlink()} == {
+        "data/classmates": os.devnull, "notes.txt": os.devnull}
 
 
 @pytest.mark.parametrize("path", ["../escaped", "/etc/escaped", "data/../../escaped"])

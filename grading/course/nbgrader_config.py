@@ -8,7 +8,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     SaveAutoGrades)
 
 from grading.autograde import JudgedExecute
-from grading.nbgrader_plugins import CollectWithoutLinks, DropEmptyMetadata, HideHiddenTests
+from grading.nbgrader_plugins import (CollectWithoutLinks, DropEmptyMetadata, HideHiddenTests,
+                                      remove_submitted_links)
 from grading.timeouts import read_timeouts
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
@@ -26,9 +27,10 @@ c.Execute.timeout = 60  # assignments missing from timeouts.json
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"ConvergenceWarning"
 
-# A student's symbolic link is never followed with the grader's rights: collect leaves links out (stock
-# nbgrader would copy what they point to).
+# A student's symbolic link is never followed with the grader's rights: collect leaves links out, and
+# autograde deletes any link in a submission before reading it (stock nbgrader would copy what they point to).
 c.ExchangeFactory.collect = CollectWithoutLinks
+c.Autograde.pre_convert_hook = remove_submitted_links
 
 # A grade cell a student deleted is put back (with a note) and graded, rather than lost;
 # DropEmptyMetadata works around an nbgrader 0.9.6 crash on duplicated cells that this setting exposes.
