@@ -134,3 +134,20 @@ def test_every_formgrader_of_the_hub_collects_without_following_links(starts_in,
     app = NbGrader()
     app.load_config_file()
     assert ExchangeFactory(config=app.config).collect is CollectWithoutLinks
+
+
+def test_collect_takes_nothing_of_a_submission_that_is_itself_a_link(submission, tmp_path, caplog):
+    """A student may put a link to any folder into the exchange's inbound folder, named as a submission."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from grading.nbgrader_plugins import CollectWithoutLinks
+
+    inbound = tmp_path / "mallory+a+2024-01-01 00:00:00.000000 UTC+x"
+    inbound.symlink_to(submission[0], target_is_directory=True)
+    collect = CollectWithoutLinks(coursedir=CourseDirectory(root=str(tmp_path / "course")),
+                                  authenticator=Authenticator())
+    with caplog.at_level(logging.WARNING):
+        collect.do_copy(str(inbound), str(tmp_path / "course" / "submitted" / "mallory" / "a"))
+    assert not (tmp_path / "course").exists()
+    assert "Not collected: mallory's submission" in caplog.text
