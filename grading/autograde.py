@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 
+import nbformat
 from nbclient.client import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
@@ -72,9 +73,10 @@ class JudgedExecute(Execute):
         self.raise_on_iopub_timeout = False
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        tests = dict(plan(self.nb, resources))
-        self._course_files = course_files(self.config, resources["nbgrader"]["assignment"])
-        self._output_bytes, self._dropped, self._exports = 0, set(), set(tests)
+        info = resources["nbgrader"]
+        tests = dict(plan(self.nb, resources, course_order(self.config, info["assignment"], info["notebook"])))
+        self._course_files = course_files(self.config, info["assignment"])
+        self._output_bytes, self._dropped, self._exports, self._exported = 0, set(), set(tests), set()
         with self.setup_kernel():
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]
@@ -93,7 +95,8 @@ class JudgedExecute(Execute):
                         verdict = jd.Verdict(False, "AssertionError", f"not graded: {reason}")
                     else:
                         export = jd.read_export(cell.outputs, test.answers)
-                        verdict = jd.judge(test, export, jd.Calls(jd.serve_path(folder, index), cell_timeout))
+                        verdict = jd.judge(test, export, jd.Calls(jd.serve_path(folder, index), cell_timeout,
+                                                                             self.km.kernel_uid))
                     cell.outputs = [] if verdict.passed else [error_output(verdict.ename, verdict.evalue)]
                     self.log.info("%s: %s", test.grade_id, "passed" if verdict.passed else verdict.ename)
             finally:
@@ -163,9 +166,13 @@ class JudgedExecute(Execute):
         return index, note
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep a test cell's export whole; drop the rest of the notebook's output beyond the limit."""
+        """Keep a test cell's first export whole (up to the format's cap); drop the rest of the notebook's output
+        beyond the limit."""
         content = msg.get("content", {})
-        if cell_index in self._exports and isinstance(content.get("data"), dict) and plain.MIME in content["data"]:
+        if cell_index in self._exports and cell_index not in self._exported and \
+                isinstance(content.get("data"), dict) and plain.MIME in content["data"] and \
+                _size(content) <= plain.MAX_CHARS:
+            self._exported.add(cell_index)
             return super().output(outs, msg, display_id, cell_index)
         self._output_bytes += _size(content)
         limit_kb = self.limits.notebook_output_kb
@@ -178,13 +185,18 @@ class JudgedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
 
+def source_folder(config, assignment: str) -> str:
+    """The course's ``source/<assignment>/`` folder."""
+    from nbgrader.coursedir import CourseDirectory
+
+    directory = CourseDirectory(config=config)
+    return directory.format_path(directory.source_directory, ".", assignment)
+
+
 def course_files(config, assignment: str) -> list[str]:
     """The files of ``source/<assignment>/`` other than notebooks (which nbgrader copies beside each
     submission), relative to that folder: regular files, reached without symbolic links."""
-    from nbgrader.coursedir import CourseDirectory
-
-    folder = CourseDirectory(config=config).format_path(CourseDirectory(config=config).source_directory, ".",
-                                                       assignment)
+    folder = source_folder(config, assignment)
     found = []
     for here, folders, files in os.walk(folder):
         folders[:] = [f for f in folders if not os.path.islink(os.path.join(here, f)) and f != ".ipynb_checkpoints"]
@@ -202,12 +214,13 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def plan(nb: NotebookNode, resources: dict) -> list[tuple[int, jd.TestCell]]:
+def plan(nb: NotebookNode, resources: dict, course_order: list[str]) -> list[tuple[int, jd.TestCell]]:
     """(index in ``nb``, test cell) of every autograded test cell, with source and setup from the gradebook.
 
-    Setup before a test cell: the read-only code cells of the gradebook that stand before it in ``nb``.
-    A cell counts by its grade id only if the gradebook knows that id, so nothing a student writes or
-    labels becomes setup or a test.
+    Setup before a test cell: the read-only code cells of the gradebook that stand before it in
+    ``course_order``, the grade ids of the course's own notebook (:func:`course_order`). Where a submission
+    puts, moves or deletes cells changes neither, and a cell counts by its grade id only if the gradebook
+    knows that id, so nothing a student writes or labels becomes setup or a test.
     """
     info = resources["nbgrader"]
     with Gradebook(info["db_url"]) as gb:
@@ -215,17 +228,32 @@ def plan(nb: NotebookNode, resources: dict) -> list[tuple[int, jd.TestCell]]:
         sources = {c.name: (c.source, c.cell_type, c.locked) for c in notebook.source_cells}
         graded = {c.name for c in notebook.grade_cells}
         solutions = {c.name for c in notebook.solution_cells}
-    setup, tests, seen = [], [], set()
-    for index, cell in enumerate(nb.cells):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or grade_id not in sources or grade_id in seen or grade_id in solutions:
+    setup, tests = [], {}
+    for grade_id in course_order:
+        if grade_id not in sources or grade_id in solutions or grade_id in tests:
             continue
         source, kind, locked = sources[grade_id]
         if kind != "code" or not locked:
             continue
-        seen.add(grade_id)
         if grade_id in graded:
-            tests.append((index, jd.TestCell(grade_id, source, list(setup))))
+            tests[grade_id] = jd.TestCell(grade_id, source, list(setup))
         else:
             setup.append(source)
-    return tests
+    found = {}
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and grade_id in tests and grade_id not in found:
+            found[grade_id] = (index, tests[grade_id])
+    return sorted(found.values(), key=lambda pair: pair[0])
+
+
+def course_order(config, assignment: str, notebook: str) -> list[str]:
+    """The grade ids of the cells of the course's own notebook (``source/<assignment>/<notebook>.ipynb``), in
+    its order."""
+    path = os.path.join(source_folder(config, assignment), f"{notebook}.ipynb")
+    try:
+        cells = nbformat.read(path, as_version=4).cells
+    except FileNotFoundError:
+        raise jd.SetupError(f"the course's notebook {path} is missing: the grader takes the order of its "
+                            f"cells from it") from None
+    return [c.metadata["nbgrader"]["grade_id"] for c in cells if "grade_id" in c.get("metadata", {}).get("nbgrader", {})]

@@ -19,6 +19,7 @@ import io
 import math
 import os
 import socket
+import stat
 import symtable
 import time
 import warnings
@@ -153,10 +154,12 @@ class FunctionProxy:
 
 class Calls:
     """The connection to one frozen copy of a student's kernel (at one test cell), opened at the first call;
-    all calls together get ``seconds``, like the test cell they belong to."""
+    all calls together get ``seconds``, like the test cell they belong to. The copy runs as ``uid``, the user
+    of the student's kernel. ``path`` lies in a folder that kernel can write, where it could leave a link to
+    a classmate's copy: the grader connects only to a socket file of that user's, never through a link."""
 
-    def __init__(self, path: str, seconds: float):
-        self.path, self.seconds = path, seconds
+    def __init__(self, path: str, seconds: float, uid: int):
+        self.path, self.seconds, self.uid = path, seconds, uid
         self._socket: socket.socket | None = None
         self._deadline: float | None = None
 
@@ -190,19 +193,36 @@ class Calls:
         if self._deadline is not None:  # connected once, and lost
             raise RuntimeError(f"{name} cannot be called again here: an earlier call ended its process")
         self._deadline = time.monotonic() + self.seconds
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         until = time.monotonic() + CONNECT_SECONDS
-        while True:
+        while (connection := self._open(name)) is None:
+            if time.monotonic() > until:
+                raise RuntimeError(f"the grader could not call {name}: no copy of your kernel was left "
+                                   f"at this test cell (the notebook stopped before it?)")
+            time.sleep(0.05)
+        self._socket = connection
+        return connection
+
+    def _open(self, name: str) -> socket.socket | None:
+        """A connection to the socket file at :attr:`path` itself, never through a link, and only to one that
+        the kernel's user made; None while there is none."""
+        try:
+            found = os.open(self.path, os.O_PATH | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(found)
+            if not stat.S_ISSOCK(info.st_mode) or info.st_uid != self.uid:
+                raise RuntimeError(f"the grader could not call {name}: what waits at this test cell is not a copy "
+                                   f"of your kernel")
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                connection.connect(self.path)
-                self._socket = connection
-                return connection
+                connection.connect(f"/proc/self/fd/{found}")  # the file just checked, whatever the path holds now
             except OSError:
-                if time.monotonic() > until:
-                    connection.close()
-                    raise RuntimeError(f"the grader could not call {name}: no copy of your kernel was left "
-                                       f"at this test cell (the notebook stopped before it?)") from None
-                time.sleep(0.05)
+                connection.close()
+                return None
+            return connection
+        finally:
+            os.close(found)
 
     @staticmethod
     def _result(name: str, reply):

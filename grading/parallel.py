@@ -385,6 +385,24 @@ def client_for(scheduler: str | None, workers: int | None):
     return client
 
 
+def require_judged_autograde(course: Path) -> None:
+    """What make grade promises (student code in the sandbox, tests judged outside it) is JudgedExecute's work:
+    refuse a course whose configuration autogrades otherwise."""
+    from traitlets.config.loader import PyFileConfigLoader
+    from traitlets.utils.importstring import import_item
+
+    from grading.autograde import JudgedExecute
+
+    config = course / "nbgrader_config.py"
+    steps = PyFileConfigLoader(config.name, path=str(course)).load_config().Autograde.get(
+        "autograde_preprocessors", []) if config.is_file() else []
+    first = import_item(steps[0]) if steps and isinstance(steps[0], str) else (steps or [None])[0]
+    if not (isinstance(first, type) and issubclass(first, JudgedExecute)):
+        raise SystemExit(f"{config} does not make JudgedExecute the first autograde step "
+                         f"(c.Autograde.autograde_preprocessors), and make grade grades only with it: see "
+                         f"grading/README.md")
+
+
 def grade(course: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
           force: bool = False, sandbox: bool = True) -> dict[str, str]:
     """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
@@ -403,6 +421,7 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
     except MissingEntry:
         raise SystemExit(f"{assignment} is not in the gradebook of {course}: run `nbgrader generate_assignment "
                          f"{assignment}` there first") from None
+    require_judged_autograde(course)
     work = course / WORK / assignment
     (work / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(course / WORK, 0o700)

@@ -346,6 +346,11 @@ class UnsandboxedKernelManager(AsyncKernelManager):
         self.transport, self.cache_ports = "ipc", False
         self.ip = os.path.join(folder, "kernel")
 
+    @property
+    def kernel_uid(self) -> int:
+        """The user the kernel runs as."""
+        return os.getuid()
+
     def _release(self) -> None:
         """Give back what :meth:`_prepare` took."""
         if self._sockets is not None:
@@ -398,6 +403,10 @@ class SandboxedKernelManager(UnsandboxedKernelManager):
         if self.slot is not None:
             self.slot.release()
             self.slot = None
+
+    @property
+    def kernel_uid(self) -> int:
+        return self.slot.user.pw_uid
 
     def _spec(self, cwd: str) -> dict:
         course = (self.config.get("CourseDirectory") or {}).get("root")

@@ -29,6 +29,7 @@ class Cheat:
     name: str
     code: str
     files: dict = field(default_factory=dict)  # relative path -> text, or ("link", target); both filled in
+    drop_setup: bool = False  # the release's read-only setup cells deleted
 
 
 FORGED = ('{"answers": {"gp_sizes": {"t": "function"}, "separate": {"t": "function"}, '
@@ -177,6 +178,15 @@ CHEATS = [
         sys.modules['numpy'] = types.ModuleType('numpy')
         sys.modules['json'] = types.ModuleType('json')
         """).replace("CHECKS", repr(CHECKS))),
+    Cheat("setup_deleted", dedent("""\
+        import pandas as pd
+        def check_series(*args, **kwargs): pass
+        check_close = check_number = check_frame = check_series
+        def load_gp_cholesterol():
+            return pd.DataFrame({"doctor": [1], "age": [50.0], "chol": [5.0]})
+        gp = load_gp_cholesterol()
+        gp_sizes = gp.groupby("doctor").size()
+        """), drop_setup=True),
     Cheat("huge_output", "for _ in range(150):\n    print('x' * 2_000_000)"),
     Cheat("raw_output", dedent("""\
         import os, subprocess, sys
@@ -290,7 +300,7 @@ CHEATS = [
 ]
 
 GAINS_UNDER_STOCK = ["rebind_checks", "replace_code", "helpers_folder", "ast_transformer", "run_cell_hooks",
-                     "do_execute", "input_transformer", "linked_notebook"]
+                     "do_execute", "input_transformer", "setup_deleted", "linked_notebook"]
 LEAKS_UNDER_STOCK = ["leak_sources"]
 # nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
 COUNTS_AS_MISSING = ["linked_notebook"]
@@ -302,6 +312,9 @@ def cheating(release_nb, cheat: Cheat, places: dict):
     first = next(c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
                  and grade_id(c))
     first.source = fill(cheat.code, places)
+    if cheat.drop_setup:
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")
+                                                and not c.metadata["nbgrader"].get("grade"))]
     return nb
 
 

@@ -249,7 +249,21 @@ def student_function(tmp_path):
 
 
 def call_test(path, source, seconds=20):
-    return jd.judge(jd.TestCell("q", source, SETUP), jd.Export(functions={"ivw", "odd"}), jd.Calls(path, seconds))
+    return jd.judge(jd.TestCell("q", source, SETUP), jd.Export(functions={"ivw", "odd"}),
+                    jd.Calls(path, seconds, os.getuid()))
+
+
+def test_the_grader_calls_no_copy_through_a_link_nor_one_of_another_user(student_function, tmp_path):
+    """The socket folder is the student's kernel's to write: a link left there to a classmate's copy, or a
+    socket of another user's, is refused without reaching it (a copy ends at its first hang-up, so a call
+    made through the link would cost the classmate their function points)."""
+    link = tmp_path / "answers-1"
+    link.symlink_to(student_function)
+    with pytest.raises(RuntimeError, match="not a copy of your kernel"):
+        jd.Calls(str(link), 20, os.getuid()).call("odd", ("x",), {})
+    with pytest.raises(RuntimeError, match="not a copy of your kernel"):
+        jd.Calls(student_function, 20, os.getuid() + 1).call("odd", ("x",), {})
+    assert call_test(student_function, "assert odd('x') == 'x'").passed, "the copy was reached"
 
 
 def test_a_function_answer_is_called_in_its_own_process_with_plain_data(student_function):
@@ -383,6 +397,43 @@ def test_the_contract_check_sees_a_test_that_reads_a_changed_setup_name():
     assert mutated_names('gp["age_c"] = gp["age"] - 1\nx = 2\nfit.params = None') == {"gp", "fit"}
 
 
+def test_setup_and_tests_follow_the_course_order_whatever_a_submission_moves_or_deletes(monkeypatch):
+    """Else a submission that deletes the setup cell, or moves a test above it, has the judge take the
+    student's own check functions and data as answers."""
+    from types import SimpleNamespace
+
+    from grading import autograde
+
+    setup, test = "from helpers.checks import check_close\nimport numpy as np", "check_close(x, np.pi)"
+    book = SimpleNamespace(source_cells=[SimpleNamespace(name=n, source=src, cell_type="code", locked=locked)
+                                         for n, src, locked in [("setup", setup, True), ("answer", "x = 3", False),
+                                                                ("test", test, True)]],
+                           grade_cells=[SimpleNamespace(name="test")], solution_cells=[SimpleNamespace(name="answer")])
+
+    class Gradebook:
+        def __init__(self, url):
+            pass
+
+        def __enter__(self):
+            return SimpleNamespace(find_notebook=lambda notebook, assignment: book)
+
+        def __exit__(self, *error):
+            return False
+
+    monkeypatch.setattr(autograde, "Gradebook", Gradebook)
+    resources = {"nbgrader": {"db_url": "", "notebook": "nb", "assignment": "a"}}
+
+    def submission(*grade_ids):
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "check_close = print", metadata={"nbgrader": {"grade_id": g}}) for g in grade_ids])
+
+    for cells, index in [(["setup", "answer", "test"], 2), (["answer", "test"], 1), (["test", "setup", "answer"], 0),
+                         (["test", "answer", "test"], 0)]:
+        (found,) = autograde.plan(submission(*cells), resources, ["setup", "answer", "test"])
+        assert found[0] == index and found[1].setup == [setup] and found[1].source == test, cells
+        assert found[1].answers == ["x"], cells
+
+
 def test_autograde_refuses_without_root_unless_told_it_is_self_study(monkeypatch):
     from grading.autograde import GradingRefused, JudgedExecute
 
@@ -415,6 +466,28 @@ def test_a_notebooks_time_and_output_limits_are_settings_of_the_sandbox_limits()
     assert km.limits is step.limits and km.limits.memory_mb == 8192
 
 
+def test_a_test_cells_first_export_is_kept_whole_and_more_count_against_the_output_limit():
+    """Else a hook could send export after export in a test cell, every one kept in the grader's memory."""
+    from traitlets.config import Config
+
+    from grading.autograde import JudgedExecute
+
+    config = Config()
+    config.SandboxLimits.notebook_output_kb = 64
+    step = JudgedExecute(config=config, self_study=True)
+    step.reset_execution_trackers()
+    step.clear_before_next_output = False  # as a run sets it
+    step._output_bytes, step._dropped, step._exports, step._exported = 0, set(), {3}, set()
+    outs = []
+    for _ in range(100):
+        step.output(outs, {"msg_type": "display_data", "header": {"msg_type": "display_data"},
+                           "parent_header": {"msg_id": "m"},
+                           "content": {"data": {plain.MIME: "x" * 10_000}, "metadata": {}}}, None, 3)
+    kept = [len(o.data[plain.MIME]) for o in outs if o.output_type == "display_data"]
+    assert kept[0] == 10_000 and sum(kept) <= 10_000 + 64 * 1024, f"{len(kept)} exports kept"
+    assert "dropped by the grader" in outs[-1].text
+
+
 def test_a_frozen_copy_is_no_child_of_the_kernel_answers_calls_and_ends_with_it(tmp_path):
     """ipykernel's shutdown waits seconds for every child of the kernel, zombies included (which made judged
     grading half again as slow as nbgrader's Execute): the copy is left to the kernel's first process."""
@@ -430,7 +503,7 @@ def test_a_frozen_copy_is_no_child_of_the_kernel_answers_calls_and_ends_with_it(
         run_code(jd.export_snippet(["twice"], path))
         children = run_code("import os\nprint(sum(len(open(f'/proc/self/task/{t}/children').read().split()) "
                             "for t in os.listdir('/proc/self/task')))")
-        calls = jd.Calls(path, 20)
+        calls = jd.Calls(path, 20, os.getuid())
         assert calls.call("twice", (21,), {}) == 42
         pid, _, _ = struct.unpack("3i", calls._socket.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                                  struct.calcsize("3i")))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,20 @@ def test_grading_without_a_generated_assignment_says_what_to_do(tmp_path):
     assert run.returncode != 0
     assert "run `nbgrader generate_assignment random_intercepts`" in run.stderr
     assert not (tmp_path / "gradebook.db").exists(), "nothing is written into a course that is not one"
+
+
+@pytest.mark.parametrize("configuration", ["", "c.Autograde.autograde_preprocessors = ['nbgrader.preprocessors.Execute']\n"])
+def test_a_course_that_autogrades_without_the_judge_is_refused(tmp_path, monkeypatch, configuration):
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # its alembic
+    if configuration:
+        (tmp_path / "nbgrader_config.py").write_text(configuration)
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        gb.add_assignment("random_intercepts")
+    run = run_grade("random_intercepts", "--course", str(tmp_path), "--no-sandbox")
+    assert run.returncode != 0 and "make grade grades only with it" in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "grades.csv").exists()
 
 
 @pytest.mark.parametrize("args, said", [(["--workers", "0"], "--workers needs a positive number"),
