@@ -13,6 +13,12 @@ import pytest
 from grading import parallel
 
 
+@pytest.fixture
+def alembic_on_path(monkeypatch):
+    """nbgrader's Gradebook runs the environment's `alembic`."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
 def test_a_tree_travels_as_bytes_without_its_links(tmp_path):
     sent = tmp_path / "submission"
     (sent / "data").mkdir(parents=True)
@@ -27,9 +33,8 @@ def test_a_tree_travels_as_bytes_without_its_links(tmp_path):
     assert parallel.read_tree(tmp_path / "received") == files
 
 
-def test_a_submission_carries_its_links_by_name_only_and_the_worker_gets_links_to_nothing(tmp_path, monkeypatch):
+def test_a_submission_carries_its_links_by_name_only_and_the_worker_gets_links_to_nothing(tmp_path, alembic_on_path):
     """So that the course's autograde hook names and removes them on the worker as in a serial run."""
-    monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")  # alembic
     folder = tmp_path / "course" / "submitted" / "s1" / "a"
     (folder / "data").mkdir(parents=True)
     (folder / "answer.ipynb").write_bytes(b"{}")
@@ -83,10 +88,9 @@ def test_grading_without_a_generated_assignment_says_what_to_do(tmp_path):
 
 
 @pytest.mark.parametrize("configuration", ["", "c.Autograde.autograde_preprocessors = ['nbgrader.preprocessors.Execute']\n"])
-def test_a_course_that_autogrades_without_the_judge_is_refused(tmp_path, monkeypatch, configuration):
+def test_a_course_that_autogrades_without_the_judge_is_refused(tmp_path, alembic_on_path, configuration):
     from nbgrader.api import Gradebook
 
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # its alembic
     if configuration:
         (tmp_path / "nbgrader_config.py").write_text(configuration)
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
