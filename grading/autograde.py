@@ -95,8 +95,8 @@ class JudgedExecute(Execute):
                         verdict = jd.Verdict(False, "AssertionError", f"not graded: {reason}")
                     else:
                         export = jd.read_export(cell.outputs, test.answers)
-                        verdict = jd.judge(test, export, jd.Calls(jd.serve_path(folder, index), cell_timeout,
-                                                                             self.km.kernel_uid))
+                        calls = jd.Calls(jd.serve_path(folder, index), cell_timeout, self.km.kernel_uid)
+                        verdict = jd.judge(test, export, calls)
                     cell.outputs = [] if verdict.passed else [error_output(verdict.ename, verdict.evalue)]
                     self.log.info("%s: %s", test.grade_id, "passed" if verdict.passed else verdict.ename)
             finally:
@@ -256,4 +256,5 @@ def course_order(config, assignment: str, notebook: str) -> list[str]:
     except FileNotFoundError:
         raise jd.SetupError(f"the course's notebook {path} is missing: the grader takes the order of its "
                             f"cells from it") from None
-    return [c.metadata["nbgrader"]["grade_id"] for c in cells if "grade_id" in c.get("metadata", {}).get("nbgrader", {})]
+    marks = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
+    return [mark["grade_id"] for mark in marks if "grade_id" in mark]

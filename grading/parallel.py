@@ -394,9 +394,13 @@ def require_judged_autograde(course: Path) -> None:
     from grading.autograde import JudgedExecute
 
     config = course / "nbgrader_config.py"
-    steps = PyFileConfigLoader(config.name, path=str(course)).load_config().Autograde.get(
-        "autograde_preprocessors", []) if config.is_file() else []
-    first = import_item(steps[0]) if steps and isinstance(steps[0], str) else (steps or [None])[0]
+    steps = []
+    if config.is_file():
+        steps = PyFileConfigLoader(config.name, path=str(course)).load_config().Autograde.get(
+            "autograde_preprocessors", [])
+    first = steps[0] if steps else None
+    if isinstance(first, str):  # nbgrader accepts a class's dotted name too
+        first = import_item(first)
     if not (isinstance(first, type) and issubclass(first, JudgedExecute)):
         raise SystemExit(f"{config} does not make JudgedExecute the first autograde step "
                          f"(c.Autograde.autograde_preprocessors), and make grade grades only with it: see "

@@ -178,6 +178,8 @@ CHEATS = [
         sys.modules['numpy'] = types.ModuleType('numpy')
         sys.modules['json'] = types.ModuleType('json')
         """).replace("CHECKS", repr(CHECKS))),
+    # Stock nbgrader gives it a point; in this assignment every test also needs a name (np, range) that the
+    # judge could not take from the student, so the order of setup is tested on its own (tests/test_judge.py).
     Cheat("setup_deleted", dedent("""\
         import pandas as pd
         def check_series(*args, **kwargs): pass

@@ -87,7 +87,8 @@ def test_grading_without_a_generated_assignment_says_what_to_do(tmp_path):
     assert not (tmp_path / "gradebook.db").exists(), "nothing is written into a course that is not one"
 
 
-@pytest.mark.parametrize("configuration", ["", "c.Autograde.autograde_preprocessors = ['nbgrader.preprocessors.Execute']\n"])
+@pytest.mark.parametrize("configuration",
+                         ["", "c.Autograde.autograde_preprocessors = ['nbgrader.preprocessors.Execute']\n"])
 def test_a_course_that_autogrades_without_the_judge_is_refused(tmp_path, alembic_on_path, configuration):
     from nbgrader.api import Gradebook
 
