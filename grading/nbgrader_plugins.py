@@ -14,6 +14,7 @@ stores grades: every command stays a stock ``nbgrader`` command run in ``grading
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import tempfile
 
@@ -79,7 +80,28 @@ class CollectWithoutLinks(ExchangeCollect):
     :func:`grading.nofollow.copy_without_links`, which leaves out every link and special file, naming each
     with the student in the log; nbgrader's own copy (its ignore, include and size rules, group permissions)
     then runs on that copy. A submission that is itself a link is not collected at all.
+
+    The inbound folder is writable by every student, so a link there may be named as anyone's submission,
+    with any timestamp. A student's real submissions are therefore chosen before any link in their name, and
+    a student who has only links keeps what was collected for them before (stock collect with ``--update``
+    removes it before copying).
     """
+
+    def _sort_by_timestamp(self, records):
+        newest_first = super()._sort_by_timestamp(records)
+        return sorted(newest_first, key=self._is_link)  # stable: the folders, newest first, then the links
+
+    def _is_link(self, record) -> bool:
+        return os.path.islink(os.path.join(self.inbound_path, record["filename"]))
+
+    def copy_files(self):
+        for record in [record for record in self.src_records if self._is_link(record)]:
+            path = os.path.join(self.inbound_path, record["filename"])
+            self.log.warning("Not collected: %s, in %s's name, is a symbolic link (to %s) made by %s; what was "
+                             "collected for them before stays", path, record["username"], os.readlink(path),
+                             _owner(path))
+            self.src_records.remove(record)
+        super().copy_files()
 
     def do_copy(self, src, dest, log=None):
         student = self._path_to_record(src)["username"]
@@ -96,6 +118,14 @@ class CollectWithoutLinks(ExchangeCollect):
             copy = os.path.join(staging, "submission")
             copy_without_links(src, copy, 1000 * self.coursedir.max_dir_size, left_out)
             super().do_copy(copy, dest, log)
+
+
+def _owner(path: str) -> str:
+    uid = os.lstat(path).st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"user {uid}"
 
 
 class LinkRemovalFailed(BaseException):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,36 @@ def test_collect_takes_nothing_of_a_submission_that_is_itself_a_link(submission,
         collect.do_copy(str(inbound), str(tmp_path / "course" / "submitted" / "mallory" / "a"))
     assert not (tmp_path / "course").exists()
     assert "Not collected: mallory's submission" in caplog.text
+
+
+def test_a_link_in_a_students_name_never_displaces_their_submission(tmp_path, monkeypatch, caplog):
+    """Every student may write into the exchange's inbound folder, so a link there may bear a classmate's name
+    and a later timestamp: alice's real submission is collected all the same, and bob, who has only the
+    link, keeps what was collected for him before (stock collect with --update would remove it first)."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from grading.nbgrader_plugins import CollectWithoutLinks
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    inbound = tmp_path / "exchange" / "c" / "inbound"
+    elsewhere = tmp_path / "mallory's folder"
+    for folder in (inbound, elsewhere):
+        folder.mkdir(parents=True)
+    (elsewhere / "answer.ipynb").write_text("mallory's")
+    alice = inbound / "alice+a+2024-01-01 00:00:00.000000 UTC+r"
+    alice.mkdir()
+    (alice / "answer.ipynb").write_text("alice's")
+    for student in ("alice", "bob"):
+        (inbound / f"{student}+a+2099-01-01 00:00:00.000000 UTC+x").symlink_to(elsewhere, target_is_directory=True)
+    course = tmp_path / "course"
+    (course / "submitted" / "bob" / "a").mkdir(parents=True)
+    (course / "submitted" / "bob" / "a" / "answer.ipynb").write_text("bob's, collected before")
+    coursedir = CourseDirectory(root=str(course), assignment_id="a", course_id="c")
+    collect = CollectWithoutLinks(coursedir=coursedir, authenticator=Authenticator(), root=str(tmp_path / "exchange"),
+                                  update=True, check_owner=False)
+    with caplog.at_level(logging.WARNING):
+        collect.start()
+    assert (course / "submitted" / "alice" / "a" / "answer.ipynb").read_text() == "alice's"
+    assert (course / "submitted" / "bob" / "a" / "answer.ipynb").read_text() == "bob's, collected before"
+    assert "in bob's name, is a symbolic link" in caplog.text
