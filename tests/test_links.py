@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -154,7 +153,7 @@ def test_collect_takes_nothing_of_a_submission_that_is_itself_a_link(submission,
     assert "Not collected: mallory's submission" in caplog.text
 
 
-def test_a_link_in_a_students_name_never_displaces_their_submission(tmp_path, monkeypatch, caplog):
+def test_a_link_in_a_students_name_never_displaces_their_submission(tmp_path, alembic_on_path, caplog):
     """Every student may write into the exchange's inbound folder, so a link there may bear a classmate's name
     and a later timestamp: alice's real submission is collected all the same, and bob, who has only the
     link, keeps what was collected for him before (stock collect with --update would remove it first)."""
@@ -163,7 +162,6 @@ def test_a_link_in_a_students_name_never_displaces_their_submission(tmp_path, mo
 
     from grading.nbgrader_plugins import CollectWithoutLinks
 
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
     inbound = tmp_path / "exchange" / "c" / "inbound"
     elsewhere = tmp_path / "mallory's folder"
     for folder in (inbound, elsewhere):

@@ -6,17 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from grading import parallel
-
-
-@pytest.fixture
-def alembic_on_path(monkeypatch):
-    """nbgrader's Gradebook runs the environment's `alembic`."""
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 def test_a_tree_travels_as_bytes_without_its_links(tmp_path):
