@@ -81,6 +81,8 @@ def test_fit_matches_glmer(model):
     close(fit.loglik, ref["loglik"], 0, LOGLIK_ATOL)
     close([fit.aic, fit.bic], [ref["aic"], ref["bic"]], 0, 2 * LOGLIK_ATOL)
     assert (fit.nobs, fit.singular) == (ref["nobs"], ref["singular"])
+    # summary()'s "Scaled residuals": Pearson residuals given the conditional modes.
+    close(np.quantile(fit.pearson_residuals, [0, 0.25, 0.5, 0.75, 1]), ref["scaled_residual_quartiles"], OTHER_RTOL)
 
 
 @pytest.mark.parametrize("model", MODELS)

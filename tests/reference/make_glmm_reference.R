@@ -66,6 +66,7 @@ numbers <- function(s) {
     aic = AIC(fit),
     bic = BIC(fit),
     nobs = nobs(fit),
+    scaled_residual_quartiles = unname(quantile(residuals(fit, type = "pearson", scaled = TRUE))),
     ranef = list(group = rownames(modes), mode = modes[, 1], cond_sd = sqrt(c(attr(modes, "postVar"))))
   )
 }
