@@ -54,6 +54,7 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixed.py
 	$(BIN)/python bench/bench_bootstrap.py
+	$(BIN)/python bench/bench_glmm.py
 	$(BIN)/python -m bench.bench_grading
 	$(BIN)/python -m bench.bench_judging
 	$(BIN)/python bench/bench_sandbox.py
