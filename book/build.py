@@ -5,7 +5,7 @@ The book is made from what the repository stores, without running any notebook:
 1. A staging copy of the sources is laid out in ``_build/book-src/``: this folder's pages, the lecture
    notebooks (every ``notebooks/*.ipynb``, in file-name order), the exercises (every nbgrader source
    notebook ``grading/course/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
-   the instructors' guide ``grading/README.md``.
+   the instructors' guide ``grading/README.md`` with its page of internals ``grading/INTERNALS.md``.
    Only the copies are changed: solution cells get a fold (myst-nb's ``hide-cell`` tag for code, a
    dropdown for text) and hidden tests are removed as ``nbgrader generate_assignment`` removes them.
    The lectures' self-study exercises (see :func:`exercise_form_problems` for their form) are folded
@@ -57,6 +57,7 @@ TEXT_SOLUTION = re.compile(r"<details><summary>Solution (?P<number>\d+\.\d+)</su
                            re.S)
 CODEBOOK_FIELDS = ["dtype", "unit", "range", "level", "meaning", "source"]
 SYLLABUS = BOOK / "syllabus.yml"
+GRADING_GUIDE = [ROOT / "grading" / "README.md", ROOT / "grading" / "INTERNALS.md"]
 OBJECTIVES = "**Learning objectives.**"
 
 
@@ -90,7 +91,7 @@ def inputs() -> list[Path]:
               if p.is_file() and ".ipynb_checkpoints" not in p.parts]
     files += exercise_notebooks()
     files += [ROOT / "datasets" / "gp_cholesterol.md", ROOT / "datasets" / "gp_cholesterol.yml",
-              ROOT / "grading" / "README.md", ROOT / "requirements.txt"]
+              *GRADING_GUIDE, ROOT / "requirements.txt"]
     return sorted(files)
 
 
@@ -392,7 +393,8 @@ def stage(dest: Path) -> None:
     data_page = (ROOT / "datasets" / "gp_cholesterol.md").read_text().rstrip("\n")
     (dest / "datasets" / "gp_cholesterol.md").write_text(data_page + "\n\n" + codebook_markdown(manifest))
     (dest / "grading").mkdir()
-    shutil.copy2(ROOT / "grading" / "README.md", dest / "grading" / "README.md")
+    for page in GRADING_GUIDE:
+        shutil.copy2(page, dest / "grading" / page.name)
     (dest / "_course_map.md").write_text(course_map_markdown(lectures, exercises, syllabus))
 
 
