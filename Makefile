@@ -19,7 +19,7 @@ HUB_PYTHON ?= /usr/bin/python3
 HUB_ENV := .venv-hub
 PROXY := $(HUB_ENV)/proxy/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test book data bench grade hub hub-serve clean-venv
+.PHONY: lab test book student data bench grade hub hub-serve clean-venv
 
 # $(call make_env,FOLDER,PYTHON): a virtualenv in FOLDER, made by PYTHON, with the pinned packages and this
 # repository's helpers; FOLDER/.installed marks it done.
@@ -45,6 +45,11 @@ test: $(STAMP)
 ## Build the self-study book into _build/book/ from the stored outputs (runs no notebook).
 book: $(STAMP)
 	$(BIN)/python book/build.py
+
+## What a student installs, into _build/student/: a wheel of helpers with the data inside, and a zip of it with the
+## lectures and the released assignments (no solutions, no hidden tests); see student/README.md.
+student: $(STAMP)
+	$(BIN)/python student/build.py
 
 ## Rebuild datasets/gp_cholesterol.csv from its calibration targets.
 data: $(STAMP)

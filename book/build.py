@@ -5,14 +5,15 @@ The book is made from what the repository stores, without running any notebook:
 1. A staging copy of the sources is laid out in ``_build/book-src/``: this folder's pages, the lecture
    notebooks (every ``notebooks/*.ipynb``, in file-name order), the exercises (every nbgrader source
    notebook ``grading/course/source/<assignment>/*.ipynb``, in assignment-number order), the data's page and
-   the instructors' guide ``grading/README.md``.
+   the instructors' guide ``grading/README.md`` with its page of internals ``grading/INTERNALS.md``.
    Only the copies are changed: solution cells get a fold (myst-nb's ``hide-cell`` tag for code, a
    dropdown for text) and hidden tests are removed as ``nbgrader generate_assignment`` removes them.
    The lectures' self-study exercises (see :func:`exercise_form_problems` for their form) are folded
    the same way: their code solutions are already tagged ``hide-cell``, and each text solution's
    ``<details>`` block becomes a dropdown.
-   The course map (``_course_map.md``) is written from the notebooks' titles and first paragraphs, and the
-   codebook from ``datasets/gp_cholesterol.yml``.
+   The course map (``_course_map.md``) is written from the notebooks' titles, first paragraphs and learning
+   objectives, with the syllabus and the notation of ``book/syllabus.yml`` (study hours, prerequisites, the
+   table of symbols), and the codebook from ``datasets/gp_cholesterol.yml``.
 2. Sphinx with myst-nb builds the HTML with warnings as errors and nitpicky references.
 3. Every local ``href``/``src`` of the HTML is checked: the file must exist, and a ``#fragment`` must be an
    id in it.
@@ -55,6 +56,9 @@ CODE_SOLUTION_TAGS = {"hide-cell", SOLUTION_TAG}
 TEXT_SOLUTION = re.compile(r"<details><summary>Solution (?P<number>\d+\.\d+)</summary>\n\n(?P<body>.*\S)\n\n</details>",
                            re.S)
 CODEBOOK_FIELDS = ["dtype", "unit", "range", "level", "meaning", "source"]
+SYLLABUS = BOOK / "syllabus.yml"
+GRADING_GUIDE = [ROOT / "grading" / "README.md", ROOT / "grading" / "INTERNALS.md"]
+OBJECTIVES = "**Learning objectives.**"
 
 
 # --------------------------------------------------------------------------- what the book is made of
@@ -87,7 +91,7 @@ def inputs() -> list[Path]:
               if p.is_file() and ".ipynb_checkpoints" not in p.parts]
     files += exercise_notebooks()
     files += [ROOT / "datasets" / "gp_cholesterol.md", ROOT / "datasets" / "gp_cholesterol.yml",
-              ROOT / "grading" / "README.md", ROOT / "requirements.txt"]
+              *GRADING_GUIDE, ROOT / "requirements.txt"]
     return sorted(files)
 
 
@@ -114,7 +118,8 @@ def plain_title(nb, fallback: str) -> str:
 
 
 def overview(nb, blocks: int = 2) -> str:
-    """The opening of a notebook for the course map: its first paragraphs after the title.
+    """The opening of a notebook for the course map: its first paragraphs after the title, up to its
+    learning objectives.
 
     A one-line paragraph that opens with emphasis (a subtitle) is skipped; a list counts with the paragraph
     before it.
@@ -123,7 +128,7 @@ def overview(nb, blocks: int = 2) -> str:
     text = cell.source.strip().split("\n", 1)[1] if cell is not None and "\n" in cell.source.strip() else ""
     taken: list[str] = []
     for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
-        if paragraph.startswith("#"):
+        if paragraph.startswith(("#", OBJECTIVES)):  # the objectives have their own place in the map
             break
         is_list = re.match(r"([-*+]|\d+\.)\s", paragraph) is not None
         if taken and is_list:
@@ -133,6 +138,17 @@ def overview(nb, blocks: int = 2) -> str:
         elif paragraph and not re.match(r"[*_][^*_][^\n]*$", paragraph):
             taken.append(paragraph)
     return "\n\n".join(taken)
+
+
+def learning_objectives(nb) -> str:
+    """A lecture's "**Learning objectives.**" paragraph in its title cell, with the list that follows it."""
+    cell = first_heading_cell(nb)
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", cell.source if cell is not None else "")]
+    start = next((i for i, p in enumerate(paragraphs) if p.startswith(OBJECTIVES)), None)
+    if start is None:
+        return ""
+    taken = paragraphs[start:start + 2]
+    return "\n\n".join(taken if len(taken) == 2 and re.match(r"([-*+]|\d+\.)\s", taken[1]) else taken[:1])
 
 
 # --------------------------------------------------------------------------- staging
@@ -157,7 +173,7 @@ def fold_solutions(nb) -> None:
             tags = cell.metadata.setdefault("tags", [])
             if "hide-cell" not in tags:
                 tags.append("hide-cell")
-            cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
+            cell.metadata.setdefault("mystnb", {}).update(SOLUTION_PROMPTS)  # keeps a figure's alt text
         else:  # the delimiters would show as headings in prose
             text = re.sub(r"^### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M).strip()
             cell.source = dropdown("Solution", text)
@@ -240,7 +256,7 @@ def fold_lecture_solutions(nb) -> None:
         if not is_lecture_solution(cell):
             continue
         if cell.cell_type == "code":
-            cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
+            cell.metadata.setdefault("mystnb", {}).update(SOLUTION_PROMPTS)  # keeps a figure's alt text
             continue
         text = TEXT_SOLUTION.fullmatch(cell.source.strip())
         if text is None:
@@ -268,16 +284,80 @@ def codebook_markdown(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def course_map_markdown(lectures: list[tuple[str, object]], exercises: list[tuple[str, object]]) -> str:
-    """Each lecture and exercise (title linked, then its opening) and the book's hidden toctrees."""
-    parts = []
+def hours(value: float) -> str:
+    return f"{value:g} h"
+
+
+def syllabus_problems(syllabus: dict, lectures: list[Path], exercises: list[Path]) -> list[str]:
+    """What keeps book/syllabus.yml from covering exactly the lectures and assignments (empty: nothing)."""
+    problems = []
+    for kind, listed, found in (("lectures", set(syllabus.get("lectures", {})), {lecture_number(p) for p in lectures}),
+                                ("assignments", set(syllabus.get("assignments", {})), {p.parent.name for p in exercises})):
+        problems += [f"{kind}: {name} is missing from {SYLLABUS.name}" for name in sorted(found - listed, key=str)]
+        problems += [f"{kind}: {SYLLABUS.name} lists {name}, which does not exist" for name in sorted(listed - found, key=str)]
+    for number, entry in syllabus.get("lectures", {}).items():
+        problems += [f"lecture {number} builds on lecture {n}, which does not come before it"
+                     for n in entry.get("after", []) if not 1 <= n < number]
+    return problems
+
+
+def syllabus_markdown(syllabus: dict, lectures: list[tuple[str, object]], exercises: list[tuple[str, object]]) -> str:
+    """Prerequisites, then one table of study hours: each lecture (with what it builds on), each assignment."""
+    def number_of(docname: str) -> int:
+        return lecture_number(Path(docname))
+
+    def assignment_of(docname: str) -> dict:
+        return syllabus["assignments"][docname.split("/")[-1].split("-")[0]]
+
+    def lecture_list(numbers) -> str:
+        return ", ".join(str(n) for n in numbers) or "—"
+
+    parts = ["### Syllabus", "", "Prerequisites:", ""] + [f"- {item}" for item in syllabus["prerequisites"]]
+    parts += ["", "Study time, in hours of reading, running the code and doing the exercises (the lectures'), "
+              "or of answering (the assignments'):", "", "| | Study time | Builds on lectures |", "|---|---|---|"]
+    for docname, nb in lectures:
+        entry = syllabus["lectures"][number_of(docname)]
+        note = " *(advanced)*" if entry.get("advanced") else ""
+        parts.append(f"| {plain_title(nb, docname)}{note} | {hours(entry['hours'])} | {lecture_list(entry['after'])} |")
+    for docname, nb in exercises:
+        entry = assignment_of(docname)
+        parts.append(f"| {plain_title(nb, docname)} | {hours(entry['hours'])} | {lecture_list(entry['lectures'])} |")
+    lecture_hours = sum(syllabus["lectures"][number_of(d)]["hours"] for d, _ in lectures)
+    assignment_hours = sum(assignment_of(d)["hours"] for d, _ in exercises)
+    parts += ["", f"In all, {hours(lecture_hours)} of lectures and {hours(assignment_hours)} of assignments."]
+    advanced = [n for n, entry in syllabus["lectures"].items() if entry.get("advanced")]
+    for number in advanced:
+        later = [n for n, entry in syllabus["lectures"].items() if number in entry.get("after", [])]
+        practised = [plain_title(nb, d).split(" —")[0] for d, nb in exercises
+                     if number in assignment_of(d)["lectures"]]
+        parts += ["", f"Lecture {number} is **advanced**: it can be left out on a first reading; "
+                  + (f"lectures {lecture_list(later)} build on it" if later else "no later lecture builds on it")
+                  + (f", and {' and '.join(practised)} practises it in part." if practised else ".")]
+    return "\n".join(parts) + "\n"
+
+
+def notation_markdown(syllabus: dict) -> str:
+    parts = ["### Notation", "", "Every lecture and assignment writes the models with the same symbols:", "",
+             "| Symbol | Meaning |", "|---|---|"]
+    parts += [f"| {symbol} | {meaning} |" for symbol, meaning in syllabus["notation"]]
+    parts += ["", syllabus["notation_three_levels"]]
+    return "\n".join(parts) + "\n"
+
+
+def course_map_markdown(lectures: list[tuple[str, object]], exercises: list[tuple[str, object]],
+                        syllabus: dict) -> str:
+    """The syllabus and notation, then each lecture and exercise (title linked, its opening, a lecture's
+    learning objectives) and the book's hidden toctrees."""
+    parts = [syllabus_markdown(syllabus, lectures, exercises), notation_markdown(syllabus)]
     for heading, entries in (("Lectures", lectures), ("Exercises", exercises)):
         parts += [f"### {heading}", ""]
         if not entries:
             parts += ["(none yet)", ""]
         for docname, nb in entries:
             parts += [f"- **[{plain_title(nb, docname)}]({docname}.ipynb)**", ""]
-            parts += [textwrap.indent(overview(nb), "  "), ""]
+            for text in (overview(nb), learning_objectives(nb)):
+                if text:
+                    parts += [textwrap.indent(text, "  "), ""]
         if entries:
             parts += ["```{toctree}", ":hidden:", f":caption: {heading}", ""]
             parts += [docname for docname, _ in entries] + ["```", ""]
@@ -287,7 +367,11 @@ def course_map_markdown(lectures: list[tuple[str, object]], exercises: list[tupl
 def stage(dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(BOOK, dest, ignore=shutil.ignore_patterns("build.py", "__pycache__"))
+    syllabus = yaml.safe_load(SYLLABUS.read_text())
+    problems = syllabus_problems(syllabus, lecture_notebooks(), exercise_notebooks())
+    if problems:
+        raise SystemExit("book/syllabus.yml does not match the course:\n" + "\n".join(problems))
+    shutil.copytree(BOOK, dest, ignore=shutil.ignore_patterns("build.py", SYLLABUS.name, "__pycache__"))
     shutil.copytree(ROOT / "notebooks", dest / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     lectures = []
     for path in lecture_notebooks():
@@ -309,8 +393,9 @@ def stage(dest: Path) -> None:
     data_page = (ROOT / "datasets" / "gp_cholesterol.md").read_text().rstrip("\n")
     (dest / "datasets" / "gp_cholesterol.md").write_text(data_page + "\n\n" + codebook_markdown(manifest))
     (dest / "grading").mkdir()
-    shutil.copy2(ROOT / "grading" / "README.md", dest / "grading" / "README.md")
-    (dest / "_course_map.md").write_text(course_map_markdown(lectures, exercises))
+    for page in GRADING_GUIDE:
+        shutil.copy2(page, dest / "grading" / page.name)
+    (dest / "_course_map.md").write_text(course_map_markdown(lectures, exercises, syllabus))
 
 
 # --------------------------------------------------------------------------- link check

@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+# The repository keeps the data beside the package; the students' wheel (`make student`) carries it inside.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_INSIDE = _PACKAGE_DIR / "datasets"
+DATASETS_DIR = _INSIDE if _INSIDE.is_dir() else _PACKAGE_DIR.parent / "datasets"
 GP_CHOLESTEROL_CSV = DATASETS_DIR / "gp_cholesterol.csv"
 GP_CHOLESTEROL_MANIFEST = DATASETS_DIR / "gp_cholesterol.yml"
 

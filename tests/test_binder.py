@@ -1,37 +1,33 @@
-"""Binder: what repo2docker reads in binder/ gives the tested environment, and postBuild installs helpers.
+"""Binder: what repo2docker reads in binder/ gives a student's environment at the tested versions.
 
 repo2docker itself is not run (it needs Docker and the network); what it does with these files is: install
-binder/requirements.txt with pip for the Python of binder/runtime.txt, then run binder/postBuild from the
-repository root. The tests check each of those files, and run postBuild in a fresh virtualenv.
+binder/requirements.txt with pip, from the repository root, for the Python of binder/runtime.txt. The tests
+check each of those files, and install binder/requirements.txt as repo2docker does into a fresh virtualenv.
 """
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.student_env import check_students_environment, fresh_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
 
 
 def requirement_lines(path: Path) -> list[str]:
-    """The requirements a pip requirements file stands for, following its -r includes as pip does."""
-    lines = []
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line.startswith("-r"):
-            lines += requirement_lines((path.parent / line[2:].strip()).resolve())
-        elif line:
-            lines.append(line)
-    return lines
+    """The lines of a pip requirements file, comments and blank lines left out."""
+    return [line for line in (raw.split("#")[0].strip() for raw in path.read_text().splitlines()) if line]
 
 
-def test_binder_installs_exactly_the_pinned_requirements():
-    assert requirement_lines(BINDER / "requirements.txt") == requirement_lines(ROOT / "requirements.txt")
+def test_binder_installs_the_students_group_at_the_tested_versions():
+    lines = requirement_lines(BINDER / "requirements.txt")
+    constraints = [(BINDER / line.removeprefix("-c").strip()).resolve() for line in lines if line.startswith("-c")]
+    assert constraints == [ROOT / "requirements.txt"], lines
+    assert [line for line in lines if not line.startswith("-c")] == ["-e .[student]"], lines
 
 
 def test_binder_python_is_the_one_the_course_is_tested_with():
@@ -49,16 +45,13 @@ def test_the_launch_link_opens_a_lecture_that_exists():
 
 
 @pytest.mark.slow
-def test_post_build_installs_helpers_into_a_fresh_environment(tmp_path):
-    post_build = BINDER / "postBuild"
-    assert os.access(post_build, os.X_OK), "repo2docker runs postBuild only if it is executable"
-    env_dir = tmp_path / "fresh"
-    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
-    path = f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    run = subprocess.run([str(post_build)], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, PATH=path, VIRTUAL_ENV=str(env_dir)))
+def test_binder_requirements_install_a_students_environment(tmp_path):
+    python, env = fresh_venv(tmp_path / "fresh")
+    run = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=1800, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    found = subprocess.run([str(env_dir / "bin" / "python"), "-c",
+    found = subprocess.run([str(python), "-c",
                             "import importlib.util; print(importlib.util.find_spec('helpers').origin)"],
-                           capture_output=True, text=True, cwd=tmp_path)
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
     assert Path(found.stdout.strip()) == ROOT / "helpers" / "__init__.py", found.stdout + found.stderr
+    check_students_environment(python, env)

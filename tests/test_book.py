@@ -234,3 +234,79 @@ def test_lecture_solutions_are_folded_in_the_book(path):
         assert words and all(w in dropdown.get_text() for w in words), "a text solution is not inside its dropdown"
     article = str(html.select_one("article"))
     assert "<summary>Solution" not in article and "&lt;details" not in article, "a <details> block left unconverted"
+
+
+SYLLABUS = yaml.safe_load(book_build.SYLLABUS.read_text())
+
+
+def test_the_course_map_gives_the_syllabus_and_the_notation():
+    html = page("index.html")
+    rows = [[td.get_text(" ", strip=True) for td in tr.select("td")]
+            for tr in html.select("section#syllabus table tbody tr")]
+    titles = [book_build.plain_title(nbformat.read(p, as_version=4), p.stem) for p in LECTURES + EXERCISES]
+    assert [row[0].removesuffix(" (advanced)") for row in rows] == titles
+    wanted = [SYLLABUS["lectures"][book_build.lecture_number(p)]["hours"] for p in LECTURES]
+    wanted += [SYLLABUS["assignments"][p.parent.name]["hours"] for p in EXERCISES]
+    assert [float(row[1].removesuffix(" h")) for row in rows] == wanted
+    advanced = [row[0] for row in rows if row[0].endswith("(advanced)")]
+    assert [t.split(" ·")[0] for t in advanced] == ["9"], advanced
+    assert "Lecture 9 is advanced" in html.select_one("section#syllabus").get_text(" ", strip=True)
+    assert html.select("section#syllabus ul li"), "the prerequisites are missing"
+
+    symbols = html.select("section#notation table tbody tr")
+    assert len(symbols) == len(SYLLABUS["notation"])
+    assert all(tr.select_one("td").select("span.math") or tr.select_one("td").get_text() == "ICC" for tr in symbols)
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_the_course_map_lists_each_lectures_learning_objectives(path):
+    objectives = book_build.learning_objectives(nbformat.read(path, as_version=4))
+    assert objectives, f"{path.name}: no '{book_build.OBJECTIVES}' paragraph in its title cell"
+    first = re.sub(r"^(\d+\.|[-*+])\s+", "", objectives.split("\n\n")[1].splitlines()[0])
+    words = [w for w in first.split() if re.fullmatch(r"[A-Za-z]{4,}", w)][:4]
+    lectures = page("index.html").select_one("section#lectures").get_text(" ", strip=True)
+    assert words and all(w in lectures for w in words), (path.name, words)
+
+
+def test_the_syllabus_check_names_what_is_missing_or_wrong():
+    lectures = [Path("notebooks/01-a.ipynb"), Path("notebooks/02-b.ipynb")]
+    exercises = [Path("source/first/first.ipynb")]
+    good = {"lectures": {1: {"hours": 1, "after": []}, 2: {"hours": 1, "after": [1]}},
+            "assignments": {"first": {"hours": 2, "lectures": [1, 2]}}}
+    assert book_build.syllabus_problems(good, lectures, exercises) == []
+    problems = book_build.syllabus_problems(
+        {"lectures": {2: {"hours": 1, "after": [2]}, 3: {"hours": 1, "after": []}},
+         "assignments": {"second": {"hours": 1, "lectures": []}}}, lectures, exercises)
+    assert any("1 is missing" in p for p in problems) and any("lists 3" in p for p in problems)
+    assert any("first is missing" in p for p in problems) and any("lists second" in p for p in problems)
+    assert any("lecture 2 builds on lecture 2" in p for p in problems)
+
+
+def alt_texts(nb) -> list[str]:
+    """The alt text the book should give each stored figure of a notebook, in order ("" where none is set)."""
+    return [cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+            for cell in nb.cells if cell.cell_type == "code"
+            for output in cell.outputs if "image/png" in output.get("data", {})]
+
+
+@pytest.mark.parametrize("path", LECTURES + EXERCISES, ids=lambda p: p.stem)
+def test_every_figure_carries_alt_text(path):
+    """Each figure cell says in one sentence what its figure shows (cell metadata mystnb.image.alt, which
+    myst-nb writes into the image's alt attribute), and the book's page carries it."""
+    wanted = alt_texts(staged(path))
+    missing = [n for n, alt in enumerate(wanted, 1) if len(alt.split()) < 4]
+    assert not missing, f"{path.name}: figures {missing} (counted from the top) have no alt text of a sentence"
+    assert [img.get("alt") for img in notebook_page(path).select(".cell_output img")] == wanted
+
+
+def test_folding_a_solution_keeps_its_figures_alt_text():
+    cell = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nplot()\n### END SOLUTION")
+    cell.metadata["mystnb"] = {"image": {"alt": "A line of twelve points."}}
+    lecture_cell = nbformat.v4.new_code_cell("# Solution to exercise 1.1\nplot()")
+    lecture_cell.metadata.update(tags=["hide-cell", "solution"], mystnb={"image": {"alt": "Twelve lines."}})
+    exercise, lecture = nbformat.v4.new_notebook(cells=[cell]), nbformat.v4.new_notebook(cells=[lecture_cell])
+    book_build.fold_solutions(exercise)
+    book_build.fold_lecture_solutions(lecture)
+    for nb, alt in ((exercise, "A line of twelve points."), (lecture, "Twelve lines.")):
+        assert nb.cells[0].metadata["mystnb"]["image"] == {"alt": alt}
+        assert nb.cells[0].metadata["mystnb"]["code_prompt_show"] == "Show solution"

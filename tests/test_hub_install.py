@@ -8,6 +8,7 @@ import importlib.util
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -131,3 +132,40 @@ def test_the_repository_files_are_what_git_keeps_without_the_course_root():
     if (ROOT / ".git").exists() and shutil.which("git"):  # a copy without git is walked: the same files
         walked = sorted(name for name in install.walked_files(ROOT) if not name.startswith("grading/course/"))
         assert walked == files
+
+
+def test_folders_holding_the_solutions_are_closed_to_other_accounts(world):
+    repo = world / "repo"
+    make_tree(repo, {**FILES, "grading/course/source/a/a.ipynb": "{}", "_build/book/a.html": "",
+                     ".git/objects/pack": ""})
+    course, solutions = repo / "grading" / "course", install.solution_folders(repo, repo / "grading" / "course")
+    assert solutions == [course, repo / ".git", repo / "_build"]
+    assert all(install.reachable_by_others(folder) for folder in solutions)
+    assert install.keep_solutions_private(solutions) == solutions
+    assert not any(install.reachable_by_others(folder) for folder in solutions)
+    assert stat.S_IMODE(os.stat(course).st_mode) == 0o750, "the owner and group keep their rights"
+    assert install.unreadable(repo, ["Makefile", "helpers/data.py"]) is None, "what the servers read stays readable"
+    assert install.keep_solutions_private(solutions) == [], "nothing to change the second time"
+
+
+def test_a_course_root_others_cannot_reach_is_left_as_it_is(world):
+    repo = world / "root" / "repo"
+    make_tree(repo, {**FILES, "grading/course/nbgrader_config.py": ""})
+    os.chmod(world / "root", 0o700)  # as /root is
+    course = repo / "grading" / "course"
+    assert not install.reachable_by_others(course)
+    assert install.keep_solutions_private([course]) == []
+    assert stat.S_IMODE(os.stat(course).st_mode) == 0o755
+
+
+def test_a_worktrees_history_is_the_main_clones(tmp_path):
+    if not shutil.which("git"):
+        pytest.skip("no git")
+    main, worktree = tmp_path / "main", tmp_path / "wt"
+    run = dict(check=True, capture_output=True)
+    subprocess.run(["git", "init", "-q", str(main)], **run)
+    subprocess.run(["git", "-C", str(main), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], **run)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(worktree)], **run)
+    assert install.git_history(worktree) == main / ".git"
+    assert install.git_history(main) == main / ".git"

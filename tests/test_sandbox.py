@@ -486,8 +486,8 @@ def test_make_grades_memory_setting_reaches_the_kernel(tmp_path):
 # ----------------------------------------------------------------------------- settings and cgroups
 
 
-def test_the_readme_gives_the_limits_defaults():
-    text = (REPO / "grading" / "README.md").read_text()
+def test_the_grading_internals_give_the_limits_defaults():
+    text = (REPO / "grading" / "INTERNALS.md").read_text()
     documented = {}
     for names, values in re.findall(r"^\s*\| (`\w+`(?:, `\w+`)*) \| ([\d, ]+) \|", text, re.M):
         documented.update(zip(re.findall(r"`(\w+)`", names), map(int, values.split(","))))

@@ -8,6 +8,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     SaveAutoGrades)
 
 from grading.autograde import JudgedExecute
+from grading.lms import LmsCollector
 from grading.nbgrader_plugins import (CollectWithoutLinks, DropEmptyMetadata, HideHiddenTests,
                                       remove_submitted_links)
 from grading.timeouts import read_timeouts
@@ -43,3 +44,8 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 
 # Students' notebooks are small; larger files in an assignment folder are not collected.
 c.ExchangeSubmit.max_file_size = 2000  # kB
+
+# Submissions downloaded from Moodle or Canvas: `nbgrader zip_collect <assignment> --LmsCollector.platform=canvas`
+# (moodle by default) reads the student from the platform's file names and undoes its renaming
+# (grading/lms.py; grading/README.md, "Students on laptops: Moodle or Canvas").
+c.ZipCollectApp.collector_plugin = LmsCollector

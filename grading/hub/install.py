@@ -13,6 +13,10 @@ requirements.txt or pyproject.toml changed. Not installed: what git ignores (env
 students' work) and the course root, which holds the instructor's solutions; root copies it for the grader
 account from the repository itself.
 
+The solutions are kept from the students either way: if other accounts could reach a folder that holds them
+(the course root, git's history, the build output with the self-study book), only its owner may enter it
+from then on (its "other" permissions are taken away, and make hub says so).
+
 Runs with the interpreter the servers' environment is made by (HUB_PYTHON), so it uses the standard library
 only.
 """
@@ -94,6 +98,37 @@ def unreadable(root: Path, files: list[str]) -> str | None:
     return None
 
 
+def git_history(repo: Path) -> Path | None:
+    """The folder of a clone's git objects (a worktree's `.git` is a file naming the main clone's)."""
+    if (repo / ".git").is_dir():
+        return repo / ".git"
+    if not (repo / ".git").exists() or not shutil.which("git"):
+        return None
+    common = subprocess.run(["git", "-c", f"safe.directory={repo}", "-C", str(repo), "rev-parse",
+                             "--path-format=absolute", "--git-common-dir"], capture_output=True, text=True)
+    return Path(common.stdout.strip()) if common.returncode == 0 else None
+
+
+def solution_folders(repo: Path, course: Path) -> list[Path]:
+    """The folders that hold the solutions or copies of them: the course root (its source/), git's history
+    and the build output (the self-study book shows every solution)."""
+    return [folder for folder in (course, git_history(repo), repo / "_build") if folder is not None and folder.is_dir()]
+
+
+def reachable_by_others(folder: Path) -> bool:
+    """Whether other accounts may enter ``folder`` (each folder above it and the folder itself let them in):
+    then they can read any file of it whose name they know or can list."""
+    return all(os.stat(f).st_mode & stat.S_IXOTH for f in [folder, *folder.parents])
+
+
+def keep_solutions_private(folders: list[Path]) -> list[Path]:
+    """Take the "other" permissions from each of ``folders`` that other accounts could reach; the ones changed."""
+    changed = [folder for folder in folders if reachable_by_others(folder)]
+    for folder in changed:
+        os.chmod(folder, stat.S_IMODE(os.stat(folder).st_mode) & ~0o007)
+    return changed
+
+
 def claim(place: Path) -> int:
     """Make the install place, readable by all, and hold it for as long as this process and what it becomes
     (make, then the hub) run: another `make hub` must not change the files under a running hub. Returns the
@@ -151,6 +186,9 @@ def main() -> None:
     settings = Settings()
     os.umask(0o022)  # what make builds for the servers (their environment, the proxy) must be readable by all
     files = repository_files(REPO, leave_out=settings.course_template)
+    for folder in keep_solutions_private(solution_folders(REPO, settings.course_template)):
+        print(f"make hub: every account could reach {folder}, which holds the solutions; now only its owner may "
+              f"enter it (the students' servers need nothing of it; `chmod o+rx {folder}` would undo this)")
     why = unreadable(REPO, files)
     if why is None:
         place = REPO
