@@ -47,9 +47,9 @@ book: $(STAMP)
 	$(BIN)/python book/build.py
 
 ## What a student installs, into _build/student/: a wheel of helpers with the data inside, and a zip of it with the
-## lectures and the released assignments (no solutions, no hidden tests); see student/README.md.
+## lectures and the released assignments (no solutions, no hidden tests); see grading/student/README.md.
 student: $(STAMP)
-	$(BIN)/python student/build.py
+	$(BIN)/python grading/student/build.py
 
 ## Rebuild datasets/gp_cholesterol.csv from its calibration targets.
 data: $(STAMP)

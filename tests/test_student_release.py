@@ -1,4 +1,4 @@
-"""What a student installs (`make student`, student/build.py): the wheel of helpers with the data inside, and
+"""What a student installs (`make student`, grading/student/build.py): the wheel of helpers with the data inside, and
 the archive with the lectures and the released assignments. Built once into a temporary folder; the slow test
 installs it into a fresh virtualenv, away from the repository, and runs the first lecture there."""
 
@@ -15,7 +15,7 @@ import pytest
 from tests.student_env import NOT_FOR_STUDENTS, check_students_environment, fresh_venv
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("student_build", ROOT / "student" / "build.py")
+_spec = importlib.util.spec_from_file_location("student_build", ROOT / "grading" / "student" / "build.py")
 student_build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(student_build)
 
@@ -118,7 +118,7 @@ def test_a_fresh_environment_installs_it_and_runs_the_first_lecture(built, tmp_p
     _, _, folder = built
     env_dir = tmp_path / "venv"
     python, env = fresh_venv(env_dir)
-    # what student/README.md tells a student to run, in the unpacked folder
+    # what grading/student/README.md tells a student to run, in the unpacked folder
     install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", "constraints.txt",
                               "--find-links", ".", student_build.NAME], cwd=folder, env=env,
                              capture_output=True, text=True, timeout=1800)

@@ -1,4 +1,4 @@
-"""Build what a student installs: ``python student/build.py`` (what ``make student`` runs) writes into
+"""Build what a student installs: ``python grading/student/build.py`` (what ``make student`` runs) writes into
 ``_build/student/``:
 
 - ``random_effects_course_student-<version>-py3-none-any.whl``: the package ``helpers`` with the data inside
@@ -7,7 +7,7 @@
 - ``random-effects-course-student-<version>.zip``: that wheel, the lectures (``notebooks/``), the released
   assignments (``assignments/<name>/``, made by ``nbgrader generate_assignment`` from a copy of
   grading/course, so without solutions or hidden tests), ``constraints.txt`` (requirements.txt: the tested
-  versions), the licences and the students' README (student/README.md: how to install, on Linux, macOS or
+  versions), the licences and the students' README (grading/student/README.md: how to install, on Linux, macOS or
   Windows).
 
 Nothing of grading/course/source/ is shipped: the build refuses a file holding a solution or hidden-test
@@ -26,7 +26,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "_build" / "student"
 NAME = "random-effects-course-student"
 DATA_FILES = ["gp_cholesterol.csv", "gp_cholesterol.yml", "gp_cholesterol.md", "handout_targets.csv"]
@@ -63,7 +63,7 @@ def build_wheel(metadata: dict, work: Path, out: Path) -> Path:
     (stage / "helpers" / "datasets").mkdir()
     for name in DATA_FILES:
         shutil.copy2(ROOT / "datasets" / name, stage / "helpers" / "datasets" / name)
-    shutil.copy2(ROOT / "student" / "README.md", stage / "README.md")
+    shutil.copy2(ROOT / "grading" / "student" / "README.md", stage / "README.md")
     (stage / "pyproject.toml").write_text(pyproject_text(metadata))
     # The build backend of this environment, without a download: setuptools comes with every venv.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -110,7 +110,7 @@ def build(out: Path = OUT) -> tuple[Path, Path]:
         refuse_leaks(folder / "assignments")
         shutil.copy2(wheel, folder / wheel.name)
         shutil.copy2(ROOT / "requirements.txt", folder / "constraints.txt")
-        shutil.copy2(ROOT / "student" / "README.md", folder / "README.md")
+        shutil.copy2(ROOT / "grading" / "student" / "README.md", folder / "README.md")
         for name in LICENCES:
             shutil.copy2(ROOT / name, folder / name)
         archive = out / f"{top}.zip"
