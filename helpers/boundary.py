@@ -537,6 +537,12 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     Z[np.arange(n), spec.codes] = spec.Z[:, 0]
     residual_z = Z - Q @ (Q.T @ Z)
     U, singular, _ = np.linalg.svd(residual_z, full_matrices=False)
+    if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
+        raise BoundaryTestError(
+            "the random effect lies within the fixed effects (one group, or the grouping column also among the "
+            "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
+            "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
+            "not also fit the grouping column as a fixed effect")
     keep = singular > 1e-10 * singular.max()
     U, mu = U[:, keep], singular[keep] ** 2
     y_resid = spec.y - Q @ (Q.T @ spec.y)

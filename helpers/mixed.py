@@ -53,6 +53,7 @@ class LmeFit:
     random_corr: pd.DataFrame  # correlations of the random effects
     vcov: pd.DataFrame  # vcov(fit): under ML without summary's N / (N - p) adjustment
     ranef: pd.DataFrame  # BLUPs, one row per group (ranef(fit))
+    ranef_cond_sd: pd.DataFrame  # their conditional SDs given the estimates (lme4's ranef(fit, condVar = TRUE))
     fitted: pd.Series  # X beta + Z b, random effects included (fitted(fit))
     residuals: pd.Series  # response - fitted (resid(fit))
     loglik: float
@@ -251,7 +252,7 @@ class _Standardised:
 def _report(model: _Standardised, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
     """Everything ``summary(lme)``, ``ranef`` and ``fitted`` report, at theta."""
     T, S, reml = model.T, model.S, model.reml
-    beta_c, cov_c, sigma2, rel_cov_c, blup_c = model.problem.estimates(theta)
+    beta_c, cov_c, sigma2, rel_cov_c, blup_c, cond_cov_c = model.problem.estimates(theta)
     beta, cov, psi = T @ beta_c, T @ cov_c @ T.T, sigma2 * (S @ rel_cov_c @ S.T)
     n, p = model.X.shape
     n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
@@ -264,6 +265,8 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
                               "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames)
     sd = np.sqrt(np.diag(psi))
     ranef = pd.DataFrame(blup_c @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
+    cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, cond_cov_c, S)
+    ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
     fitted = pd.Series(model.X @ beta + np.einsum("ij,ij->i", model.Z, ranef.to_numpy()[model.codes]),
                        index=index, name="fitted")
     return LmeFit(
@@ -271,7 +274,7 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
         random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
         random_corr=pd.DataFrame(psi / np.outer(sd, sd), index=znames, columns=znames),
         vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
-        ranef=ranef, fitted=fitted, residuals=(model.y - fitted).rename("residuals"), loglik=loglik,
+        ranef=ranef, ranef_cond_sd=ranef_cond_sd, fitted=fitted, residuals=(model.y - fitted).rename("residuals"), loglik=loglik,
         aic=-2 * loglik + 2 * n_params,
         # nlme counts N - p observations for a REML likelihood.
         bic=-2 * loglik + np.log(n - p if reml else n) * n_params,
@@ -508,11 +511,12 @@ class _Profile:
         return dev, np.where(self.diag, dL[self.rows] * L[self.rows], dL[self.rows])
 
     def estimates(self, theta):
-        """beta, its covariance, sigma^2, the relative covariance D and the BLUPs D H_i Z_i'(y_i - X_i beta)."""
+        """beta, its covariance, sigma^2, the relative covariance D, the BLUPs D H_i Z_i'(y_i - X_i beta)
+        and their covariances given beta relative to sigma^2, (D^-1 + G_i)^-1 = D H_i."""
         L, D, H, F, M, beta, rss, _ = self._parts(theta)
         sigma2 = rss / self.nu
         blup = (F @ np.append(-beta, 1.0)) @ D
-        return beta, sigma2 * np.linalg.inv(M[: self.p, : self.p]), sigma2, D, blup
+        return beta, sigma2 * np.linalg.inv(M[: self.p, : self.p]), sigma2, D, blup, D @ H
 
 
 def _group_sum(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
