@@ -43,6 +43,7 @@ _FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
 _MAX_NEWTON = 200
 _TOL_DECREASE = 1e-9  # deviance change accepted as converged
 _TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
+_ROUNDING = 1e-6  # a negative LRT statistic smaller than this is rounding of equal log-likelihoods
 
 
 class BoundaryTestError(ValueError):
@@ -57,11 +58,14 @@ def chi2_mixture_pvalue(statistic: float, df: int) -> float:
 
     ``df`` is the number of covariance parameters the larger model adds: 1 for a
     random intercept against none, 2 for a correlated random slope against a
-    random intercept (its variance and its covariance with the intercept).
+    random intercept (its variance and its covariance with the intercept). A statistic
+    above -1e-6 is rounding of a difference of log-likelihoods and is taken as 0.
     """
     if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
         raise BoundaryTestError(f"df must be a whole number >= 1 (the parameters added), got {df!r}")
     statistic = float(statistic)
+    if -_ROUNDING < statistic < 0:  # 2 * (llf1 - llf0) of two fits at the same optimum, to rounding
+        statistic = 0.0
     if not statistic >= 0:
         raise BoundaryTestError(f"an LRT statistic is >= 0, got {statistic}")
     lower = float(statistic <= 0) if df == 1 else stats.chi2.sf(statistic, df - 1)

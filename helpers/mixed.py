@@ -12,7 +12,7 @@ Fit with statsmodels, ``rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re
 
 :func:`fit_lme` is the verified optimiser those checks measure against: it fits in a centred and
 scaled parametrisation, maps every number back exactly, proves the optimum (gradient, Hessian,
-independent optimizers, statsmodels' own log-likelihood at the same point) and raises
+independent optimizers, the log-likelihood recomputed from the marginal covariances) and raises
 :class:`LmeConvergenceError` rather than return an unverified answer.
 
 Only one grouping level and an unstructured random-effects covariance (nlme's default
@@ -30,10 +30,12 @@ import numpy as np
 import pandas as pd
 import patsy
 from scipy import optimize, stats
-from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, MixedLMResults
+from statsmodels.regression.mixed_linear_model import MixedLMResults
 
-__all__ = ["FitCheck", "LmeFit", "LmeInputError", "LmeConvergenceError", "check_fit", "fit_lme", "icc", "lrt",
-           "nlme_summary"]
+from helpers.rsummary import r_column_order, r_term
+
+__all__ = ["FitCheck", "LmeFit", "LmeInputError", "LmeConvergenceError", "SingularFitWarning", "check_fit",
+           "fit_lme", "icc", "lrt", "nlme_summary"]
 
 
 class LmeInputError(ValueError):
@@ -124,8 +126,10 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     y, X, Z, codes, labels = _design(data, fixed, random, group)
     model = _Standardised(y, X.to_numpy(), Z.to_numpy(), codes, reml)
     theta, checks = _optimise(model.problem, loglik_shift=model.shift)
-    return _report(model, theta, labels, list(X.columns), list(Z.columns), X.index,
-                   (fixed.strip(), random.strip(), group), checks)
+    report = _report(model, theta, labels, list(X.columns), list(Z.columns), X.index,
+                     (fixed.strip(), random.strip(), group), checks)
+    _warn_if_singular(report)
+    return report
 
 
 @dataclass(frozen=True, repr=False)
@@ -239,14 +243,18 @@ class _Standardised:
     def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
         """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
         S_inv = np.linalg.inv(self.S)
-        try:
-            L = np.linalg.cholesky(S_inv @ relative_cov @ S_inv.T)
-        except np.linalg.LinAlgError:
-            raise LmeConvergenceError(_BOUNDARY) from None
-        if np.diag(L).min() <= 0:
-            raise LmeConvergenceError(_BOUNDARY)
-        rows = self.problem.rows
-        return np.where(self.problem.diag, np.log(np.abs(L[rows])), L[rows])
+        return _semidefinite_cholesky(S_inv @ relative_cov @ S_inv.T)[self.problem.rows]
+
+
+def _semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower-triangular L with L L' = M for a positive semidefinite M: a zero pivot gives a zero column."""
+    L = np.zeros_like(M)
+    for j in range(len(M)):
+        pivot = M[j, j] - L[j, :j] @ L[j, :j]
+        if pivot > 1e-12 * max(1.0, np.abs(M).max()):
+            L[j, j] = np.sqrt(pivot)
+            L[j + 1:, j] = (M[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
 
 
 def _report(model: _Standardised, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
@@ -264,6 +272,9 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     fixed_tab = pd.DataFrame({"estimate": beta, "std_error": se, "df": df, "t": t,
                               "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames)
     sd = np.sqrt(np.diag(psi))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
+    checks = {**checks, "singular": _singularity(model.problem.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
     ranef = pd.DataFrame(blup_c @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
     cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, cond_cov_c, S)
     ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
@@ -272,7 +283,7 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     return LmeFit(
         fixed=fixed_tab,
         random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
-        random_corr=pd.DataFrame(psi / np.outer(sd, sd), index=znames, columns=znames),
+        random_corr=pd.DataFrame(corr, index=znames, columns=znames),
         vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
         ranef=ranef, ranef_cond_sd=ranef_cond_sd, fitted=fitted, residuals=(model.y - fitted).rename("residuals"), loglik=loglik,
         aic=-2 * loglik + 2 * n_params,
@@ -282,8 +293,36 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     )
 
 
-_BOUNDARY = ("a random effect's estimated variance is (nearly) zero, so the optimum is on the boundary of the "
-             "parameter space; simplify the random part of the model")
+def _singularity(L, sd, corr, names, sigma) -> str:
+    """What makes a fit singular, in words; "" when it is not (lme4's isSingular)."""
+    if np.abs(np.diag(L)).min() > _SINGULAR:
+        return ""
+    zero = [n for n, v in zip(names, sd) if v < _SINGULAR * sigma]
+    if zero:
+        return f"the variance of the random {', '.join(zero)} is estimated as 0"
+    pairs = [f"{names[i]} and {names[j]} ({corr[i, j]:+.0f})" for i in range(len(names)) for j in range(i)
+             if abs(corr[i, j]) > 1 - 1e-3]
+    return ("the random effects are perfectly correlated: " + ", ".join(pairs) if pairs
+            else "the covariance matrix of the random effects is singular")
+
+
+_ONE_GROUP = ("the data have a single group, and one group cannot estimate a between-group variance: its "
+              "random effect is indistinguishable from the intercept. Fit a linear model (smf.ols) instead")
+_SINGULAR = 1e-4  # lme4's isSingular tolerance on the diagonal of the relative Cholesky factor
+_BOUNDARY = ("the optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
+             "or a correlation of -1 or +1: a boundary (singular) fit)")
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is on the boundary of its parameter space (lme4: "boundary (singular) fit")."""
+
+
+def _warn_if_singular(report: "LmeFit") -> None:
+    if report.checks.get("singular"):
+        warnings.warn(f"boundary (singular) fit: {report.checks['singular']}. The data hold less between-group "
+                      "variation than this random part describes; the numbers are the maximum of the likelihood, "
+                      "as lme4 reports them, but a simpler random part (without that term) fits as well",
+                      SingularFitWarning, stacklevel=3)
 _GAP = 1e-6  # largest shortfall of statsmodels' log-likelihood below the verified maximum
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -300,6 +339,7 @@ def _verified(result) -> tuple[FitCheck, LmeFit]:
                             f"not {type(result).__name__}")
     if inner not in _checked:
         _checked[inner] = _verify(inner)
+        _warn_if_singular(_checked[inner][1])
     return _checked[inner]
 
 
@@ -310,6 +350,8 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
                             "(vc_formula)")
     if result.cov_pen is not None or sm.fe_pen is not None or result.freepat is not None:
         raise LmeInputError("penalised or constrained MixedLM fits are not supported")
+    if sm.n_groups < 2:
+        raise LmeInputError(_ONE_GROUP)
     codes = np.empty(sm.nobs, dtype=int)
     for k, label in enumerate(sm.group_labels):
         codes[sm.row_indices[label]] = k
@@ -321,28 +363,32 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     gradient = model.problem.deviance(theta, gradient=True)[1]
     check = FitCheck(loglik=float(result.llf), maximum=float(maximum),
                      max_abs_gradient=float(np.abs(gradient).max()))
-    if check.gap > _GAP:
-        raise LmeConvergenceError(
-            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
-            f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
-            "are not the model's. Centre (and scale) the covariates, or refit with another optimiser, "
-            "e.g. .fit(method='powell'), and check again.")
-    if check.gap < -_GAP:
-        raise LmeConvergenceError(f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
-                                  f"{check.maximum}; please report this data set")
     intercept = np.all(X == 1, axis=0)
-    xnames = ["(Intercept)" if i else name for i, name in zip(intercept, sm.exog_names)]
+    fixed = getattr(sm, "formula", None) or f"{sm.endog_names} ~ {' + '.join(sm.exog_names)}"
+    xnames = ["(Intercept)" if i else r_term(name, fixed) for i, name in zip(intercept, sm.exog_names)]
     re_names = list(sm.data.exog_re_names)
     re_intercept = np.all(Z == 1, axis=0)
     znames = ["(Intercept)" if i else name for i, name in zip(re_intercept, re_names)]
     group = re_names[int(np.argmax(re_intercept))] if re_intercept.any() else "group"
-    fixed = getattr(sm, "formula", None) or f"{sm.endog_names} ~ {' + '.join(sm.exog_names)}"
     random = "~ " + " + ".join("1" if n == "(Intercept)" else n for n in znames)
     index = getattr(sm.data, "row_labels", None)
     report = _report(model, best_theta, np.asarray(sm.group_labels), xnames, znames,
                      index if index is not None else pd.RangeIndex(sm.nobs), (fixed, random, group),
                      {"statsmodels_loglik": check.loglik, "maximum": check.maximum,
                       "max_abs_gradient": check.max_abs_gradient, "statsmodels_converged": bool(result.converged)})
+    if check.gap > _GAP:
+        singular = report.checks["singular"]
+        raise LmeConvergenceError(
+            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
+            f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
+            "are not the model's. " + (
+                f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
+                "without reaching: fit_lme reaches it, and a simpler random part avoids it." if singular else
+                "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
+                "and check again."))
+    if check.gap < -_GAP:
+        raise LmeConvergenceError(f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
+                                  f"{check.maximum}; please report this data set")
     return check, report
 
 
@@ -364,14 +410,8 @@ def _design(data, fixed, random, group):
         if data[name].isna().any():
             rows = data.index[data[name].isna()].tolist()[:5]
             raise LmeInputError(f"column {name!r} has missing values (rows {rows}); nlme would stop too (na.fail)")
-    for name in dict.fromkeys(used):
-        if not pd.api.types.is_numeric_dtype(data[name]):
-            raise LmeInputError(f"column {name!r} is not numeric (dtype {data[name].dtype}); "
-                                "encode it as numbers first")
-    sizes = data[group].value_counts()
-    if (sizes < 2).any():
-        raise LmeInputError(f"group(s) {sorted(sizes.index[sizes < 2].tolist())} of {group!r} have a single row; "
-                            "each group needs at least two observations")
+    if data[group].nunique() < 2:
+        raise LmeInputError(_ONE_GROUP)
     env = patsy.EvalEnvironment([{"np": np}])
     try:
         y, X = patsy.dmatrices(fixed, data, eval_env=env, NA_action="raise", return_type="dataframe")
@@ -380,19 +420,14 @@ def _design(data, fixed, random, group):
         raise LmeInputError(f"cannot build the model from the formulas: {err}") from err
     if y.shape[1] != 1:
         raise LmeInputError(f"the response of {fixed!r} must be a single numeric column")
-    X, Z = (_in_r_order(M).rename(columns={"Intercept": "(Intercept)"}) for M in (X, Z))
+    X, Z = (M.iloc[:, r_column_order(M.design_info, formula)].rename(columns=lambda c: r_term(c, fixed))
+            for M, formula in ((X, fixed), (Z, random)))
     if Z.shape[1] == 0:
         raise LmeInputError(f"random={random!r} has no random effects")
     if np.linalg.matrix_rank(X.to_numpy() @ _standardiser(X.to_numpy())) < X.shape[1]:
         raise LmeInputError(f"the fixed-effects columns {list(X.columns)} are linearly dependent")
     codes, labels = pd.factorize(data[group], sort=True)
     return y.iloc[:, 0].to_numpy(float), X, Z, codes, np.asarray(labels)
-
-
-def _in_r_order(design: pd.DataFrame) -> pd.DataFrame:
-    """Columns reordered as R orders terms: by interaction order, then as written."""
-    slices = sorted(design.design_info.term_slices.items(), key=lambda item: len(item[0].factors))
-    return design.iloc[:, [i for _, s in slices for i in range(s.start, s.stop)]]
 
 
 def _variables(formula: str) -> list[str]:
@@ -475,7 +510,7 @@ class _Profile:
 
     def factor(self, theta):
         L = np.zeros((self.q, self.q))
-        L[self.rows] = np.where(self.diag, np.exp(theta), theta)
+        L[self.rows] = theta
         return L
 
     def _parts(self, theta):
@@ -508,7 +543,7 @@ class _Profile:
             FX = F[:, :, :p]
             gamma -= np.einsum("gia,ab,gjb->ij", FX, np.linalg.inv(M[:p, :p]), FX)
         dL = (gamma + gamma.T) @ L
-        return dev, np.where(self.diag, dL[self.rows] * L[self.rows], dL[self.rows])
+        return dev, dL[self.rows]
 
     def estimates(self, theta):
         """beta, its covariance, sigma^2, the relative covariance D, the BLUPs D H_i Z_i'(y_i - X_i beta)
@@ -543,9 +578,10 @@ def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]
     # Different algorithms from different starts; the third is a referee, run only
     # when the first two disagree. (L-BFGS-B is avoided: its per-iteration overhead
     # dwarfs these small problems when another process holds a core.)
-    plans = [("BFGS", with_gradient, True, np.zeros(len(diag)), {"gtol": 1e-6}),
-             ("SLSQP", with_gradient, True, np.where(diag, np.log(0.3), 0.0), {"ftol": 1e-13, "maxiter": 500}),
-             ("Nelder-Mead", problem.deviance, None, np.where(diag, np.log(3.0), 0.0),
+    # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
+    plans = [("BFGS", with_gradient, True, np.where(diag, 1.0, 0.0), {"gtol": 1e-6}),
+             ("SLSQP", with_gradient, True, np.where(diag, 0.3, 0.0), {"ftol": 1e-13, "maxiter": 500}),
+             ("Nelder-Mead", problem.deviance, None, np.where(diag, 3.0, 0.0),
               {"xatol": 1e-7, "fatol": 1e-10, "maxiter": 2000 * len(diag)})]
     runs = {}
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -565,7 +601,7 @@ def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]
     checks["optimizers_agreeing"] = [m for m, r in runs.items() if (r.fun - best) / 2 < _AGREE]
     if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
         L = problem.factor(theta)
-        hint = "" if np.sqrt(np.diag(L @ L.T)).min() > 1e-3 else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
+        hint = "" if np.abs(np.diag(L)).min() > _SINGULAR else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
         raise LmeConvergenceError(f"could not verify the optimum: the Hessian of the deviance is not positive "
                                   f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}")
     if checks["max_abs_gradient"] > _GRAD:
@@ -574,11 +610,11 @@ def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]
     if len(checks["optimizers_agreeing"]) < 2:
         raise LmeConvergenceError(f"could not verify the optimum: the optimizers disagree on the log-likelihood "
                                   f"({checks['loglik_by_optimizer']})")
-    independent = _statsmodels_loglik(problem, theta)
+    independent = _dense_loglik(problem, theta)
     if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
-        raise LmeConvergenceError(f"statsmodels' MixedLM log-likelihood {independent} disagrees with ours "
-                                  f"{-best / 2} at the optimum; please report this data set")
-    checks["statsmodels_loglik"] = independent + loglik_shift
+        raise LmeConvergenceError(f"the log-likelihood from the marginal covariances, {independent}, disagrees "
+                                  f"with the profiled one, {-best / 2}, at the optimum; please report this data set")
+    checks["dense_loglik"] = independent + loglik_shift
     return theta, checks
 
 
@@ -613,14 +649,22 @@ def _newton_polish(with_gradient, x, steps=4):
     return x, grad, hess
 
 
-def _statsmodels_loglik(problem: _Profile, theta: np.ndarray) -> float:
-    """statsmodels' MixedLM log-likelihood at our optimum: an independent implementation."""
-    model = MixedLM(problem.y, problem.X, groups=problem.codes, exog_re=problem.Z)
+def _dense_loglik(problem: _Profile, theta: np.ndarray) -> float:
+    """The profiled log-likelihood from each group's marginal covariance V_i = I + Z_i D Z_i' (relative to
+    sigma^2), built and factorised directly: an implementation independent of the per-group sums above."""
     L = problem.factor(theta)
-    params = MixedLMParams.from_components(fe_params=np.zeros(problem.p), cov_re=L @ L.T)
-    # fit(do_cg=False) would do this but fails in statsmodels 0.15; set what fit() sets.
-    model.reml, model.cov_pen, model.fe_pen, model._cov_sing = problem.reml, None, None, 0
-    return float(model.loglike(params, profile_fe=True))
+    D = L @ L.T
+    p, logdet, xvx, xvy, yvy = problem.p, 0.0, np.zeros((problem.p, problem.p)), np.zeros(problem.p), 0.0
+    for g in range(problem.codes.max() + 1):
+        rows = problem.codes == g
+        X, Z, y = problem.X[rows], problem.Z[rows], problem.y[rows]
+        chol = np.linalg.cholesky(np.eye(len(y)) + Z @ D @ Z.T)
+        wx, wy = np.linalg.solve(chol, X), np.linalg.solve(chol, y)
+        logdet += 2 * np.log(np.diag(chol)).sum()
+        xvx, xvy, yvy = xvx + wx.T @ wx, xvy + wx.T @ wy, yvy + wy @ wy
+    rss = yvy - xvy @ np.linalg.solve(xvx, xvy)
+    dev = problem.nu * (np.log(2 * np.pi * rss / problem.nu) + 1) + logdet
+    return float(-(dev + (np.linalg.slogdet(xvx)[1] if problem.reml else 0.0)) / 2)
 
 
 # ----------------------------------------------------------------------------- printing

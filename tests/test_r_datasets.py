@@ -20,6 +20,8 @@ import statsmodels.formula.api as smf
 
 from helpers.boundary import BoundaryTestError, exact_rlrt
 from helpers.diagnostics import predicted_effects
+from helpers.mixed import LmeConvergenceError, LmeInputError, SingularFitWarning, check_fit, fit_lme, nlme_summary
+from helpers.rsummary import r_summary_text
 from tests.r_reference import close
 
 SCRIPT = Path(__file__).resolve().parent / "reference" / "make_r_datasets_reference.R"
@@ -78,3 +80,88 @@ def test_predicted_effects_are_lme4s_conditional_modes(r_run, r_numbers, case, r
         assert [str(g) for g in ours["group"]] == numbers["group"]
         close(ours["estimate"], numbers["estimate"], ESTIMATE_RTOL, atol=ESTIMATE_RTOL * np.abs(numbers["estimate"]).max())
         close(ours["cond_sd"], numbers["cond_sd"], ESTIMATE_RTOL)
+
+
+# ----------------------------------------------------------------------------- where R answers
+
+
+def assert_lmer_numbers(report, ref, loglik=True):
+    """An LmeFit against summary(lmer): fixed effects, standard errors, SDs, correlation, log-likelihood."""
+    close(report.fixed["estimate"], list(ref["fixed"].values()), ESTIMATE_RTOL)
+    assert list(report.fixed.index) == list(ref["fixed"])
+    close(report.fixed["std_error"], list(ref["std_error"].values()), OTHER_RTOL)
+    sd = report.random_sd[ref["sd_names"]]
+    close(sd, ref["sd"], OTHER_RTOL, atol=1e-6 * ref["sd"][-1])  # a zero SD is zero to 1e-6 of sigma
+    if ref["corr"]:
+        close(report.random_corr.iloc[1, 0], ref["corr"], OTHER_RTOL)
+    if loglik:
+        close(report.loglik, ref["loglik"], 0, 1e-5)
+    assert bool(report.checks["singular"]) == ref["singular"]
+
+
+def test_a_zero_variance_is_reported_as_lme4_reports_it(r_run, r_numbers):
+    """Dyestuff2: the between-batch variance is estimated as 0; the fit is reported, with a warning."""
+    ref = r_numbers["dyestuff2"]
+    assert ref["singular"] and ref["sd"][0] == 0
+    data = read(r_run, "dyestuff2")
+    fit = mixedlm("Yield ~ 1", data, "Batch")
+    with pytest.warns(SingularFitWarning, match=r"boundary \(singular\) fit: the variance of the random "
+                                                r"\(Intercept\) is estimated as 0"):
+        report = nlme_summary(fit)
+    check_fit(fit)
+    assert_lmer_numbers(report, ref)
+    with pytest.warns(SingularFitWarning):
+        assert_lmer_numbers(fit_lme(data, "Yield ~ 1", "~ 1", "Batch"), ref)
+
+
+def test_a_correlation_of_minus_one_is_reported_as_lme4_reports_it(r_run, r_numbers):
+    """IGF: lme4 reaches a correlation of -1; so does fit_lme, and check_fit says why statsmodels did not."""
+    ref = r_numbers["igf"]
+    assert ref["singular"] and ref["corr"] == -1
+    data = read(r_run, "igf")
+    with pytest.warns(SingularFitWarning, match=r"perfectly correlated: age and \(Intercept\) \(-1\)"):
+        assert_lmer_numbers(fit_lme(data, "conc ~ age", "~ age", "Lot"), ref)
+    with pytest.raises(LmeConvergenceError, match=r"boundary \(singular\) fit \(the random effects are perfectly "
+                                                  r"correlated.*fit_lme reaches it"):
+        check_fit(mixedlm("conc ~ age", data, "Lot", "~ age"))
+
+
+def test_one_group_cannot_estimate_a_between_group_variance(r_run):
+    data = read(r_run, "sleepstudy_308")
+    fit = mixedlm("Reaction ~ Days", data, "Subject")
+    for call in (lambda: check_fit(fit), lambda: fit_lme(data, "Reaction ~ Days", "~ 1", "Subject")):
+        with pytest.raises(LmeInputError, match="one group cannot estimate a between-group variance"):
+            call()
+
+
+@pytest.mark.parametrize(("case", "data", "fixed"), [("single_row", "sleepstudy_single_row", "Reaction ~ Days"),
+                                                     ("text_covariate", "orthodont", "distance ~ age + Sex")])
+def test_fit_lme_takes_groups_of_one_row_and_text_covariates(r_run, r_numbers, case, data, fixed):
+    """As nlme::lme does: a subject with one observation, and Orthodont's Sex as text (R's term SexMale)."""
+    ref = r_numbers[case]
+    frame = read(r_run, data)
+    group = "Subject"
+    assert frame[group].value_counts().min() == (1 if case == "single_row" else 4)
+    report = fit_lme(frame, fixed, "~ 1", group)
+    assert list(report.fixed.index) == list(ref["fixed"])
+    close(report.fixed["estimate"], list(ref["fixed"].values()), ESTIMATE_RTOL)
+    close(report.fixed["std_error"], list(ref["std_error"].values()), OTHER_RTOL)
+    close(report.random_sd, ref["sd"], OTHER_RTOL)  # nlme prints the SDs to 7 digits
+    close(report.loglik, ref["loglik"], 0, 1e-5)
+
+
+# ----------------------------------------------------------------------------- R's print format
+
+
+def test_r_summary_prints_rs_text(r_run, r_numbers):
+    """format.pval's digits with a p-value in [1e-4, 1e-3), text factors (SexMale, in R's order), residuals
+    labelled by R's row names, and the line on rows deleted as missing: character by character."""
+    sleep_308 = read(r_run, "sleepstudy_308").reset_index(drop=True)
+    sleep_308["noise"] = (np.arange(len(sleep_308)) + 1) % 3
+    few_with_missing = read(r_run, "sleepstudy").head(7)
+    few_with_missing.loc[2, "Reaction"] = np.nan
+    fits = {"pvalue_below_1e3": (smf.ols("Reaction ~ Days + noise", sleep_308), "sleep_308"),
+            "text_factor": (smf.ols("distance ~ age + Sex", read(r_run, "orthodont")), "orthodont"),
+            "few_with_missing": (smf.ols("Reaction ~ Days", few_with_missing), "few_with_missing")}
+    for name, (model, data_name) in fits.items():
+        assert r_summary_text(model.fit(), data=data_name) == r_numbers["lm_printouts"][name] + "\n", name
