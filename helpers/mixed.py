@@ -32,6 +32,7 @@ import patsy
 from scipy import optimize, stats
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
+from helpers.likelihood import Profile, group_codes, marginal_loglik, standardiser
 from helpers.rsummary import r_column_order, r_term
 
 __all__ = ["FitCheck", "LmeFit", "LmeInputError", "LmeConvergenceError", "SingularFitWarning", "check_fit",
@@ -125,7 +126,7 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
         raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
     y, X, Z, codes, labels = _design(data, fixed, random, group)
     model = _Standardised(y, X.to_numpy(), Z.to_numpy(), codes, reml)
-    theta, checks = _optimise(model.problem, loglik_shift=model.shift)
+    theta, checks = _optimise(model)
     report = _report(model, theta, labels, list(X.columns), list(Z.columns), X.index,
                      (fixed.strip(), random.strip(), group), checks)
     _warn_if_singular(report)
@@ -227,23 +228,39 @@ def icc(fit) -> float:
 
 
 class _Standardised:
-    """A model on centred, unit-SD columns Xc = X T and Zc = Z S, where the likelihood surface
-    is well scaled; beta = T beta_c and Psi = S Psi_c S' map back exactly."""
+    """The engine's profile of one response, on unit-SD random-effect columns Zc = Z S (centred too when
+    there is an intercept), where the likelihood surface is well scaled; Psi = S Psi_c S' maps back exactly."""
 
     def __init__(self, y, X, Z, codes, reml):
         self.y, self.X, self.Z, self.codes, self.reml = y, X, Z, codes, reml
-        self.T, self.S = _standardiser(X), _standardiser(Z)
-        self.problem = _Profile(y, X @ self.T, Z @ self.S, codes, reml)
-        # The REML likelihood holds -log|X'V^-1 X| / 2, which X -> X T shifts by -log|det T|.
-        self.shift = np.linalg.slogdet(self.T)[1] if reml else 0.0
+        self.S = standardiser(Z)
+        self.engine = Profile(X, Z @ self.S, codes, reml)
+        self.stats = self.engine.statistics(y[None])
+        self.diag = self.engine.diag
+
+    def deviance(self, theta, gradient=False):
+        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient)
+        return (float(out[0][0]), out[1][0]) if gradient else float(out[0])
 
     def loglik(self, theta) -> float:
-        return -self.problem.deviance(theta) / 2 + self.shift
+        return -self.deviance(theta) / 2
+
+    def factor(self, theta) -> np.ndarray:
+        return self.engine.factor(theta)
+
+    def marginal_loglik(self, theta) -> float:
+        return marginal_loglik(self.engine, theta, self.y)
+
+    def estimates(self, theta) -> dict:
+        return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
 
     def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
         """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
         S_inv = np.linalg.inv(self.S)
-        return _semidefinite_cholesky(S_inv @ relative_cov @ S_inv.T)[self.problem.rows]
+        return _semidefinite_cholesky(S_inv @ relative_cov @ S_inv.T)[self.engine.rows, self.engine.cols]
+
+
+_ONE = np.zeros(1, dtype=int)  # the index of the single response in the engine's stack
 
 
 def _semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
@@ -259,9 +276,10 @@ def _semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
 
 def _report(model: _Standardised, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
     """Everything ``summary(lme)``, ``ranef`` and ``fitted`` report, at theta."""
-    T, S, reml = model.T, model.S, model.reml
-    beta_c, cov_c, sigma2, rel_cov_c, blup_c, cond_cov_c = model.problem.estimates(theta)
-    beta, cov, psi = T @ beta_c, T @ cov_c @ T.T, sigma2 * (S @ rel_cov_c @ S.T)
+    S, reml = model.S, model.reml
+    est = model.estimates(theta)
+    beta, cov, sigma2 = est["beta"], est["cov_beta"], est["sigma2"]
+    psi = sigma2 * (S @ est["D"] @ S.T)
     n, p = model.X.shape
     n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
     loglik = model.loglik(theta)
@@ -274,9 +292,9 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     sd = np.sqrt(np.diag(psi))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
-    checks = {**checks, "singular": _singularity(model.problem.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
-    ranef = pd.DataFrame(blup_c @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
-    cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, cond_cov_c, S)
+    checks = {**checks, "singular": _singularity(model.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
+    ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
+    cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
     ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
     fitted = pd.Series(model.X @ beta + np.einsum("ij,ij->i", model.Z, ranef.to_numpy()[model.codes]),
                        index=index, name="fitted")
@@ -352,15 +370,12 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
         raise LmeInputError("penalised or constrained MixedLM fits are not supported")
     if sm.n_groups < 2:
         raise LmeInputError(_ONE_GROUP)
-    codes = np.empty(sm.nobs, dtype=int)
-    for k, label in enumerate(sm.group_labels):
-        codes[sm.row_indices[label]] = k
     X, Z = np.asarray(sm.exog, float), np.asarray(sm.exog_re, float)
-    model = _Standardised(np.asarray(sm.endog, float), X, Z, codes, bool(result.reml))
+    model = _Standardised(np.asarray(sm.endog, float), X, Z, group_codes(sm), bool(result.reml))
     theta = model.theta_of(np.asarray(result.cov_re_unscaled, float))
-    best_theta, _ = _optimise(model.problem, loglik_shift=model.shift)
+    best_theta, _ = _optimise(model)
     maximum = model.loglik(best_theta)
-    gradient = model.problem.deviance(theta, gradient=True)[1]
+    gradient = model.deviance(theta, gradient=True)[1]
     check = FitCheck(loglik=float(result.llf), maximum=float(maximum),
                      max_abs_gradient=float(np.abs(gradient).max()))
     intercept = np.all(X == 1, axis=0)
@@ -424,7 +439,7 @@ def _design(data, fixed, random, group):
             for M, formula in ((X, fixed), (Z, random)))
     if Z.shape[1] == 0:
         raise LmeInputError(f"random={random!r} has no random effects")
-    if np.linalg.matrix_rank(X.to_numpy() @ _standardiser(X.to_numpy())) < X.shape[1]:
+    if np.linalg.matrix_rank(X.to_numpy() @ standardiser(X.to_numpy())) < X.shape[1]:
         raise LmeInputError(f"the fixed-effects columns {list(X.columns)} are linearly dependent")
     codes, labels = pd.factorize(data[group], sort=True)
     return y.iloc[:, 0].to_numpy(float), X, Z, codes, np.asarray(labels)
@@ -445,19 +460,6 @@ def _variables(formula: str) -> list[str]:
                 skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
                 found += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip]
     return found
-
-
-def _standardiser(M: np.ndarray) -> np.ndarray:
-    """T such that M @ T has unit-SD columns, centred too when M has a constant column."""
-    T = np.eye(M.shape[1])
-    spread = np.ptp(M, axis=0) > 0
-    const = np.flatnonzero(~spread & (M[0] != 0))
-    mean, sd = M.mean(axis=0), M.std(axis=0)
-    for j in np.flatnonzero(spread):
-        T[j, j] = 1 / sd[j]
-        if const.size:
-            T[const[0], j] = -mean[j] / sd[j] / M[0, const[0]]
-    return T
 
 
 def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -482,94 +484,14 @@ def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(inner, within, np.where(outer, between, max(between, within))).astype(float)
 
 
-# ----------------------------------------------------------------------------- likelihood
-
-
-class _Profile:
-    """-2 log-likelihood profiled over beta and sigma^2, and its gradient, in theta.
-
-    theta is the log-Cholesky factor L of D, the random-effects covariance relative
-    to sigma^2 (the idea of nlme's pdLogChol). Everything comes from per-group
-    cross-products G_i = Z_i'Z_i and B_i = Z_i'[X y] through H_i = (I + G_i D)^-1, so
-    an evaluation is a few batched small-matrix operations whatever the group sizes. With
-    F_i = H_i B_i, [X y]'V^-1[X y] = [X y]'[X y] - sum B_i' D F_i (V relative to
-    sigma^2) and its differential is -sum F_i' dD F_i, which gives the gradient.
-    """
-
-    def __init__(self, y, X, Z, codes, reml):
-        self.X, self.Z, self.y, self.codes, self.reml = X, Z, y, codes, reml
-        self.n, self.p = X.shape
-        self.q = Z.shape[1]
-        self.nu = self.n - self.p if reml else self.n
-        W = np.column_stack([X, y])
-        self.WtW = W.T @ W
-        self.B = _group_sum(Z[:, :, None] * W[:, None, :], codes)
-        self.G = _group_sum(Z[:, :, None] * Z[:, None, :], codes)
-        self.rows = np.tril_indices(self.q)
-        self.diag = self.rows[0] == self.rows[1]
-
-    def factor(self, theta):
-        L = np.zeros((self.q, self.q))
-        L[self.rows] = theta
-        return L
-
-    def _parts(self, theta):
-        L = self.factor(theta)
-        D = L @ L.T
-        IGD = np.eye(self.q) + self.G @ D
-        H = np.linalg.inv(IGD)
-        F = H @ self.B
-        M = self.WtW - np.einsum("gia,ij,gjb->ab", self.B, D, F)
-        p = self.p
-        beta = np.linalg.solve(M[:p, :p], M[:p, p])
-        rss = M[p, p] - M[p, :p] @ beta  # (y - X beta)' V^-1 (y - X beta)
-        return L, D, H, F, M, beta, rss, np.linalg.slogdet(IGD)[1].sum()
-
-    def deviance(self, theta, gradient=False):
-        try:
-            L, D, H, F, M, beta, rss, logdet = self._parts(theta)
-        except np.linalg.LinAlgError:
-            return (np.inf, np.zeros(len(theta))) if gradient else np.inf
-        p, nu = self.p, self.nu
-        dev = nu * (np.log(2 * np.pi * rss / nu) + 1) + logdet
-        if self.reml:
-            dev += np.linalg.slogdet(M[:p, :p])[1]
-        if not gradient:
-            return dev
-        r = F @ np.append(-beta, 1.0)  # H_i Z_i'(y_i - X_i beta)
-        # d dev = tr(Gamma dD); then dD = dL L' + L dL' gives d dev / dL = 2 sym(Gamma) L.
-        gamma = np.einsum("gij,gjk->ik", H, self.G) - nu / rss * r.T @ r
-        if self.reml:
-            FX = F[:, :, :p]
-            gamma -= np.einsum("gia,ab,gjb->ij", FX, np.linalg.inv(M[:p, :p]), FX)
-        dL = (gamma + gamma.T) @ L
-        return dev, dL[self.rows]
-
-    def estimates(self, theta):
-        """beta, its covariance, sigma^2, the relative covariance D, the BLUPs D H_i Z_i'(y_i - X_i beta)
-        and their covariances given beta relative to sigma^2, (D^-1 + G_i)^-1 = D H_i."""
-        L, D, H, F, M, beta, rss, _ = self._parts(theta)
-        sigma2 = rss / self.nu
-        blup = (F @ np.append(-beta, 1.0)) @ D
-        return beta, sigma2 * np.linalg.inv(M[: self.p, : self.p]), sigma2, D, blup, D @ H
-
-
-def _group_sum(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    out = np.zeros((codes.max() + 1, *values.shape[1:]))
-    np.add.at(out, codes, values)
-    return out
-
-
 # ----------------------------------------------------------------------------- optimum
 
 _AGREE = 1e-5  # largest log-likelihood difference between optimizers that agree
 _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 
 
-def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]:
-    """Minimise the deviance with independent optimizers, polish, and verify the optimum.
-
-    The returned checks report log-likelihoods plus loglik_shift, i.e. on the user's scale."""
+def _optimise(problem: _Standardised) -> tuple[np.ndarray, dict]:
+    """Minimise the deviance with independent optimizers, polish, and verify the optimum."""
     diag = problem.diag
 
     def with_gradient(theta):
@@ -595,7 +517,7 @@ def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]
     best = problem.deviance(theta)
     if not np.isfinite(best):
         raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
-    checks = {"loglik_by_optimizer": {m: -float(r.fun) / 2 + loglik_shift for m, r in runs.items()},
+    checks = {"loglik_by_optimizer": {m: -float(r.fun) / 2 for m, r in runs.items()},
               "max_abs_gradient": float(np.abs(grad).max()),
               "min_hessian_eigenvalue": float(np.linalg.eigvalsh(hess).min()) if np.isfinite(hess).all() else np.nan}
     checks["optimizers_agreeing"] = [m for m, r in runs.items() if (r.fun - best) / 2 < _AGREE]
@@ -610,11 +532,11 @@ def _optimise(problem: _Profile, loglik_shift: float) -> tuple[np.ndarray, dict]
     if len(checks["optimizers_agreeing"]) < 2:
         raise LmeConvergenceError(f"could not verify the optimum: the optimizers disagree on the log-likelihood "
                                   f"({checks['loglik_by_optimizer']})")
-    independent = _dense_loglik(problem, theta)
+    independent = problem.marginal_loglik(theta)
     if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
         raise LmeConvergenceError(f"the log-likelihood from the marginal covariances, {independent}, disagrees "
                                   f"with the profiled one, {-best / 2}, at the optimum; please report this data set")
-    checks["dense_loglik"] = independent + loglik_shift
+    checks["marginal_loglik"] = independent
     return theta, checks
 
 
@@ -647,24 +569,6 @@ def _newton_polish(with_gradient, x, steps=4):
         x, f, grad = candidate, f_new, grad_new
         hess = _hessian(with_gradient, x)
     return x, grad, hess
-
-
-def _dense_loglik(problem: _Profile, theta: np.ndarray) -> float:
-    """The profiled log-likelihood from each group's marginal covariance V_i = I + Z_i D Z_i' (relative to
-    sigma^2), built and factorised directly: an implementation independent of the per-group sums above."""
-    L = problem.factor(theta)
-    D = L @ L.T
-    p, logdet, xvx, xvy, yvy = problem.p, 0.0, np.zeros((problem.p, problem.p)), np.zeros(problem.p), 0.0
-    for g in range(problem.codes.max() + 1):
-        rows = problem.codes == g
-        X, Z, y = problem.X[rows], problem.Z[rows], problem.y[rows]
-        chol = np.linalg.cholesky(np.eye(len(y)) + Z @ D @ Z.T)
-        wx, wy = np.linalg.solve(chol, X), np.linalg.solve(chol, y)
-        logdet += 2 * np.log(np.diag(chol)).sum()
-        xvx, xvy, yvy = xvx + wx.T @ wx, xvy + wx.T @ wy, yvy + wy @ wy
-    rss = yvy - xvy @ np.linalg.solve(xvx, xvy)
-    dev = problem.nu * (np.log(2 * np.pi * rss / problem.nu) + 1) + logdet
-    return float(-(dev + (np.linalg.slogdet(xvx)[1] if problem.reml else 0.0)) / 2)
 
 
 # ----------------------------------------------------------------------------- printing

@@ -451,21 +451,6 @@ def _derivatives_at(with_gradient, x):
     return with_gradient(x)[1], mixed._hessian(with_gradient, x)
 
 
-def test_analytic_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    n = 60
-    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.normal(size=n)])
-    Z = X[:, :2]
-    codes = np.repeat(np.arange(6), 10)
-    y = X @ [1.0, 0.5, -0.3] + rng.normal(size=6)[codes] + rng.normal(size=n)
-    for reml in (True, False):
-        problem = mixed._Profile(y, X, Z, codes, reml)
-        theta = np.array([0.2, -0.3, -0.5])
-        h = 1e-6
-        numeric = [(problem.deviance(theta + e) - problem.deviance(theta - e)) / (2 * h) for e in np.eye(3) * h]
-        close(problem.deviance(theta, gradient=True)[1], numeric, 1e-5)
-
-
 def test_nlme_df_rule_for_a_column_varying_in_some_groups_only():
     codes = np.repeat([0, 1, 2], 4)
     partly = np.array([1, 1, 1, 1, 2, 2, 2, 2, 3, 4, 3, 4.0])  # varies only within group 2

@@ -22,6 +22,7 @@ from helpers.boundary import BoundaryTestError, exact_rlrt
 from helpers.diagnostics import predicted_effects
 from helpers.mixed import LmeConvergenceError, LmeInputError, SingularFitWarning, check_fit, fit_lme, nlme_summary
 from helpers.rsummary import r_summary_text
+from helpers.smallsample import kenward_roger, satterthwaite
 from tests.r_reference import close
 
 SCRIPT = Path(__file__).resolve().parent / "reference" / "make_r_datasets_reference.R"
@@ -100,7 +101,8 @@ def assert_lmer_numbers(report, ref, loglik=True):
 
 
 def test_a_zero_variance_is_reported_as_lme4_reports_it(r_run, r_numbers):
-    """Dyestuff2: the between-batch variance is estimated as 0; the fit is reported, with a warning."""
+    """Dyestuff2: the between-batch variance is estimated as 0; the fit is reported, with a warning, and so
+    are lmerTest's and pbkrtest's df."""
     ref = r_numbers["dyestuff2"]
     assert ref["singular"] and ref["sd"][0] == 0
     data = read(r_run, "dyestuff2")
@@ -112,6 +114,11 @@ def test_a_zero_variance_is_reported_as_lme4_reports_it(r_run, r_numbers):
     assert_lmer_numbers(report, ref)
     with pytest.warns(SingularFitWarning):
         assert_lmer_numbers(fit_lme(data, "Yield ~ 1", "~ 1", "Batch"), ref)
+    with pytest.warns(SingularFitWarning, match=r"Var\(Batch\) is estimated as 0"):
+        sat, kr = satterthwaite(fit), kenward_roger(fit)
+    close(sat["df"], ref["satterthwaite_df"], OTHER_RTOL)  # lmerTest's numerical Hessian: 29 to 1e-10
+    close(kr["df"], ref["kenward_roger_df"], OTHER_RTOL)
+    close(sat["std_error"], list(ref["std_error"].values()), OTHER_RTOL)
 
 
 def test_a_correlation_of_minus_one_is_reported_as_lme4_reports_it(r_run, r_numbers):
