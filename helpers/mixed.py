@@ -13,7 +13,9 @@ Fit with statsmodels, ``rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re
 :func:`fit_lme` is the verified optimiser those checks measure against: it fits in a centred and
 scaled parametrisation, maps every number back exactly, proves the optimum (gradient, Hessian,
 independent optimizers, the log-likelihood recomputed from the marginal covariances) and raises
-:class:`LmeConvergenceError` rather than return an unverified answer.
+:class:`LmeConvergenceError` rather than return an unverified answer. A boundary (singular) fit, a
+variance of 0 or a correlation of -1 or +1, is reported as lme4 reports it, with a
+:class:`SingularFitWarning`. The likelihood is :mod:`helpers.likelihood`'s.
 
 Only one grouping level and an unstructured random-effects covariance (nlme's default
 ``pdLogChol``, statsmodels' ``re_formula``) are supported.
@@ -108,6 +110,8 @@ class LmeFit:
                              columns=["Min", "Q1", "Med", "Q3", "Max"])
         lines += ["Standardized Within-Group Residuals:", _table(quant, index=False), "",
                   f"Number of Observations: {self.nobs}", f"Number of Groups: {self.ngroups}"]
+        if self.checks.get("singular"):  # lme4's note; nlme prints none
+            lines.append(f"boundary (singular) fit: {self.checks['singular']}")
         return "\n".join(lines)
 
     __repr__ = summary
@@ -455,7 +459,11 @@ def _variables(formula: str) -> list[str]:
     for side in (desc.lhs_termlist, desc.rhs_termlist):
         for term in side:
             for factor in term.factors:
-                tree = ast.parse(factor.code.strip(), mode="eval")
+                try:
+                    tree = ast.parse(factor.code.strip(), mode="eval")
+                except SyntaxError:
+                    raise LmeInputError(f"cannot read {factor.code!r} in {formula!r}: a column named like a Python "
+                                        f"keyword must be quoted, Q({factor.code.strip()!r})") from None
                 skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
                 skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
                 found += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip]

@@ -22,6 +22,7 @@ source(file.path(here, "lme4_tools.R"))
 folder <- commandArgs(trailingOnly = TRUE)[1]
 stopifnot(!is.na(folder), dir.exists(folder))
 
+set.seed(22)  # which 50 rows of sleepstudy are dropped
 sleep <- as.data.frame(lme4::sleepstudy)
 sleep$Subject <- as.character(sleep$Subject)
 orthodont <- as.data.frame(nlme::Orthodont)
@@ -33,7 +34,13 @@ datasets <- list(
   dyestuff2 = as.data.frame(lme4::Dyestuff2),
   igf = as.data.frame(nlme::IGF)[, c("Lot", "age", "conc")],
   orthodont = data.frame(distance = orthodont$distance, age = orthodont$age,
-                         Subject = as.character(orthodont$Subject), Sex = as.character(orthodont$Sex))
+                         Subject = as.character(orthodont$Subject), Sex = as.character(orthodont$Sex)),
+  sleepstudy_dropped = sleep[-sort(sample.int(nrow(sleep), 50)), ],
+  rail = data.frame(travel = nlme::Rail$travel, Rail = as.integer(as.character(nlme::Rail$Rail))),
+  orange = data.frame(circumference = Orange$circumference, age = Orange$age, Tree = as.character(Orange$Tree)),
+  ergostool = data.frame(effort = nlme::ergoStool$effort, Type = as.character(nlme::ergoStool$Type),
+                         Subject = as.character(nlme::ergoStool$Subject)),
+  oats = data.frame(yield = nlme::Oats$yield, nitro = nlme::Oats$nitro, Block = as.character(nlme::Oats$Block))
 )
 for (name in names(datasets)) write.csv(datasets[[name]], file.path(folder, paste0(name, ".csv")), row.names = FALSE)
 data <- lapply(setNames(names(datasets), names(datasets)),
@@ -86,6 +93,21 @@ lm_fits <- list(
   few_with_missing = lm(Reaction ~ Days, data = few_with_missing)
 )
 
+# One grouping factor per model, as helpers fits them: (data, fixed, random, group), by REML and ML.
+parity_models <- list(
+  sleepstudy_dropped = list("sleepstudy_dropped", "Reaction ~ Days", "~ Days", "Subject"),
+  orthodont = list("orthodont", "distance ~ age", "~ age", "Subject"),
+  rail = list("rail", "travel ~ 1", "~ 1", "Rail"),
+  orange = list("orange", "circumference ~ age", "~ 1", "Tree"),
+  ergostool = list("ergostool", "effort ~ Type", "~ 1", "Subject"),
+  oats = list("oats", "yield ~ nitro", "~ 1", "Block"))
+parity <- lapply(parity_models, function(m) {
+  formula <- as.formula(paste0(m[[2]], " + (", sub("~", "", m[[3]]), " | ", m[[4]], ")"))
+  fits <- lapply(c(REML = TRUE, ML = FALSE), function(reml) lmer_numbers(
+    lmer(formula, data[[m[[1]]]], REML = reml, control = tight)))
+  c(list(data = m[[1]], fixed_formula = m[[2]], random = m[[3]], group = m[[4]]), fits)
+})
+
 reference <- list(
   generated_by = "tests/reference/make_r_datasets_reference.R",
   versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
@@ -101,6 +123,7 @@ reference <- list(
   igf = lmer_numbers(igf),
   single_row = lme_numbers(single_row),
   text_covariate = lme_numbers(text_covariate),
+  parity = parity,
   lm_printouts = lapply(lm_fits, function(fit) paste(capture.output(print(summary(fit))), collapse = "\n"))
 )
 write_reference(reference, file.path(folder, "reference.json"))
