@@ -144,6 +144,11 @@ class Moments:
     score: np.ndarray  # gradient of the REML log-likelihood in psi
 
 
+def covariance_derivatives(z: np.ndarray, pairs) -> list[np.ndarray]:
+    """dV/dpsi of one group, whose random-effect columns are z, for the covariances psi_ij (i >= j) in pairs."""
+    return [np.outer(z[:, i], z[:, j]) + (np.outer(z[:, j], z[:, i]) if i != j else 0) for i, j in pairs]
+
+
 def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float:
     """The log-likelihood of one response at theta (d,), as :func:`moments_at` computes it from each group's
     marginal covariance: an implementation independent of :class:`Profile`'s per-group sums."""
@@ -153,9 +158,8 @@ def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float
     design = []
     for g in range(profile.k):
         rows = profile.codes == g
-        z = profile.Z[rows]
-        dv = [np.outer(z[:, i], z[:, j]) + (np.outer(z[:, j], z[:, i]) if i != j else 0) for i, j in pairs]
-        design.append((profile.X[rows], y[rows], np.array([*dv, np.eye(len(z))])))
+        dv = covariance_derivatives(profile.Z[rows], pairs)
+        design.append((profile.X[rows], y[rows], np.array([*dv, np.eye(rows.sum())])))
     return float(moments_at(np.array([sigma2 * D[i, j] for i, j in pairs] + [sigma2]), design, profile.reml)[1])
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from helpers.likelihood import Moments, moments_at
+from helpers.likelihood import Moments, covariance_derivatives, moments_at
 from helpers.mixed import SingularFitWarning
 
 __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_vcov", "covariance_parameters"]
@@ -229,12 +229,7 @@ def _parameters(result):
     derivatives = []
     for g in range(model.n_groups):
         n_g = len(model.endog_li[g])
-        mats = []
-        if model.k_re:
-            z = model.exog_re_li[g]
-            for i, j in pairs:
-                outer = np.outer(z[:, i], z[:, j])
-                mats.append(outer if i == j else outer + outer.T)
+        mats = covariance_derivatives(model.exog_re_li[g], pairs) if model.k_re else []
         for c in range(len(vc_names)):
             z = model.exog_vc.mats[c][g]
             z = z.toarray() if sparse.issparse(z) else np.asarray(z)
