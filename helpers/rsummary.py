@@ -36,8 +36,10 @@ def r_summary(fit, formula: str | None = None, data: str = "data", names: dict |
 
     ``formula`` is the R formula of the Call line (default: the statsmodels formula);
     when given, term names follow it (``C(doctor)[T.2]`` becomes ``as.factor(doctor)2``
-    if the formula says ``as.factor(doctor)``). ``names`` maps statsmodels term names
-    to the names to print and wins over that translation.
+    if the formula says ``as.factor(doctor)``; a text column's ``Sex[T.Male]`` is ``SexMale``),
+    in R's order of terms. ``names`` maps statsmodels term names to the names to print and
+    wins over that translation. Residuals of a small fit are labelled by R's row names
+    (1..n of the data, less the rows dropped as missing, which R's last lines count).
     """
     print(r_summary_text(fit, formula, data, names), end="")
 
