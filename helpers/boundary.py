@@ -17,7 +17,7 @@ for a null model with no random effects). Each simulation has a seed, reports
 its Monte Carlo standard error and shows a progress bar that a notebook does not
 keep (:mod:`helpers.progress`).
 
-The bootstrap refits its own profiled likelihood: the data enter only through
+The bootstrap refits the profiled likelihood of :mod:`helpers.likelihood`: the data enter only through
 per-group sums of squares and products, so every replicate reuses the design,
 and a batch of replicates is optimised at once (damped Newton steps on the
 relative Cholesky factor, vectorised over replicates and groups). Every refit's
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from helpers.likelihood import Profile, group_codes
 from helpers.progress import progress_bar
 
 __all__ = ["BoundaryTestError", "BootstrapLRT", "ExactRLRT", "chi2_mixture_pvalue", "lr_statistic", "bootstrap_lrt",
@@ -43,6 +44,7 @@ _FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
 _MAX_NEWTON = 200
 _TOL_DECREASE = 1e-9  # deviance change accepted as converged
 _TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
+_ROUNDING = 1e-6  # a negative LRT statistic smaller than this is rounding of equal log-likelihoods
 
 
 class BoundaryTestError(ValueError):
@@ -57,11 +59,14 @@ def chi2_mixture_pvalue(statistic: float, df: int) -> float:
 
     ``df`` is the number of covariance parameters the larger model adds: 1 for a
     random intercept against none, 2 for a correlated random slope against a
-    random intercept (its variance and its covariance with the intercept).
+    random intercept (its variance and its covariance with the intercept). A statistic
+    above -1e-6 is rounding of a difference of log-likelihoods and is taken as 0.
     """
     if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
         raise BoundaryTestError(f"df must be a whole number >= 1 (the parameters added), got {df!r}")
     statistic = float(statistic)
+    if -_ROUNDING < statistic < 0:  # 2 * (llf1 - llf0) of two fits at the same optimum, to rounding
+        statistic = 0.0
     if not statistic >= 0:
         raise BoundaryTestError(f"an LRT statistic is >= 0, got {statistic}")
     lower = float(statistic <= 0) if df == 1 else stats.chi2.sf(statistic, df - 1)
@@ -205,11 +210,8 @@ def _spec(result, role: str) -> _Spec:
                                 "grouping factor with re_formula random effects")
     if getattr(result, "freepat", None) is not None:
         raise BoundaryTestError(f"the {role} model was fitted with constraints (free=...); refit it without them")
-    codes = np.empty(len(model.endog), dtype=int)
-    for g, label in enumerate(model.group_labels):
-        codes[model.row_indices[label]] = g
     return _Spec(np.asarray(model.endog, float), np.asarray(model.exog, float), np.asarray(model.exog_re, float),
-                 codes, bool(model.reml), float(result.llf), list(model.data.exog_re_names), list(model.exog_names))
+                 group_codes(model), bool(model.reml), float(result.llf), list(model.data.exog_re_names), list(model.exog_names))
 
 
 def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
@@ -238,100 +240,7 @@ def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
     return alternative.reml, order
 
 
-# ----------------------------------------------------------------------------- the profiled likelihood
-
-
-class _Profile:
-    """The profiled deviance -2 log L of y = X beta + Z_g u_g + e, u_g ~ N(0, sigma^2 L L'), for many y at once.
-
-    X is replaced by Q of its QR decomposition and Z's columns are scaled to unit
-    root mean square, so that the relative Cholesky factor L (theta: its lower
-    triangle, row by row) is of order one; the REML deviance is shifted back to
-    the original X's. Each y enters through X'y, Z_g'y_g and y'y.
-    """
-
-    def __init__(self, X: np.ndarray, Z: np.ndarray, codes: np.ndarray | None, reml: bool):
-        self.n, self.p = X.shape
-        self.q = Z.shape[1]
-        self.reml = reml
-        self.nu = self.n - self.p if reml else self.n
-        self.Q, R = np.linalg.qr(X)
-        self.log_det_r = np.log(np.abs(np.diag(R))).sum()
-        self.scale = np.sqrt(np.mean(Z**2, axis=0)) if self.q else np.empty(0)
-        self.Z = Z / self.scale if self.q else Z
-        self.rows, self.cols = np.tril_indices(self.q)
-        self.d = len(self.rows)
-        if self.q:
-            self.codes = codes
-            self.k = int(codes.max()) + 1
-            self.ztz = np.zeros((self.k, self.q, self.q))
-            np.add.at(self.ztz, codes, np.einsum("ni,nj->nij", self.Z, self.Z))
-            self.ztx = np.zeros((self.k, self.q, self.p))
-            np.add.at(self.ztx, codes, np.einsum("ni,nj->nij", self.Z, self.Q))
-            # Z as an n x (groups * q) block matrix turns Y @ blocks into every Z_g'y_g.
-            self.blocks = np.zeros((self.n, self.k * self.q))
-            for j in range(self.q):
-                self.blocks[np.arange(self.n), codes * self.q + j] = self.Z[:, j]
-
-    def statistics(self, Y: np.ndarray) -> tuple:
-        """Per-replicate sums of a (B, n) array of responses."""
-        zty = (Y @ self.blocks).reshape(len(Y), self.k, self.q) if self.q else None
-        return Y @ self.Q, zty, np.einsum("bn,bn->b", Y, Y)
-
-    def factor(self, theta: np.ndarray) -> np.ndarray:
-        L = np.zeros((*theta.shape[:-1], self.q, self.q))
-        L[..., self.rows, self.cols] = theta
-        return L
-
-    def _parts(self, theta, stats, idx):
-        """A, b, c of the profiled problem, and sum_g log|I + L'Z_g'Z_g L|."""
-        qty, zty, yty = stats
-        if self.q == 0:
-            m = len(idx)
-            return np.broadcast_to(np.eye(self.p), (m, self.p, self.p)), qty[idx], yty[idx], np.zeros(m)
-        L = self.factor(theta)
-        lt = np.swapaxes(L, -1, -2)[:, None]  # (m, 1, q, q)
-        M = lt @ self.ztz[None] @ L[:, None] + np.eye(self.q)  # I + L'Z_g'Z_g L, (m, k, q, q)
-        m_inv, logdet = _inverse_and_logdet(M)
-        lzx = lt @ self.ztx[None]  # (m, k, q, p)
-        lzy = (lt @ zty[idx][..., None])[..., 0]  # (m, k, q)
-        m_inv_lzy = (m_inv @ lzy[..., None])[..., 0]
-        A = np.eye(self.p) - (np.swapaxes(lzx, -1, -2) @ (m_inv @ lzx)).sum(axis=1)
-        b = qty[idx] - (np.swapaxes(lzx, -1, -2) @ m_inv_lzy[..., None])[..., 0].sum(axis=1)
-        c = yty[idx] - (lzy * m_inv_lzy).sum(axis=(1, 2))
-        return A, b, c, logdet
-
-    def deviance(self, theta: np.ndarray, stats: tuple, idx: np.ndarray) -> np.ndarray:
-        """-2 log L at theta (m, d) for replicates idx (m,); REML or ML as constructed."""
-        A, b, c, logdet = self._parts(theta, stats, idx)
-        rss = c - np.einsum("mp,mp->m", b, np.linalg.solve(A, b[..., None])[..., 0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dev = self.nu * (1 + np.log(2 * np.pi * rss / self.nu)) + logdet
-        if self.reml:
-            dev = dev + np.linalg.slogdet(A)[1] + 2 * self.log_det_r
-        return np.where(np.isfinite(dev), dev, np.inf)
-
-    def estimates(self, theta: np.ndarray, stats: tuple, idx: np.ndarray) -> tuple:
-        """The fitted mean Q beta_Q (m, n) and sigma^2 (m,) at theta."""
-        A, b, c, _ = self._parts(theta, stats, idx)
-        beta = np.linalg.solve(A, b[..., None])[..., 0]
-        rss = c - np.einsum("mp,mp->m", b, beta)
-        return beta @ self.Q.T, rss / self.nu
-
-
-def _inverse_and_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverses of a stack (m, k, q, q) of positive definite matrices, and sum over k of log det."""
-    if M.shape[-1] == 1:
-        return 1 / M, np.log(M[..., 0, 0]).sum(axis=1)
-    if M.shape[-1] == 2:  # closed form: numpy's batched inverse costs more than the arithmetic
-        a, b, c, d = M[..., 0, 0], M[..., 0, 1], M[..., 1, 0], M[..., 1, 1]
-        det = a * d - b * c
-        inv = np.stack([np.stack([d, -b], axis=-1), np.stack([-c, a], axis=-1)], axis=-2) / det[..., None, None]
-        return inv, np.log(det).sum(axis=1)
-    return np.linalg.inv(M), np.linalg.slogdet(M)[1].sum(axis=1)
-
-
-def _minimise(profile: _Profile, stats: tuple, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _minimise(profile: Profile, stats: tuple, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimise the deviance of every replicate from the best of its starting points.
 
     ``starts`` is (B, s, d). Returns theta (B, d), deviance (B,) and a converged flag
@@ -379,7 +288,7 @@ def _minimise(profile: _Profile, stats: tuple, starts: np.ndarray) -> tuple[np.n
     return theta, dev, converged
 
 
-def _polish(profile: _Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, todo: np.ndarray) -> int:
+def _polish(profile: Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, todo: np.ndarray) -> int:
     """Refit, one by one, the replicates a batch left unconverged; returns how many there were."""
     for r in np.flatnonzero(todo):
         idx = np.array([r])
@@ -402,8 +311,12 @@ class _Comparison:
         self.reml, order = _nested(null, alternative)
         self.q0 = null.Z.shape[1]
         Z = alternative.Z[:, order]
-        self.alt = _Profile(alternative.X, Z, alternative.codes, self.reml)
-        self.null = _Profile(alternative.X, Z[:, : self.q0], alternative.codes, self.reml)
+        # Unit root-mean-square columns keep the relative Cholesky factor of order one; scaling each
+        # column alone keeps the null's columns the first of the alternative's, as _embed needs.
+        self.scale = np.sqrt(np.mean(Z**2, axis=0))
+        Z = Z / self.scale
+        self.alt = Profile(alternative.X, Z, alternative.codes, self.reml)
+        self.null = Profile(alternative.X, Z[:, : self.q0], alternative.codes, self.reml)
         self.refits_polished = 0
 
     def _embed(self, theta0: np.ndarray, fill: float) -> np.ndarray:
@@ -472,8 +385,8 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     observed = comparison.fit(alt_spec.y[None])
     _check_against_statsmodels(comparison, observed, null_spec, alt_spec)
     statistic = float(observed["lrt"][0])
-    mean, sigma2 = comparison.null.estimates(observed["theta0"], observed["stats0"], np.array([0]))
-    sigma = float(np.sqrt(sigma2[0]))
+    null_fit = comparison.null.estimates(observed["theta0"], observed["stats0"], np.array([0]))
+    mean, sigma = null_fit["beta"] @ comparison.null.X.T, float(np.sqrt(null_fit["sigma2"][0]))
     L0 = comparison.null.factor(observed["theta0"])[0]
     rng = np.random.default_rng(seed)
     null_statistics = []
@@ -490,7 +403,7 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     null_statistics = np.concatenate(null_statistics)
     p, se = _pvalue(statistic, null_statistics)
     psi = sigma**2 * L0 @ L0.T
-    scale = comparison.null.scale
+    scale = comparison.scale[: comparison.q0]
     null_fit = {"sigma2": sigma**2, "cov_re": psi / np.outer(scale, scale)}
     return BootstrapLRT(statistic=statistic, p_value=p, mc_se=se, null_statistics=null_statistics,
                         df=comparison.alt.d - comparison.null.d, method="REML" if comparison.reml else "ML",
@@ -537,6 +450,12 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     Z[np.arange(n), spec.codes] = spec.Z[:, 0]
     residual_z = Z - Q @ (Q.T @ Z)
     U, singular, _ = np.linalg.svd(residual_z, full_matrices=False)
+    if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
+        raise BoundaryTestError(
+            "the random effect lies within the fixed effects (one group, or the grouping column also among the "
+            "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
+            "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
+            "not also fit the grouping column as a fixed effect")
     keep = singular > 1e-10 * singular.max()
     U, mu = U[:, keep], singular[keep] ** 2
     y_resid = spec.y - Q @ (Q.T @ spec.y)

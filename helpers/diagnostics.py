@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.mixed import nlme_summary
+
 __all__ = ["predicted_effects", "residual_plots", "qq_plots", "caterpillar_plot", "rank_intervals"]
 
 _COLUMNS = ["group", "term", "unit", "estimate", "cond_sd", "lower", "upper"]
@@ -46,24 +48,36 @@ def predicted_effects(result, level: float = 0.95) -> pd.DataFrame:
     what the effect belongs to: the group, or the variance component's level within
     it. ``lower``/``upper`` are ``estimate -/+ z * cond_sd`` (a ``level`` prediction
     interval for the effect, given the estimated parameters).
+
+    For random effects given by ``re_formula`` the numbers are those at the verified
+    optimum of :func:`helpers.mixed.nlme_summary` (a fit that stopped short of it is
+    refused, as :func:`helpers.mixed.check_fit` refuses it); with variance components
+    (``vc_formula``), which that check does not cover, they are statsmodels' own.
     """
     model = _check_result(result)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     z = stats.norm.ppf((1 + level) / 2)
-    group_column = model.data.exog_re_names[0] if model.k_re else None
     rows = []
-    for group in model.group_labels:
-        means, cov = result.random_effects[group], result.random_effects_cov[group]
-        for name, value in means.items():
-            match = _VC_LABEL.match(str(name))
-            if match:
-                term, unit = match["name"], _label(match["level"])
-            else:
-                term, unit = ("Intercept" if name == group_column else str(name)), group
-            sd = float(np.sqrt(max(cov.loc[name, name], 0.0)))
-            rows.append((group, term, unit, float(value), sd, value - z * sd, value + z * sd))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    if not model.k_vc:
+        report = nlme_summary(result)
+        for (group, term), value in report.ranef.stack().items():
+            rows.append((group, "Intercept" if term == "(Intercept)" else term, group, value,
+                         report.ranef_cond_sd.loc[group, term]))
+    else:
+        intercept = [name for name, column in zip(model.data.exog_re_names, np.asarray(model.exog_re).T)
+                     if np.all(column == 1)]
+        for group in model.group_labels:
+            means, cov = result.random_effects[group], result.random_effects_cov[group]
+            for name, value in means.items():
+                match = _VC_LABEL.match(str(name))
+                if match:
+                    term, unit = match["name"], _label(match["level"])
+                else:
+                    term, unit = ("Intercept" if name in intercept else str(name)), group
+                rows.append((group, term, unit, float(value), float(np.sqrt(max(cov.loc[name, name], 0.0)))))
+    table = pd.DataFrame(rows, columns=_COLUMNS[:5])
+    return table.assign(lower=table["estimate"] - z * table["cond_sd"], upper=table["estimate"] + z * table["cond_sd"])
 
 
 def _label(text: str):

@@ -21,6 +21,7 @@ import math
 import re
 
 import numpy as np
+import patsy
 from statsmodels.regression.linear_model import OLS, RegressionResults
 
 __all__ = ["r_summary", "r_summary_text", "printed_numbers", "format_r", "format_pval"]
@@ -35,8 +36,10 @@ def r_summary(fit, formula: str | None = None, data: str = "data", names: dict |
 
     ``formula`` is the R formula of the Call line (default: the statsmodels formula);
     when given, term names follow it (``C(doctor)[T.2]`` becomes ``as.factor(doctor)2``
-    if the formula says ``as.factor(doctor)``). ``names`` maps statsmodels term names
-    to the names to print and wins over that translation.
+    if the formula says ``as.factor(doctor)``; a text column's ``Sex[T.Male]`` is ``SexMale``),
+    in R's order of terms. ``names`` maps statsmodels term names to the names to print and
+    wins over that translation. Residuals of a small fit are labelled by R's row names
+    (1..n of the data, less the rows dropped as missing, which R's last lines count).
     """
     print(r_summary_text(fit, formula, data, names), end="")
 
@@ -47,7 +50,10 @@ def r_summary_text(fit, formula: str | None = None, data: str = "data", names: d
     formula = formula if formula is not None else getattr(fit.model, "formula", None)
     if formula is None:
         raise ValueError("this fit was not made from a formula; pass the R formula, e.g. formula='y ~ x'")
-    terms = [_r_term(t, formula, names) for t in fit.model.exog_names]
+    design_info = getattr(fit.model.data, "model_spec", None)
+    order = (r_column_order(design_info, fit.model.formula) if hasattr(design_info, "term_slices")
+             else list(range(len(fit.model.exog_names))))
+    terms = [r_term(fit.model.exog_names[i], formula, names) for i in order]
     rdf = int(round(fit.df_resid))
     out = ["", "Call:", _deparse_call(formula, data), "", "Residuals:"]
     resid = np.asarray(fit.resid, dtype=float)
@@ -55,11 +61,13 @@ def r_summary_text(fit, formula: str | None = None, data: str = "data", names: d
         q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), DIGITS + 1)
         out += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_r(q, DIGITS))
     else:
-        labels = getattr(fit.resid, "index", range(1, len(resid) + 1))  # R's default row names 1..n
-        out += _named_vector([str(i) for i in labels], format_r(resid, DIGITS))
-    out += ["", "Coefficients:"] + _coef_table(fit, terms)
+        out += _named_vector([str(i) for i in _row_names(fit)], format_r(resid, DIGITS))
+    out += ["", "Coefficients:"] + _coef_table(fit, terms, order)
     out += ["", f"Residual standard error: {format_r([_signif(np.sqrt(fit.scale), DIGITS)])[0]} "
                 f"on {rdf} degrees of freedom"]
+    deleted = _rows_deleted(fit)
+    if deleted:
+        out.append(f"  ({deleted} observation{'s' if deleted > 1 else ''} deleted due to missingness)")
     if fit.df_model > 0:  # R prints no R-squared or F test for an intercept-only model
         f_p = format_pval([fit.f_pvalue], DIGITS)[0]
         out += [f"Multiple R-squared:  {_formatc(fit.rsquared)},\tAdjusted R-squared:  {_formatc(fit.rsquared_adj)} ",
@@ -111,7 +119,9 @@ def _check_fit(fit) -> None:
         raise ValueError("the design matrix is rank deficient; R would report aliased (NA) coefficients")
 
 
-def _r_term(term: str, formula: str, names: dict | None) -> str:
+def r_term(term: str, formula: str, names: dict | None = None) -> str:
+    """R's name of a statsmodels (patsy) term: ``(Intercept)``, ``SexMale`` for ``Sex[T.Male]``, and
+    ``as.factor(doctor)2`` for ``C(doctor)[T.2]`` when the R ``formula`` says ``as.factor(doctor)``."""
     if names and term in names:
         return names[term]
     if term == "Intercept":
@@ -122,7 +132,33 @@ def _r_term(term: str, formula: str, names: dict | None) -> str:
         wrapped = next((w for w in (f"as.factor({var})", f"factor({var})") if w in formula), var)
         return f"{wrapped}{lev}"
 
-    return re.sub(r"C\((\w+)\)\[(?:T\.)?([^\]]*)\]", level, term) if "C(" not in formula else term
+    if "C(" in formula:
+        return term
+    term = re.sub(r"C\((\w+)\)\[(?:T\.)?([^\]]*)\]", level, term)
+    return re.sub(r"\b(\w+)\[T\.([^\]]*)\]", r"\1\2", term)
+
+
+def r_column_order(design_info, formula: str) -> list[int]:
+    """Columns of a patsy design in R's order: terms by interaction order, then as ``formula`` writes them
+    (patsy puts terms of categorical factors before numeric ones)."""
+    written = {term: i for i, term in enumerate(patsy.ModelDesc.from_formula(formula).rhs_termlist)}
+    slices = sorted(design_info.term_slices.items(),
+                    key=lambda item: (len(item[0].factors), written.get(item[0], len(written))))
+    return [i for _, s in slices for i in range(s.start, s.stop)]
+
+
+def _row_names(fit) -> list[int]:
+    """R's row names of the rows used: 1..n of a data frame R read, less the rows dropped as missing."""
+    frame = getattr(fit.model.data, "frame", None)
+    rows = getattr(fit.model.data, "row_labels", None)
+    if frame is None or rows is None:
+        return list(range(1, int(fit.nobs) + 1))
+    return [int(i) + 1 for i in frame.index.get_indexer(rows)]
+
+
+def _rows_deleted(fit) -> int:
+    frame = getattr(fit.model.data, "frame", None)
+    return 0 if frame is None else len(frame) - int(fit.nobs)
 
 
 def _deparse_call(formula: str, data: str, cutoff: int = 60) -> str:
@@ -207,7 +243,8 @@ def format_pval(pv, digits: int, eps: float = EPS) -> list[str]:
     out = np.full(len(pv), "", dtype=object)
     tiny = pv < eps
     with np.errstate(divide="ignore"):
-        fixp = ~tiny & ((np.floor(np.log10(np.where(pv > 0, pv, 1e-50))) >= -3) | (pv == 0))
+        expo = np.floor(np.log10(np.where(pv > 0, pv, 1e-50)))
+        fixp = ~tiny & ((expo >= -3) | ((expo == -4) & (digits > 1)))
     for group in (fixp, ~tiny & ~fixp):
         if group.any():
             out[group] = format_r(pv[group], digits)
@@ -248,15 +285,16 @@ def _named_vector(names: list[str], values: list[str], width: int = 80) -> list[
     return lines
 
 
-def _coef_table(fit, terms: list[str]) -> list[str]:
-    """``printCoefmat`` as ``print.summary.lm`` calls it, with the significance legend."""
-    est, se = np.asarray(fit.params, float), np.asarray(fit.bse, float)
+def _coef_table(fit, terms: list[str], order: list[int]) -> list[str]:
+    """``printCoefmat`` as ``print.summary.lm`` calls it, with the significance legend; rows in ``order``."""
+    est, se = np.asarray(fit.params, float)[order], np.asarray(fit.bse, float)[order]
     both = np.concatenate([est, se])
     nonzero = np.abs(both[(both != 0) & np.isfinite(both)])
     digmin = 1 + math.floor(math.log10(nonzero.min())) if nonzero.size else 1
     rounded = format_r([_r_round(v, max(1, DIGITS - digmin)) for v in both], DIGITS)
-    tvals = format_r([_r_round(float(t), max(1, min(5, DIGITS - 1))) for t in fit.tvalues], DIGITS)
-    pvals = np.asarray(fit.pvalues, float)
+    tvals = format_r([_r_round(float(t), max(1, min(5, DIGITS - 1))) for t in np.asarray(fit.tvalues)[order]],
+                     DIGITS)
+    pvals = np.asarray(fit.pvalues, float)[order]
     columns = {"Estimate": rounded[:len(est)], "Std. Error": rounded[len(est):], "t value": tvals,
                "Pr(>|t|)": format_pval(pvals, max(1, min(5, DIGITS - 1)))}
     show_stars = bool((pvals < 0.1).any())

@@ -26,11 +26,14 @@ must be REML and at its optimum: :class:`SmallSampleError` says why not otherwis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import sparse, stats
+
+from helpers.likelihood import Moments, covariance_derivatives, moments_at
+from helpers.mixed import SingularFitWarning
 
 __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_vcov", "covariance_parameters"]
 
@@ -50,22 +53,6 @@ class SmallSampleError(ValueError):
     """The fit cannot be given small-sample df; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class _Moments:
-    """What both approximations need, summed over the independent groups."""
-
-    names: list[str]  # the covariance parameters psi
-    values: np.ndarray
-    fe_names: list[str]
-    beta: np.ndarray
-    phi: np.ndarray  # (X' V^-1 X)^-1, the covariance of beta
-    b: np.ndarray  # B_i = X' V^-1 V_i V^-1 X, so that d Phi / d psi_i = Phi B_i Phi
-    q: np.ndarray  # Q_ij = X' V^-1 V_i V^-1 V_j V^-1 X
-    expected: np.ndarray  # expected REML information of psi
-    observed: np.ndarray  # observed REML information of psi
-    score: np.ndarray  # gradient of the REML log-likelihood in psi
-
-
 def covariance_parameters(result) -> pd.Series:
     """The covariance parameters psi the df are computed in, with their estimates.
 
@@ -80,12 +67,16 @@ def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
     """Satterthwaite denominator df for each fixed effect, as ``summary(lmerTest::lmer(...))``.
 
     ``result`` is a REML fit of ``smf.mixedlm(...)``. The standard errors are the
-    model's own; only the df (and so t's p-value and the interval) change.
+    model's own; only the df (and so t's p-value and the interval) change. A variance
+    estimated as 0 (a boundary fit, with a warning) takes no part, as in lmerTest.
     """
     m = _moments(result)
-    info_inv = _inverse(m.observed, "observed")
+    # lmerTest differentiates in lme4's Cholesky factor, in which Phi is flat at a variance of 0:
+    # such a variance drops out.
+    free = _free(m.names, m.values)
+    info_inv = _inverse(m.observed[np.ix_(free, free)], "observed")
     var = np.diag(m.phi)
-    grad = np.einsum("ja,iab,bj->ji", m.phi, m.b, m.phi)  # d Phi_jj / d psi_i, one row per coefficient
+    grad = np.einsum("ja,iab,bj->ji", m.phi, m.b[free], m.phi)  # d Phi_jj / d psi_i, one row per coefficient
     df = 2 * var**2 / np.einsum("ji,ik,jk->j", grad, info_inv, grad)
     return _table(m.fe_names, m.beta, np.sqrt(var), df, level)
 
@@ -95,7 +86,8 @@ def kenward_roger(result, level: float = 0.95) -> pd.DataFrame:
 
     ``result`` is a REML fit of ``smf.mixedlm(...)``. ``std_error`` is from the
     adjusted covariance :func:`kenward_roger_vcov`; t, p and the interval use it
-    with the KR df, as ``summary(lmer, ddf = "Kenward-Roger")`` in lmerTest.
+    with the KR df, as ``summary(lmer, ddf = "Kenward-Roger")`` in lmerTest. A variance
+    estimated as 0 (a boundary fit, with a warning) stays in, as in pbkrtest.
     """
     m = _moments(result)
     adjusted = _kr_vcov(m)
@@ -114,7 +106,7 @@ def kenward_roger_vcov(result) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- the two approximations
 
 
-def _kr_vcov(m: _Moments) -> np.ndarray:
+def _kr_vcov(m: Moments) -> np.ndarray:
     """Phi + 2 Phi [sum_ij W_ij (Q_ij - B_i Phi B_j)] Phi, with W the inverse expected information."""
     w = _inverse(m.expected, "expected")
     inner = np.einsum("ij,ijab->ab", w, m.q - np.einsum("iab,bc,jcd->ijad", m.b, m.phi, m.b))
@@ -161,7 +153,7 @@ def _inverse(info: np.ndarray, kind: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- the model's pieces
 
 
-def _moments(result) -> _Moments:
+def _moments(result) -> Moments:
     """The moments at the REML optimum, reached from the fit's estimate by Newton steps in psi.
 
     statsmodels stops its optimizer while a variance can still be ~1e-4 (relative) from
@@ -169,21 +161,26 @@ def _moments(result) -> _Moments:
     convergence, agree with the polished optimum."""
     model = _check_result(result)
     names, values, derivatives = _parameters(result)
+    # A variance statsmodels leaves near 0 is held at 0 (the boundary), the others polished.
+    values = np.where(~_free(names, values, _BOUNDARY * values[-1]), 0.0, values)
+    free = _free(names, values)
     design = [(model.exog_li[g], model.endog_li[g], derivatives[g]) for g in range(model.n_groups)]
-    m, loglik = _moments_at(values, design)
+    m, loglik = moments_at(values, design)
     for _ in range(_NEWTON_STEPS):
+        step = np.zeros_like(m.score)
+        block = np.ix_(free, free)
         try:
-            step = np.linalg.solve(m.observed, m.score)
+            step[free] = np.linalg.solve(m.observed[block], m.score[free])
         except np.linalg.LinAlgError:
-            step = np.full_like(m.score, np.nan)
+            step[free] = np.nan
         if not (np.isfinite(step).all() and m.score @ step > 0):
-            step = np.linalg.solve(m.expected, m.score)  # Fisher scoring where the surface is not concave
+            step[free] = np.linalg.solve(m.expected[block], m.score[free])  # Fisher scoring where not concave
         if abs(m.score @ step) < _CONVERGED:
             break
         for _halving in range(30):
             trial = m.values + step
-            if _variances_positive(names, trial):
-                new, new_loglik = _moments_at(trial, design)
+            if _variances_positive(names, np.where(free, trial, 1.0)):
+                new, new_loglik = moments_at(trial, design)
                 if new_loglik >= loglik - 1e-10 * abs(loglik):
                     m, loglik = new, new_loglik
                     break
@@ -194,60 +191,13 @@ def _moments(result) -> _Moments:
     else:
         raise SmallSampleError("the REML optimum could not be reached from this fit within "
                                f"{_NEWTON_STEPS} Newton steps; refit it and try again")
-    _check_boundary(names, m.values, m.values[-1])
+    _check_boundary(names, m, free)
     gain = loglik - result.llf
     if gain > _MAX_GAIN:
         raise SmallSampleError(f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
                                "converge. Centre (and scale) the covariates and refit, or try another "
                                ".fit(method=...)")
-    return _Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe])})
-
-
-def _moments_at(values: np.ndarray, design) -> tuple[_Moments, float]:
-    """Moments and the REML log-likelihood at psi = values."""
-    p, k = design[0][0].shape[1], len(values)
-    a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
-    traces, products = np.zeros(k), np.zeros((k, k))
-    # With w = V^-1 r: the quadratic forms r'V^-1 V_i V^-1 r (in the score) and, for the
-    # observed information, w'V_i V^-1 V_j w and X'V^-1 V_i w.
-    quad, cross, xv_dw = np.zeros(k), np.zeros((k, k)), np.zeros((k, p))
-    xty, logdet, n = np.zeros(p), 0.0, 0
-    per_group = []
-    for x, y, dv in design:
-        v = np.einsum("i,iab->ab", values, dv)
-        v_inv = np.linalg.inv(v)
-        logdet += np.linalg.slogdet(v)[1]
-        n += len(y)
-        xv = v_inv @ x  # V^-1 X
-        a += x.T @ xv
-        xty += xv.T @ y
-        per_group.append((x, y, v_inv, xv, dv))
-    phi = np.linalg.inv(a)
-    beta = phi @ xty
-    rss = 0.0
-    for x, y, v_inv, xv, dv in per_group:
-        e = np.einsum("ab,ibc->iac", v_inv, dv)  # V^-1 V_i
-        dxv = np.einsum("iab,bc->iac", dv, xv)  # V_i V^-1 X
-        b += np.einsum("ab,ibc->iac", xv.T, dxv)
-        q += np.einsum("iab,jbc->ijac", np.einsum("ab,ibc->iac", xv.T, e.transpose(0, 2, 1)), dxv)
-        traces += np.einsum("iaa->i", e)
-        products += np.einsum("iab,jba->ij", e, e)
-        r = y - x @ beta
-        w = v_inv @ r
-        rss += r @ w
-        dw = np.einsum("iab,b->ia", dv, w)  # V_i w
-        quad += dw @ w
-        cross += dw @ v_inv @ dw.T
-        xv_dw += dw @ xv
-    loglik = -0.5 * (logdet + np.linalg.slogdet(a)[1] + rss + (n - p) * np.log(2 * np.pi))
-    tr_pv = traces - np.einsum("ab,iba->i", phi, b)
-    expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q)
-                      + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
-    observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
-    moments = _Moments(names=[], values=values, fe_names=[], beta=beta, phi=phi, b=b, q=q,
-                       expected=(expected + expected.T) / 2, observed=(observed + observed.T) / 2,
-                       score=-0.5 * (tr_pv - quad))
-    return moments, loglik
+    return Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe])})
 
 
 def _check_result(result):
@@ -276,16 +226,10 @@ def _parameters(result):
     names = [f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})" for i, j in pairs]
     names += [f"Var({n})" for n in vc_names] + ["Residual"]
     values = np.array([cov_re[i, j] for i, j in pairs] + list(vcomp) + [scale])
-    _check_boundary(names, values, scale)
     derivatives = []
     for g in range(model.n_groups):
         n_g = len(model.endog_li[g])
-        mats = []
-        if model.k_re:
-            z = model.exog_re_li[g]
-            for i, j in pairs:
-                outer = np.outer(z[:, i], z[:, j])
-                mats.append(outer if i == j else outer + outer.T)
+        mats = covariance_derivatives(model.exog_re_li[g], pairs) if model.k_re else []
         for c in range(len(vc_names)):
             z = model.exog_vc.mats[c][g]
             z = z.toarray() if sparse.issparse(z) else np.asarray(z)
@@ -299,8 +243,24 @@ def _variances_positive(names, values) -> bool:
     return all(v > 0 for name, v in zip(names, values) if not name.startswith("Cov"))
 
 
-def _check_boundary(names, values, scale) -> None:
-    low = [n for n, v in zip(names, values) if n.startswith("Var") and v < _BOUNDARY * scale]
-    if low:
-        raise SmallSampleError(f"{', '.join(low)} is estimated as (nearly) zero: the fit is on the boundary of the "
-                               "parameter space, where these df are not defined; drop that random effect")
+def _free(names, values, zero: float = 0.0) -> np.ndarray:
+    """Which covariance parameters are free: all but the variances at (or below) ``zero``."""
+    return np.array([not (name.startswith("Var") and v <= zero) for name, v in zip(names, values)])
+
+
+def _check_boundary(names, m: Moments, free) -> None:
+    """A variance held at 0 must be where the REML likelihood falls into the parameter space, and carry no
+    covariance; the fit is then a boundary (singular) one, reported with a warning as lme4 reports it."""
+    zero = [name for name, f in zip(names, free) if not f]
+    if not zero:
+        return
+    correlated = [n for n in zero if any(c.startswith("Cov(") and n[4:-1] in c[4:-1].split(", ") for c in names)]
+    if correlated:
+        raise SmallSampleError(f"{', '.join(correlated)} is estimated as (nearly) zero while correlated with "
+                               "another random effect: these df are not defined there; drop that random effect")
+    if (m.score[~free] > 1e-6 * np.abs(m.score).max(initial=1.0)).any():
+        raise SmallSampleError(f"{', '.join(zero)} is near zero, but the REML optimum is not on the boundary; "
+                               "refit (centred covariates, another method=...) and try again")
+    warnings.warn(f"boundary (singular) fit: {', '.join(zero)} is estimated as 0, so the data hold no variation "
+                  "of that kind beyond the residual; the df are those of the fit on the boundary",
+                  SingularFitWarning, stacklevel=4)

@@ -172,7 +172,7 @@ def test_every_refit_is_statsmodels_optimum_or_better(reml):
         theta = fits["theta1"][r] + 0.05 * (comparison.alt.rows == comparison.alt.cols)
         ours = -comparison.alt.deviance(theta[None], comparison.alt.statistics(y[None]), np.array([0]))[0] / 2
         L = comparison.alt.factor(theta)
-        assert _statsmodels_loglik(y, reml, L, comparison.alt.scale) == pytest.approx(ours, abs=1e-8)
+        assert _statsmodels_loglik(y, reml, L, comparison.scale) == pytest.approx(ours, abs=1e-8)
     assert comparison.refits_polished == 0
 
 
@@ -192,6 +192,10 @@ def test_mixture_pvalues():
             chi2_mixture_pvalue(1.0, bad)
     with pytest.raises(BoundaryTestError, match=">= 0"):
         chi2_mixture_pvalue(-1.0, 1)
+    # 2 * (llf1 - llf0) of fits at the same optimum is 0 to rounding; a real negative still stops.
+    assert chi2_mixture_pvalue(-1e-12, 1) == chi2_mixture_pvalue(-1e-12, 2) == 1.0
+    with pytest.raises(BoundaryTestError, match=">= 0"):
+        chi2_mixture_pvalue(-1e-4, 1)
 
 
 def test_same_seed_same_replicates_and_another_seed_differs():

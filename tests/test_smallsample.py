@@ -17,6 +17,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from helpers.data import load_gp_cholesterol, sha256_of
+from helpers.mixed import SingularFitWarning
 from helpers.smallsample import (SmallSampleError, covariance_parameters, kenward_roger, kenward_roger_vcov,
                                  satterthwaite)
 from tests.rscript import assert_same_numbers, rerun
@@ -191,11 +192,17 @@ def test_other_results_are_refused():
         satterthwaite(ols)
 
 
-def test_a_variance_on_the_boundary_is_refused():
+def test_a_variance_on_the_boundary_is_held_at_zero_with_a_warning():
+    """Balanced one-way layout whose between-group variance is estimated as 0: V = sigma^2 I. Satterthwaite
+    (lmerTest) drops the zero variance: N - 1 df; Kenward-Roger (pbkrtest) keeps it: groups - 1 df."""
     data = balanced_one_way(between=0.0, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = smf.mixedlm("y ~ 1", data, groups="g").fit(reml=True)
     assert result.cov_re.iloc[0, 0] < 1e-6
-    with pytest.raises(SmallSampleError, match="boundary"):
-        satterthwaite(result)
+    with pytest.warns(SingularFitWarning, match=r"boundary \(singular\) fit: Var\(g\) is estimated as 0"):
+        sat = satterthwaite(result)
+    assert sat.loc["Intercept", "df"] == pytest.approx(len(data) - 1, rel=1e-8)
+    assert sat.loc["Intercept", "std_error"] == pytest.approx(data["y"].std(ddof=1) / np.sqrt(len(data)), rel=1e-6)
+    with pytest.warns(SingularFitWarning):
+        assert kenward_roger(result).loc["Intercept", "df"] == pytest.approx(data["g"].nunique() - 1, rel=1e-8)

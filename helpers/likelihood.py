@@ -1,0 +1,235 @@
+"""The likelihood under :mod:`helpers.mixed` and :mod:`helpers.boundary`: one engine for both.
+
+The model is ``y = X beta + Z_g u_g + e`` with one grouping factor g, ``u_g ~ N(0, sigma^2 D)`` and
+``e ~ N(0, sigma^2 I)``. :class:`Profile` gives ``-2 log L`` (REML or ML) profiled over beta and
+sigma^2, and its gradient, in theta: the lower triangle, row by row, of the Cholesky factor L of
+``D = L L'`` (lme4's parametrisation, in which a boundary fit, a variance of 0 or a correlation of
+-1 or +1, is an ordinary point with a zero on the diagonal of L). Many responses are handled at
+once: each enters only through its sums ``X'y``, ``Z_g'y_g`` and ``y'y``, so a bootstrap reuses the
+design. X is standardised inside (centred, unit-SD columns), which the estimates map back exactly;
+Z is used as given, so a caller chooses its scale and maps D back itself.
+
+Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g'[X y]`` through
+``H_g = (I + G_g D)^-1``: with ``F_g = H_g B_g``, ``[X y]'V^-1[X y] = [X y]'[X y] - sum B_g' D F_g``
+(V relative to sigma^2), whose differential ``-sum F_g' dD F_g`` gives the gradient.
+:func:`moments_at` works instead from each group's marginal covariance ``V_g``, linear in the covariance
+parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and (:func:`marginal_loglik`) an
+implementation independent of those sums that verifies an optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def standardiser(M: np.ndarray) -> np.ndarray:
+    """T such that M @ T has unit-SD columns, centred too when M has a constant column."""
+    T = np.eye(M.shape[1])
+    spread = np.ptp(M, axis=0) > 0
+    const = np.flatnonzero(~spread & (M[0] != 0))
+    mean, sd = M.mean(axis=0), M.std(axis=0)
+    for j in np.flatnonzero(spread):
+        T[j, j] = 1 / sd[j]
+        if const.size:
+            T[const[0], j] = -mean[j] / sd[j] / M[0, const[0]]
+    return T
+
+
+def group_codes(model) -> np.ndarray:
+    """Each observation's group number (0, 1, ...) in a statsmodels MixedLM, in its group_labels' order."""
+    codes = np.empty(model.nobs, dtype=int)
+    for k, label in enumerate(model.group_labels):
+        codes[model.row_indices[label]] = k
+    return codes
+
+
+class Profile:
+    """The profiled deviance of y = X beta + Z_g u_g + e for a stack of responses; see the module."""
+
+    def __init__(self, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, reml: bool):
+        self.X, self.Z, self.codes, self.reml = X, Z, codes, reml
+        self.n, self.p = X.shape
+        self.q = Z.shape[1]
+        self.k = int(codes.max()) + 1
+        self.nu = self.n - self.p if reml else self.n
+        self.T = standardiser(X)
+        # The REML deviance holds log|X'V^-1 X|, which X -> X T shifts by 2 log|det T|.
+        self.shift = -2 * np.linalg.slogdet(self.T)[1] if reml else 0.0
+        self.Xs = X @ self.T
+        self.XtX = self.Xs.T @ self.Xs
+        self.G = _group_sum(Z[:, :, None] * Z[:, None, :], codes, self.k)
+        self.ZtX = _group_sum(Z[:, :, None] * self.Xs[:, None, :], codes, self.k)
+        self.rows, self.cols = np.tril_indices(self.q)
+        self.diag = self.rows == self.cols
+        self.d = len(self.rows)
+        # Z as an n x (groups * q) block matrix turns Y @ blocks into every Z_g'y_g.
+        self.blocks = np.zeros((self.n, self.k * self.q))
+        for j in range(self.q):
+            self.blocks[np.arange(self.n), codes * self.q + j] = Z[:, j]
+
+    def statistics(self, Y: np.ndarray) -> tuple:
+        """The sums of a (m, n) array of responses that the likelihood needs."""
+        return Y @ self.Xs, (Y @ self.blocks).reshape(len(Y), self.k, self.q), np.einsum("bn,bn->b", Y, Y)
+
+    def factor(self, theta: np.ndarray) -> np.ndarray:
+        L = np.zeros((*theta.shape[:-1], self.q, self.q))
+        L[..., self.rows, self.cols] = theta
+        return L
+
+    def _parts(self, theta, stats, idx):
+        xty, zty, yty = (s[idx] for s in stats)
+        m, p = len(idx), self.p
+        L = self.factor(theta)
+        D = L @ np.swapaxes(L, -1, -2)
+        H, logdet = _inverse_and_logdet(np.eye(self.q) + self.G[None] @ D[:, None])
+        B = np.concatenate([np.broadcast_to(self.ZtX, (m, *self.ZtX.shape)), zty[..., None]], axis=-1)
+        F = H @ B
+        W = np.empty((m, p + 1, p + 1))
+        W[:, :p, :p], W[:, :p, p], W[:, p, :p], W[:, p, p] = self.XtX, xty, xty, yty
+        M = W - np.einsum("mgia,mij,mgjb->mab", B, D, F)
+        beta = np.linalg.solve(M[:, :p, :p], M[:, :p, p][..., None])[..., 0]
+        rss = M[:, p, p] - np.einsum("mp,mp->m", M[:, p, :p], beta)  # (y - X beta)' V^-1 (y - X beta)
+        return L, D, H, F, M, beta, rss, logdet
+
+    def deviance(self, theta: np.ndarray, stats: tuple, idx: np.ndarray, gradient: bool = False):
+        """-2 log L at theta (m, d) for the responses idx (m,); with gradient=True also d/dtheta (m, d)."""
+        with np.errstate(all="ignore"):
+            try:
+                L, D, H, F, M, beta, rss, logdet = self._parts(theta, stats, idx)
+            except np.linalg.LinAlgError:
+                infinite = np.full(len(idx), np.inf)
+                return (infinite, np.zeros_like(theta)) if gradient else infinite
+            p, nu = self.p, self.nu
+            dev = nu * (1 + np.log(2 * np.pi * rss / nu)) + logdet
+            if self.reml:
+                dev = dev + np.linalg.slogdet(M[:, :p, :p])[1] + self.shift
+            dev = np.where(np.isfinite(dev), dev, np.inf)
+            if not gradient:
+                return dev
+            r = (F @ np.append(-beta, np.ones((len(idx), 1)), axis=1)[:, None, :, None])[..., 0]  # H_g Z_g'(y - X b)
+            # d dev = tr(Gamma dD); then dD = dL L' + L dL' gives d dev / dL = 2 sym(Gamma) L.
+            gamma = np.einsum("mgij,gjk->mik", H, self.G) - (nu / rss)[:, None, None] * np.einsum("mgi,mgj->mij", r, r)
+            if self.reml:
+                FX = F[..., :p]
+                gamma -= np.einsum("mgia,mab,mgjb->mij", FX, np.linalg.inv(M[:, :p, :p]), FX)
+            dL = (gamma + np.swapaxes(gamma, -1, -2)) @ L
+            return dev, dL[:, self.rows, self.cols]
+
+    def estimates(self, theta: np.ndarray, stats: tuple, idx: np.ndarray) -> dict:
+        """At theta (m, d): beta and its covariance on X's scale, sigma^2, D, the BLUPs D H_g Z_g'(y_g - X_g beta)
+        and their covariances given beta relative to sigma^2, (D^-1 + G_g)^-1 = D H_g."""
+        L, D, H, F, M, beta, rss, _ = self._parts(theta, stats, idx)
+        sigma2 = rss / self.nu
+        r = (F @ np.append(-beta, np.ones((len(idx), 1)), axis=1)[:, None, :, None])[..., 0]
+        cov = sigma2[:, None, None] * (self.T @ np.linalg.inv(M[:, :self.p, :self.p]) @ self.T.T)
+        return {"beta": beta @ self.T.T, "cov_beta": cov, "sigma2": sigma2, "D": D,
+                "blup": np.einsum("mgi,mji->mgj", r, D), "cond_cov": D[:, None] @ H}
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What Satterthwaite and Kenward-Roger need (helpers.smallsample), summed over the independent groups."""
+
+    names: list[str]  # the covariance parameters psi
+    values: np.ndarray
+    fe_names: list[str]
+    beta: np.ndarray
+    phi: np.ndarray  # (X' V^-1 X)^-1, the covariance of beta
+    b: np.ndarray  # B_i = X' V^-1 V_i V^-1 X, so that d Phi / d psi_i = Phi B_i Phi
+    q: np.ndarray  # Q_ij = X' V^-1 V_i V^-1 V_j V^-1 X
+    expected: np.ndarray  # expected REML information of psi
+    observed: np.ndarray  # observed REML information of psi
+    score: np.ndarray  # gradient of the REML log-likelihood in psi
+
+
+def covariance_derivatives(z: np.ndarray, pairs) -> list[np.ndarray]:
+    """dV/dpsi of one group, whose random-effect columns are z, for the covariances psi_ij (i >= j) in pairs."""
+    return [np.outer(z[:, i], z[:, j]) + (np.outer(z[:, j], z[:, i]) if i != j else 0) for i, j in pairs]
+
+
+def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float:
+    """The log-likelihood of one response at theta (d,), as :func:`moments_at` computes it from each group's
+    marginal covariance: an implementation independent of :class:`Profile`'s per-group sums."""
+    est = profile.estimates(theta[None], profile.statistics(y[None]), np.zeros(1, dtype=int))
+    sigma2, D = est["sigma2"][0], est["D"][0]
+    pairs = list(zip(profile.rows, profile.cols))
+    design = []
+    for g in range(profile.k):
+        rows = profile.codes == g
+        dv = covariance_derivatives(profile.Z[rows], pairs)
+        design.append((profile.X[rows], y[rows], np.array([*dv, np.eye(rows.sum())])))
+    return float(moments_at(np.array([sigma2 * D[i, j] for i, j in pairs] + [sigma2]), design, profile.reml)[1])
+
+
+def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, float]:
+    """Moments and the log-likelihood (REML, or ML with reml=False) at the covariance parameters psi = values.
+
+    ``design`` holds, per group, (X_g, y_g, dV_g/dpsi): V_g = sum_i psi_i dV_g/dpsi_i is linear in psi.
+    The marginal form of the likelihood, each group's V factorised directly: also the referee that
+    verifies :class:`Profile`'s optimum (see :func:`marginal_loglik`)."""
+    p, k = design[0][0].shape[1], len(values)
+    a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
+    traces, products = np.zeros(k), np.zeros((k, k))
+    # With w = V^-1 r: the quadratic forms r'V^-1 V_i V^-1 r (in the score) and, for the
+    # observed information, w'V_i V^-1 V_j w and X'V^-1 V_i w.
+    quad, cross, xv_dw = np.zeros(k), np.zeros((k, k)), np.zeros((k, p))
+    xty, logdet, n = np.zeros(p), 0.0, 0
+    per_group = []
+    for x, y, dv in design:
+        v = np.einsum("i,iab->ab", values, dv)
+        v_inv = np.linalg.inv(v)
+        logdet += np.linalg.slogdet(v)[1]
+        n += len(y)
+        xv = v_inv @ x  # V^-1 X
+        a += x.T @ xv
+        xty += xv.T @ y
+        per_group.append((x, y, v_inv, xv, dv))
+    phi = np.linalg.inv(a)
+    beta = phi @ xty
+    rss = 0.0
+    for x, y, v_inv, xv, dv in per_group:
+        e = np.einsum("ab,ibc->iac", v_inv, dv)  # V^-1 V_i
+        dxv = np.einsum("iab,bc->iac", dv, xv)  # V_i V^-1 X
+        b += np.einsum("ab,ibc->iac", xv.T, dxv)
+        q += np.einsum("iab,jbc->ijac", np.einsum("ab,ibc->iac", xv.T, e.transpose(0, 2, 1)), dxv)
+        traces += np.einsum("iaa->i", e)
+        products += np.einsum("iab,jba->ij", e, e)
+        r = y - x @ beta
+        w = v_inv @ r
+        rss += r @ w
+        dw = np.einsum("iab,b->ia", dv, w)  # V_i w
+        quad += dw @ w
+        cross += dw @ v_inv @ dw.T
+        xv_dw += dw @ xv
+    loglik = -0.5 * (logdet + rss + (np.linalg.slogdet(a)[1] + (n - p) * np.log(2 * np.pi) if reml
+                                     else n * np.log(2 * np.pi)))
+    tr_pv = traces - np.einsum("ab,iba->i", phi, b)
+    expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q)
+                      + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
+    observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
+    moments = Moments(names=[], values=values, fe_names=[], beta=beta, phi=phi, b=b, q=q,
+                       expected=(expected + expected.T) / 2, observed=(observed + observed.T) / 2,
+                       score=-0.5 * (tr_pv - quad))
+    return moments, loglik
+
+
+def _group_sum(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((k, *values.shape[1:]))
+    np.add.at(out, codes, values)
+    return out
+
+
+def _inverse_and_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses of a stack (m, k, q, q) of positive definite matrices, and the sum over k of log det."""
+    if M.shape[-1] == 0:
+        return M, np.zeros(M.shape[0])
+    if M.shape[-1] == 1:
+        return 1 / M, np.log(M[..., 0, 0]).sum(axis=1)
+    if M.shape[-1] == 2:  # closed form: numpy's batched inverse costs more than the arithmetic
+        a, b, c, d = M[..., 0, 0], M[..., 0, 1], M[..., 1, 0], M[..., 1, 1]
+        det = a * d - b * c
+        inv = np.stack([np.stack([d, -b], axis=-1), np.stack([-c, a], axis=-1)], axis=-2) / det[..., None, None]
+        return inv, np.log(det).sum(axis=1)
+    return np.linalg.inv(M), np.linalg.slogdet(M)[1].sum(axis=1)
