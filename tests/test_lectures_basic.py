@@ -109,7 +109,7 @@ def random_slope_age_effect() -> tuple[float, float]:
 @pytest.mark.parametrize("lecture", [L01, L02])
 def test_the_random_intercept_se_is_qualified_by_the_random_slope_one(lecture):
     se, df = random_slope_age_effect()
-    says(lecture, f"SE of {se:.4f} (Kenward–Roger, about {df:.1f} df)", "Notebook 8 shows that")
+    says(lecture, f"{se:.4f} (Kenward–Roger, about {df:.1f} df)", "Notebook 8 shows that")
     assert 1.8 < se / R["random_intercept"]["se_beta"] < 2.2, "the text says twice as large / about double"
 
 
