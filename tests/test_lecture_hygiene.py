@@ -6,9 +6,10 @@ These tests read the stored notebooks (nbval re-runs them; tests/test_lecture_*.
 - nothing of the course's own verification shows: no assert cells, no reads of tests/, no stderr (warnings,
   progress bars), no carriage-return remains of a progress bar, no numpy scalar reprs such as
   ``np.float64(0.5)`` where a number was meant;
-- clean metadata: the notebook has only its kernelspec and language_info, a cell only its tags and
-  jupyter display settings (no execution timings: run with ``--ExecutePreprocessor.record_timing=False``);
-- the title cell names the lecture's place in the sequence ("notebook 6 of 11"), and every
+- clean metadata: the notebook has only its kernelspec and language_info, a cell only its tags, jupyter
+  display settings and myst-nb's figure options (alt text) (no execution timings: run with
+  ``--ExecutePreprocessor.record_timing=False``);
+- the title cell names the lecture's place in the sequence ("notebook 6 of 12"), and every
   "notebook N" it cites exists;
 - the last cell is a short code cell printing the versions of python, numpy, pandas and statsmodels;
 - no table is so wide that pandas wraps it into blocks of columns, and no paragraph of prose runs on
@@ -26,7 +27,7 @@ from tests.lecture_values import NOTEBOOKS
 
 LECTURES = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 NOTEBOOK_KEYS = {"kernelspec", "language_info"}
-CELL_KEYS = {"tags", "jupyter"}
+CELL_KEYS = {"tags", "jupyter", "mystnb"}
 STAMPED = ("python", "numpy", "pandas", "statsmodels")
 STAMP_LINES = 5
 PARAGRAPH_WORDS = 120
@@ -52,8 +53,8 @@ def where(cell) -> str:
     return repr(cell.source[:80])
 
 
-def test_the_lectures_are_numbered_one_to_eleven():
-    assert [int(p.name[:2]) for p in LECTURES] == list(range(1, 12))
+def test_the_lectures_are_numbered_one_to_twelve():
+    assert [int(p.name[:2]) for p in LECTURES] == list(range(1, 13))
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
