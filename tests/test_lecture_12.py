@@ -228,7 +228,8 @@ control <- glmerControl(optimizer = "nloptwrap", tolPwrss = 1e-12,
                         optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15))
 sd_0 <- sapply(simulated, function(y) {{
   gp$high <- y
-  fit <- suppressMessages(glmer(high ~ age_c + (1 | doctor), data = gp, family = binomial, nAGQ = 25, control = control))
+  fit <- suppressMessages(glmer(high ~ age_c + (1 | doctor), data = gp, family = binomial, nAGQ = 25,
+                                control = control))
   if (isSingular(fit)) 0 else getME(fit, "theta")
 }})
 result <- list(sd_0 = unname(sd_0))""", folder)
@@ -236,10 +237,16 @@ result <- list(sd_0 = unname(sd_0))""", folder)
 
 @pytest.mark.needs_r
 def test_latent_icc_and_its_bootstrap_interval(bootstrap_in_r):
-    v = values("float(ri.icc)", "boot_icc", "icc_interval", "simulated.shape")
+    v = values("float(ri.icc)", "boot_icc", "icc_interval", "simulated.shape", "simulated")
     _, sd = glmer()
     close(v["float(ri.icc)"], latent_icc(sd), 1e-5)
     assert tuple(v["simulated.shape"]) == (441, 100)
+    # The data sets come from the fitted model: their prevalence is its population average, within Monte Carlo error.
+    b0, b1 = glmer()[0]["estimate"]
+    ages = load_gp_cholesterol()["age"]
+    expected = np.mean([averaged_probability(x, b0, b1, sd) for x in (ages - ages.mean())])
+    prevalence = v["simulated"].mean(axis=0)
+    assert abs(prevalence.mean() - expected) < 4 * prevalence.std(ddof=1) / np.sqrt(len(prevalence))
     r_icc = latent_icc(bootstrap_in_r["sd_0"])
     close(v["boot_icc"], r_icc, 1e-3, 1e-4)
     interval = np.percentile(r_icc, [2.5, 97.5])
@@ -248,7 +255,8 @@ def test_latent_icc_and_its_bootstrap_interval(bootstrap_in_r):
     icc_06 = random_sd("ri_c_reml").iloc[0] ** 2 / (random_sd("ri_c_reml") ** 2).sum()
     assert interval[0] < icc_06 < interval[1]  # "the 0.55 of notebook 6 lies well inside it"
     assert np.median(r_icc) < latent_icc(sd)  # "a little below the estimate"
-    assert_states(TEXT, (latent_icc(sd), ".3f"), (100 * latent_icc(sd), ".0f"), (interval[0], ".2f"), (interval[1], ".2f"), (np.median(r_icc), ".3f"),
+    assert_states(TEXT, (latent_icc(sd), ".3f"), (100 * latent_icc(sd), ".0f"), (interval[0], ".2f"),
+                  (interval[1], ".2f"), (np.median(r_icc), ".3f"),
                   (profile[0], ".2f"), (profile[1], ".2f"), (icc_06, ".2f"))
 
 
