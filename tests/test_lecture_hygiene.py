@@ -6,8 +6,11 @@ These tests read the stored notebooks (nbval re-runs them; tests/test_lecture_*.
 - nothing of the course's own verification shows: no assert cells, no reads of tests/, no stderr (warnings,
   progress bars), no carriage-return remains of a progress bar, no numpy scalar reprs such as
   ``np.float64(0.5)`` where a number was meant;
-- clean metadata: the notebook has only its kernelspec and language_info, a cell only its tags and
-  jupyter display settings (no execution timings: run with ``--ExecutePreprocessor.record_timing=False``);
+- clean metadata: the notebook has only its kernelspec and language_info, a cell only its tags, jupyter
+  display settings and myst-nb's figure options (alt text) (no execution timings: run with
+  ``--ExecutePreprocessor.record_timing=False``);
+- a cell tagged in-r is a folded "In R" block in the agreed form (tests/r_blocks.py; tests/test_r_blocks.py
+  runs its code);
 - the title cell names the lecture's place in the sequence ("notebook 6 of 11"), and every
   "notebook N" it cites exists;
 - the last cell is a short code cell printing the versions of python, numpy, pandas and statsmodels;
@@ -23,10 +26,11 @@ import nbformat
 import pytest
 
 from tests.lecture_values import NOTEBOOKS
+from tests.r_blocks import TAG as IN_R, form_problems
 
 LECTURES = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 NOTEBOOK_KEYS = {"kernelspec", "language_info"}
-CELL_KEYS = {"tags", "jupyter"}
+CELL_KEYS = {"tags", "jupyter", "mystnb"}
 STAMPED = ("python", "numpy", "pandas", "statsmodels")
 STAMP_LINES = 5
 PARAGRAPH_WORDS = 120
@@ -83,6 +87,13 @@ def test_metadata_is_clean(path):
     for cell in nb.cells:
         extra = set(cell.metadata) - CELL_KEYS
         assert not extra, f"cell metadata {sorted(extra)} (execution timings?) in {cell.source[:60]!r}"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_in_r_blocks_are_in_the_agreed_form(path):
+    for cell in read(path).cells:
+        if IN_R in cell.metadata.get("tags", []):
+            assert not form_problems(cell), f"{form_problems(cell)}: {where(cell)}"
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)

@@ -21,6 +21,7 @@ import pytest
 from helpers.handout import handout_numbers
 from helpers.rsummary import printed_numbers
 from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
+from tests.r_reference import gp as r_reference_of_gp
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
@@ -81,20 +82,35 @@ def test_reference_is_what_r_computes_now(tmp_path):
 
 @pytest.mark.slow
 def test_01_gp_summaries_and_the_truth_are_r_s():
-    v = lecture_values(L01, "gp_means", "between_sd", "beta", "sigma_u", "sigma", "counts")
+    v = lecture_values(L01, "gp_means", "between_sd", "beta", "sigma_0", "sigma", "counts")
     means, ri = R["gp_means"], R["random_intercept"]
     close(v["gp_means"]["mean"], means["mean"])
     close(v["gp_means"]["std"], means["sd"])
     close(v["between_sd"], np.std(means["mean"], ddof=1))
     assert list(v["counts"]) == means["n"]
     close(v["beta"], ri["beta"], rtol=1e-5)
-    close([v["sigma_u"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
+    close([v["sigma_0"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
     says(L01, f"an SD of {np.std(means['mean'], ddof=1):.2f} mmol/L",
          f"(typical SD {np.median(means['sd']):.2f} mmol/L)",
          f"they span {max(means['mean']) - min(means['mean']):.2f} mmol/L",
-         f"$\\sigma_u$ = {ri['sigma_u']:.3f} mmol/L", f"$\\sigma$ = {ri['sigma']:.3f} mmol/L",
+         f"$\\sigma_0$ = {ri['sigma_u']:.3f} mmol/L", f"$\\sigma$ = {ri['sigma']:.3f} mmol/L",
          f"the ICC is {ri['icc']:.3f}")
-    assert "\\tau" not in text_of(L01), "tau is the meta-analysis' between-GP SD of slopes (notebook 4), not sigma_u"
+    assert "\\tau" not in text_of(L01), "tau is the meta-analysis' between-GP SD of slopes (notebook 4), not sigma_0"
+    assert "\\sigma_u" not in text_of(L01) and "u_k " not in text_of(L01), "the agreed notation is u_{0k}, sigma_0"
+
+
+def random_slope_age_effect() -> tuple[float, float]:
+    """SE and Kenward-Roger df of the age effect in the random-slope model (lmerTest + pbkrtest, notebook 8)."""
+    kr = r_reference_of_gp("small_sample")["rs_c_reml"]["kenward_roger"]
+    i = kr["term"].index("age_c")
+    return kr["std_error"][i], kr["df"][i]
+
+
+@pytest.mark.parametrize("lecture", [L01, L02])
+def test_the_random_intercept_se_is_qualified_by_the_random_slope_one(lecture):
+    se, df = random_slope_age_effect()
+    says(lecture, f"SE of {se:.4f} (Kenward–Roger, about {df:.1f} df)", "Notebook 8 shows that")
+    assert 1.8 < se / R["random_intercept"]["se_beta"] < 2.2, "the text says twice as large / about double"
 
 
 @pytest.mark.slow
@@ -166,6 +182,16 @@ def test_03_per_gp_slopes_are_lmlists():
          f"(median {v['width_ratio'].median():.2f})")
 
 
+def test_03_says_what_lmlists_default_prints():
+    ref = R["separate"]
+    assert ref["pooled_rse_df"] == 417
+    # the same slopes with one residual SD for all GPs: each SE scaled by pooled SD / the GP's own SD
+    close(ref["pooled_rse_std_error"], ref["pooled_rse"] * np.array(ref["std_error"]) / np.array(ref["residual_sd"]))
+    says(L03, f"on 441 − 24 = {ref['pooled_rse_df']} degrees of freedom",
+         f"for Dr 8 it prints p = {ref['pooled_rse_p'][7]:.3f} where Dr 8's own fit gives p = {ref['p'][7]:.3f}",
+         "pool = FALSE")
+
+
 @pytest.mark.slow
 def test_03_corrections_reject_what_p_adjust_rejects():
     v = lecture_values(L03, "tests", "bh")
@@ -228,21 +254,56 @@ def test_04_ivw_wls_and_dersimonian_laird_are_metafor_s():
     close(v["meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]"], [dl["ci_low"], dl["ci_high"]])
     says(L04, f"The IVW slope is {ivw['estimate']:.4f} mmol/L per year with standard error {ivw['std_error']:.4f}",
          f"$Q$ = {dl['q']:.2f} on 11 df", f"$\\tau$ = {np.sqrt(dl['tau2']):.3f} mmol/L per year",
-         f"$I^2$ = {dl['i2']:.3f}", f"the random-effects interval, {dl['ci_low']:.3f} to {dl['ci_high']:.3f}",
+         f"$I^2$ = {dl['i2']:.3f}", f"The DerSimonian–Laird interval, {dl['ci_low']:.3f} to {dl['ci_high']:.3f}",
          f"The estimated scale {ivw['wls_scale']:.2f}", f"$\\sqrt{{4.2}} \\approx {np.sqrt(ivw['wls_scale']):.2f}$")
 
 
 @pytest.mark.slow
 def test_04_simulation_truth_is_nlme_s_and_power_is_low():
-    v = lecture_values(L04, "beta", "sigma_u", "sigma", "power", "grouped.params", "grouped.bse")
+    v = lecture_values(L04, "beta", "sigma_0", "sigma", "power", "grouped.params", "grouped.bse")
     ri = R["random_intercept"]
     close(v["beta"], ri["beta"], rtol=1e-5)
-    close([v["sigma_u"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
+    close([v["sigma_0"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
     close(v["grouped.params"], list(R["grouped"]["estimate"].values()))
     close(v["grouped.bse"], list(R["grouped"]["std_error"].values()))
     assert v["power"] < 0.2  # a slope about 16 mixed-model standard errors from zero, rarely detected
     says(L04, f"Only {100 * v['power']:.1f}% of the simulated sets",
          f"puts 0.05 some {0.05 / ri['se_beta']:.0f} standard errors from zero")
+
+
+@pytest.mark.slow
+def test_04_hartung_knapp_interval_is_metafor_s_knha():
+    v = lecture_values(L04, "meta.sd_eff_w_re_hksj", "hksj_low", "hksj_high", "meta.mean_effect_re")
+    hk, dl = R["hartung_knapp"], R["dersimonian_laird"]  # rma(..., method = "DL", test = "knha")
+    close(v["meta.mean_effect_re"], hk["estimate"])
+    close([v["meta.sd_eff_w_re_hksj"], v["hksj_low"], v["hksj_high"]], [hk["std_error"], hk["ci_low"], hk["ci_high"]])
+    assert hk["ci_high"] - hk["ci_low"] > dl["ci_high"] - dl["ci_low"]
+    says(L04, f"The HKSJ interval, {hk['ci_low']:.3f} to {hk['ci_high']:.3f}, is a little wider",
+         f"$t$ distribution on $K - 1 = {hk['df']}$ df")
+    assert "honest one" not in text_of(L04)
+
+
+@pytest.mark.slow
+def test_04_group_level_claim_is_shown_false_both_ways():
+    v = lecture_values(L04, "claim_power", "between_only", "power")
+    flat_within = v["between_only"]["GP slopes significant"].mean()
+    assert v["claim_power"] > 0.5 and flat_within < 1.5  # significant between GPs, null within every GP
+    assert v["power"] < 0.2  # and the reverse: similar significant slopes in every GP, little power
+    mcse = np.sqrt(v["claim_power"] * (1 - v["claim_power"]) / 500)
+    says(L04, f"significant in {100 * v['claim_power']:.1f}% of 500 data sets (MCSE {100 * mcse:.1f}%)",
+         f"{flat_within:.2f} of the twelve GPs")
+
+
+@pytest.mark.slow
+def test_04_meta_regression_with_heterogeneity_is_metafor_s_dl():
+    v = lecture_values(L04, "tau2_resid", "heterogeneous.params['agedoc']", "heterogeneous.bse['agedoc']",
+                       "heterogeneous.pvalues['agedoc']")
+    dl, reml = R["meta_regression_dl"], R["meta_regression_reml"]  # rma(..., mods = ~ agedoc, method = "DL"/"REML")
+    close([v["tau2_resid"], v["heterogeneous.params['agedoc']"], v["heterogeneous.bse['agedoc']"],
+           v["heterogeneous.pvalues['agedoc']"]], [dl["tau2"], dl["estimate"], dl["std_error"], dl["p"]], rtol=1e-7)
+    says(L04, f"$\\hat\\tau^2$ = {dl['tau2']:.5f}", f"SE {dl['std_error']:.4f} and p = {dl['p']:.3f}",
+         f"(REML's $\\tau^2$ gives p = {reml['p']:.3f})", "`agedoc` is simulated")
+    assert "flatter" not in text_of(L04)
 
 
 @pytest.mark.slow
@@ -302,6 +363,20 @@ def test_05_incidental_parameters_standard_errors_are_r_s():
     says(L05, f"({fe['growing_se_beta'][0]:.4f} with two GPs, {fe['growing_se_beta'][-1]:.4f} with twelve)",
          f"falls from {fe['growing_se_alpha_1'][0]:.2f} to {fe['growing_se_alpha_1'][-1]:.2f}",
          f"\\sigma/\\sqrt{{n_1}} \\approx {fe['growing_floor'][-1]:.3f}$ mmol/L")
+
+
+@pytest.mark.slow
+def test_05_neyman_scott_ml_variance_is_inconsistent():
+    v = lecture_values(L05, "neyman_scott", "ml_scale", "varying_intercept.scale")
+    table = v["neyman_scott"]
+    largest = table.index.max()
+    # with pairs, sigma^2_ML -> sigma^2 / 2 = 0.5; its sampling SD is about sqrt(0.5 / K) (K chi^2_1 terms of 1/4)
+    assert abs(table.loc[largest, "ML: RSS / N"] - 0.5) < 4 * np.sqrt(0.5 / largest)
+    assert abs(table.loc[largest, "RSS / (N - K)"] - 1.0) < 4 * np.sqrt(2 / largest)
+    close(table["ML: RSS / N"], table["RSS / (N - K)"] / 2)
+    close(v["ml_scale"] / v["varying_intercept.scale"], 428 / 441)
+    says(L05, "$428/441$", f"{100 * 428 / 441:.0f}% of the unbiased one", "Neyman and Scott (1948")
+    assert "never gets more precise" not in text_of(L05)
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@
 # Each number a lecture from 01 to 05 states, or computes and interprets, as R's own functions give it:
 # lm() and nlme::lmList() for the pooled, separate, group-level and fixed-effects fits, nlme::lme() for
 # the random-intercept fits (REML), sandwich::vcovCL() for cluster-robust standard errors, p.adjust()
-# for the multiple-testing corrections and metafor::rma() for the inverse-variance, meta-regression and
-# DerSimonian-Laird meta-analyses. Writes tests/reference/lectures_basic.json (or the given path).
+# for the multiple-testing corrections and metafor::rma() for the inverse-variance, meta-regression,
+# DerSimonian-Laird and Hartung-Knapp meta-analyses. Writes tests/reference/lectures_basic.json (or the given path).
 # Nothing random: a rerun on the same data gives the same numbers, which the tests check.
 
 suppressPackageStartupMessages({
@@ -48,6 +48,9 @@ slope_ci <- t(sapply(separate, function(f) confint(f)["age", ]))
 slope_p <- sapply(separate, function(f) summary(f)$coefficients["age", "Pr(>|t|)"])
 residual_sd <- sapply(separate, function(f) summary(f)$sigma)
 ci_width <- slope_ci[, 2] - slope_ci[, 1]
+# lmList's default, pool = TRUE: one residual SD over all GPs, so other SEs and p-values (t on 441 - 24 df).
+pooled_rse <- summary(lmList(chol ~ age | doctor, data = gp))
+pooled_rse_df <- nrow(gp) - 2 * length(gps)
 pooled_width <- diff(confint(pooled)["age", ])
 
 # 04: group means, inverse-variance weighting, DerSimonian-Laird.
@@ -59,6 +62,10 @@ wls <- lm(slope ~ 1, weights = 1 / slope_se^2)
 # Exercise 4.1: the slopes regressed on the GP's own age, weights 1 / SE^2 taken as known (a k x p design).
 agedoc <- unname(tapply(gp$agedoc, gp$doctor, mean))
 meta_regression <- rma(yi = slope, vi = slope_se^2, mods = ~ agedoc, method = "FE")
+# The same with between-GP heterogeneity in the slopes (residual tau^2 by DerSimonian-Laird or REML).
+meta_regression_re <- lapply(c(dl = "DL", reml = "REML"), function(m) rma(yi = slope, vi = slope_se^2, mods = ~ agedoc, method = m))
+heterogeneous <- function(fit) list(estimate = fit$b[["agedoc", 1]], std_error = fit$se[2], p = fit$pval[2], tau2 = fit$tau2)
+hartung_knapp <- rma(yi = slope, vi = slope_se^2, method = "DL", test = "knha")
 
 # 05: the fixed-effects fits on GPs 1-11 and on all 12.
 vi_12 <- lm(chol ~ factor(doctor) + age, data = gp)
@@ -96,7 +103,10 @@ reference <- list(
   separate = list(doctor = gps, slope = unname(slope), std_error = unname(slope_se), ci_low = unname(slope_ci[, 1]),
                   ci_high = unname(slope_ci[, 2]), p = unname(slope_p), residual_sd = unname(residual_sd),
                   width_ratio = unname(ci_width / pooled_width), bonferroni = unname(p.adjust(slope_p, "bonferroni")),
-                  holm = unname(p.adjust(slope_p, "holm")), fdr_bh = unname(p.adjust(slope_p, "BH"))),
+                  holm = unname(p.adjust(slope_p, "holm")), fdr_bh = unname(p.adjust(slope_p, "BH")),
+                  pooled_rse_std_error = unname(pooled_rse$coefficients[, "Std. Error", "age"]),
+                  pooled_rse_p = unname(pooled_rse$coefficients[, "Pr(>|t|)", "age"]), pooled_rse_df = pooled_rse_df,
+                  pooled_rse = pooled_rse$RSE),
   grouped = list(estimate = named(coef(grouped), c("Intercept", "age_grouped")),
                  std_error = named(sqrt(diag(vcov(grouped))), c("Intercept", "age_grouped")),
                  p = summary(grouped)$coefficients["age", "Pr(>|t|)"], mean_chol = means$chol, mean_age = means$age),
@@ -108,6 +118,10 @@ reference <- list(
                          p = named(meta_regression$pval, c("Intercept", "agedoc")),
                          ci_low = named(meta_regression$ci.lb, c("Intercept", "agedoc")),
                          ci_high = named(meta_regression$ci.ub, c("Intercept", "agedoc"))),
+  meta_regression_dl = heterogeneous(meta_regression_re$dl),
+  meta_regression_reml = heterogeneous(meta_regression_re$reml),
+  hartung_knapp = list(estimate = as.numeric(hartung_knapp$b), std_error = hartung_knapp$se, ci_low = hartung_knapp$ci.lb,
+                       ci_high = hartung_knapp$ci.ub, df = hartung_knapp$k - 1),
   dersimonian_laird = list(estimate = as.numeric(dl$b), std_error = dl$se, ci_low = dl$ci.lb, ci_high = dl$ci.ub,
                            tau2 = dl$tau2, q = dl$QE, q_df = dl$k - 1, i2 = dl$I2 / 100),
   fixed_effects = list(vi_intercepts_12 = unname(gp_intercepts(vi_12, 12)), vi_intercepts_11 = unname(gp_intercepts(vi_11, 11)),
