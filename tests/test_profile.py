@@ -4,7 +4,6 @@ profiles the ML deviance: our profile of the ML fits must give its numbers."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import statsmodels.formula.api as smf
 
 from helpers.data import load_gp_cholesterol
 from helpers.profile import ProfileError, profile_intervals
+from tests.r_reference import PROFILE as REFERENCE
 from tests.rscript import assert_same_numbers, rerun
 
 SCRIPT = Path(__file__).resolve().parent / "reference" / "make_profile_reference.R"
-REFERENCE = json.loads(SCRIPT.with_name("profile_reference.json").read_text())
+
 RE_FORMULAS = {"ri": None, "rs": "~ age_c"}
 
 

@@ -14,6 +14,8 @@
 #   its fitted inverse covariance; under the fitted random-slope model its true SD is the sandwich
 #   sqrt(a' V a), and its 95% interval (t on 428 df) covers the true slope with probability
 #   P(|T_428| < q SE / SD) if SE stays near its observed value: the coverage lecture 08 simulates.
+# - within_between_slopes: lecture 07's within-between model with a random slope on the within part,
+#   its fixed effects with Kenward-Roger's standard errors and df (lmerTest, pbkrtest).
 # Nothing random and no dates: a rerun on the same data writes the same numbers.
 
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
@@ -135,6 +137,16 @@ ri_se <- sqrt(vcov(ri)[2, 2])
 ri_under_rs <- list(ri_slope_se = ri_se, ri_slope_true_sd = sqrt(true_var),
                     coverage = 1 - 2 * pt(-qt(0.975, 428) * ri_se / sqrt(true_var), 428))
 
+# Lecture 07: the within part with a random slope.
+suppressPackageStartupMessages({ library(lmerTest); library(pbkrtest) })
+gp$age_gp <- ave(gp$age, gp$doctor)
+gp$age_gp_c <- gp$age_gp - mean(gp$age)
+gp$age_within <- gp$age - gp$age_gp
+wb <- lmerTest::lmer(chol ~ age_within + age_gp_c + (1 + age_within | doctor), data = gp, control = tight)
+kr <- summary(wb, ddf = "Kenward-Roger")$coefficients
+within_between_slopes <- list(term = rownames(kr), estimate = unname(kr[, "Estimate"]),
+                              std_error = unname(kr[, "Std. Error"]), df = unname(kr[, "df"]))
+
 reference <- list(
   generated_by = "tests/reference/make_profile_reference.R",
   versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4"))),
@@ -142,6 +154,7 @@ reference <- list(
   level = 0.95,
   confint_ml = confint_ml,
   reml_profile = reml,
-  ri_under_rs = ri_under_rs
+  ri_under_rs = ri_under_rs,
+  within_between_slopes = within_between_slopes
 )
 write_reference(reference, out)
