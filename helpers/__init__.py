@@ -10,6 +10,8 @@
   LRT and the exact restricted LRT (as RLRsim); :mod:`helpers.progress`: a progress bar a notebook does not keep.
 - :mod:`helpers.diagnostics`: residual and QQ plots, predicted effects with prediction intervals, caterpillar
   plot and rank intervals of a MixedLM fit.
+- :mod:`helpers.profile`: profile-likelihood intervals for the SDs, correlations and ICC of a MixedLM fit (as lme4's
+  confint(method = "profile")).
 - :mod:`helpers.rsummary`: an OLS fit printed as R prints ``summary(lm(...))`` (r_summary).
 - :mod:`helpers.simulate`: pupils within schools with a known truth (simulate_schools), for transfer exercises,
   and pupils in classes in schools (simulate_three_level).

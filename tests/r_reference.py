@@ -16,6 +16,8 @@ import pandas as pd
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "r_reference.json"
 REFERENCE = json.loads(REFERENCE_FILE.read_text())
+# Intervals for variance parameters, coverage of the random-intercept interval (make_profile_reference.R).
+PROFILE = json.loads(REFERENCE_FILE.with_name("profile_reference.json").read_text())
 
 
 def gp(section: str) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.data import load_gp_cholesterol
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import assert_states, close, fixed, gp, nlme, random_sd, ranef
+from tests.r_reference import PROFILE, assert_states, close, fixed, gp, nlme, random_sd, ranef
 
 pytestmark = pytest.mark.slow
 LECTURE = "06-random-intercepts"
@@ -122,3 +122,22 @@ def test_exercise_solutions():
     for n, predicted in [(4, "0.66"), (36, "0.78")]:
         assert f"{var_u / (var_u + var_e / n) * 0.8:.2f}" == predicted and predicted in TEXT
     assert_states(TEXT, (1 + 19 * icc, ".2f"), (np.ceil(441 * (1 + 19 * icc) / 20), ".0f"))
+
+
+def test_variance_parameters_get_profile_intervals_against_r():
+    """The REML profile intervals of tests/reference/profile_reference.json (make_profile_reference.R), and the
+    Wald interval of statsmodels' doctor Var that the prose shows reaching below zero."""
+    v = values("variance_ci", "[float(ri.cov_re.iloc[0, 0]), float(ri.bse_re.iloc[0])]")
+    reference = PROFILE["reml_profile"]["ri"]
+    table = v["variance_ci"]
+    for name, (_, low, high) in reference.items():
+        close(table.loc[name, ["ci_low", "ci_high"]], [low, high], 1e-4)
+    (sd_low, sd_high), (res_low, res_high) = reference["sd (Intercept)"][1:], reference["sd Residual"][1:]
+    icc_low, icc_high = reference["ICC"][1:]
+    assert_states(TEXT, (sd_low, ".2f"), (sd_high, ".2f"), (res_low, ".3f"), (res_high, ".3f"),
+                  (icc_low, ".2f"), (icc_high, ".2f"))
+    variance, se = v["[float(ri.cov_re.iloc[0, 0]), float(ri.bse_re.iloc[0])]"]
+    close(variance, random_sd("ri_c_reml")["(Intercept)"] ** 2, 1e-3)
+    wald = variance + np.array([-1.96, 1.96]) * se
+    assert wald[0] < 0  # "it includes negative variances"
+    assert_states(TEXT, (variance, ".3f"), (se, ".3f"), (-wald[0], ".2f"), (wald[1], ".2f"))

@@ -16,7 +16,7 @@ from scipy import stats
 
 from helpers.simulate import simulate_schools
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import assert_states, close, fixed, gp, nlme
+from tests.r_reference import PROFILE, assert_states, close, fixed, gp, nlme
 
 pytestmark = pytest.mark.slow
 LECTURE = "07-within-and-between"
@@ -140,3 +140,18 @@ def test_exercise_solutions():
     assert stats.t.sf(abs(table.loc["age_gp_c", "t"]), 10) * 2 == pytest.approx(table.loc["age_gp_c", "p"])
     slopes = v["slopes"]
     assert abs(slopes["random intercept"] - slopes["fixed effects"]) < 0.002
+
+
+def test_the_within_part_with_a_random_slope_is_lmers():
+    """Kenward-Roger for the within-between model with a random slope on the within part (make_profile_reference.R:
+    lmerTest and pbkrtest)."""
+    table = values("kenward_roger(wb_slopes)")["kenward_roger(wb_slopes)"]
+    reference = PROFILE["within_between_slopes"]
+    close(table[["estimate", "std_error", "df"]].to_numpy(),
+          np.column_stack([reference["estimate"], reference["std_error"], reference["df"]]), 1e-4)
+    i = reference["term"].index("age_within")
+    low, high = table.loc["age_within", ["ci_low", "ci_high"]]
+    assert_states(TEXT, (reference["estimate"][i], ".4f"), (reference["std_error"][i], ".4f"), (reference["df"][i], ".1f"),
+                  (low, ".3f"), (high, ".3f"))
+    ri_se = fixed("ri_c_reml").loc["age_c", "std_error"]
+    assert round(reference["std_error"][i] / ri_se) == 2  # "twice the standard error"

@@ -15,7 +15,7 @@ from scipy import stats
 
 from helpers.data import load_gp_cholesterol
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import assert_states, close, fixed, gp, nlme, random_sd, ranef
+from tests.r_reference import PROFILE, assert_states, close, fixed, gp, nlme, random_sd, ranef
 
 pytestmark = pytest.mark.slow
 LECTURE = "08-random-slopes-and-comparison"
@@ -191,3 +191,41 @@ def test_exercise_solutions():
                   (10 * sd["age_c"], ".3f"), ((10 * sd["age_c"]) ** 2, ".3f"), (100 * negative, ".1f"),
                   (ref.loc["age_c", "estimate"] / sd["age_c"], ".1f"), (kr["t"][1], ".2f"), (kr["df"][1], ".1f"))
     assert kr["p"][1] / fixed("rs_c_reml").loc["age_c", "p"] > 1e9  # "billions of times larger"
+
+
+def test_variance_parameters_get_profile_intervals_against_r():
+    table = values("variance_ci")["variance_ci"]
+    reference = PROFILE["reml_profile"]["rs"]
+    for name, (_, low, high) in reference.items():
+        close(table.loc[name, ["ci_low", "ci_high"]], [low, high], 1e-4)
+    (sd1_low, sd1_high), (rho_low, rho_high) = reference["sd age_c"][1:], reference["cor (Intercept), age_c"][1:]
+    assert rho_low < -0.5 and rho_high > 0.5  # "spans most of the range from -1 to 1"
+    assert 3.5 < sd1_high / sd1_low < 4.5  # "to within a factor of four"
+    assert_states(TEXT, (sd1_low, ".4f"), (sd1_high, ".4f"), (-rho_low, ".2f"), (rho_high, ".2f"))
+    for low, estimate, high in [(row[1], row[0], row[2]) for row in reference.values()
+                                if row is not reference["cor (Intercept), age_c"]]:
+        assert high - estimate > estimate - low  # "longer above the estimate than below"
+
+
+def test_the_random_intercept_interval_covers_as_r_predicts():
+    """The simulated coverage against R's: under the fitted random-slope model the random-intercept slope is linear
+    in y with SD sqrt(a'Va) (make_profile_reference.R), so its interval covers with a probability R computes."""
+    v = values("coverage", "N_SIM", "sum(run['singular'] for run in runs)")
+    coverage, n = v["coverage"], v["N_SIM"]
+    predicted = PROFILE["ri_under_rs"]
+    ri, rs = coverage.loc["random intercept"], coverage.loc["random slope"]
+    assert abs(ri["coverage"] - predicted["coverage"]) < 3 * ri["mc_se"]
+    assert abs(rs["coverage"] - 0.95) < 3 * max(rs["mc_se"], np.sqrt(0.95 * 0.05 / n))
+    close(coverage["mc_se"], np.sqrt(coverage["coverage"] * (1 - coverage["coverage"]) / n), 1e-9)
+    assert 0 < v["sum(run['singular'] for run in runs)"] < 0.1 * n  # "in a few simulated data sets"
+    assert f"in {round(n * ri['coverage'])} of {n} data sets" in TEXT and f"in {round(n * rs['coverage'])} (" in TEXT
+    assert_states(TEXT, (ri["mc_se"], ".3f"), (rs["mc_se"], ".3f"), (predicted["ri_slope_true_sd"], ".4f"),
+                  (predicted["ri_slope_se"], ".4f"))
+    assert round(predicted["ri_slope_true_sd"] / predicted["ri_slope_se"]) == 2  # "about twice as much"
+
+
+def test_the_recommended_age_effect_is_the_random_slope_one():
+    kr = gp("small_sample")["rs_c_reml"]["kenward_roger"]
+    i = kr["term"].index("age_c")
+    low, high = t_interval(kr["estimate"][i], kr["std_error"][i], kr["df"][i])
+    assert f"0.050 mmol/L per year, 95 % CI {low:.3f} to {high:.3f} (Kenward–Roger, {kr['df'][i]:.1f} df)" in TEXT
