@@ -79,7 +79,7 @@ def test_profile_intervals_as_the_prose_reads_them():
     assert width["sd school"] > width["sd class"] > width["sd Residual"]  # "each narrower than the one above it"
     above, below = table["ci_high"] - table["estimate"], table["estimate"] - table["ci_low"]
     assert (above.iloc[:2] > below.iloc[:2]).all()  # "the first two reach further above the estimate"
-    assert table.loc["sd school", "ci_high"] / table.loc["sd school", "ci_low"] > 2  # "within a factor of two"
+    assert table.loc["sd school", "ci_high"] / table.loc["sd school", "ci_low"] > 2  # "more than twice the lower"
     assert_states(TEXT, *[(table.loc[row, col], ".2f") for row in ["sd school", "sd class", "sd Residual"]
                           for col in ["ci_low", "ci_high"]],
                   *[(table.loc[row, col], ".2f") for row in ["ICC school", "ICC class"] for col in ["ci_low", "ci_high"]])
