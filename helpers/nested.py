@@ -131,8 +131,8 @@ class _NestedLikelihood:
         found = optimize.minimize(lambda x: -self.loglike(np.exp(x)), np.log(estimate), method="BFGS",
                                   options={"gtol": 1e-8})
         if -found.fun - at_fit > _MAX_GAIN:
-            raise NestedProfileError(f"the fit is {-found.fun - at_fit:.3g} below the optimum of its likelihood: it did "
-                                     "not converge. Refit it (another .fit(method=...)) and try again")
+            raise NestedProfileError(f"the fit is {-found.fun - at_fit:.3g} below the optimum of its likelihood: "
+                                     "it did not converge. Refit it (another .fit(method=...)) and try again")
         self.estimate, self.maximum = (np.exp(found.x), -found.fun) if -found.fun > at_fit else (estimate, at_fit)
 
     def loglike(self, v: np.ndarray) -> float:

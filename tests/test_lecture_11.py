@@ -59,7 +59,8 @@ def test_residuals_are_centred_near_zero_not_on_it_within_each_gp():
     by_gp = R_RESIDUALS.groupby(GP["doctor"].to_numpy()).mean()
     close(v["centre"].to_numpy(), by_gp.to_numpy(), 0, 1e-5)
     assert (np.sign(by_gp) == np.sign(R_LEVELS["estimate"].reindex(by_gp.index))).all()
-    assert by_gp.idxmax() == R_LEVELS["estimate"].idxmax() == 2 and by_gp.idxmin() == R_LEVELS["estimate"].idxmin() == 12
+    levels = R_LEVELS["estimate"]
+    assert by_gp.idxmax() == levels.idxmax() == 2 and by_gp.idxmin() == levels.idxmin() == 12
     assert_states(TEXT, (by_gp.max(), ".3f"), (by_gp.min(), ".3f"))
     assert "centred on 0, as they must be" not in TEXT
 
