@@ -10,7 +10,9 @@ likelihood-ratio statistic is not chi-square with the usual df. Three answers:
   and an lme4 refit loop do);
 - :func:`exact_rlrt`: the finite-sample null distribution of the restricted
   LRT for one variance component, simulated from its spectral representation
-  (Crainiceanu and Ruppert 2004), as RLRsim's ``exactRLRT`` computes it.
+  (Crainiceanu and Ruppert 2004), as RLRsim's ``exactRLRT`` computes it;
+  :func:`rlrt_statistics` computes the same statistic for many simulated
+  responses on one design, to compare the tests' size and power.
 
 They take statsmodels fits (``smf.mixedlm(...).fit()``, and ``smf.ols(...).fit()``
 for a null model with no random effects). Each simulation has a seed, reports
@@ -37,7 +39,7 @@ from helpers.likelihood import Profile, group_codes
 from helpers.progress import progress_bar
 
 __all__ = ["BoundaryTestError", "BootstrapLRT", "ExactRLRT", "chi2_mixture_pvalue", "lr_statistic", "bootstrap_lrt",
-           "exact_rlrt"]
+           "exact_rlrt", "rlrt_statistics"]
 
 _CHUNK = 100  # replicates optimised together (one step of the progress bar)
 _FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
@@ -439,29 +441,10 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     seed = _check_seed(seed)
     n_sim = _check_count("n_sim", n_sim, 1)
     spec = _spec(result, "tested")
-    if spec.Z.shape[1] != 1:
-        raise BoundaryTestError(f"exact_rlrt tests a single variance component; this model has random effects "
-                                f"{spec.z_names}. For more, use bootstrap_lrt")
-    if not spec.reml:
-        raise BoundaryTestError("exact_rlrt is a restricted (REML) test: fit with reml=True")
+    design = _OneComponent(spec, "exact_rlrt")
     n, p = spec.X.shape
-    Q = np.linalg.qr(spec.X)[0]
-    Z = np.zeros((n, int(spec.codes.max()) + 1))
-    Z[np.arange(n), spec.codes] = spec.Z[:, 0]
-    residual_z = Z - Q @ (Q.T @ Z)
-    U, singular, _ = np.linalg.svd(residual_z, full_matrices=False)
-    if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
-        raise BoundaryTestError(
-            "the random effect lies within the fixed effects (one group, or the grouping column also among the "
-            "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
-            "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
-            "not also fit the grouping column as a fixed effect")
-    keep = singular > 1e-10 * singular.max()
-    U, mu = U[:, keep], singular[keep] ** 2
-    y_resid = spec.y - Q @ (Q.T @ spec.y)
-    coords = U.T @ spec.y
-    rest = max(float(y_resid @ y_resid - coords @ coords), 0.0)
-    statistic, ratio = _observed_rlrt(coords, rest, mu, n - p)
+    mu = design.mu
+    statistic, ratio = design.statistic(spec.y)
     if spec.llf is not None:
         ols_reml = _ols_reml_loglik(spec.y, spec.X)
         if 2 * (spec.llf - ols_reml) > statistic + 1e-6 * max(1.0, statistic):
@@ -485,6 +468,57 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     p_value, se = _pvalue(statistic, null)
     return ExactRLRT(statistic=statistic, p_value=p_value, mc_se=se, null_statistics=null, seed=seed,
                      eigenvalues=mu, variance_ratio=ratio)
+
+
+def rlrt_statistics(result, responses) -> np.ndarray:
+    """The restricted LRT of ``H0: sigma_u^2 = 0`` for each row of ``responses``, on the design of ``result``.
+
+    ``result`` is a REML fit that :func:`exact_rlrt` accepts; ``responses`` holds one response vector
+    per row (for example data simulated from a chosen truth), its observations in the fit's order.
+    The null distribution depends only on the design, so one ``exact_rlrt(result)`` serves every row:
+    this is how the tests' rejection rates (size and power) are simulated for a design.
+    """
+    design = _OneComponent(_spec(result, "tested"), "rlrt_statistics")
+    responses = np.asarray(responses, dtype=float)
+    n = design.Q.shape[0]
+    if responses.ndim != 2 or responses.shape[1] != n:
+        raise BoundaryTestError(f"responses must be a 2-d array with one row per data set and {n} columns, one per "
+                                f"observation of the fit; got shape {responses.shape}")
+    if not np.isfinite(responses).all():
+        raise BoundaryTestError("responses must be finite numbers")
+    return np.array([design.statistic(y)[0] for y in responses])
+
+
+class _OneComponent:
+    """The spectral form of a design with one variance component (Crainiceanu and Ruppert 2004)."""
+
+    def __init__(self, spec: _Spec, caller: str):
+        if spec.Z.shape[1] != 1:
+            raise BoundaryTestError(f"{caller} tests a single variance component; this model has random effects "
+                                    f"{spec.z_names}. For more, use bootstrap_lrt")
+        if not spec.reml:
+            raise BoundaryTestError(f"{caller} is a restricted (REML) test: fit with reml=True")
+        n, p = spec.X.shape
+        self.Q = np.linalg.qr(spec.X)[0]
+        Z = np.zeros((n, int(spec.codes.max()) + 1))
+        Z[np.arange(n), spec.codes] = spec.Z[:, 0]
+        residual_z = Z - self.Q @ (self.Q.T @ Z)
+        U, singular, _ = np.linalg.svd(residual_z, full_matrices=False)
+        if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
+            raise BoundaryTestError(
+                "the random effect lies within the fixed effects (one group, or the grouping column also among the "
+                "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
+                "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
+                "not also fit the grouping column as a fixed effect")
+        keep = singular > 1e-10 * singular.max()
+        self.U, self.mu, self.dof = U[:, keep], singular[keep] ** 2, n - p
+
+    def statistic(self, y: np.ndarray) -> tuple[float, float]:
+        """The observed RLRT of one response vector and the maximising lambda."""
+        y_resid = y - self.Q @ (self.Q.T @ y)
+        coords = self.U.T @ y
+        rest = max(float(y_resid @ y_resid - coords @ coords), 0.0)
+        return _observed_rlrt(coords, rest, self.mu, self.dof)
 
 
 def _observed_rlrt(coords: np.ndarray, rest: float, mu: np.ndarray, dof: int) -> tuple[float, float]:

@@ -22,7 +22,8 @@ from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from helpers import boundary
-from helpers.boundary import BoundaryTestError, bootstrap_lrt, chi2_mixture_pvalue, exact_rlrt, lr_statistic
+from helpers.boundary import (BoundaryTestError, bootstrap_lrt, chi2_mixture_pvalue, exact_rlrt, lr_statistic,
+                              rlrt_statistics)
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.progress import progress_bar
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
@@ -234,6 +235,25 @@ def test_incompatible_models_are_refused():
         exact_rlrt(MODELS[True]["rs"], 10, seed=1, progress=False)
     with pytest.raises(BoundaryTestError, match="reml=True"):
         exact_rlrt(MODELS[False]["ri"], 10, seed=1, progress=False)
+    with pytest.raises(BoundaryTestError, match="single variance component"):
+        rlrt_statistics(MODELS[True]["rs"], GP[["chol"]].T)
+    with pytest.raises(BoundaryTestError, match="441 columns"):
+        rlrt_statistics(MODELS[True]["ri"], GP["chol"])
+    with pytest.raises(BoundaryTestError, match="finite"):
+        rlrt_statistics(MODELS[True]["ri"], np.full((1, len(GP)), np.nan))
+
+
+def test_rlrt_statistics_are_the_exact_tests_and_lr_statistics():
+    """On the fit's own response, the exact RLRT's statistic; on other responses, lr_statistic of fresh fits."""
+    ri = MODELS[True]["ri"]
+    assert rlrt_statistics(ri, GP[["chol"]].T)[0] == pytest.approx(exact().statistic, abs=1e-10)
+    rng = np.random.default_rng(8)
+    codes = GP["doctor"].astype("category").cat.codes.to_numpy()
+    Y = 5.8 + 0.02 * GP["age_c"].to_numpy() + np.array([[0.0], [0.05], [0.5]]) * rng.standard_normal((3, 12))[:, codes]
+    Y += 0.6 * rng.standard_normal(Y.shape)
+    refits = [lr_statistic(fit("chol ~ age_c", None, True, GP.assign(chol=y)),
+                           fit("chol ~ age_c", "1", True, GP.assign(chol=y))) for y in Y]
+    assert rlrt_statistics(ri, Y) == pytest.approx(refits, abs=LRT_ATOL)
 
 
 # ----------------------------------------------------------------------------- the progress bar

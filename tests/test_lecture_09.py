@@ -12,10 +12,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import optimize, stats
 
-from helpers.boundary import chi2_mixture_pvalue
+from helpers.boundary import chi2_mixture_pvalue, rlrt_statistics
 from tests.lecture_values import lecture_text, lecture_values
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
 from tests.r_reference import assert_states, close
@@ -124,6 +126,53 @@ def test_the_small_variance_example_is_rlrsims(tmp_path):
     close(v["float(small_exact.statistic)"], rlrsim["statistic"], 0, LRT_ATOL)
     assert_same_pvalue(v["small_exact.p_value"], v["small_exact.mc_se"], rlrsim["p_value"], rlrsim["n_sim"])
     assert rlrsim["p_value"] < 0.05  # the conclusion the lecture draws holds for R's p-value too
+
+
+def test_size_and_power_over_many_samples():
+    """The rejection rates of section 5 and what the prose says of them."""
+    v = values("table", "float(gain)", "n_data", "simulated[0.0]", "simulated[2.0]", "critical")
+    table, gain = v["table"], v["float(gain)"]
+    assert v["n_data"] == 2000 and len(v["simulated[0.0]"]) == len(v["simulated[2.0]"]) == 2000
+    close(v["critical"].iloc[:2], [stats.chi2.isf(0.05, 1), stats.chi2.isf(0.10, 1)], 1e-10)
+    # The same statistic under three critical values: nested rejections, the gain a difference of powers.
+    assert (table["critical value"].diff().iloc[1:] < 0).all() and table["power"].is_monotonic_increasing
+    close(gain, table.loc["exact RLRT", "power"] - table.loc["chi-square(1)", "power"], 0, 1e-12)
+    size, power = table["size"], table["power"]
+    se = np.sqrt(0.05 * 0.95 / 2000)
+    assert size["chi-square(1)"] < 0.05 - 4 * se and abs(size["exact RLRT"] - 0.05) < 2 * se  # "about 2% instead of 5%"
+    assert round(100 * size["chi-square(1)"]) == 2 and round(100 * gain) == 10
+    assert power["exact RLRT"] < 0.3 and 1 / 8 < power["chi-square(1)"] < 1 / 6  # "a quarter", "one in seven"
+    assert_states(TEXT, (100 * power["chi-square(1)"], ".0f"), (100 * power["exact RLRT"], ".0f"))
+
+
+@pytest.mark.needs_r
+def test_size_and_power_are_lme4s_and_rlrsims(tmp_path):
+    """lme4 computes the same RLRT on given responses; an independent lme4 and RLRsim simulation on the same
+    design finds the same rejection rates within Monte Carlo error."""
+    v = values("small[['hours_c', 'school']]", "small['score'].to_numpy()", "table", "small_exact.null_statistics")
+    design = v["small[['hours_c', 'school']]"]
+    small = design.assign(score=v["small['score'].to_numpy()"])
+    fit = smf.mixedlm("score ~ hours_c", small, groups="school").fit(reml=True, method="powell")
+    rng = np.random.default_rng(3)
+    codes = small["school"].astype("category").cat.codes.to_numpy()
+    responses = 60 + 2 * small["hours_c"].to_numpy() + 2 * rng.standard_normal((12, 12))[:, codes]
+    responses += 8 * rng.standard_normal(responses.shape)
+    files = {name: tmp_path / name for name in ("design.csv", "responses.csv", "power.json")}
+    design.to_csv(files["design.csv"], index=False)
+    pd.DataFrame(responses.T).to_csv(files["responses.csv"], index=False)
+    run = subprocess.run(["Rscript", str(REFERENCE / "rlrt_power.R"), *map(str, files.values())],
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr
+    r = json.loads(files["power.json"].read_text())
+    close(rlrt_statistics(fit, responses), r["given"], 0, LRT_ATOL)
+    critical = r["critical"]["exact"]
+    share_above = np.mean(v["small_exact.null_statistics"] > critical)  # R's 95% point cuts our null at 5%
+    assert abs(share_above - 0.05) < 4 * np.sqrt(0.05 * 0.95 * (1 / r["n_sim"] + 1 / 100_000))
+    table = v["table"]
+    for ours, theirs in [("chi-square(1)", "chi_square"), ("50:50 mixture", "mixture"), ("exact RLRT", "exact")]:
+        for column, sd in [("size", "school_sd_0"), ("power", "school_sd_2")]:
+            assert_same_pvalue(table.loc[ours, column], table.loc[ours, f"{column} MC s.e."],
+                               r["rejection"][sd][theirs], r["n_data"])
 
 
 def test_replicates_needed():

@@ -8,6 +8,7 @@ tests/reference/three_level.csv) and the three_level model of smallsample_refere
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,38 @@ def test_each_levels_variance_is_lme4s():
     close(v["icc"]["estimate"], [ref["school"] / total, (ref["school"] + ref["class"]) / total], RTOL)
     assert_states(TEXT, (ref["school"], ".1f"), (ref["class"], ".1f"), (ref["pupil"], ".1f"),
                   (ref["school"] / total, ".3f"), ((ref["school"] + ref["class"]) / total, ".3f"))
+
+
+def test_profile_intervals_as_the_prose_reads_them():
+    table = values("intervals")["intervals"]
+    truth = simulate_three_level(seed=4)
+    sds = np.sqrt(truth.variances.to_numpy())
+    true_values = np.r_[sds, truth.icc.to_numpy()]
+    # "Every interval contains its truth."
+    assert ((table["ci_low"] < true_values) & (true_values < table["ci_high"])).all()
+    assert (table["ci_low"] < table["estimate"]).all() and (table["estimate"] < table["ci_high"]).all()
+    width = table["ci_high"] - table["ci_low"]
+    assert width["sd school"] > width["sd class"] > width["sd Residual"]  # "each narrower than the one above it"
+    above, below = table["ci_high"] - table["estimate"], table["estimate"] - table["ci_low"]
+    assert (above.iloc[:2] > below.iloc[:2]).all()  # "the first two reach further above the estimate"
+    assert table.loc["sd school", "ci_high"] / table.loc["sd school", "ci_low"] > 2  # "more than twice the lower"
+    assert_states(TEXT, *[(end, ".2f") for end in table[["ci_low", "ci_high"]].to_numpy().ravel()])
+
+
+@pytest.mark.needs_r
+def test_profile_intervals_are_rs(tmp_path):
+    """The lecture's REML profile intervals against the REML profile computed in R, and R's own confint."""
+    out = tmp_path / "profile.json"
+    run = subprocess.run(["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True,
+                         text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr
+    r = json.loads(out.read_text())
+    table = values("intervals")["intervals"]
+    rows = {"sd school": "sd_school", "sd class": "sd_class", "sd Residual": "sigma", "ICC school": "icc_school",
+            "ICC class": "icc_class"}
+    for ours, theirs in rows.items():
+        close(table.loc[ours].to_numpy(), [r["reml"][theirs][k] for k in ("estimate", "ci_low", "ci_high")], RTOL)
+    assert_states(TEXT, (r["ml"]["ci_low"][0], ".2f"), (r["ml"]["ci_high"][0], ".2f"))  # "school SD 2.64 to 5.50"
 
 
 def test_fixed_effects_and_satterthwaite_df_are_lmertests():

@@ -53,6 +53,18 @@ def test_residual_spread_by_gp():
     assert_states(TEXT, (by_gp.std().min(), ".3f"), (by_gp.std().max(), ".3f"), (sigma, ".3f"), (p, ".2f"))
 
 
+def test_residuals_are_centred_near_zero_not_on_it_within_each_gp():
+    """Shrinkage leaves part of each GP's departure in its residuals, with the sign of its predicted effect."""
+    v = values("centre")
+    by_gp = R_RESIDUALS.groupby(GP["doctor"].to_numpy()).mean()
+    close(v["centre"].to_numpy(), by_gp.to_numpy(), 0, 1e-5)
+    assert (np.sign(by_gp) == np.sign(R_LEVELS["estimate"].reindex(by_gp.index))).all()
+    levels = R_LEVELS["estimate"]
+    assert by_gp.idxmax() == levels.idxmax() == 2 and by_gp.idxmin() == levels.idxmin() == 12
+    assert_states(TEXT, (by_gp.max(), ".3f"), (by_gp.min(), ".3f"))
+    assert "centred on 0, as they must be" not in TEXT
+
+
 def test_the_residuals_upper_tail():
     """'the three largest are a little larger than normality predicts'"""
     z = np.sort((R_RESIDUALS - R_RESIDUALS.mean()) / R_RESIDUALS.std())

@@ -8,6 +8,7 @@ tests/reference/make_three_level_reference.R from tests/reference/three_level.cs
 from __future__ import annotations
 
 import json
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import statsmodels.formula.api as smf
 
 from helpers.data import sha256_of
 from helpers.diagnostics import predicted_effects
+from helpers.nested import NestedProfileError, nested_profile_intervals
 from helpers.simulate import simulate_three_level
 from helpers.smallsample import satterthwaite
 from tests.rscript import assert_same_numbers, rerun
@@ -182,3 +184,49 @@ def test_a_large_sample_recovers_each_levels_variance():
 def test_bad_arguments_are_named(kwargs, error, message):
     with pytest.raises(error, match=message):
         simulate_three_level(**kwargs)
+
+
+# ----------------------------------------------------------------------------- profile-likelihood intervals
+
+PROFILE_NAMES = ("school", "class")
+
+
+@pytest.mark.slow
+@pytest.mark.needs_r
+def test_profile_intervals_are_lme4s_and_a_direct_reml_profiles(tmp_path):
+    """ML: lme4's confint(method = "profile"); REML (what lecture 10 prints): the REML likelihood written out
+    in R from V school by school and profiled there, for the three SDs and the two ICCs."""
+    out = tmp_path / "profile.json"
+    run = subprocess.run(["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True,
+                         text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr
+    r = json.loads(out.read_text())
+    three = smf.mixedlm(FIXED, PUPILS, groups="school", re_formula="1", vc_formula={"classroom": "0 + C(classroom)"})
+    ml = nested_profile_intervals(three.fit(reml=False, method="lbfgs"), names=PROFILE_NAMES)
+    sds = ["sd school", "sd class", "sd Residual"]
+    np.testing.assert_allclose(ml.loc[sds, "ci_low"], r["ml"]["ci_low"], rtol=1e-4)
+    np.testing.assert_allclose(ml.loc[sds, "ci_high"], r["ml"]["ci_high"], rtol=1e-4)
+    reml = nested_profile_intervals(FITS["three_level"], names=PROFILE_NAMES)
+    assert reml.loc["sd school", "estimate"] == pytest.approx(r["reml"]["sd_school"]["estimate"], rel=1e-5)
+    names = zip(sds + ["ICC school", "ICC class"], ["sd_school", "sd_class", "sigma", "icc_school", "icc_class"])
+    for ours, theirs in names:
+        expected = [r["reml"][theirs][k] for k in ("estimate", "ci_low", "ci_high")]
+        np.testing.assert_allclose(reml.loc[ours].to_numpy(), expected, rtol=1e-4, err_msg=ours)
+
+
+def test_profile_intervals_refuse_other_models_and_levels():
+    with pytest.raises(NestedProfileError, match="variance component"):
+        nested_profile_intervals(FITS["ignoring_classes"])
+    with pytest.raises(NestedProfileError, match="level"):
+        nested_profile_intervals(FITS["three_level"], level=95)
+    with pytest.raises(NestedProfileError, match="MixedLM"):
+        nested_profile_intervals(smf.ols(FIXED, PUPILS).fit())
+
+
+@pytest.mark.slow
+def test_profile_intervals_are_asymmetric():
+    """The intervals of the SDs are asymmetric, longer above the estimate than below, as a Wald interval is not."""
+    table = nested_profile_intervals(FITS["three_level"], names=PROFILE_NAMES)
+    low, high = table["estimate"] - table["ci_low"], table["ci_high"] - table["estimate"]
+    sds = ["sd school", "sd class"]
+    assert (low > 0).all() and (high > 0).all() and (high.loc[sds] > low.loc[sds]).all()
