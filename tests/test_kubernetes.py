@@ -5,6 +5,7 @@ schema ships in no package, so the values' types and the chart's defaults are no
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import kubernetes_validate
@@ -66,6 +67,8 @@ def test_the_exchange_is_shared_read_write_and_the_job_mounts_the_course_root():
     assert any(m["mountPath"] == "/srv/course" for m in container["volumeMounts"])
     assert "make grade" in container["args"][0] and "COURSE=/srv/course" in container["args"][0]
     assert container["securityContext"]["privileged"] is True
+    syntax = subprocess.run(["sh", "-n"], input=container["args"][0], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
 
 
 # ------------------------------------------------------------------------- the Zero to JupyterHub values
