@@ -347,7 +347,7 @@ def test_source_notebooks_are_stored_executed_and_clean():
         counts = [c.execution_count for c in code]
         assert counts == sorted(counts), f"{a}: executed out of order"
         for c in code:
-            assert set(c.metadata) <= {"nbgrader", "deletable", "editable"}, f"{a}: cell metadata {set(c.metadata)}"
+            assert set(c.metadata) <= {"nbgrader", "deletable", "editable", "mystnb"}, f"{a}: cell metadata {set(c.metadata)}"
             assert not any(o.output_type == "error" for o in c.outputs), f"{a}: stored outputs contain an error"
 
 
