@@ -108,6 +108,10 @@ def test_what_the_prose_says_of_nlmes_ar1_fit():
     assert {round((ll - R["growth"]["loglik"]) / 10) * 10 for ll in logliks} == {170}
     assert {format(2 * (ll - R["growth"]["loglik"]), ".0f") for ll in logliks} == {format(R["anova"]["l_ratio"], ".0f")}
     assert_states(TEXT, (R["anova"]["l_ratio"], ".0f"))
+    # "6.77 kg a week (SE 0.083, 95% interval 6.61 to 6.93)", whichever optimiser
+    for bound in (-1.96, 1.96):
+        assert len({format(slope(f) + bound * slope(f, "std_error"), ".2f") for f in fits}) == 1
+        assert_states(TEXT, (slope(R["ar1"]) + bound * slope(R["ar1"], "std_error"), ".2f"))
     assert R["anova"]["p"] < 1e-70
 
 
