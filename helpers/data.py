@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import statsmodels
 import yaml
 
 # The repository keeps the data beside the package; the students' wheel (`make student`) carries it inside.
@@ -20,6 +21,9 @@ _INSIDE = _PACKAGE_DIR / "datasets"
 DATASETS_DIR = _INSIDE if _INSIDE.is_dir() else _PACKAGE_DIR.parent / "datasets"
 GP_CHOLESTEROL_CSV = DATASETS_DIR / "gp_cholesterol.csv"
 GP_CHOLESTEROL_MANIFEST = DATASETS_DIR / "gp_cholesterol.yml"
+# statsmodels ships the pig data only with its own tests (it has no statsmodels.datasets.dietox);
+# tests/test_mixed.py::test_dietox_copy_matches_statsmodels fails the day this file moves.
+DIETOX_CSV = Path(statsmodels.__file__).parent / "regression" / "tests" / "results" / "dietox.csv"
 
 
 class DataValidationError(ValueError):
@@ -108,3 +112,12 @@ def _check_group_constant(frame: pd.DataFrame, group: str, column: str, path: Pa
         raise DataValidationError(
             f"{path.name}: '{column}' is a GP-level variable but varies within {group} {varying}"
         )
+
+
+def load_dietox() -> pd.DataFrame:
+    """statsmodels' copy of the dietox data: 72 pigs weighed weekly (Weight in kg, Time in weeks 1 to 12).
+
+    Sorted by pig and week, without the file's row-number column. The R equivalent is ``read.csv`` of
+    the same file (tests/reference/dietox.csv is a copy of it).
+    """
+    return pd.read_csv(DIETOX_CSV, index_col=0).sort_values(["Pig", "Time"]).reset_index(drop=True)

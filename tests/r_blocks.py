@@ -4,7 +4,8 @@ A lecture shows, beside a statsmodels call, a folded markdown cell tagged ``in-r
 ```` ```r ```` block with the R call that fits the same model (DEVELOPERS.md). A line of such a block that
 ends in ``# python: EXPR`` claims that its R value is the Python value of ``EXPR`` in the lecture's
 namespace. tests/test_r_blocks.py runs every block of a notebook, in order, in one ``Rscript`` session after
-:data:`PREAMBLE` (from the repository root, as a reader would), and compares each such line's value with
+:data:`PREAMBLE` (from the repository root, as a reader would; it reads the GP data as ``gp`` and
+lecture 13's pig data as ``dietox``, from the copy of statsmodels' file the tests keep), and compares each such line's value with
 what :func:`tests.lecture_values.lecture_values` evaluates.
 
 How values are compared (:func:`same_numbers`): both sides become one flat vector of numbers, names
@@ -31,6 +32,7 @@ RTOL = 1e-4
 PREAMBLE = """\
 suppressPackageStartupMessages({ library(nlme); library(lme4); library(lmerTest) })
 gp <- read.csv("datasets/gp_cholesterol.csv")
+dietox <- read.csv("tests/reference/dietox.csv")
 """
 FENCE = re.compile(r"```r\n(.*?)```", re.S)
 CHECKED = re.compile(r"^(?P<r>.*?\S)\s*#\s*python:\s*(?P<python>\S.*?)\s*$")

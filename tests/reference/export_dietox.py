@@ -8,9 +8,8 @@ Run: ``.venv/bin/python tests/reference/export_dietox.py``.
 from pathlib import Path
 
 import pandas as pd
-import statsmodels
 
-BUNDLED = Path(statsmodels.__file__).parent / "regression" / "tests" / "results" / "dietox.csv"
+from helpers.data import DIETOX_CSV as BUNDLED
 TARGET = Path(__file__).with_name("dietox.csv")
 
 
