@@ -11,7 +11,7 @@ These tests read the stored notebooks (nbval re-runs them; tests/test_lecture_*.
   ``--ExecutePreprocessor.record_timing=False``);
 - a cell tagged in-r is a folded "In R" block in the agreed form (tests/r_blocks.py; tests/test_r_blocks.py
   runs its code);
-- the title cell names the lecture's place in the sequence ("notebook 6 of 12"), and every
+- the title cell names the lecture's place in the sequence ("notebook 6 of 13"), and every
   "notebook N" it cites exists;
 - the last cell is a short code cell printing the versions of python, numpy, pandas and statsmodels;
 - no table is so wide that pandas wraps it into blocks of columns, and no paragraph of prose runs on
@@ -56,8 +56,8 @@ def where(cell) -> str:
     return repr(cell.source[:80])
 
 
-def test_the_lectures_are_numbered_one_to_twelve():
-    assert [int(p.name[:2]) for p in LECTURES] == list(range(1, 13))
+def test_the_lectures_are_numbered_one_to_thirteen():
+    assert [int(p.name[:2]) for p in LECTURES] == list(range(1, 14))
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
