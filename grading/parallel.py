@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
-from grading.nofollow import FILE, links_in, walk
+from grading.nofollow import FILE, linked_submission_reason, links_in, submission_link, walk
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
@@ -290,8 +290,8 @@ def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -
 
 
 def students_of(course: Path, assignment: str) -> list[str]:
-    """Who submitted ``assignment``, sorted."""
-    return sorted(p.parent.name for p in course.glob(f"submitted/*/{assignment}") if p.is_dir())
+    """Who submitted ``assignment``, sorted: a folder, or a symbolic link in its place (see :func:`grade`)."""
+    return sorted(p.parent.name for p in course.glob(f"submitted/*/{assignment}") if p.is_dir() or p.is_symlink())
 
 
 def is_graded(course: Path, assignment: str, student: str) -> bool:
@@ -435,9 +435,15 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
     except BlockingIOError:
         raise SystemExit(f"another run is grading {assignment} in {course}") from None
     students = students_of(course, assignment)
-    todo = [s for s in students if force or not is_graded(course, assignment, s)]
-    print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
-    failed = {}
+    # a submission whose folder is a link (to a classmate's, say) is nobody's to grade: it fails here, unread
+    failed = {student: linked_submission_reason(link) for student in students
+              if (link := submission_link(course / "submitted" / student / assignment))}
+    for student, why in failed.items():
+        (work / "logs" / f"{student}.log").write_text(f"Not graded: {why}\n")
+    todo = [s for s in students if s not in failed and (force or not is_graded(course, assignment, s))]
+    done = len(students) - len(todo) - len(failed)
+    print(f"{assignment}: {len(students)} submissions, {done} already graded"
+          + (f", {len(failed)} not folders" if failed else ""), flush=True)
     client = client_for(scheduler, workers) if todo else None
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if client:
