@@ -217,7 +217,7 @@ def grade_submission(assignment: Assignment, submission: Submission, sandbox: bo
     with _one_at_a_time:
         try:
             return _grade_here(assignment, submission, sandbox)
-        except Exception:  # a submission nbgrader cannot even start on fails alone
+        except Exception:  # noqa: BLE001 (a submission nbgrader cannot even start on fails alone)
             return {"student": submission.student, "success": False, "rows": None, "autograded": None,
                     "feedback": None, "log": traceback.format_exc()}
 
@@ -476,7 +476,7 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
                         continue
                     result = {"student": student, "success": False, "rows": None,
                               "log": f"CancelledError: dask cancelled the grading {SUBMIT_TRIES} times"}
-                except Exception as error:  # e.g. KilledWorker: the task killed every worker it ran on
+                except Exception as error:  # noqa: BLE001 (e.g. KilledWorker: the task killed every worker it ran on)
                     result = {"student": student, "success": False, "rows": None,
                               "log": f"{type(error).__name__}: {error}"}
                 adopt(course, assignment, result)
