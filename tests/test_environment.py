@@ -39,6 +39,14 @@ def test_environment_yml_pins_what_requirements_txt_pins():
     assert pins(pip_section) == required
 
 
+def test_pre_commit_runs_the_pinned_ruff():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    (ruff,) = [repo for repo in config["repos"] if repo["repo"].endswith("/ruff-pre-commit")]
+    pinned = pins((ROOT / "requirements.txt").read_text().splitlines())["ruff"]
+    assert ruff["rev"] == f"v{pinned}", f".pre-commit-config.yaml runs ruff {ruff['rev']}, requirements.txt pins {pinned}"
+    assert {hook["id"] for hook in ruff["hooks"]} == {"ruff-check", "ruff-format"}
+
+
 def test_installed_versions_are_the_pinned_ones():
     from importlib.metadata import version
 
