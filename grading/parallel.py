@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import sys
 import tempfile
 import threading
@@ -79,13 +80,11 @@ class Assignment:
 @dataclass(frozen=True)
 class Submission:
     """One student's submission: their files (relative path -> bytes, ``timestamp.txt`` included), the
-    relative paths of their symbolic links, the timestamp nbgrader reads from the files, and the gradebook
-    rows they have already (None: never graded)."""
+    relative paths of their symbolic links, and the gradebook rows they have already (None: never graded)."""
 
     student: str
     files: dict[str, bytes]
     links: tuple[str, ...]
-    timestamp: object
     rows: dict | None
 
 
@@ -145,7 +144,6 @@ def pack_assignment(course: Path, assignment: str) -> Assignment:
 
 def pack_submission(course: Path, assignment: str, student: str) -> Submission:
     from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.coursedir import CourseDirectory
 
     folder = course / "submitted" / student / assignment
     with Gradebook(db_url(course)) as gb:
@@ -153,9 +151,8 @@ def pack_submission(course: Path, assignment: str, student: str) -> Submission:
             rows = submission_rows(gb, assignment, student)
         except MissingEntry:
             rows = None
-    timestamp = CourseDirectory(root=str(course)).get_existing_timestamp(str(folder))
     links = tuple(link.path for link in links_in(folder))
-    return Submission(student, read_tree(folder), links, timestamp, rows)
+    return Submission(student, read_tree(folder), links, rows)
 
 
 def snapshot(db: Path, copy_to: Path) -> None:
@@ -302,8 +299,20 @@ def is_graded(course: Path, assignment: str, student: str) -> bool:
     if not done.is_dir():
         return False
     stamp = CourseDirectory(root=str(course)).get_existing_timestamp
-    new, old = stamp(str(course / "submitted" / student / assignment)), stamp(str(done))
+    submitted = course / "submitted" / student / assignment
+    # a timestamp.txt that is a link is not followed (it might lead to /dev/zero): the autograde hook removes it,
+    # so nbgrader finds no timestamp there either
+    new = stamp(str(submitted)) if is_regular_file(submitted / "timestamp.txt") else None
+    old = stamp(str(done))
     return new is None or old is None or new <= old
+
+
+def is_regular_file(path: Path) -> bool:
+    """``path`` is a regular file itself, not a symbolic link to one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def adopt(course: Path, assignment: str, result: dict) -> None:

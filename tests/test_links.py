@@ -143,6 +143,24 @@ def test_make_grade_finds_every_submission_whose_folder_is_a_link(tmp_path):
     assert (linked["dave"].path, linked["dave"].target) == (str(tmp_path / "submitted" / "dave"), "carol")
 
 
+def test_make_grade_never_follows_a_submitted_timestamp_that_is_a_link(tmp_path):
+    """Whether a student was graded since their last submission is read from timestamp.txt; one that is a link
+    (here to a later time; it might lead to /dev/zero) counts as no timestamp, as it does for nbgrader once the
+    autograde hook has removed it."""
+    from grading import parallel
+
+    for kind in ("submitted", "autograded"):
+        (tmp_path / kind / "bob" / "a").mkdir(parents=True)
+    (tmp_path / "autograded" / "bob" / "a" / "timestamp.txt").write_text("2024-01-01 00:00:00.000000 UTC")
+    later = tmp_path / "later.txt"
+    later.write_text("2024-06-01 00:00:00.000000 UTC")
+    (tmp_path / "submitted" / "bob" / "a" / "timestamp.txt").symlink_to(later)
+    assert parallel.is_graded(tmp_path, "a", "bob")
+    (tmp_path / "submitted" / "bob" / "a" / "timestamp.txt").unlink()
+    (tmp_path / "submitted" / "bob" / "a" / "timestamp.txt").write_text(later.read_text())
+    assert not parallel.is_graded(tmp_path, "a", "bob")
+
+
 def test_a_link_the_hook_cannot_remove_stops_nbgrader_before_it_reads_the_submission(submission, monkeypatch):
     """nbgrader logs an Exception from the hook and grades on: the hook's failure must get past that."""
     from nbgrader.converters import Autograde
