@@ -84,7 +84,7 @@ def add_fit(ax, fit, x: str, xlim: tuple[float, float], color: str = "#0072B2", 
     return ax
 
 
-# ----------------------------------------------------------------------------- fitted lines and shrinkage (notebooks 05-08)
+# ------------------------------------------------------------------------ fitted lines and shrinkage (notebooks 05-08)
 
 def spread_labels(positions, min_gap: float) -> np.ndarray:
     """Label heights as near as possible to ``positions`` (same order) but at least ``min_gap`` apart.
