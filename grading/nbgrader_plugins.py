@@ -85,6 +85,10 @@ class CollectWithoutLinks(ExchangeCollect):
     with any timestamp. A student's real submissions are therefore chosen before any link in their name, and
     a student who has only links keeps what was collected for them before (stock collect with ``--update``
     removes it before copying).
+
+    nbgrader has no public hook for which submission of a student is collected: this uses its private
+    ``_sort_by_timestamp``, ``_path_to_record`` and ``src_records``, each checked by a test
+    (tests/test_environment.py) that fails the day nbgrader changes them.
     """
 
     def _sort_by_timestamp(self, records):
