@@ -13,18 +13,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
+import statsmodels.formula.api as smf
+
+from helpers.boundary import bootstrap_lrt
+from helpers.data import GP_CHOLESTEROL_CSV, load_gp_cholesterol
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import statsmodels.formula.api as smf  # noqa: E402
-
-from helpers.boundary import bootstrap_lrt  # noqa: E402
-from helpers.data import GP_CHOLESTEROL_CSV, load_gp_cholesterol  # noqa: E402
 
 REPLICATES = int(os.environ.get("BOOTSTRAP_REPLICATES", "1000"))
 

@@ -614,13 +614,13 @@ class RankSearch:
         for _ in range(12):
             if len(near) < 2:
                 return
-            j, l = self.rng.choice(near, 2, replace=False)
-            a, b, c = int(self.age[i]), int(self.age[j]), int(self.age[l])
+            j, k = self.rng.choice(near, 2, replace=False)
+            a, b, c = int(self.age[i]), int(self.age[j]), int(self.age[k])
             if b == c:
                 continue
             d = np.array([c - b, a - c, b - a])
             d //= np.gcd.reduce(np.abs(d))
-            yield np.array([i, j, l]), d * direction * np.sign(d[0])
+            yield np.array([i, j, k]), d * direction * np.sign(d[0])
 
     def finish_squares(self, chol100) -> np.ndarray:
         """One same-age pair step that closes the last gap in Σchol² exactly, if one exists.

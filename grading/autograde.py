@@ -67,12 +67,13 @@ class JudgedExecute(Execute):
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
         sandboxed = self._sandboxed()
-        NotebookClient.__init__(self, nb, km)  # as nbconvert does; it re-reads the configuration, so
-        cell_timeout, notebook_timeout = self._timeouts(resources)  # the timeouts are set after it
+        # a fresh client for this notebook, as nbconvert's ExecutePreprocessor.preprocess makes one (the guard:
+        # tests/test_environment.py); it re-reads the configuration, so the timeouts are set after it
+        NotebookClient.__init__(self, nb, km)
+        cell_timeout, notebook_timeout = self._timeouts(resources)
         self.kernel_manager_class = kernel_manager_class(sandboxed)
         self.raise_on_iopub_timeout = False
-        self.reset_execution_trackers()
-        self._check_assign_resources(resources)
+        self.resources = resources
         info = resources["nbgrader"]
         tests = dict(plan(self.nb, resources, course_order(self.config, info["assignment"], info["notebook"])))
         self._course_files = course_files(self.config, info["assignment"])

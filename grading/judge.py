@@ -5,7 +5,7 @@ gradebook and never from the submission, its source and the *setup* before it (t
 cells: imports, data, simulations with fixed seeds). Its *answer names* (:func:`answer_names`) are the names
 the test reads that it does not bind, that are not builtins and that the setup does not bind. The student's
 kernel runs :func:`export_snippet` in place of the test cell; what that displays is read with
-:func:`read_export`. The judge (:meth:`Judge.run`) then runs, in a fresh namespace of this process, the setup,
+:func:`read_export`. The judge (:func:`judge`) then runs, in a fresh namespace of this process, the setup,
 binds the answers and runs the test cell: it passes if nothing is raised. A function answer is a
 :class:`FunctionProxy` that calls the student's function in a frozen copy of their kernel (:mod:`grading.plain`).
 """

@@ -24,7 +24,7 @@ from traitlets import Unicode
 from traitlets.log import get_logger
 
 from grading.judge import HIDDEN_BEGIN, HIDDEN_END
-from grading.nofollow import LINK, copy_without_links, remove_links
+from grading.nofollow import LINK, copy_without_links, linked_submission_reason, remove_links, submission_link
 
 
 class DropEmptyMetadata(NbGraderPreprocessor):
@@ -85,6 +85,10 @@ class CollectWithoutLinks(ExchangeCollect):
     with any timestamp. A student's real submissions are therefore chosen before any link in their name, and
     a student who has only links keeps what was collected for them before (stock collect with ``--update``
     removes it before copying).
+
+    nbgrader has no public hook for which submission of a student is collected: this uses its private
+    ``_sort_by_timestamp``, ``_path_to_record`` and ``src_records``, each checked by a test
+    (tests/test_environment.py) that fails the day nbgrader changes them.
     """
 
     def _sort_by_timestamp(self, records):
@@ -145,16 +149,28 @@ def remove_submitted_links(assignment, student, notebooks):
     solution would be graded as the student's. A link holds nothing the student wrote, so it goes, named in
     the log. A linked notebook counts as missing: it leaves ``notebooks``, the list nbgrader then grades.
 
+    A submission folder that is itself a link (or a student folder that is one) holds nothing of the student's
+    either: the link goes and ``notebooks`` is emptied, so nbgrader records that student's grading as failed
+    ("No notebooks found") and grades the rest of the class.
+
     nbgrader passes the ids it was given (``*`` for a whole class), not the submission's; every notebook in
     ``notebooks`` lies in the submission's folder, so that is where the folder comes from.
     """
     folder = os.path.dirname(notebooks[0])
+    log = get_logger()
+    linked = submission_link(folder)
     try:
-        removed = remove_links(folder)
+        if linked is None:
+            removed = remove_links(folder)
+        else:
+            os.unlink(linked.path)
     except OSError as error:
         raise LinkRemovalFailed(f"cannot remove the symbolic links of {folder} ({error}): "
                                 "grading it would follow them") from error
-    log = get_logger()
+    if linked is not None:
+        notebooks.clear()
+        log.error("Not graded, and the link removed: %s", linked_submission_reason(linked))
+        return
     for link in removed:
         path = os.path.join(folder, link.path)
         if path in notebooks:

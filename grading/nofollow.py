@@ -96,6 +96,23 @@ def links_in(folder) -> list[Entry]:
     return [entry for entry in walk(folder) if entry.kind == LINK]
 
 
+def submission_link(folder) -> Entry | None:
+    """The symbolic link in the place of a student's submission folder ``submitted/<student>/<assignment>``: that
+    folder itself, else the student's folder above it (the outer one if both are links). Its ``path`` is the
+    link's path, its ``target`` read, not followed. None if both are real folders."""
+    student = os.path.dirname(os.path.normpath(folder))
+    for path in (student, os.fspath(folder)):
+        if os.path.islink(path):
+            return Entry(path, LINK, target=os.readlink(path))
+    return None
+
+
+def linked_submission_reason(link: Entry) -> str:
+    """Why a submission whose folder is ``link`` (of :func:`submission_link`) is not graded, for either grader's log."""
+    return (f"{link.path} is a symbolic link (to {link.target}), not a folder of the student's: nothing it points "
+            "to is read")
+
+
 def remove_links(folder) -> list[Entry]:
     """Delete every symbolic link under ``folder`` (the link, never what it points to); return them.
     Only for the grader's own folders: the path is looked up again to delete it."""

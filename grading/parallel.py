@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import sys
 import tempfile
 import threading
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
-from grading.nofollow import FILE, links_in, walk
+from grading.nofollow import FILE, linked_submission_reason, links_in, submission_link, walk
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = ".grade"  # in the course root: <course>/.grade/<assignment>/{lock,logs/}
@@ -79,13 +80,11 @@ class Assignment:
 @dataclass(frozen=True)
 class Submission:
     """One student's submission: their files (relative path -> bytes, ``timestamp.txt`` included), the
-    relative paths of their symbolic links, the timestamp nbgrader reads from the files, and the gradebook
-    rows they have already (None: never graded)."""
+    relative paths of their symbolic links, and the gradebook rows they have already (None: never graded)."""
 
     student: str
     files: dict[str, bytes]
     links: tuple[str, ...]
-    timestamp: object
     rows: dict | None
 
 
@@ -145,7 +144,6 @@ def pack_assignment(course: Path, assignment: str) -> Assignment:
 
 def pack_submission(course: Path, assignment: str, student: str) -> Submission:
     from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.coursedir import CourseDirectory
 
     folder = course / "submitted" / student / assignment
     with Gradebook(db_url(course)) as gb:
@@ -153,9 +151,8 @@ def pack_submission(course: Path, assignment: str, student: str) -> Submission:
             rows = submission_rows(gb, assignment, student)
         except MissingEntry:
             rows = None
-    timestamp = CourseDirectory(root=str(course)).get_existing_timestamp(str(folder))
     links = tuple(link.path for link in links_in(folder))
-    return Submission(student, read_tree(folder), links, timestamp, rows)
+    return Submission(student, read_tree(folder), links, rows)
 
 
 def snapshot(db: Path, copy_to: Path) -> None:
@@ -217,7 +214,7 @@ def grade_submission(assignment: Assignment, submission: Submission, sandbox: bo
     with _one_at_a_time:
         try:
             return _grade_here(assignment, submission, sandbox)
-        except Exception:  # a submission nbgrader cannot even start on fails alone
+        except Exception:  # noqa: BLE001 (a submission nbgrader cannot even start on fails alone)
             return {"student": submission.student, "success": False, "rows": None, "autograded": None,
                     "feedback": None, "log": traceback.format_exc()}
 
@@ -290,8 +287,8 @@ def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -
 
 
 def students_of(course: Path, assignment: str) -> list[str]:
-    """Who submitted ``assignment``, sorted."""
-    return sorted(p.parent.name for p in course.glob(f"submitted/*/{assignment}") if p.is_dir())
+    """Who submitted ``assignment``, sorted: a folder, or a symbolic link in its place (see :func:`grade`)."""
+    return sorted(p.parent.name for p in course.glob(f"submitted/*/{assignment}") if p.is_dir() or p.is_symlink())
 
 
 def is_graded(course: Path, assignment: str, student: str) -> bool:
@@ -302,8 +299,20 @@ def is_graded(course: Path, assignment: str, student: str) -> bool:
     if not done.is_dir():
         return False
     stamp = CourseDirectory(root=str(course)).get_existing_timestamp
-    new, old = stamp(str(course / "submitted" / student / assignment)), stamp(str(done))
+    submitted = course / "submitted" / student / assignment
+    # a timestamp.txt that is a link is not followed (it might lead to /dev/zero): the autograde hook removes it,
+    # so nbgrader finds no timestamp there either
+    new = stamp(str(submitted)) if is_regular_file(submitted / "timestamp.txt") else None
+    old = stamp(str(done))
     return new is None or old is None or new <= old
+
+
+def is_regular_file(path: Path) -> bool:
+    """``path`` is a regular file itself, not a symbolic link to one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def adopt(course: Path, assignment: str, result: dict) -> None:
@@ -435,9 +444,15 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
     except BlockingIOError:
         raise SystemExit(f"another run is grading {assignment} in {course}") from None
     students = students_of(course, assignment)
-    todo = [s for s in students if force or not is_graded(course, assignment, s)]
-    print(f"{assignment}: {len(students)} submissions, {len(students) - len(todo)} already graded", flush=True)
-    failed = {}
+    # a submission whose folder is a link (to a classmate's, say) is nobody's to grade: it fails here, unread
+    failed = {student: linked_submission_reason(link) for student in students
+              if (link := submission_link(course / "submitted" / student / assignment))}
+    for student, why in failed.items():
+        (work / "logs" / f"{student}.log").write_text(f"Not graded: {why}\n")
+    todo = [s for s in students if s not in failed and (force or not is_graded(course, assignment, s))]
+    done = len(students) - len(todo) - len(failed)
+    print(f"{assignment}: {len(students)} submissions, {done} already graded"
+          + (f", {len(failed)} not folders" if failed else ""), flush=True)
     client = client_for(scheduler, workers) if todo else None
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if client:
@@ -470,7 +485,7 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
                         continue
                     result = {"student": student, "success": False, "rows": None,
                               "log": f"CancelledError: dask cancelled the grading {SUBMIT_TRIES} times"}
-                except Exception as error:  # e.g. KilledWorker: the task killed every worker it ran on
+                except Exception as error:  # noqa: BLE001 (e.g. KilledWorker: the task killed every worker it ran on)
                     result = {"student": student, "success": False, "rows": None,
                               "log": f"{type(error).__name__}: {error}"}
                 adopt(course, assignment, result)

@@ -41,8 +41,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Instance, Integer, List, Unicode, default
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Instance, Integer, List, TraitError, Unicode, default, validate
 
 from grading import sandbox_init
 from grading.limits import SandboxLimits
@@ -311,45 +313,48 @@ def launch_env(spec: dict, env: dict[str, str] | None = None) -> dict[str, str]:
 # ----------------------------------------------------------------------------- kernel managers
 
 
-class UnsandboxedKernelManager(AsyncKernelManager):
-    """A grading kernel without root: a working folder holding only :attr:`files`, the cwd off ``sys.path``,
-    the limits of :class:`SandboxLimits` that rlimits can give (memory per process, CPU seconds, file size),
-    its output capped, its wall-clock time limited, and whatever it leaves running killed when it ends.
-    No isolation: the kernel has its user's rights. For self-study, never for credit."""
+class GradingKernelSpecs(KernelSpecManager):
+    """Every kernel name a notebook may give is this environment's ``python -m ipykernel_launcher``, started by
+    the provisioner registered (``pyproject.toml``, group ``jupyter_client.kernel_provisioners``) as
+    ``provisioner_name``."""
 
-    limits = Instance(SandboxLimits, help="The limits; by default those of the configuration.")
-    files = List(Unicode(), help="Files copied into the kernel's otherwise empty working folder: absolute paths "
-                                 "as they are, relative ones from the folder the notebook is run in. Regular "
-                                 "files only, reached without symbolic links.").tag(config=True)
-    ignore_warnings = List(Unicode(), ["statsmodels.tools.sm_exceptions.ConvergenceWarning"],
-                           help="Warning classes the kernel ignores (noise in graded output).").tag(config=True)
+    provisioner_name = Unicode(help="The entry point name of the provisioner that starts the kernel.")
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                          display_name=f"Python (grading: {kernel_name or 'any kernel'})", language="python",
+                          metadata={"kernel_provisioner": {"provisioner_name": self.provisioner_name}})
+
+
+class UnsandboxedProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, with the kernel launched by :mod:`grading.sandbox_init` as its kernel
+    manager (:class:`UnsandboxedKernelManager`) configures it: Unix sockets in a private folder, a working folder
+    holding only the manager's ``files``, its limits. Registered as ``grading-unsandboxed``."""
+
     _sockets: str | None = None
 
-    @default("limits")
-    def _default_limits(self) -> SandboxLimits:
-        return SandboxLimits(parent=self)
+    async def pre_launch(self, **kw):
+        km = self.parent
+        folder = self._prepare()
+        # Unix sockets (jupyter_client's ipc transport), never a TCP port that any local user could reach;
+        # set before the connection file is written
+        km.transport, km.cache_ports, km.ip = "ipc", False, os.path.join(folder, "kernel")
+        spec = self._spec(str(kw.get("cwd") or os.getcwd()))
+        kw["env"] = launch_env(spec, kw.get("env"))
+        kw = await super().pre_launch(**kw)
+        kw["cmd"] = launch_command(kw["cmd"], spec)
+        return kw
 
-    def _spec(self, cwd: str) -> dict:
-        """What :mod:`grading.sandbox_init` is to do for a kernel started in folder ``cwd``."""
-        files = [(name, os.path.basename(name)) if os.path.isabs(name)
-                 else (os.path.join(os.path.realpath(cwd), name), os.path.normpath(name)) for name in self.files]
-        return launch_spec(self.limits, files, self.ignore_warnings)
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
+        if not restart:
+            self._release()
 
-    def _prepare(self) -> None:
-        """Make ready what the kernel needs before its command is formed: here, a private folder for its
-        Unix sockets (no TCP port that any local user could reach)."""
+    def _prepare(self) -> str:
+        """Make ready what the kernel needs before its command is formed; return its socket folder."""
         if self._sockets is None:
             self._sockets = tempfile.mkdtemp(prefix="grading-kernel-")
-        self._use_sockets_in(self._sockets)
-
-    def _use_sockets_in(self, folder: str) -> None:
-        self.transport, self.cache_ports = "ipc", False
-        self.ip = os.path.join(folder, "kernel")
-
-    @property
-    def kernel_uid(self) -> int:
-        """The user the kernel runs as."""
-        return os.getuid()
+        return self._sockets
 
     def _release(self) -> None:
         """Give back what :meth:`_prepare` took."""
@@ -357,58 +362,102 @@ class UnsandboxedKernelManager(AsyncKernelManager):
             shutil.rmtree(self._sockets, ignore_errors=True)
             self._sockets = None
 
-    async def _async_pre_start_kernel(self, **kw):
-        self._prepare()
-        self._launch_spec = self._spec(str(kw.get("cwd") or os.getcwd()))
-        kw["env"] = launch_env(self._launch_spec, kw.get("env"))
-        return await super()._async_pre_start_kernel(**kw)
+    def _spec(self, cwd: str) -> dict:
+        """What :mod:`grading.sandbox_init` is to do for a kernel started in folder ``cwd``."""
+        km = self.parent
+        files = [(name, os.path.basename(name)) if os.path.isabs(name)
+                 else (os.path.join(os.path.realpath(cwd), name), os.path.normpath(name)) for name in km.files]
+        return launch_spec(km.limits, files, km.ignore_warnings)
 
-    pre_start_kernel = _async_pre_start_kernel
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        """``python -m ipykernel_launcher`` of this environment, whatever the kernel's spec says, launched by
-        :mod:`grading.sandbox_init`."""
-        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", os.path.realpath(self.connection_file),
-                  *(extra_arguments or [])]
-        return launch_command(kernel, self._launch_spec)
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            self._release()
-
-    cleanup_resources = _async_cleanup_resources
+    @property
+    def kernel_uid(self) -> int:
+        return os.getuid()
 
 
-class SandboxedKernelManager(UnsandboxedKernelManager):
-    """A grading kernel in the sandbox of a slot it claims at start and gives back at shutdown (root only)."""
+class SandboxProvisioner(UnsandboxedProvisioner):
+    """The provisioner of :class:`SandboxedKernelManager`: the kernel in the sandbox of a slot claimed at its
+    first start (emptied again at a restart) and given back when it is shut down. Registered as
+    ``grading-sandbox``."""
 
-    cover = List(Unicode(), help="Folders shown empty to the kernel even if inside a folder it sees (the course "
-                                 "root, the grader's home and the notebook's folder always are).").tag(config=True)
-    slot_number = Integer(None, allow_none=True, help="Use this slot, once free, rather than the lowest free one.")
     slot: Slot | None = None
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> str:
+        km = self.parent
         if os.geteuid() != 0:
             raise SandboxError("the grading sandbox needs root (it makes users, namespaces and cgroups); "
                                "see grading/README.md for grading without it")
         if self.slot is None:
-            self.slot = Slot(self.limits, self.slot_number)
+            self.slot = Slot(km.limits, km.slot_number)
         else:  # a restart: the same slot, emptied again
-            self.slot.limits = self.limits
+            self.slot.limits = km.limits
             self.slot.prepare()
-        self._use_sockets_in(str(self.slot.sockets))
+        return str(self.slot.sockets)
 
     def _release(self) -> None:
         if self.slot is not None:
             self.slot.release()
             self.slot = None
 
+    def _spec(self, cwd: str) -> dict:
+        km = self.parent
+        course = (km.config.get("CourseDirectory") or {}).get("root")
+        cover = [p for p in (course, cwd, str(Path.home()), *km.cover) if p]
+        return self.slot.spec(super()._spec(cwd), cover)
+
     @property
     def kernel_uid(self) -> int:
         return self.slot.user.pw_uid
 
-    def _spec(self, cwd: str) -> dict:
-        course = (self.config.get("CourseDirectory") or {}).get("root")
-        cover = [p for p in (course, cwd, str(Path.home()), *self.cover) if p]
-        return self.slot.spec(super()._spec(cwd), cover)
+
+class UnsandboxedKernelManager(AsyncKernelManager):
+    """A grading kernel without root: a working folder holding only :attr:`files`, the cwd off ``sys.path``,
+    the limits of :class:`SandboxLimits` that rlimits can give (memory per process, CPU seconds, file size),
+    its output capped, its wall-clock time limited, and whatever it leaves running killed when it ends.
+    No isolation: the kernel has its user's rights. For self-study, never for credit.
+
+    The kernel is started by :class:`UnsandboxedProvisioner`, jupyter_client's public hook for how a kernel
+    process starts, which this manager's kernel specs (:class:`GradingKernelSpecs`) name."""
+
+    provisioner_name = "grading-unsandboxed"
+    limits = Instance(SandboxLimits, help="The limits; by default those of the configuration.")
+    files = List(Unicode(), help="Files copied into the kernel's otherwise empty working folder: absolute paths "
+                                 "as they are, relative ones from the folder the notebook is run in. Regular "
+                                 "files only, reached without symbolic links.").tag(config=True)
+    ignore_warnings = List(Unicode(), ["statsmodels.tools.sm_exceptions.ConvergenceWarning"],
+                           help="Warning classes the kernel ignores (noise in graded output).").tag(config=True)
+
+    @default("limits")
+    def _default_limits(self) -> SandboxLimits:
+        return SandboxLimits(parent=self)
+
+    @default("kernel_spec_manager")
+    def _default_kernel_specs(self) -> GradingKernelSpecs:
+        return GradingKernelSpecs(provisioner_name=self.provisioner_name)
+
+    @validate("kernel_spec_manager")
+    def _only_grading_kernel_specs(self, proposal):
+        """Any other kernel specs would start the kernel with another provisioner: outside the sandbox."""
+        specs = proposal["value"]
+        if not (isinstance(specs, GradingKernelSpecs) and specs.provisioner_name == self.provisioner_name):
+            raise TraitError(f"{type(self).__name__} starts its kernels only through its own kernel specs")
+        return specs
+
+    @property
+    def kernel_uid(self) -> int:
+        """The user the kernel runs as."""
+        return self.provisioner.kernel_uid
+
+
+class SandboxedKernelManager(UnsandboxedKernelManager):
+    """A grading kernel in the sandbox of a slot it claims at start and gives back at shutdown (root only);
+    started by :class:`SandboxProvisioner`."""
+
+    provisioner_name = "grading-sandbox"
+    cover = List(Unicode(), help="Folders shown empty to the kernel even if inside a folder it sees (the course "
+                                 "root, the grader's home and the notebook's folder always are).").tag(config=True)
+    slot_number = Integer(None, allow_none=True, help="Use this slot, once free, rather than the lowest free one.")
+
+    @property
+    def slot(self) -> Slot | None:
+        """The slot of the running kernel (None before its first start and after its shutdown)."""
+        return self.provisioner.slot if self.provisioner is not None else None

@@ -272,7 +272,7 @@ def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[s
                 command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
                            "--inh-caps=-all", "--", *command]
             os.execvpe(command[0], command, env)
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 (the forked child reports any failure, then exits)
             os.write(2, f"grading sandbox: cannot start {command[0]}: {e}\n".encode())
         finally:
             os._exit(127)

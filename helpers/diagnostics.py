@@ -41,7 +41,8 @@ def _check_result(result):
 
 
 def predicted_effects(result, level: float = 0.95) -> pd.DataFrame:
-    """One row per predicted random effect: ``group``, ``term``, ``unit``, ``estimate``, ``cond_sd``, ``lower``, ``upper``.
+    """One row per predicted random effect: ``group``, ``term``, ``unit``, ``estimate``, ``cond_sd``, ``lower``,
+    ``upper``.
 
     ``term`` is ``Intercept`` for a random intercept, the covariate's name for a
     random slope, or a variance component's name (e.g. ``classroom``); ``unit`` is

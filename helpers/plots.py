@@ -8,6 +8,7 @@ points; fitted lines carry their GP's name at their right end.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -46,7 +47,6 @@ def _check_gps(data: pd.DataFrame, gps) -> None:
 def scatter_highlighting(data: pd.DataFrame, highlight=(), ax=None, x: str = "age", y: str = "chol"):
     """Every patient as a grey point; the patients of the GPs in ``highlight`` (doctor numbers) in colour,
     each GP named beside its points."""
-    import matplotlib.pyplot as plt
 
     _check_gps(data, highlight)
     colours = highlight_colours(highlight)
@@ -84,7 +84,7 @@ def add_fit(ax, fit, x: str, xlim: tuple[float, float], color: str = "#0072B2", 
     return ax
 
 
-# ----------------------------------------------------------------------------- fitted lines and shrinkage (notebooks 05-08)
+# ------------------------------------------------------------------------ fitted lines and shrinkage (notebooks 05-08)
 
 def spread_labels(positions, min_gap: float) -> np.ndarray:
     """Label heights as near as possible to ``positions`` (same order) but at least ``min_gap`` apart.
@@ -126,7 +126,6 @@ def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero
     lines meet). GPs in ``highlight`` (doctor numbers, at most six) are drawn in colour, the rest
     in dark grey; names too close together are spaced out and joined to their line by a thin stroke.
     """
-    import matplotlib.pyplot as plt
 
     _check_gps(data, highlight)
     colours = highlight_colours(highlight)
@@ -166,7 +165,6 @@ def plot_shrinkage(own: pd.Series, predicted: pd.Series, population: float, titl
     from a fixed-effects fit and from a random-intercept fit. A move shorter than a dot gets no
     arrow (its head would not fit): the two dots then overlap, which says the same.
     """
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4), layout="constrained")

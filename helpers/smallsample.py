@@ -116,7 +116,7 @@ def _kr_vcov(m: Moments) -> np.ndarray:
 
 def _kr_ddf(contrast: np.ndarray, phi: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
     """Kenward and Roger's denominator df of the F test of ``contrast @ beta = 0`` (l rows)."""
-    l = contrast.shape[0]
+    l = contrast.shape[0]  # noqa: E741 (Kenward and Roger's notation)
     theta = contrast.T @ np.linalg.solve(contrast @ phi @ contrast.T, contrast)
     # u_i = Theta Phi P_i Phi with P_i = -B_i; the signs cancel in A1 and A2.
     u = np.einsum("ab,bc,icd,de->iae", theta, phi, b, phi)

@@ -84,15 +84,18 @@ PARTLY_RIGHT = {
           "return sd_group / (sd_group + sd_resid / n)"),
          ("q6_transfer", 'school_icc_true = schools.truth["school_sd"] ** 2 / (schools.truth["school_sd"] ** 2 '
           '+ schools.truth["residual_sd"] ** 2)',
-          'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] + schools.truth["residual_sd"])'),
+          'school_icc_true = schools.truth["school_sd"] / (schools.truth["school_sd"] '
+          '+ schools.truth["residual_sd"])'),
          ("q7_within_between", 'within_slope, between_slope = within_between.fe_params[["age_within", "age_gp_c"]]',
           'within_slope = within_between.fe_params["age_within"]\n'
-          'between_slope = smf.mixedlm("chol ~ age_c + age_gp_c", gp, groups="doctor").fit().fe_params["age_gp_c"]'),
+          'between_slope = smf.mixedlm("chol ~ age_c + age_gp_c", gp, groups="doctor").fit()'
+          '.fe_params["age_gp_c"]'),
          ("q8_confounded", 'school_within_slope = smf.ols("score ~ C(school) + hours", data=pupils).fit().params["hours"]',
           'school_within_slope = smf.ols("score ~ hours", data=pupils).fit().params["hours"]'),
          # the SD of the BLUPs for sd_gp: Question 2's ICC, computed from it, is lost too
          ("q1_fit", "sd_gp, sd_resid = np.sqrt(ri.cov_re.iloc[0, 0]), np.sqrt(ri.scale)",
-          "sd_gp, sd_resid = pd.Series({k: e.iloc[0] for k, e in ri.random_effects.items()}).std(), np.sqrt(ri.scale)")],
+          "sd_gp, sd_resid = pd.Series({k: e.iloc[0] for k, e in ri.random_effects.items()}).std(), "
+          "np.sqrt(ri.scale)")],
         ["q1_variance_test", "q2_icc_test", "q3_factor_test", "q4_shrink_test", "q6_transfer_test",
          "q7_within_between_test", "q8_confounded_test"]),
     "random_slopes_and_comparison": (
@@ -102,7 +105,8 @@ PARTLY_RIGHT = {
           'aic_ml = pd.Series({"intercept": nlme_summary(ri).aic, "slope": nlme_summary(rs).aic, "agedoc": '
           'nlme_summary(smf.mixedlm("chol ~ age_c + agedoc", gp, groups="doctor").fit()).aic})'),
          ("q8_small_sample", 'age_ci_kr = [kr.loc["age_c", "ci_low"], kr.loc["age_c", "ci_high"]]',
-          'age_ci_kr = list(kr.loc["age_c", "estimate"] + np.array([-1.96, 1.96]) * kr.loc["age_c", "std_error"])'),
+          'age_ci_kr = list(kr.loc["age_c", "estimate"] + np.array([-1.96, 1.96]) '
+          '* kr.loc["age_c", "std_error"])'),
          ("q2_slope", "rs_corr = rs.cov_re.iloc[0, 1] / np.sqrt(rs.cov_re.iloc[0, 0] * rs.cov_re.iloc[1, 1])",
           "rs_corr = pd.DataFrame(rs.random_effects).T.corr().iloc[0, 1]")],
         ["q2_slope_test", "q3_lrt_test", "q5_aic_test", "q8_small_sample_test"]),

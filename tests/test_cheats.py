@@ -128,6 +128,7 @@ def judged(generated, tmp_path_factory, request):
     """The class graded by plain nbgrader (autograde, then generate_feedback) or by the course's engine."""
     root = tmp_path_factory.mktemp("judged") / "course"
     places = make_class(generated, root, cf.CHEATS)
+    link_submissions(root)
     before = protected(root, places)
     if request.param == "nbgrader autograde":
         autograde, feedback = (run_long([str(BIN / "nbgrader"), step, A], root) for step in ("autograde",
@@ -283,6 +284,37 @@ def test_every_link_is_named_and_nothing_it_points_to_is_graded_or_shown(judged,
         if path.is_file():
             data = path.read_bytes()
             assert not [c for c in contents if c in data], f"{path} holds what a link of {cheat.name} points to"
+
+
+# Submissions put into submitted/ by hand (say, unpacked from a learning platform's archive) whose folder is a
+# symbolic link: student -> (link, what it points to). Followed, the first would be graded as the classmate
+# "solution" (full marks), the second as the course's own solution.
+LINKED = {"links_to_a_classmate": (f"submitted/links_to_a_classmate/{A}", f"../solution/{A}"),
+          "student_folder_links_to_source": ("submitted/student_folder_links_to_source", "../source")}
+
+
+def link_submissions(root: Path) -> None:
+    for link, target in LINKED.values():
+        (root / link).parent.mkdir(parents=True, exist_ok=True)
+        (root / link).symlink_to(target, target_is_directory=True)
+
+
+@pytest.mark.parametrize("student", LINKED)
+def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_points_to_is_read(judged, student):
+    """nbgrader's own glob and copy would follow the link; both graders fail that student (make grade: listed
+    with the reason and in the student's log; plain autograde: in its log, the link removed) and grade the rest
+    of the class. What the link points to is not changed (test_nothing_outside_the_sandbox_changed) and gives
+    the student nothing: no score, no autograded notebook, no feedback."""
+    root, _, _, autograde, _ = judged
+    link, target = LINKED[student]
+    reason = f"{root / link} is a symbolic link (to {target})"
+    log = autograde.stderr + "".join(p.read_text() for p in (root / ".grade" / A / "logs").glob(f"{student}.log"))
+    assert reason in log, f"{student}: the reason is not in the log:\n{autograde.stderr[-3000:]}"
+    assert not any((root / kind / student).exists() for kind in ("autograded", "feedback")), f"{student} was graded"
+    assert not scores(root, A).get(student, {}).get("score"), f"{student} scored"
+    name = notebook_of(root, A, "release").name
+    ungraded = [s for s in [*honest(root), *SUBMITTED_A_NOTEBOOK] if not (root / "autograded" / s / A / name).is_file()]
+    assert not ungraded, f"not graded beside the linked submissions: {ungraded}"
 
 
 def test_limits_stop_runaways_and_drop_huge_output(judged):

@@ -39,6 +39,14 @@ def test_environment_yml_pins_what_requirements_txt_pins():
     assert pins(pip_section) == required
 
 
+def test_pre_commit_runs_the_pinned_ruff():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    (ruff,) = [repo for repo in config["repos"] if repo["repo"].endswith("/ruff-pre-commit")]
+    pinned = pins((ROOT / "requirements.txt").read_text().splitlines())["ruff"]
+    assert ruff["rev"] == f"v{pinned}", f".pre-commit-config.yaml runs ruff {ruff['rev']}, requirements.txt pins {pinned}"
+    assert {hook["id"] for hook in ruff["hooks"]} == {"ruff-check", "ruff-format"}
+
+
 def test_installed_versions_are_the_pinned_ones():
     from importlib.metadata import version
 
@@ -134,10 +142,67 @@ def test_the_groups_build_on_each_other_from_the_students_up():
     assert {"nbgrader", "dask", "jupyterhub", "pytest"}.isdisjoint(dependency_group("student"))
 
 
-def test_package_data_files_exist():
-    for package, patterns in PYPROJECT["tool"]["setuptools"].get("package-data", {}).items():
-        for pattern in patterns:
-            assert list((ROOT / package).glob(pattern)), f"pyproject.toml ships {package}/{pattern}, which does not exist"
+def test_the_sandbox_provisioners_are_registered_and_load():
+    """A kernel manager of grading.sandbox names its provisioner by entry point (pyproject.toml); one that is not
+    registered (an install that predates it) stops the kernel's start, never starts it unsandboxed."""
+    from importlib.metadata import entry_points
+
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    from grading import sandbox
+
+    declared = PYPROJECT["project"]["entry-points"]["jupyter_client.kernel_provisioners"]
+    installed = {e.name: e for e in entry_points(group="jupyter_client.kernel_provisioners")}
+    for manager, provisioner in ((sandbox.SandboxedKernelManager, sandbox.SandboxProvisioner),
+                                 (sandbox.UnsandboxedKernelManager, sandbox.UnsandboxedProvisioner)):
+        spec = manager(kernel_name="any").kernel_spec
+        name = spec.metadata["kernel_provisioner"]["provisioner_name"]
+        assert name in declared, f"{manager.__name__} names {name}, which pyproject.toml does not register"
+        assert name in installed, f"{name} is not installed: run `pip install --no-deps -e .` (make does)"
+        assert installed[name].load() is provisioner
+        assert KernelProvisionerFactory.instance().is_provisioner_available(spec)
+
+
+# Private names of other packages that grading/ overrides or calls where no public hook does the same, each with
+# the signature it was written against and the version that had it (requirements.txt pins it).
+PRIVATE_NAMES = [
+    ("nbgrader", "nbgrader.exchange.default.collect", "ExchangeCollect._sort_by_timestamp", "(self, records)",
+     "grading/nbgrader_plugins.py: CollectWithoutLinks puts a student's links after their real submissions"),
+    ("nbgrader", "nbgrader.exchange.default.collect", "ExchangeCollect._path_to_record", "(self, path)",
+     "grading/nbgrader_plugins.py: CollectWithoutLinks names the student of a submission it copies"),
+    ("nbclient", "nbclient.client", "NotebookClient.__init__",
+     "(self, nb: 'NotebookNode', km: 'KernelManager | None' = None, **kw: 't.Any') -> 'None'",
+     "grading/autograde.py: JudgedExecute makes itself a fresh client per notebook, as nbconvert's "
+     "ExecutePreprocessor.preprocess does"),
+]
+
+
+@pytest.mark.parametrize("package, module, name, signature, used", PRIVATE_NAMES, ids=[n[2] for n in PRIVATE_NAMES])
+def test_every_private_name_used_is_as_written_against(package, module, name, signature, used):
+    import importlib
+    import inspect
+    from importlib.metadata import version
+
+    written_against = pins((ROOT / "requirements.txt").read_text().splitlines())[canonical(package)]
+    owner, attribute = name.split(".")
+    found = getattr(getattr(importlib.import_module(module), owner), attribute, None)
+    assert found is not None and str(inspect.signature(found)) == signature, (
+        f"{package} {version(package)} changed {module}.{name} (written against {package} {written_against}, "
+        f"signature {signature}); {used}: check that code against the new {package} before grading with it")
+
+
+def test_collect_still_keeps_its_choice_in_src_records():
+    """CollectWithoutLinks removes links from ``src_records`` (nbgrader's list of what init_src chose and
+    copy_files copies): both must still use that attribute, as nbgrader 0.9.6 does."""
+    import inspect
+    from importlib.metadata import version
+
+    from nbgrader.exchange.default.collect import ExchangeCollect
+
+    for method in (ExchangeCollect.init_src, ExchangeCollect.copy_files):
+        assert "self.src_records" in inspect.getsource(method), (
+            f"nbgrader {version('nbgrader')}'s ExchangeCollect.{method.__name__} no longer uses src_records "
+            f"(written against 0.9.6): grading/nbgrader_plugins.py's CollectWithoutLinks.copy_files must follow")
 
 
 # ---------------------------------------------------------------- markers and prerequisites (tests/prerequisites.py)

@@ -150,6 +150,7 @@ def test_partly_right_answers_pass_the_visible_tests(course):
     assert result.returncode == 0 and result.stdout.count(want) == len(ASSIGNMENTS), result.stdout[-3000:]
 
 
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_autograde_scores_match_each_fixture(course, assignment):
@@ -171,6 +172,7 @@ def test_autograde_scores_match_each_fixture(course, assignment):
         assert not wrong, f"{student}: these cells scored unexpectedly {wrong}; expected to lose {sorted(lost)}"
 
 
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
 @pytest.mark.slow
 def test_the_run_survives_failures_and_keeps_earlier_grades(course):
     root, runs = course
@@ -199,6 +201,7 @@ def test_the_run_survives_failures_and_keeps_earlier_grades(course):
             assert runs["autograde"][a].returncode == 0, runs["autograde"][a].stderr[-3000:]
 
 
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
 @pytest.mark.slow
 def test_timeout_and_memory_limit_show_in_the_graded_notebook(course):
     root, runs = course
@@ -216,6 +219,7 @@ def test_timeout_and_memory_limit_show_in_the_graded_notebook(course):
     assert sum(fx.grade_id(c) == "q1_sizes_test" for c in restored.cells) == 1
 
 
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
 @pytest.mark.slow
 def test_feedback_hides_hidden_tests_and_reference_values(course):
     root, runs = course
@@ -242,6 +246,7 @@ def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
 @pytest.mark.slow
 def test_export_lists_every_student_of_every_assignment(course):
     root, runs = course
@@ -257,6 +262,7 @@ def test_export_lists_every_student_of_every_assignment(course):
         assert solution[a] == sum(fx.auto_points(read_nb(notebook_of(GRADING, a))).values())
 
 
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
 @pytest.mark.slow
 def test_exchange_round_trip_with_two_students(course, tmp_path):
     """release -> fetch -> submit -> collect -> autograde through a temporary exchange (run last on the course)."""

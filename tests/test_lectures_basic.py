@@ -135,10 +135,13 @@ def test_02_pooled_printout_is_the_handouts_number_for_number():
     assert printed_numbers(printed_by(L02, "r_summary(pooled")) == handout_numbers("pooled")
 
 
+CLUSTERED_OVER_NAIVE_SE = "clustered.bse['agedoc'] / naive.bse['agedoc']"
+
+
 @pytest.mark.slow
 def test_02_band_residual_clustering_and_robust_ses_are_r_s():
     v = lecture_values(L02, "pooled.conf_int()", "band", "medians", "icc(resid_model)", "anova_p", "icc(age_model)",
-                       "m_bar", "deff", "robust.bse", "clustered.bse['agedoc'] / naive.bse['agedoc']")
+                       "m_bar", "deff", "robust.bse", CLUSTERED_OVER_NAIVE_SE)
     pooled, clustering = R["pooled"], R["residual_clustering"]
     close(v["pooled.conf_int()"][0], list(pooled["ci_low"].values()))
     close(v["pooled.conf_int()"][1], list(pooled["ci_high"].values()))
@@ -159,7 +162,7 @@ def test_02_band_residual_clustering_and_robust_ses_are_r_s():
          f"factor {np.sqrt(clustering['design_effect']):.2f}",
          f"cluster-robust standard errors ({pooled['cluster_robust_se']['age']:.4f}, factor {ratio:.2f})",
          f"with an SE of {R['random_intercept']['se_beta']:.4f}, smaller still",
-         f"By a factor of {v['clustered.bse[' + chr(39) + 'agedoc' + chr(39) + '] / naive.bse[' + chr(39) + 'agedoc' + chr(39) + ']']:.2f}")
+         f"By a factor of {v[CLUSTERED_OVER_NAIVE_SE]:.2f}")
     assert R["random_intercept"]["se_beta"] < pooled["std_error"]["age"] < pooled["cluster_robust_se"]["age"]
 
 
@@ -347,8 +350,9 @@ def test_05_gp_lines_and_the_saturated_model_are_r_s():
     close(v["agedoc_on_gp.rsquared"], 1.0, rtol=1e-12)
     close(v["no_intercept.params"].iloc[:12], fe["vi_intercepts_12"])
     slopes = v["lines_vs"]["slope"]
+    intercepts = v["lines_vi"]["intercept"]
     says(L05, f"they range from {slopes.min():.3f} (Dr {slopes.idxmin()}) to {slopes.max():.3f} (Dr {slopes.idxmax()})",
-         f"Dr {v['lines_vi']['intercept'].idxmax()}'s line lies highest and Dr {v['lines_vi']['intercept'].idxmin()}'s lowest")
+         f"Dr {intercepts.idxmax()}'s line lies highest and Dr {intercepts.idxmin()}'s lowest")
 
 
 @pytest.mark.slow

@@ -101,6 +101,66 @@ def test_the_hook_removes_every_link_and_a_linked_notebook_counts_as_missing(sub
     assert [r.levelname for r in caplog.records if "other.ipynb" in r.getMessage()] == ["ERROR"]
 
 
+@pytest.mark.parametrize("linked", ["the submission folder", "the student's folder"])
+def test_the_hook_fails_a_submission_whose_folder_is_a_link_and_reads_nothing_of_it(submission, tmp_path, linked,
+                                                                                    caplog):
+    """submitted/<student>/<assignment>, or submitted/<student>, put there by hand as a link (to a classmate's
+    folder): the link goes, the notebook list is emptied (nbgrader then fails that student alone), and what it
+    points to stays as it was. The whole-class run: tests/test_cheats.py."""
+    folder, secret = submission
+    classmate = tmp_path / "submitted" / "alice" / "a"
+    classmate.parent.mkdir(parents=True)
+    folder.rename(classmate)
+    link, target = {"the submission folder": (tmp_path / "submitted" / "bob" / "a", classmate),
+                    "the student's folder": (tmp_path / "submitted" / "bob", classmate.parent)}[linked]
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+    before = kinds(classmate)
+    notebooks = [str(tmp_path / "submitted" / "bob" / "a" / "answer.ipynb")]
+    with caplog.at_level(logging.WARNING):
+        remove_submitted_links(assignment="a", student="*", notebooks=notebooks)
+    assert notebooks == [] and not os.path.lexists(link)
+    assert kinds(classmate) == before and secret.read_text() == "the grader's"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", f"Not graded, and the link removed: {link} is a symbolic link (to {target}), not a folder of the "
+                  "student's: nothing it points to is read")]
+
+
+def test_make_grade_finds_every_submission_whose_folder_is_a_link(tmp_path):
+    """make grade counts such a student (grading.parallel.students_of) and fails them with the reason before
+    packing anything (grading.parallel.grade, run whole in tests/test_cheats.py)."""
+    from grading import parallel
+
+    for student in ("alice", "carol"):
+        (tmp_path / "submitted" / student / "a").mkdir(parents=True)
+    (tmp_path / "submitted" / "bob").mkdir()
+    (tmp_path / "submitted" / "bob" / "a").symlink_to("../alice/a", target_is_directory=True)
+    (tmp_path / "submitted" / "dave").symlink_to("carol", target_is_directory=True)
+    assert parallel.students_of(tmp_path, "a") == ["alice", "bob", "carol", "dave"]
+    linked = {s: nofollow.submission_link(tmp_path / "submitted" / s / "a") for s in ("alice", "bob", "dave")}
+    assert linked["alice"] is None
+    assert (linked["bob"].path, linked["bob"].target) == (str(tmp_path / "submitted" / "bob" / "a"), "../alice/a")
+    assert (linked["dave"].path, linked["dave"].target) == (str(tmp_path / "submitted" / "dave"), "carol")
+
+
+def test_make_grade_never_follows_a_submitted_timestamp_that_is_a_link(tmp_path):
+    """Whether a student was graded since their last submission is read from timestamp.txt; one that is a link
+    (here to a later time; it might lead to /dev/zero) counts as no timestamp, as it does for nbgrader once the
+    autograde hook has removed it."""
+    from grading import parallel
+
+    for kind in ("submitted", "autograded"):
+        (tmp_path / kind / "bob" / "a").mkdir(parents=True)
+    (tmp_path / "autograded" / "bob" / "a" / "timestamp.txt").write_text("2024-01-01 00:00:00.000000 UTC")
+    later = tmp_path / "later.txt"
+    later.write_text("2024-06-01 00:00:00.000000 UTC")
+    (tmp_path / "submitted" / "bob" / "a" / "timestamp.txt").symlink_to(later)
+    assert parallel.is_graded(tmp_path, "a", "bob")
+    (tmp_path / "submitted" / "bob" / "a" / "timestamp.txt").unlink()
+    (tmp_path / "submitted" / "bob" / "a" / "timestamp.txt").write_text(later.read_text())
+    assert not parallel.is_graded(tmp_path, "a", "bob")
+
+
 def test_a_link_the_hook_cannot_remove_stops_nbgrader_before_it_reads_the_submission(submission, monkeypatch):
     """nbgrader logs an Exception from the hook and grades on: the hook's failure must get past that."""
     from nbgrader.converters import Autograde

@@ -96,6 +96,19 @@ def sandboxed(**limits) -> SandboxedKernelManager:
     return SandboxedKernelManager(kernel_name="python3", limits=SandboxLimits(**limits))
 
 
+@pytest.mark.parametrize("manager", [SandboxedKernelManager, UnsandboxedKernelManager])
+def test_a_manager_starts_kernels_only_through_its_own_provisioner(manager):
+    """Other kernel specs would name another provisioner (jupyter_client's local one: no sandbox)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError, match="only through its own kernel specs"):
+        manager(kernel_name="python3", kernel_spec_manager=KernelSpecManager())
+    other = sandbox.GradingKernelSpecs(provisioner_name="local-provisioner")
+    with pytest.raises(TraitError, match="only through its own kernel specs"):
+        manager(kernel_name="python3", kernel_spec_manager=other)
+
+
 @pytest.fixture
 def folder(tmp_path):
     """The folder nbgrader would run a submission in: the notebook and whatever the student put beside it."""

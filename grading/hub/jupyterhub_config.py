@@ -10,13 +10,10 @@
 # JupyterHub.
 import hmac
 import json
-import sys
-from pathlib import Path
 
 from jupyterhub.auth import Authenticator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from course_hub import HERE, PROXY, VENV_BIN, Settings  # noqa: E402
+from grading.hub.course_hub import HERE, PROXY, VENV_BIN, Settings
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 settings = Settings()

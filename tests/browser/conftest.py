@@ -30,7 +30,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 # virtual scrolling), so that the whole notebook can be inspected.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        '{"fetchNews": "false", "checkForUpdates": false}',
+        '{"fetchNews": "false", '
+        '"checkForUpdates": false}',
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
 }
 SERVER_START_TIMEOUT = 180  # s; a busy two-core machine can be slow to import JupyterLab's extensions
