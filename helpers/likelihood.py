@@ -161,6 +161,7 @@ class Moments:
     expected: np.ndarray  # expected REML information of psi
     observed: np.ndarray  # observed REML information of psi
     score: np.ndarray  # gradient of the REML log-likelihood in psi
+    perfectly_correlated: bool = False  # the random effects' covariance is singular with every variance > 0
 
 
 def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float:

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from helpers.likelihood import Moments, group_codes, moments_at
-from helpers.mixed import LmeConvergenceError, SingularFitWarning, _optimise, _Standardised
+from helpers.mixed import _SINGULAR, LmeConvergenceError, SingularFitWarning, _optimise, _Standardised
 
 __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_vcov", "covariance_parameters"]
 
@@ -67,6 +67,12 @@ def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
     estimated as 0 (a boundary fit, with a warning) takes no part, as in lmerTest.
     """
     m = _moments(result)
+    if m.perfectly_correlated:
+        raise SmallSampleError(
+            "Satterthwaite df at a correlation of -1 or +1 are not computed here: there the REML likelihood is "
+            "highest outside the covariances' parameter space, so its curvature in them is not the curvature along "
+            "the boundary that lmerTest differentiates. Use kenward_roger (pbkrtest's df, defined there) or drop "
+            "the random slope")
     # lmerTest differentiates in lme4's Cholesky factor, in which Phi is flat at a variance of 0:
     # such a variance drops out.
     free = _free(m.names, m.values)
@@ -171,13 +177,16 @@ def _moments(result) -> Moments:
     design = [(model.exog_li[g], model.endog_li[g], derivatives(Z[model.row_indices[label]]))
               for g, label in enumerate(model.group_labels)]
     m, loglik = moments_at(values, design)
-    _check_boundary(names, _free(names, values))
+    free = _free(names, values)
+    correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < _SINGULAR
+    _check_boundary(names, free, correlated)
     gain = loglik - result.llf
     if gain > _MAX_GAIN:
         raise SmallSampleError(f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
                                "converge. Centre (and scale) the covariates and refit, or try another "
                                ".fit(method=...)")
-    return Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe])})
+    return Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe]),
+                      "perfectly_correlated": correlated})
 
 
 def _check_result(result):
@@ -221,9 +230,13 @@ def _free(names, values, zero: float = 0.0) -> np.ndarray:
     return np.array([not (name.startswith("Var") and v <= zero) for name, v in zip(names, values)])
 
 
-def _check_boundary(names, free) -> None:
+def _check_boundary(names, free, correlated: bool) -> None:
     """A variance held at 0 must carry no covariance; the fit is then a boundary (singular) one, reported with
-    a warning as lme4 reports it."""
+    a warning as lme4 reports it, as is one whose random effects are perfectly correlated."""
+    if correlated:
+        warnings.warn("boundary (singular) fit: the random effects are perfectly correlated (a correlation of -1 "
+                      "or +1), so the data hold less variation between groups than the random part describes; "
+                      "the df are those of the fit on the boundary", SingularFitWarning, stacklevel=4)
     zero = [name for name, f in zip(names, free) if not f]
     if not zero:
         return
