@@ -1,10 +1,12 @@
-"""The likelihood under :mod:`helpers.mixed` and :mod:`helpers.boundary`: one engine for both.
+"""The likelihood under :mod:`helpers.mixed`, :mod:`helpers.boundary` and :mod:`helpers.smallsample`: one engine.
 
 The model is ``y = X beta + Z_g u_g + e`` with one grouping factor g, ``u_g ~ N(0, sigma^2 D)`` and
 ``e ~ N(0, sigma^2 I)``. :class:`Profile` gives ``-2 log L`` (REML or ML) profiled over beta and
 sigma^2, and its gradient, in theta: the lower triangle, row by row, of the Cholesky factor L of
 ``D = L L'`` (lme4's parametrisation, in which a boundary fit, a variance of 0 or a correlation of
--1 or +1, is an ordinary point with a zero on the diagonal of L). Many responses are handled at
+-1 or +1, is an ordinary point with a zero on the diagonal of L). Variance components nested in g
+(statsmodels' vc_formula, e.g. classes within a school) are further columns of Z_g with a diagonal
+block of D each, ``s_c I``, whose theta is sqrt(s_c). Many responses are handled at
 once: each enters only through its sums ``X'y``, ``Z_g'y_g`` and ``y'y``, so a bootstrap reuses the
 design. X is standardised inside (centred, unit-SD columns), which the estimates map back exactly;
 Z is used as given, so a caller chooses its scale and maps D back itself.
@@ -48,7 +50,9 @@ def group_codes(model) -> np.ndarray:
 class Profile:
     """The profiled deviance of y = X beta + Z_g u_g + e for a stack of responses; see the module."""
 
-    def __init__(self, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, reml: bool):
+    def __init__(self, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, reml: bool, components=()):
+        """``components``: the numbers of columns of variance components (statsmodels' vc_formula) at the end
+        of Z, each with one variance s_c, so that D = blockdiag(L_re L_re', s_1 I, s_2 I, ...)."""
         self.X, self.Z, self.codes, self.reml = X, Z, codes, reml
         self.n, self.p = X.shape
         self.q = Z.shape[1]
@@ -61,13 +65,28 @@ class Profile:
         self.XtX = self.Xs.T @ self.Xs
         self.G = _group_sum(Z[:, :, None] * Z[:, None, :], codes, self.k)
         self.ZtX = _group_sum(Z[:, :, None] * self.Xs[:, None, :], codes, self.k)
-        self.rows, self.cols = np.tril_indices(self.q)
+        self.q_re = self.q - sum(components)
+        first = self.q_re + np.cumsum([0, *components])[:-1].astype(int)
+        # theta's entries: L_re's lower triangle, then each component's sqrt(s_c), placed on its whole block.
+        rows, cols = np.tril_indices(self.q_re)
+        self.rows, self.cols = np.r_[rows, first], np.r_[cols, first]
         self.diag = self.rows == self.cols
         self.d = len(self.rows)
+        owner = np.r_[np.arange(len(rows)), np.repeat(np.arange(len(rows), self.d), components)]
+        self.places = np.r_[rows, np.arange(self.q_re, self.q)], np.r_[cols, np.arange(self.q_re, self.q)]
+        self.spread = np.eye(self.d)[owner]  # theta @ spread.T: the entries of L at places
         # Z as an n x (groups * q) block matrix turns Y @ blocks into every Z_g'y_g.
         self.blocks = np.zeros((self.n, self.k * self.q))
         for j in range(self.q):
             self.blocks[np.arange(self.n), codes * self.q + j] = Z[:, j]
+
+    def covariance_derivatives(self, z: np.ndarray) -> np.ndarray:
+        """dV/dpsi of one group, whose rows of Z (or of Z on another scale) are z, for psi = (sigma^2 D at
+        theta's places, sigma^2)."""
+        pairs = [(i, j) for i, j in zip(self.rows, self.cols) if i < self.q_re]
+        dv = [np.outer(z[:, i], z[:, j]) + (np.outer(z[:, j], z[:, i]) if i != j else 0) for i, j in pairs]
+        blocks = [z[:, self.places[0][self.spread[:, c] > 0]] for c in range(len(pairs), self.d)]
+        return np.array([*dv, *(b @ b.T for b in blocks), np.eye(len(z))])
 
     def statistics(self, Y: np.ndarray) -> tuple:
         """The sums of a (m, n) array of responses that the likelihood needs."""
@@ -75,7 +94,7 @@ class Profile:
 
     def factor(self, theta: np.ndarray) -> np.ndarray:
         L = np.zeros((*theta.shape[:-1], self.q, self.q))
-        L[..., self.rows, self.cols] = theta
+        L[..., self.places[0], self.places[1]] = theta @ self.spread.T
         return L
 
     def _parts(self, theta, stats, idx):
@@ -115,7 +134,7 @@ class Profile:
                 FX = F[..., :p]
                 gamma -= np.einsum("mgia,mab,mgjb->mij", FX, np.linalg.inv(M[:, :p, :p]), FX)
             dL = (gamma + np.swapaxes(gamma, -1, -2)) @ L
-            return dev, dL[:, self.rows, self.cols]
+            return dev, dL[:, self.places[0], self.places[1]] @ self.spread
 
     def estimates(self, theta: np.ndarray, stats: tuple, idx: np.ndarray) -> dict:
         """At theta (m, d): beta and its covariance on X's scale, sigma^2, D, the BLUPs D H_g Z_g'(y_g - X_g beta)
@@ -142,11 +161,7 @@ class Moments:
     expected: np.ndarray  # expected REML information of psi
     observed: np.ndarray  # observed REML information of psi
     score: np.ndarray  # gradient of the REML log-likelihood in psi
-
-
-def covariance_derivatives(z: np.ndarray, pairs) -> list[np.ndarray]:
-    """dV/dpsi of one group, whose random-effect columns are z, for the covariances psi_ij (i >= j) in pairs."""
-    return [np.outer(z[:, i], z[:, j]) + (np.outer(z[:, j], z[:, i]) if i != j else 0) for i, j in pairs]
+    perfectly_correlated: bool = False  # the random effects' covariance is singular with every variance > 0
 
 
 def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float:
@@ -154,13 +169,10 @@ def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float
     marginal covariance: an implementation independent of :class:`Profile`'s per-group sums."""
     est = profile.estimates(theta[None], profile.statistics(y[None]), np.zeros(1, dtype=int))
     sigma2, D = est["sigma2"][0], est["D"][0]
-    pairs = list(zip(profile.rows, profile.cols))
-    design = []
-    for g in range(profile.k):
-        rows = profile.codes == g
-        dv = covariance_derivatives(profile.Z[rows], pairs)
-        design.append((profile.X[rows], y[rows], np.array([*dv, np.eye(rows.sum())])))
-    return float(moments_at(np.array([sigma2 * D[i, j] for i, j in pairs] + [sigma2]), design, profile.reml)[1])
+    design = [(profile.X[rows], y[rows], profile.covariance_derivatives(profile.Z[rows]))
+              for rows in (profile.codes == g for g in range(profile.k))]
+    psi = np.r_[sigma2 * D[profile.rows, profile.cols], sigma2]
+    return float(moments_at(psi, design, profile.reml)[1])
 
 
 def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, float]:

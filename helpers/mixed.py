@@ -233,12 +233,15 @@ def icc(fit) -> float:
 
 class _Standardised:
     """The engine's profile of one response, on unit-SD random-effect columns Zc = Z S (centred too when
-    there is an intercept), where the likelihood surface is well scaled; Psi = S Psi_c S' maps back exactly."""
+    there is an intercept), where the likelihood surface is well scaled; Psi = S Psi_c S' maps back exactly.
+    Variance components' columns (the last ``sum(components)``) are kept as they are."""
 
-    def __init__(self, y, X, Z, codes, reml):
+    def __init__(self, y, X, Z, codes, reml, components=()):
         self.y, self.X, self.Z, self.codes, self.reml = y, X, Z, codes, reml
-        self.S = standardiser(Z)
-        self.engine = Profile(X, Z @ self.S, codes, reml)
+        self.S = np.eye(Z.shape[1])
+        q_re = Z.shape[1] - sum(components)
+        self.S[:q_re, :q_re] = standardiser(Z[:, :q_re])
+        self.engine = Profile(X, Z @ self.S, codes, reml, components)
         self.stats = self.engine.statistics(y[None])
         self.diag = self.engine.diag
 

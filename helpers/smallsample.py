@@ -32,16 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from helpers.likelihood import Moments, covariance_derivatives, moments_at
-from helpers.mixed import SingularFitWarning
+from helpers.likelihood import Moments, group_codes, moments_at
+from helpers.mixed import _SINGULAR, LmeConvergenceError, SingularFitWarning, _optimise, _Standardised
 
 __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_vcov", "covariance_parameters"]
 
-# Newton steps from the fit to the REML optimum: stop when the decrement s' I^-1 s (about
-# twice the log-likelihood still to gain) is below _CONVERGED; refuse a fit more than
-# _MAX_GAIN below the optimum, which did not converge and should be refitted.
-_NEWTON_STEPS = 50
-_CONVERGED = 1e-16
+# A fit more than _MAX_GAIN below the REML optimum did not converge and should be refitted.
 _MAX_GAIN = 1e-2
 # A variance below this share of the residual variance is on the boundary of the
 # parameter space, where neither approximation is defined.
@@ -71,6 +67,12 @@ def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
     estimated as 0 (a boundary fit, with a warning) takes no part, as in lmerTest.
     """
     m = _moments(result)
+    if m.perfectly_correlated:
+        raise SmallSampleError(
+            "Satterthwaite df at a correlation of -1 or +1 are not computed here: there the REML likelihood is "
+            "highest outside the covariances' parameter space, so its curvature in them is not the curvature along "
+            "the boundary that lmerTest differentiates. Use kenward_roger (pbkrtest's df, defined there) or drop "
+            "the random slope")
     # lmerTest differentiates in lme4's Cholesky factor, in which Phi is flat at a variance of 0:
     # such a variance drops out.
     free = _free(m.names, m.values)
@@ -154,50 +156,37 @@ def _inverse(info: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _moments(result) -> Moments:
-    """The moments at the REML optimum, reached from the fit's estimate by Newton steps in psi.
+    """The moments at the REML optimum, which the engine (helpers.likelihood) reaches and verifies.
 
     statsmodels stops its optimizer while a variance can still be ~1e-4 (relative) from
     the optimum, which moves the df by as much; R's lmerTest and pbkrtest, run to
-    convergence, agree with the polished optimum."""
+    convergence, agree with the verified optimum."""
     model = _check_result(result)
-    names, values, derivatives = _parameters(result)
-    # A variance statsmodels leaves near 0 is held at 0 (the boundary), the others polished.
-    values = np.where(~_free(names, values, _BOUNDARY * values[-1]), 0.0, values)
-    free = _free(names, values)
-    design = [(model.exog_li[g], model.endog_li[g], derivatives[g]) for g in range(model.n_groups)]
+    names, Z, components = _random_design(result)
+    problem = _Standardised(np.asarray(model.endog, float), np.asarray(model.exog, float), Z, group_codes(model),
+                            True, components)
+    try:
+        theta, _ = _optimise(problem)
+    except LmeConvergenceError as err:
+        raise SmallSampleError(f"the REML optimum could not be reached: {err}") from err
+    est = problem.estimates(theta)
+    relative = problem.S @ est["D"] @ problem.S.T
+    values = est["sigma2"] * np.r_[relative[problem.engine.rows, problem.engine.cols], 1.0]
+    values = np.where(_free(names, values, _BOUNDARY * values[-1]), values, 0.0)
+    derivatives = problem.engine.covariance_derivatives
+    design = [(model.exog_li[g], model.endog_li[g], derivatives(Z[model.row_indices[label]]))
+              for g, label in enumerate(model.group_labels)]
     m, loglik = moments_at(values, design)
-    for _ in range(_NEWTON_STEPS):
-        step = np.zeros_like(m.score)
-        block = np.ix_(free, free)
-        try:
-            step[free] = np.linalg.solve(m.observed[block], m.score[free])
-        except np.linalg.LinAlgError:
-            step[free] = np.nan
-        if not (np.isfinite(step).all() and m.score @ step > 0):
-            step[free] = np.linalg.solve(m.expected[block], m.score[free])  # Fisher scoring where not concave
-        if abs(m.score @ step) < _CONVERGED:
-            break
-        for _halving in range(30):
-            trial = m.values + step
-            if _variances_positive(names, np.where(free, trial, 1.0)):
-                new, new_loglik = moments_at(trial, design)
-                if new_loglik >= loglik - 1e-10 * abs(loglik):
-                    m, loglik = new, new_loglik
-                    break
-            step = step / 2
-        else:
-            raise SmallSampleError("the REML optimum could not be reached from this fit; refit it "
-                                   "(centred covariates, another method=...) and try again")
-    else:
-        raise SmallSampleError("the REML optimum could not be reached from this fit within "
-                               f"{_NEWTON_STEPS} Newton steps; refit it and try again")
-    _check_boundary(names, m, free)
+    free = _free(names, values)
+    correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < _SINGULAR
+    _check_boundary(names, free, correlated)
     gain = loglik - result.llf
     if gain > _MAX_GAIN:
         raise SmallSampleError(f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
                                "converge. Centre (and scale) the covariates and refit, or try another "
                                ".fit(method=...)")
-    return Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe])})
+    return Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe]),
+                      "perfectly_correlated": correlated})
 
 
 def _check_result(result):
@@ -209,38 +198,31 @@ def _check_result(result):
         raise SmallSampleError("small-sample df are defined for REML fits: refit with .fit(reml=True)")
     if model.k_fe == 0:
         raise SmallSampleError("the model has no fixed effects to test")
-    if getattr(result, "cov_pen", None) is not None or getattr(model, "fe_pen", None) is not None:
-        raise SmallSampleError("penalised fits are not supported")
+    if any(getattr(x, name, None) is not None for x, name in ((result, "cov_pen"), (model, "fe_pen"),
+                                                              (result, "freepat"))):
+        raise SmallSampleError("penalised or constrained (free=...) fits are not supported")
     return model
 
 
-def _parameters(result):
-    """psi's names, its estimate, and for each group the matrices dV_g/dpsi (k x n_g x n_g)."""
+def _random_design(result):
+    """psi's names; Z, the random-effect columns then each variance component's (a group's own in the first of
+    them, zero beyond, as the engine takes them); and the number of columns of each component."""
     model = result.model
-    cov_re, vcomp, scale = np.atleast_2d(result.cov_re), np.asarray(result.vcomp), float(result.scale)
     re_names = list(model.data.exog_re_names) if model.k_re else []
-    free = getattr(result, "freepat", None)
-    pairs = [(i, j) for i in range(model.k_re) for j in range(i + 1)
-             if free is None or free.cov_re[i, j] != 0]
-    vc_names = list(model.exog_vc.names)
-    names = [f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})" for i, j in pairs]
-    names += [f"Var({n})" for n in vc_names] + ["Residual"]
-    values = np.array([cov_re[i, j] for i, j in pairs] + list(vcomp) + [scale])
-    derivatives = []
-    for g in range(model.n_groups):
-        n_g = len(model.endog_li[g])
-        mats = covariance_derivatives(model.exog_re_li[g], pairs) if model.k_re else []
-        for c in range(len(vc_names)):
-            z = model.exog_vc.mats[c][g]
-            z = z.toarray() if sparse.issparse(z) else np.asarray(z)
-            mats.append(z @ z.T)
-        mats.append(np.eye(n_g))
-        derivatives.append(np.array(mats))
-    return names, values, derivatives
-
-
-def _variances_positive(names, values) -> bool:
-    return all(v > 0 for name, v in zip(names, values) if not name.startswith("Cov"))
+    names = [f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})"
+             for i in range(model.k_re) for j in range(i + 1)]
+    names += [f"Var({n})" for n in model.exog_vc.names] + ["Residual"]
+    mats = [[z.toarray() if sparse.issparse(z) else np.asarray(z) for z in per_group]
+            for per_group in model.exog_vc.mats]
+    components = [max(z.shape[1] for z in per_group) for per_group in mats]
+    Z = np.zeros((model.nobs, model.k_re + sum(components)))
+    if model.k_re:
+        Z[:, : model.k_re] = model.exog_re
+    first = model.k_re + np.cumsum([0, *components])
+    for g, label in enumerate(model.group_labels):
+        for c, per_group in enumerate(mats):
+            Z[np.ix_(model.row_indices[label], first[c] + np.arange(per_group[g].shape[1]))] = per_group[g]
+    return names, Z, components
 
 
 def _free(names, values, zero: float = 0.0) -> np.ndarray:
@@ -248,9 +230,13 @@ def _free(names, values, zero: float = 0.0) -> np.ndarray:
     return np.array([not (name.startswith("Var") and v <= zero) for name, v in zip(names, values)])
 
 
-def _check_boundary(names, m: Moments, free) -> None:
-    """A variance held at 0 must be where the REML likelihood falls into the parameter space, and carry no
-    covariance; the fit is then a boundary (singular) one, reported with a warning as lme4 reports it."""
+def _check_boundary(names, free, correlated: bool) -> None:
+    """A variance held at 0 must carry no covariance; the fit is then a boundary (singular) one, reported with
+    a warning as lme4 reports it, as is one whose random effects are perfectly correlated."""
+    if correlated:
+        warnings.warn("boundary (singular) fit: the random effects are perfectly correlated (a correlation of -1 "
+                      "or +1), so the data hold less variation between groups than the random part describes; "
+                      "the df are those of the fit on the boundary", SingularFitWarning, stacklevel=4)
     zero = [name for name, f in zip(names, free) if not f]
     if not zero:
         return
@@ -258,9 +244,6 @@ def _check_boundary(names, m: Moments, free) -> None:
     if correlated:
         raise SmallSampleError(f"{', '.join(correlated)} is estimated as (nearly) zero while correlated with "
                                "another random effect: these df are not defined there; drop that random effect")
-    if (m.score[~free] > 1e-6 * np.abs(m.score).max(initial=1.0)).any():
-        raise SmallSampleError(f"{', '.join(zero)} is near zero, but the REML optimum is not on the boundary; "
-                               "refit (centred covariates, another method=...) and try again")
     warnings.warn(f"boundary (singular) fit: {', '.join(zero)} is estimated as 0, so the data hold no variation "
                   "of that kind beyond the residual; the df are those of the fit on the boundary",
                   SingularFitWarning, stacklevel=4)

@@ -120,7 +120,9 @@ reference <- list(
   dyestuff2 = c(lmer_numbers(dyestuff2), list(
     satterthwaite_df = unname(summary(dyestuff2, ddf = "Satterthwaite")$coefficients[, "df"]),
     kenward_roger_df = unname(summary(dyestuff2, ddf = "Kenward-Roger")$coefficients[, "df"]))),
-  igf = lmer_numbers(igf),
+  igf = c(lmer_numbers(igf), list(
+    kenward_roger_df = unname(summary(igf, ddf = "Kenward-Roger")$coefficients[, "df"]),
+    kenward_roger_se = unname(summary(igf, ddf = "Kenward-Roger")$coefficients[, "Std. Error"]))),
   single_row = lme_numbers(single_row),
   text_covariate = lme_numbers(text_covariate),
   parity = parity,
