@@ -296,6 +296,14 @@ def test_04_hartung_knapp_interval_is_metafor_s_knha():
 
 
 @pytest.mark.slow
+def test_04_tau_and_i2_intervals_are_metafor_s_q_profile():
+    v = lecture_values(L04, "[np.sqrt(tau2_low), np.sqrt(tau2_high), i2_low, i2_high]")  # metafor: confint(dl)
+    tau_low, tau_high, i2_low, i2_high = v["[np.sqrt(tau2_low), np.sqrt(tau2_high), i2_low, i2_high]"]
+    says(L04, f"its 95% Q-profile interval, {tau_low:.3f} to {tau_high:.3f},",
+         f"$I^2$ = {R['dersimonian_laird']['i2']:.3f} ({i2_low:.2f} to {i2_high:.2f})")
+
+
+@pytest.mark.slow
 def test_04_group_level_claim_is_shown_false_both_ways():
     v = lecture_values(L04, "claim_power", "between_only", "power")
     flat_within = v["between_only"]["GP slopes significant"].mean()
