@@ -21,7 +21,7 @@ import pytest
 from helpers.handout import handout_numbers
 from helpers.rsummary import printed_numbers
 from tests.lecture_values import NOTEBOOKS, lecture_text, lecture_values
-from tests.r_reference import gp as r_reference_of_gp
+from tests.r_reference import PROFILE, gp as r_reference_of_gp
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
@@ -82,7 +82,7 @@ def test_reference_is_what_r_computes_now(tmp_path):
 
 @pytest.mark.slow
 def test_01_gp_summaries_and_the_truth_are_r_s():
-    v = lecture_values(L01, "gp_means", "between_sd", "beta", "sigma_0", "sigma", "counts")
+    v = lecture_values(L01, "gp_means", "between_sd", "beta", "sigma_0", "sigma", "counts", "icc_interval")
     means, ri = R["gp_means"], R["random_intercept"]
     close(v["gp_means"]["mean"], means["mean"])
     close(v["gp_means"]["std"], means["sd"])
@@ -95,6 +95,9 @@ def test_01_gp_summaries_and_the_truth_are_r_s():
          f"they span {max(means['mean']) - min(means['mean']):.2f} mmol/L",
          f"$\\sigma_0$ = {ri['sigma_u']:.3f} mmol/L", f"$\\sigma$ = {ri['sigma']:.3f} mmol/L",
          f"the ICC is {ri['icc']:.3f}")
+    icc_estimate, icc_low, icc_high = PROFILE["reml_profile"]["ri"]["ICC"]  # lme4's REML profile
+    close(v["icc_interval"], [icc_estimate, icc_low, icc_high], rtol=1e-4)
+    says(L01, f"runs from {icc_low:.2f} to {icc_high:.2f}", f"(95% profile interval {icc_low:.2f} to {icc_high:.2f})")
     assert "\\tau" not in text_of(L01), "tau is the meta-analysis' between-GP SD of slopes (notebook 4), not sigma_0"
     assert "\\sigma_u" not in text_of(L01) and "u_k " not in text_of(L01), "the agreed notation is u_{0k}, sigma_0"
 
@@ -106,7 +109,7 @@ def random_slope_age_effect() -> tuple[float, float]:
     return kr["std_error"][i], kr["df"][i]
 
 
-@pytest.mark.parametrize("lecture", [L01, L02])
+@pytest.mark.parametrize("lecture", [L01, L02, L04])
 def test_the_random_intercept_se_is_qualified_by_the_random_slope_one(lecture):
     se, df = random_slope_age_effect()
     says(lecture, f"{se:.4f} (Kenward–Roger, about {df:.1f} df)", "Notebook 8 shows that")
@@ -196,6 +199,13 @@ def test_03_says_what_lmlists_default_prints():
 
 
 @pytest.mark.slow
+def test_03_pooled_variance_p_values_are_lmlists_default():
+    v = lecture_values(L03, "pooled_df", "pooled_p")
+    assert v["pooled_df"] == R["separate"]["pooled_rse_df"]
+    close(v["pooled_p"], R["separate"]["pooled_rse_p"], rtol=1e-6)
+
+
+@pytest.mark.slow
 def test_03_corrections_reject_what_p_adjust_rejects():
     v = lecture_values(L03, "tests", "bh")
     tests, ref = v["tests"], R["separate"]
@@ -270,7 +280,8 @@ def test_04_simulation_truth_is_nlme_s_and_power_is_low():
     close(v["grouped.params"], list(R["grouped"]["estimate"].values()))
     close(v["grouped.bse"], list(R["grouped"]["std_error"].values()))
     assert v["power"] < 0.2  # a slope about 16 mixed-model standard errors from zero, rarely detected
-    says(L04, f"Only {100 * v['power']:.1f}% of the simulated sets",
+    se, _ = random_slope_age_effect()
+    says(L04, f"Only {100 * v['power']:.1f}% of the simulated sets", f"about {0.05 / se:.0f} standard errors from zero",
          f"puts 0.05 some {0.05 / ri['se_beta']:.0f} standard errors from zero")
 
 
@@ -282,8 +293,17 @@ def test_04_hartung_knapp_interval_is_metafor_s_knha():
     close([v["meta.sd_eff_w_re_hksj"], v["hksj_low"], v["hksj_high"]], [hk["std_error"], hk["ci_low"], hk["ci_high"]])
     assert hk["ci_high"] - hk["ci_low"] > dl["ci_high"] - dl["ci_low"]
     says(L04, f"The HKSJ interval, {hk['ci_low']:.3f} to {hk['ci_high']:.3f}, is a little wider",
+         f"for the mean slope ({hk['ci_low']:.3f} to {hk['ci_high']:.3f})",
          f"$t$ distribution on $K - 1 = {hk['df']}$ df")
     assert "honest one" not in text_of(L04)
+
+
+@pytest.mark.slow
+def test_04_tau_and_i2_intervals_are_metafor_s_q_profile():
+    v = lecture_values(L04, "[np.sqrt(tau2_low), np.sqrt(tau2_high), i2_low, i2_high]")  # metafor: confint(dl)
+    tau_low, tau_high, i2_low, i2_high = v["[np.sqrt(tau2_low), np.sqrt(tau2_high), i2_low, i2_high]"]
+    says(L04, f"its 95% Q-profile interval, {tau_low:.3f} to {tau_high:.3f},",
+         f"$I^2$ = {R['dersimonian_laird']['i2']:.3f} ({i2_low:.2f} to {i2_high:.2f})")
 
 
 @pytest.mark.slow
@@ -364,7 +384,8 @@ def test_05_incidental_parameters_standard_errors_are_r_s():
     close(growing["SE of alpha_1"], fe["growing_se_alpha_1"])
     close(growing["sigma / sqrt(n_1)"], fe["growing_floor"])
     assert np.all(np.diff(fe["growing_se_beta"]) < 0) and np.all(np.array(fe["growing_se_alpha_1"]) > fe["growing_floor"])
-    says(L05, f"({fe['growing_se_beta'][0]:.4f} with two GPs, {fe['growing_se_beta'][-1]:.4f} with twelve)",
+    says(L05, f"per year of age (SE {fe['growing_se_beta'][-1]:.4f})",
+         f"({fe['growing_se_beta'][0]:.4f} with two GPs, {fe['growing_se_beta'][-1]:.4f} with twelve)",
          f"falls from {fe['growing_se_alpha_1'][0]:.2f} to {fe['growing_se_alpha_1'][-1]:.2f}",
          f"\\sigma/\\sqrt{{n_1}} \\approx {fe['growing_floor'][-1]:.3f}$ mmol/L")
 
