@@ -1,7 +1,8 @@
 """Lecture 06 (random intercepts): every number it computes or states, against R.
 
 R's numbers come from tests/reference/r_reference.json (make_reference.R: nlme run to its
-optimum on the same models, centred age, the first-three-patients subsample and GPs 1-11).
+optimum on the same models, centred age, the first-three-patients subsample and GPs 1-11) and
+tests/reference/profile_reference.json (make_profile_reference.R: REML profile intervals, the ICCs').
 """
 
 from __future__ import annotations
@@ -122,6 +123,29 @@ def test_exercise_solutions():
     for n, predicted in [(4, "0.66"), (36, "0.78")]:
         assert f"{var_u / (var_u + var_e / n) * 0.8:.2f}" == predicted and predicted in TEXT
     assert_states(TEXT, (1 + 19 * icc, ".2f"), (np.ceil(441 * (1 + 19 * icc) / 20), ".0f"))
+
+
+def test_the_unconditional_icc_interval_and_what_it_does_to_the_design_effect():
+    v = values("null_icc", "design_effects", "gps_range")
+    icc, low, high = PROFILE["null_icc"]
+    close(v["null_icc"], [icc, low, high], 1e-4)
+    n_bar = nlme("ri_null_reml")["nobs"] / nlme("ri_null_reml")["ngroups"]
+    effects = 1 + (n_bar - 1) * np.array([low, high])
+    close(v["design_effects"].iloc[1:], effects, 1e-4)
+    gps = np.ceil(441 * (1 + 19 * np.array([low, high])) / 20)
+    close(v["gps_range"], gps)
+    assert_states(TEXT, (low, ".2f"), (high, ".2f"), (effects[0], ".1f"), (effects[1], ".1f"),
+                  (441 / effects[0], ".0f"), (441 / effects[1], ".0f"), (gps[0], ".0f"), (gps[1], ".0f"))
+
+
+def test_the_blups_conditional_sds():
+    """The SD of u_0k given the data, at R's estimates: sqrt(lambda_k sigma^2 / n_k)."""
+    v = values("blup_sd", "by_gp")
+    var_u, var_e = random_sd("ri_c_reml") ** 2
+    n = v["by_gp"]["n"]
+    conditional_sd = np.sqrt(var_u / (var_u + var_e / n) * var_e / n)
+    close(v["blup_sd"], conditional_sd, 1e-3)
+    assert_states(TEXT, (conditional_sd[2], ".2f"), (conditional_sd[12], ".2f"))
 
 
 def test_variance_parameters_get_profile_intervals_against_r():

@@ -135,6 +135,9 @@ def test_exercise_solutions():
     error = no.std() / np.sqrt(len(no))
     assert ((no.mean() - 0.05).abs() < 2.5 * error).all()
     assert no.std().idxmin() == "random intercept"
+    sd = no.std()
+    assert_states(TEXT, (sd["random intercept"], ".4f"), (sd["fixed effects"], ".4f"),
+                  (sd["random intercept"] / np.sqrt(2 * (len(no) - 1)), ".4f"))
     table = v["nlme_summary(world_fit).fixed"]
     assert table.loc["age_gp_c", "p"] < 0.05 and table.loc["age_gp_c", "df"] == 10
     assert stats.t.sf(abs(table.loc["age_gp_c", "t"]), 10) * 2 == pytest.approx(table.loc["age_gp_c", "p"])

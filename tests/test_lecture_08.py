@@ -1,12 +1,16 @@
 """Lecture 08 (random slopes and model comparison): every number it computes or states, against R.
 
 R's numbers: tests/reference/r_reference.json (nlme run to its optimum, lme4, lmerTest and
-pbkrtest df, metafor's IVW and DerSimonian-Laird, sandwich's cluster-robust slope, anova()).
+pbkrtest df, metafor's IVW, sandwich's cluster-robust slope, anova()) and lectures_basic.json (metafor's
+Hartung-Knapp interval, the one lecture 04 computes).
 The cells showing statsmodels' failed fits are not compared by nbval (where a failing optimiser
 stops differs between CPUs); what the prose says about them is checked here.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,7 @@ pytestmark = pytest.mark.slow
 LECTURE = "08-random-slopes-and-comparison"
 TEXT = lecture_text(LECTURE)
 DATA = load_gp_cholesterol()
+HARTUNG_KNAPP = json.loads((Path(__file__).parent / "reference" / "lectures_basic.json").read_text())["hartung_knapp"]
 
 
 def values(*expressions):
@@ -154,13 +159,13 @@ def test_the_one_picture():
 
     ri, kr = fixed("ri_c_reml").loc["age_c"], gp("small_sample")["rs_c_reml"]["kenward_roger"]
     kr_interval = t_interval(kr["estimate"][1], kr["std_error"][1], kr["df"][1])
-    robust, ivw, dl = effect["pooled_cluster_robust"], effect["ivw"], effect["dersimonian_laird"]
+    robust, ivw, hk = effect["pooled_cluster_robust"], effect["ivw"], HARTUNG_KNAPP
     expected = pd.DataFrame({
         "pooled OLS": lm_row("pooled"),
         "pooled, cluster-robust": [robust["estimate"], robust["ci_low"], robust["ci_high"]],
         "group-level": lm_row("grouped"),
         "IVW (fixed-effect meta)": [ivw["estimate"], ivw["ci_low"], ivw["ci_high"]],
-        "DerSimonian-Laird": [dl["estimate"], dl["ci_low"], dl["ci_high"]],
+        "random-effects meta (Hartung-Knapp)": [hk["estimate"], hk["ci_low"], hk["ci_high"]],
         "fixed effects (GP constants)": lm_row("varying_intercept"),
         "random intercept": [ri["estimate"], *t_interval(ri["estimate"], ri["std_error"], 428)],
         "random slope (Kenward-Roger)": [kr["estimate"][1], *kr_interval]},
@@ -171,7 +176,7 @@ def test_the_one_picture():
     assert round(others.min(), 3) == 0.047 and round(others.max(), 3) == 0.051
     assert round(width["group-level"] / width["fixed effects (GP constants)"]) == 30
     assert round(width["random slope (Kenward-Roger)"] / width["fixed effects (GP constants)"]) == 2
-    assert round(width["DerSimonian-Laird"] / width["fixed effects (GP constants)"]) == 2
+    assert round(width["random-effects meta (Hartung-Knapp)"] / width["fixed effects (GP constants)"]) == 2
     assert width.idxmin() == "IVW (fixed-effect meta)"
     pooled_se = lm["pooled"]["coefficients"]["std_error"][-1]
     assert_states(TEXT, (robust["std_error"] / pooled_se, ".1f"), (robust["std_error"], ".4f"), (pooled_se, ".4f"),
@@ -210,8 +215,8 @@ def test_variance_parameters_get_profile_intervals_against_r():
 def test_the_random_intercept_interval_covers_as_r_predicts():
     """The simulated coverage against R's: under the fitted random-slope model the random-intercept slope is linear
     in y with SD sqrt(a'Va) (make_profile_reference.R), so its interval covers with a probability R computes."""
-    v = values("coverage", "N_SIM", "sum(run['singular'] for run in runs)")
-    coverage, n = v["coverage"], v["N_SIM"]
+    v = values("coverage", "N_SIM", "sum(run['singular'] for run in runs)", "spread")
+    coverage, n, spread = v["coverage"], v["N_SIM"], v["spread"]
     predicted = PROFILE["ri_under_rs"]
     ri, rs = coverage.loc["random intercept"], coverage.loc["random slope"]
     assert abs(ri["coverage"] - predicted["coverage"]) < 3 * ri["mc_se"]
@@ -219,9 +224,14 @@ def test_the_random_intercept_interval_covers_as_r_predicts():
     close(coverage["mc_se"], np.sqrt(coverage["coverage"] * (1 - coverage["coverage"]) / n), 1e-9)
     assert 0 < v["sum(run['singular'] for run in runs)"] < 0.1 * n  # "in a few simulated data sets"
     assert f"in {round(n * ri['coverage'])} of {n} data sets" in TEXT and f"in {round(n * rs['coverage'])} (" in TEXT
-    assert_states(TEXT, (ri["mc_se"], ".3f"), (rs["mc_se"], ".3f"), (predicted["ri_slope_true_sd"], ".4f"),
-                  (predicted["ri_slope_se"], ".4f"))
-    assert round(predicted["ri_slope_true_sd"] / predicted["ri_slope_se"]) == 2  # "about twice as much"
+    simulated = spread.loc["random intercept"]
+    assert abs(simulated["sd"] - predicted["ri_slope_true_sd"]) < 3 * simulated["mc_se"]
+    close(spread["mc_se"], spread["sd"] / np.sqrt(2 * (n - 1)), 1e-9)
+    close(simulated["model_se"], predicted["ri_slope_se"], 1e-4)
+    assert_states(TEXT, (ri["mc_se"], ".3f"), (rs["mc_se"], ".3f"), (simulated["sd"], ".4f"),
+                  (simulated["mc_se"], ".4f"), (spread.loc["random slope", "sd"], ".4f"),
+                  (predicted["ri_slope_se"], ".4f"), (spread.loc["random slope", "model_se"], ".4f"))
+    assert round(simulated["sd"] / predicted["ri_slope_se"]) == 2  # "about twice its standard error"
 
 
 def test_the_recommended_age_effect_is_the_random_slope_one():

@@ -10,6 +10,7 @@
 #   out below (checked against logLik(lmer) at the REML estimates), maximised by optim and cut by
 #   uniroot at qchisq(0.95, 1) / 2 below the maximum; the ICC of the random-intercept model through
 #   lme4's own REML deviance function of theta = sigma_0 / sigma, over which sigma profiles out.
+# - null_icc: the same for the model with no covariate (lecture 06's unconditional ICC).
 # - ri_under_rs: the random-intercept model's slope is a linear estimator, (X'W X)^-1 X'W y with W
 #   its fitted inverse covariance; under the fitted random-slope model its true SD is the sandwich
 #   sqrt(a' V a), and its 95% interval (t on 428 df) covers the true slope with probability
@@ -107,12 +108,16 @@ reml <- list(
                     c("sd (Intercept)", "sd age_c", "cor (Intercept), age_c", "sd Residual")))
 
 # The ICC: lme4's REML deviance as a function of theta = sigma_0 / sigma (sigma profiled out).
-deviance <- lmer(fits$ri, data = gp, REML = TRUE, devFunOnly = TRUE)
-theta_hat <- optimize(deviance, c(0, 10), tol = 1e-12)
-icc_of <- function(theta) theta^2 / (1 + theta^2)
-icc_end <- function(range) uniroot(function(t) deviance(t) - theta_hat$objective - 2 * cut, range, tol = 1e-12)$root
-reml$ri[["ICC"]] <- icc_of(c(theta_hat$minimum, icc_end(c(1e-8, theta_hat$minimum)),
-                              icc_end(c(theta_hat$minimum, 100))))
+icc_profile <- function(formula) {
+  deviance <- lmer(formula, data = gp, REML = TRUE, devFunOnly = TRUE)
+  theta_hat <- optimize(deviance, c(0, 10), tol = 1e-12)
+  icc_of <- function(theta) theta^2 / (1 + theta^2)
+  icc_end <- function(range) uniroot(function(t) deviance(t) - theta_hat$objective - 2 * cut, range, tol = 1e-12)$root
+  icc_of(c(theta_hat$minimum, icc_end(c(1e-8, theta_hat$minimum)), icc_end(c(theta_hat$minimum, 100))))
+}
+reml$ri[["ICC"]] <- icc_profile(fits$ri)
+# Lecture 06's unconditional ICC (no covariate), which its design effect uses.
+null_icc <- icc_profile(chol ~ 1 + (1 | doctor))
 
 # The random-intercept slope under the fitted random-slope model.
 ri <- lmer(fits$ri, data = gp, REML = TRUE, control = tight)
@@ -154,6 +159,7 @@ reference <- list(
   level = 0.95,
   confint_ml = confint_ml,
   reml_profile = reml,
+  null_icc = null_icc,
   ri_under_rs = ri_under_rs,
   within_between_slopes = within_between_slopes
 )
