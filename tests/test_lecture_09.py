@@ -90,6 +90,19 @@ def test_critical_values():
     assert boot_q < v["mixture_q"][1] < stats.chi2.isf(0.05, 2)  # "between the two"
 
 
+def test_the_mixture_is_conservative_for_the_slopes():
+    v = values("mixture_size", "mixture_size_mcse", "boot.null_statistics", "mixture_q")
+    null = v["boot.null_statistics"]
+    size = np.mean(null >= v["mixture_q"][1])
+    mcse = np.sqrt(size * (1 - size) / len(null))
+    close([v["mixture_size"], v["mixture_size_mcse"]], [size, mcse], 1e-12)
+    assert (0.05 - size) / mcse > 2  # "still a little conservative", beyond Monte Carlo error
+    # lme4's refit loop agrees: its 95% point lies below the mixture's 5% point too
+    assert R["rs_vs_ri_reml"]["lme4_loop"]["quantiles"][6] < v["mixture_q"][1]
+    assert R["rs_vs_ri_reml"]["lme4_loop"]["probs"][6] == 0.95
+    assert_states(TEXT, (100 * size, ".1f"), (100 * mcse, ".1f"), ((0.05 - size) / mcse, ".1f"))
+
+
 def test_the_small_variance_example():
     v = values("float(small_ri.llf)", "float(small_exact.statistic)", "small_exact.p_value", "small_exact.mc_se",
                "small_boot.p_value", "small_boot.mc_se", "float(small_boot.statistic)",

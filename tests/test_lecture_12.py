@@ -169,6 +169,64 @@ result <- list(estimate = unname(coef(fit)), std_error = unname(summary(fit)$coe
                   (alpha, ".3f"), (R["gee"]["working_correlation"], ".3f"), (R["pooled"]["estimate"][1], ".4f"))
 
 
+# Mancl and DeRouen's (2001) bias-reduced sandwich, written out from its definition, at statsmodels' working
+# correlation and estimates: each GP's residuals r_k are replaced by (I - H_kk)^{-1} r_k, H_kk = D_k B^{-1} D_k' V_k^{-1}.
+MANCL_DEROUEN_R = """
+gp <- read.csv({path})
+gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
+alpha <- {alpha!r}; beta <- c({b0!r}, {b1!r})
+X <- model.matrix(~ age_c, gp)
+mu <- plogis(drop(X %*% beta)); a <- mu * (1 - mu); r <- gp$high - mu
+clusters <- lapply(split(seq_len(nrow(gp)), gp$doctor), function(rows) {{
+  working <- matrix(alpha, length(rows), length(rows)); diag(working) <- 1
+  list(D = X[rows, ] * a[rows], Vinv = solve(sqrt(a[rows]) * t(sqrt(a[rows]) * working)), r = r[rows])
+}})
+bread <- solve(Reduce(`+`, lapply(clusters, function(k) t(k$D) %*% k$Vinv %*% k$D)))
+meat <- function(adjust) Reduce(`+`, lapply(clusters, function(k) {{
+  e <- if (adjust) solve(diag(length(k$r)) - k$D %*% bread %*% t(k$D) %*% k$Vinv, k$r) else k$r
+  s <- t(k$D) %*% k$Vinv %*% e
+  s %*% t(s)
+}}))
+result <- list(robust = unname(sqrt(diag(bread %*% meat(FALSE) %*% bread))),
+               bias_reduced = unname(sqrt(diag(bread %*% meat(TRUE) %*% bread))))"""
+
+
+@pytest.fixture(scope="module")
+def mancl_derouen_in_r(tmp_path_factory):
+    v = values("float(gee.model.cov_struct.dep_params)", "gee.params")
+    b0, b1 = (float(b) for b in v["gee.params"])
+    return run_r(MANCL_DEROUEN_R.format(path=json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"])),
+                                        alpha=v["float(gee.model.cov_struct.dep_params)"], b0=b0, b1=b1),
+                 tmp_path_factory.mktemp("mancl_derouen"))
+
+
+@pytest.mark.needs_r
+def test_gee_bias_reduced_se_is_mancl_derouens(mancl_derouen_in_r):
+    v = values("gee_ses", "gee_se_age", "gee.bse")
+    close(v["gee.bse"], mancl_derouen_in_r["robust"], 1e-5)  # the same sandwich, without the correction
+    close(v["gee_ses"]["bias-reduced SE"], mancl_derouen_in_r["bias_reduced"], 1e-5)
+    close(v["gee_se_age"], mancl_derouen_in_r["bias_reduced"][1], 1e-5)
+    robust, reduced = mancl_derouen_in_r["robust"][1], mancl_derouen_in_r["bias_reduced"][1]
+    assert 0.08 < reduced / robust - 1 < 0.12  # "about a tenth too small"
+    assert_states(TEXT, (reduced, ".4f"), (reduced / robust, ".2f"), (robust, ".4f"))
+
+
+@pytest.mark.needs_r
+def test_a_random_age_slope_widens_the_interval(tmp_path):
+    """What the lecture says of glmer(high ~ age_c + (age_c | doctor)), its In R block: it converges, and the
+    age slope's SE is larger than the random-intercept model's."""
+    r = run_r(f"""
+gp <- read.csv({json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"]))})
+gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
+slopes <- glmer(high ~ age_c + (age_c | doctor), data = gp, family = binomial)
+result <- list(se = coef(summary(slopes))["age_c", "Std. Error"], singular = isSingular(slopes),
+               messages = length(slopes@optinfo$conv$lme4$messages))""", tmp_path)
+    assert not r["singular"] and r["messages"] == 0
+    fixed, _ = glmer()
+    assert r["se"] > fixed.loc["age_c", "std_error"]
+    assert "its SE for the age slope is larger" in TEXT
+
+
 def test_the_random_intercept_model_is_glmers():
     v = values("ri.fixed", "ri.group_sd")
     fixed, sd = glmer()
@@ -251,22 +309,22 @@ def test_latent_icc_and_its_bootstrap_interval(bootstrap_in_r):
     close(v["boot_icc"], r_icc, 1e-3, 1e-4)
     interval = np.percentile(r_icc, [2.5, 97.5])
     close(v["icc_interval"], interval, 1e-3)
-    profile = latent_icc(R["glmer_profile_sd"])
+    profile = latent_icc(R["glmer_profile_sd"])  # the In R block's profile interval
+    assert profile[0] < latent_icc(sd) < profile[1] and profile[0] < interval[1] and interval[0] < profile[1]
     icc_06 = random_sd("ri_c_reml").iloc[0] ** 2 / (random_sd("ri_c_reml") ** 2).sum()
     assert interval[0] < icc_06 < interval[1]  # "the 0.55 of notebook 6 lies well inside it"
     assert np.median(r_icc) < latent_icc(sd)  # "a little below the estimate"
     assert_states(TEXT, (latent_icc(sd), ".3f"), (100 * latent_icc(sd), ".0f"), (interval[0], ".2f"),
-                  (interval[1], ".2f"), (np.median(r_icc), ".3f"),
-                  (profile[0], ".2f"), (profile[1], ".2f"), (icc_06, ".2f"))
+                  (interval[1], ".2f"), (np.median(r_icc), ".3f"), (icc_06, ".2f"))
 
 
 @pytest.mark.needs_r
-def test_exercise_solutions(bootstrap_in_r):
+def test_exercise_solutions(bootstrap_in_r, mancl_derouen_in_r):
     v = values("odds_ratios_10", "float(laplace.group_sd)", "laplace.fixed", "mor_interval",
                "float(median_odds_ratio(ri.group_sd))")
     fixed, sd = glmer()
     b1, se1 = fixed.loc["age_c", ["estimate", "std_error"]]
-    gee_b1, gee_se = R["gee"]["estimate"][1], R["gee"]["std_error"][1]
+    gee_b1, gee_se = R["gee"]["estimate"][1], mancl_derouen_in_r["bias_reduced"][1]  # as the lecture's interval
     expected = np.exp(10 * np.array([[b1, b1 - 1.96 * se1, b1 + 1.96 * se1],
                                      [gee_b1, gee_b1 - 1.96 * gee_se, gee_b1 + 1.96 * gee_se]]))
     close(v["odds_ratios_10"], expected, 2e-3)  # GEE: geepack's working correlation differs in its 3rd digit
