@@ -1,0 +1,71 @@
+"""Benchmark (prints, asserts nothing): the test suite's wall time on a fresh clone, quick subset and whole.
+
+Clones this repository's committed HEAD into a temporary folder (nothing cached: no .pytest_cache, no
+regenerated references) and runs there, with this environment's Python, ``pytest -m "not slow"`` and then
+``pytest`` (what ``make test`` runs), one after the other in the same run. Prints each run's minutes against
+its target (issue 23: 3 and 15 minutes on a two-core machine), the CPU time it used (children included),
+the load average around it, and the files that took longest. ``--quick`` runs the quick subset alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = [("pytest -m 'not slow'", ["-m", "not slow"], 3), ("pytest (make test)", [], 15)]
+SHOWN_FILES = 12
+
+
+def cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def seconds_by_file(report: Path) -> dict[str, float]:
+    """Seconds per test file (a notebook counts as one) from a JUnit XML report: setup, call and teardown."""
+    totals: dict[str, float] = defaultdict(float)
+    for case in ET.parse(report).iter("testcase"):
+        name = case.get("file") or case.get("classname", "").replace(".", "/")
+        totals[name] += float(case.get("time", 0))
+    return totals
+
+
+def run(clone: Path, label: str, options: list[str], target_minutes: float) -> None:
+    report = clone / f"report-{len(options)}.xml"
+    load, cpu, start = os.getloadavg()[0], cpu_seconds(), time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                             *options], cwd=clone, capture_output=True, text=True)
+    minutes = (time.perf_counter() - start) / 60
+    summary = (result.stdout.strip().splitlines() or ["no output"])[-1]
+    print(f"{label:<22}{minutes:8.1f} min  target {target_minutes} min ({minutes / target_minutes:.2f} of it)  "
+          f"CPU {(cpu_seconds() - cpu) / 60:.1f} min  load {load:.1f} -> {os.getloadavg()[0]:.1f}  [{summary}]",
+          flush=True)
+    if report.is_file():
+        slowest = sorted(seconds_by_file(report).items(), key=lambda item: -item[1])[:SHOWN_FILES]
+        for name, seconds in slowest:
+            print(f"    {seconds:8.1f} s  {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="run only the quick subset")
+    quick = parser.parse_args().quick
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+        print(f"the suite on a fresh clone of {ROOT.name} ({os.cpu_count()} cores), with {sys.executable}")
+        for label, options, target in RUNS[:1] if quick else RUNS:
+            run(clone, label, options, target)
+
+
+if __name__ == "__main__":
+    main()
