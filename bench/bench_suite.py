@@ -48,6 +48,9 @@ def run(clone: Path, label: str, options: list[str], target_minutes: float, repo
     print(f"{label:<22}{minutes:8.1f} min  target {target_minutes} min ({minutes / target_minutes:.2f} of it)  "
           f"CPU {(cpu_seconds() - cpu) / 60:.1f} min  load {load:.1f} -> {os.getloadavg()[0]:.1f}  [{summary}]",
           flush=True)
+    for line in result.stdout.splitlines():
+        if line.startswith(("FAILED", "ERROR")):
+            print(f"    {line}")
     if report.is_file():
         slowest = sorted(seconds_by_file(report).items(), key=lambda item: -item[1])[:SHOWN_FILES]
         for name, seconds in slowest:

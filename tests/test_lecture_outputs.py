@@ -59,10 +59,3 @@ def test_a_notebook_is_a_file_of_cell_tests_with_useful_failures(tmp_path):
     assert "toy.ipynb, code cell 1 (cell 1 of the notebook)" in out and "-4" in out and "+5" in out, out[-3000:]
     assert "the cell raised ValueError: bad data" in out and "raise ValueError('bad data')" in out, out[-3000:]
 
-
-def test_the_lectures_are_collected_cell_by_cell():
-    stem = "11-checking-a-mixed-model"
-    got = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          f"notebooks/{stem}.ipynb"], cwd=REPO, capture_output=True, text=True, timeout=600)
-    code = [c for c in nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4).cells if c.cell_type == "code"]
-    assert f"{len(code)} tests collected" in got.stdout and f"{stem}.ipynb::Cell 0" in got.stdout, got.stdout[-2000:]
