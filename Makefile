@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_judging
 	$(BIN)/python bench/bench_sandbox.py
 	$(BIN)/python bench/bench_notebooks.py
+	$(BIN)/python bench/bench_suite.py
 
 ## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:
 ## COURSE=path for another course root, WORKERS=n local workers, or SCHEDULER=tcp://host:8786 for the

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
+import hashlib
 import io
 import math
 import os
@@ -22,6 +24,7 @@ import socket
 import stat
 import symtable
 import time
+import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,9 @@ from pathlib import Path
 from grading import plain
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# Inside the hidden tests, what depends only on the setup (reference fits, simulations): computed once per
+# grading process for every student, never in the student's kernel (see TestCell.parts).
+REFERENCE_BEGIN, REFERENCE_END = "### BEGIN REFERENCE", "### END REFERENCE"
 BUILTINS = frozenset(dir(builtins))
 CODEC_SOURCE = Path(plain.__file__).read_text()
 CONNECT_SECONDS = 10  # how long a frozen copy may take to be ready for calls after the student pass
@@ -74,15 +80,20 @@ def answer_names(test_source: str, setup_names: set[str]) -> list[str]:
 
 def hidden_lines(source: str) -> set[int]:
     """Line numbers (from 1) of the hidden part of a test cell, markers included."""
-    hidden, inside = set(), False
+    return marked_lines(source, HIDDEN_BEGIN, HIDDEN_END)
+
+
+def marked_lines(source: str, begin: str, end: str) -> set[int]:
+    """Line numbers (from 1) between the lines that start with ``begin`` and ``end``, markers included."""
+    marked, inside = set(), False
     for number, line in enumerate(source.splitlines(), 1):
-        if line.strip().startswith(HIDDEN_BEGIN):
+        if line.strip().startswith(begin):
             inside = True
         if inside:
-            hidden.add(number)
-        if line.strip().startswith(HIDDEN_END):
+            marked.add(number)
+        if line.strip().startswith(end):
             inside = False
-    return hidden
+    return marked
 
 
 # ----------------------------------------------------------------------------- the student's kernel
@@ -261,11 +272,44 @@ class TestCell:
     setup: list[str]
 
     @property
-    def answers(self) -> list[str]:
+    def setup_names(self) -> set[str]:
         names = set()
         for code in self.setup:
             names |= bound_names(code)
-        return answer_names(self.source, names)
+        return names
+
+    @property
+    def answers(self) -> list[str]:
+        return answer_names(self.source, self.setup_names)
+
+    @property
+    def filename(self) -> str:
+        return f"<test cell {self.grade_id}>"
+
+    def parts(self) -> tuple[ast.Module, ast.Module | None, ast.Module]:
+        """The cell's top-level statements before its reference block, in it (None: no block) and after it,
+        each keeping its line numbers in the cell. The block (between ``### BEGIN REFERENCE`` and ``### END
+        REFERENCE`` lines, inside the hidden tests) may read only what the setup binds, so that what it binds
+        is the same for every student: :func:`reference_values` computes it once."""
+        tree = ast.parse(self.source)
+        block = marked_lines(self.source, REFERENCE_BEGIN, REFERENCE_END)
+        if not block:
+            return tree, None, ast.Module(body=[], type_ignores=[])
+        if not block <= hidden_lines(self.source):
+            raise SetupError(f"{self.grade_id}: the reference block must lie inside the hidden tests")
+        inside = [node for node in tree.body if node.lineno in block]
+        if any((node.lineno in block) != (node.end_lineno in block) for node in tree.body) or not inside:
+            raise SetupError(f"{self.grade_id}: the reference block must hold whole top-level statements")
+        first, last = tree.body.index(inside[0]), tree.body.index(inside[-1])
+        if last - first + 1 != len(inside):
+            raise SetupError(f"{self.grade_id}: one reference block per test cell")
+        reference = ast.Module(body=inside, type_ignores=[])
+        reads = read_names(ast.unparse(reference)) - BUILTINS - self.setup_names
+        if reads:
+            raise SetupError(f"{self.grade_id}: the reference block reads {sorted(reads)}, which the setup does not "
+                             f"bind: it may depend on nothing but the setup")
+        return (ast.Module(body=tree.body[:first], type_ignores=[]), reference,
+                ast.Module(body=tree.body[last + 1:], type_ignores=[]))
 
 
 @dataclass
@@ -286,24 +330,53 @@ def judge(test: TestCell, export: Export, calls: Calls | None) -> Verdict:
             return Verdict(False, "AssertionError",
                            f"{name} is a {export.unsupported[name]}, which the grader cannot read: answers must be "
                            f"numbers, arrays, Series, DataFrames, lists, dicts or functions")
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
-    filename = f"<test cell {test.grade_id}>"
+    before, reference, after = test.parts()
     with _quiet():
-        for number, code in enumerate(test.setup):
-            exec(compile(code, f"<setup {number} of {test.grade_id}>", "exec"), namespace)  # noqa: S102
+        namespace = _setup_namespace(test)
         namespace.update(export.values)
         if export.functions:
             if calls is None:
                 raise SetupError(f"{test.grade_id}: a function answer, and no way to call it")
             namespace.update({name: FunctionProxy(name, calls) for name in export.functions})
         try:
-            exec(compile(test.source, filename, "exec"), namespace)  # noqa: S102
+            exec(compile(before, test.filename, "exec"), namespace)  # noqa: S102
+            if reference is not None:
+                namespace.update(reference_values(test, reference))
+            exec(compile(after, test.filename, "exec"), namespace)  # noqa: S102
         except Exception as error:  # noqa: BLE001 (any failure of a test is the student's lost point)
-            return _verdict(error, filename, hidden_lines(test.source))
+            return _verdict(error, test.filename, hidden_lines(test.source))
         finally:
             if calls is not None:
                 calls.close()
     return Verdict(True)
+
+
+def _setup_namespace(test: TestCell) -> dict:
+    """A fresh namespace in which the test's setup has run."""
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    for number, code in enumerate(test.setup):
+        exec(compile(code, f"<setup {number} of {test.grade_id}>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+# Per grading process: the names a reference block binds, by the hash of its code and its setup's. The student's
+# kernel is another process, and answers reach the judge as plain data, so no student code can reach them.
+_references: dict[str, dict] = {}
+
+
+def reference_values(test: TestCell, reference: ast.Module) -> dict:
+    """What the test's reference block binds, run after the setup in a namespace of its own: computed at the
+    first call, then a deep copy of it at each call (a test that changes a value in place changes it for
+    nobody else). An error of the block is raised at every call, as if it ran each time."""
+    code = ast.unparse(reference)
+    key = hashlib.sha256("\0".join([*test.setup, code]).encode()).hexdigest()
+    if key not in _references:
+        namespace = _setup_namespace(test)
+        exec(compile(reference, test.filename, "exec"), namespace)  # noqa: S102
+        _references[key] = {name: namespace[name] for name in bound_names(code) if name in namespace}
+    values = _references[key]
+    shared = {id(value): value for value in values.values() if isinstance(value, types.ModuleType)}  # not copyable
+    return copy.deepcopy(values, shared)
 
 
 def _verdict(error: Exception, filename: str, hidden: set[int]) -> Verdict:

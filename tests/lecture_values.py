@@ -4,11 +4,12 @@
     v = lecture_values("06-random-intercepts", "ri.fe_params", "icc_adjusted")
     v["ri.fe_params"]      # a pandas Series, as the notebook computed it
 
-The first call for a notebook runs all its cells, top to bottom, in a fresh kernel of the
-current Python environment (``sys.executable``, as nbval's ``--nbval-current-env``), with the
-notebook's folder as working directory. That kernel stays alive for the rest of the test
-session, so each notebook runs once however many tests ask about it; later calls only
-evaluate their expressions in it. Kernels are shut down when the session's process exits.
+A notebook runs once per test session (:func:`run_lecture`): all its cells, top to bottom, in a
+fresh kernel of the current Python environment (``sys.executable``), with the notebook's folder
+as working directory; each cell's outputs are kept, for tests/lecture_outputs.py to compare with
+the stored ones. That kernel stays alive for the rest of the session, so however many tests ask
+about a notebook, and whether they or the output comparison come first, it runs once; later calls
+only evaluate their expressions in it. Kernels are shut down when the session's process exits.
 
 Each argument is a Python expression evaluated in the notebook's namespace after its last
 cell. The results must be plain values: None, bool, int, float, str, lists, tuples and
@@ -29,6 +30,7 @@ import atexit
 import pickle
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -37,9 +39,8 @@ import pandas as pd
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
-__all__ = ["LectureError", "lecture_text", "lecture_values", "NOTEBOOKS"]
+__all__ = ["CellRun", "LectureError", "lecture_text", "lecture_values", "run_lecture", "NOTEBOOKS"]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CELL_TIMEOUT = 900  # seconds; the slowest lecture cell takes well under a minute on this machine
@@ -58,14 +59,29 @@ class _CurrentEnvironment(KernelSpecManager):
                           display_name="current environment", language="python")
 
 
+@dataclass
+class CellRun:
+    """What one code cell did in the session's run: its outputs, and its error (``"ValueError: bad data"``,
+    with the traceback) if it raised or was not run."""
+
+    outputs: list = field(default_factory=list)
+    error: str | None = None
+    traceback: str = ""
+
+
 class _LiveLecture:
-    """One notebook run to its end in a kernel that is kept for later evaluations."""
+    """One notebook run to its end in a kernel that is kept for later evaluations; ``runs`` holds each code
+    cell's outputs by its index in the notebook, ``failure`` names the first cell that raised."""
 
     def __init__(self, path: Path):
         self.path = path
         self.notebook = nbformat.read(path, as_version=4)
+        self.runs: dict[int, CellRun] = {}
+        self.failure: str | None = None
         manager = KernelManager(kernel_spec_manager=_CurrentEnvironment(), kernel_name="current")
+        # every cell runs even after one raised, so that each cell's own result is known (as nbval did)
         self.client = NotebookClient(self.notebook, km=manager, timeout=CELL_TIMEOUT, kernel_name="current",
+                                     allow_errors=True, interrupt_on_timeout=True, coalesce_streams=True,
                                      resources={"metadata": {"path": str(path.parent)}})
         self.client.start_new_kernel(cwd=str(path.parent))
         self.client.start_new_kernel_client()
@@ -74,9 +90,20 @@ class _LiveLecture:
                 continue
             try:
                 self.client.execute_cell(cell, index)
-            except CellExecutionError as err:
-                self.close()
-                raise LectureError(f"{path.name}: cell {index} raised {err.ename}: {err.evalue}") from None
+            except Exception as err:  # noqa: BLE001 (a dead kernel: the cells after it are not run)
+                self._record(index, CellRun(list(cell.outputs), f"{type(err).__name__}: {err}"))
+                break
+            run = CellRun(list(cell.outputs))
+            for error in (o for o in cell.outputs if o.output_type == "error"):
+                run.error, run.traceback = f"{error.ename}: {error.evalue}", "\n".join(error.traceback)
+            self._record(index, run)
+        if self.failure:
+            self.close()  # nothing can be evaluated in it
+
+    def _record(self, index: int, run: CellRun) -> None:
+        self.runs[index] = run
+        if run.error and self.failure is None:
+            self.failure = f"{self.path.name}: cell {index} raised {run.error}"
 
     def evaluate(self, expressions: tuple[str, ...]) -> dict:
         with tempfile.TemporaryDirectory() as folder:
@@ -85,11 +112,13 @@ class _LiveLecture:
             self.notebook.cells.append(cell)  # nbclient stores the executed cell at its index
             try:
                 self.client.execute_cell(cell, len(self.notebook.cells) - 1)
-            except CellExecutionError as err:
-                raise LectureError(f"{self.path.name}: evaluating {list(expressions)} failed: "
-                                   f"{err.ename}: {err.evalue}") from None
+            except Exception as err:  # noqa: BLE001 (a dead kernel, a timeout)
+                raise LectureError(f"{self.path.name}: evaluating {list(expressions)} failed: {err}") from None
             finally:
                 self.notebook.cells.pop()
+            for error in (o for o in cell.outputs if o.output_type == "error"):
+                raise LectureError(f"{self.path.name}: evaluating {list(expressions)} failed: "
+                                   f"{error.ename}: {error.evalue}")
             results = pickle.loads(out.read_bytes())
         values = {}
         for expression in expressions:
@@ -146,6 +175,14 @@ def lecture_text(notebook: str | Path) -> str:
     return "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
 
 
+def run_lecture(notebook: str | Path) -> _LiveLecture:
+    """The session's run of the notebook (a lecture's name or a path): made at the first call."""
+    path = _path(notebook)
+    if path not in _live:
+        _live[path] = _LiveLecture(path)
+    return _live[path]
+
+
 def lecture_values(notebook: str | Path, *expressions: str) -> dict:
     """``{expression: value}`` for each expression, evaluated after the notebook's last cell.
 
@@ -154,10 +191,10 @@ def lecture_values(notebook: str | Path, *expressions: str) -> dict:
     """
     if not expressions:
         raise ValueError("give at least one expression to evaluate in the notebook")
-    path = _path(notebook)
-    if path not in _live:
-        _live[path] = _LiveLecture(path)
-    return _live[path].evaluate(expressions)
+    lecture = run_lecture(notebook)
+    if lecture.failure:
+        raise LectureError(lecture.failure)
+    return lecture.evaluate(expressions)
 
 
 def _check_plain(value, expression: str) -> None:

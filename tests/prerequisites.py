@@ -43,7 +43,7 @@ PREREQUISITES = {
 def mark_whole_folders(items) -> None:
     for item in items:
         path = Path(item.path)
-        if path.suffix == ".ipynb":  # nbval runs the whole notebook in a kernel
+        if path.suffix == ".ipynb":  # a cell of a notebook, which runs whole in a kernel
             item.add_marker(pytest.mark.slow)
         elif BROWSER_TESTS in path.parents:  # each starts JupyterLab and drives Chromium
             item.add_marker(pytest.mark.slow)

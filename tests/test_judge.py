@@ -221,6 +221,47 @@ def test_the_judge_uses_its_own_setup_whatever_the_student_bound():
     assert not verdict(test, {"x": 3.0}).passed
 
 
+def reference_test(block: str, after: str) -> str:
+    return (f"check_close(x, 2.0, 'x')\n### BEGIN HIDDEN TESTS\n{jd.REFERENCE_BEGIN}\n{block}\n{jd.REFERENCE_END}\n"
+            f"{after}\n{jd.HIDDEN_END}\n")
+
+
+def test_a_reference_block_runs_once_and_each_test_gets_its_own_copy():
+    """What the block binds is computed at the first student's test only (a random draw stays the same), each
+    student gets a copy (one test's change in place reaches nobody else), and a changed setup gets its own."""
+    test = reference_test("import random as _random\n_draw = [_random.random()]",
+                          "_draw.append(x)\nassert len(_draw) == 2 and False, _draw[0]")
+    first, second = verdict(test, {"x": 2.0}), verdict(test, {"x": 2.0})
+    assert not first.passed and first.evalue == second.evalue, "the block ran twice, or the copy was shared"
+    other = jd.judge(jd.TestCell("q", test, [*SETUP, "y = 1"]), jd.Export(values={"x": 2.0}), None)
+    assert other.evalue != first.evalue, "another setup must get its own reference"
+
+
+def test_a_reference_block_is_reached_only_where_the_test_would_run_it():
+    test = reference_test("_ref = np.sqrt(4.0)", "check_close(x, _ref, 'x')")
+    assert verdict(test, {"x": 2.0}).passed and not verdict(test, {"x": 2.1}).passed
+    assert verdict(test, {}).ename == "NameError", "the visible checks come first"
+    failing = reference_test("_ref = undefined_in_setup", "pass")
+    with pytest.raises(jd.SetupError, match="undefined_in_setup"):
+        verdict(failing, {"x": 2.0})
+    raising = reference_test("_ref = 1 / 0", "pass")
+    for _ in range(2):  # an error of the block is every student's, with no hidden code in its message
+        failed = verdict(raising, {"x": 2.0})
+        assert (failed.passed, failed.ename) == (False, "ZeroDivisionError") and "1 / 0" not in failed.evalue
+
+
+@pytest.mark.parametrize("block, problem", [
+    ("_ref = x * 2", "reads ['x']"),
+    ("_ref = [\n1,\n### END REFERENCE\n2]", "whole top-level statements"),
+])
+def test_a_reference_block_may_depend_on_the_setup_alone(block, problem):
+    with pytest.raises(jd.SetupError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+        verdict(reference_test(block, "pass"), {"x": 2.0})
+    outside = f"{jd.REFERENCE_BEGIN}\n_ref = 1\n{jd.REFERENCE_END}\ncheck_close(x, 2.0, 'x')\n"
+    with pytest.raises(jd.SetupError, match="inside the hidden tests"):
+        verdict(outside, {"x": 2.0})
+
+
 # ----------------------------------------------------------------------------- function answers
 
 
@@ -375,11 +416,13 @@ def test_each_assignment_follows_the_judging_contract(path):
     assert cells[0][0] == "setup", "the first code cell is the locked setup (imports, data)"
     assert not [c for c in cells if c[0] == "other"], "every code cell is setup, an answer or a test"
     setup_names, answered, changed = set(), set(), set()
+    setup_sources = []
     for kind, grade_id, source in cells:
         if kind == "setup":
             assert jd.read_names(source) - jd.BUILTINS <= setup_names | jd.bound_names(source), \
                 f"setup cell {grade_id} reads a name that no setup before it binds"
             setup_names |= jd.bound_names(source)
+            setup_sources.append(source)
         elif kind == "answer":
             answered |= jd.bound_names(source)
             changed |= mutated_names(source) & setup_names
@@ -391,6 +434,7 @@ def test_each_assignment_follows_the_judging_contract(path):
             assert not jd.read_names(source) & changed, \
                 f"{grade_id} reads {sorted(jd.read_names(source) & changed)}, which answers change in place"
             assert jd.HIDDEN_BEGIN in source and jd.HIDDEN_END in source, f"{grade_id} has no hidden tests"
+            jd.TestCell(grade_id, source, setup_sources).parts()  # a reference block reads the setup alone
 
 
 def test_the_contract_check_sees_a_test_that_reads_a_changed_setup_name():
