@@ -26,7 +26,8 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["SchoolsSample", "simulate_schools", "ThreeLevelSample", "simulate_three_level"]
+__all__ = ["SchoolsSample", "simulate_schools", "ThreeLevelSample", "simulate_three_level",
+           "ClusteredBinarySample", "simulate_clustered_binary"]
 
 
 @dataclass(frozen=True)
@@ -140,17 +141,18 @@ def _check_real(name: str, value) -> None:
         raise ValueError(f"{name} must be finite, got {value}")
 
 
-def _sizes(pupils_per_school, n_schools: int) -> np.ndarray:
-    if isinstance(pupils_per_school, (Integral, np.integer)) and not isinstance(pupils_per_school, bool):
-        _check_int("pupils_per_school", int(pupils_per_school), minimum=2)
-        return np.full(n_schools, int(pupils_per_school))
-    if not isinstance(pupils_per_school, (list, tuple, np.ndarray)):
-        raise TypeError(f"pupils_per_school must be a whole number or a sequence of them, got {pupils_per_school!r}")
-    sizes = list(pupils_per_school)
-    if len(sizes) != n_schools:
-        raise ValueError(f"pupils_per_school has {len(sizes)} sizes but n_schools is {n_schools}")
+def _sizes(per_group, n_groups: int, name: str = "pupils_per_school", count: str = "n_schools") -> np.ndarray:
+    """Group sizes from one whole number or a sequence of ``n_groups``; errors name the arguments."""
+    if isinstance(per_group, (Integral, np.integer)) and not isinstance(per_group, bool):
+        _check_int(name, int(per_group), minimum=2)
+        return np.full(n_groups, int(per_group))
+    if not isinstance(per_group, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name} must be a whole number or a sequence of them, got {per_group!r}")
+    sizes = list(per_group)
+    if len(sizes) != n_groups:
+        raise ValueError(f"{name} has {len(sizes)} sizes but {count} is {n_groups}")
     for k, size in enumerate(sizes):
-        _check_int(f"pupils_per_school[{k}]", size.item() if isinstance(size, np.generic) else size, minimum=2)
+        _check_int(f"{name}[{k}]", size.item() if isinstance(size, np.generic) else size, minimum=2)
     return np.asarray(sizes, dtype=int)
 
 
@@ -257,3 +259,64 @@ def simulate_three_level(
     truth = dict(n_schools=n_schools, seed=seed, classes_per_school=classes_per_school,
                  pupils_per_class=pupils_per_class, **reals, **sds)
     return ThreeLevelSample(data=data, classes=classes, schools=schools, truth=truth)
+
+
+@dataclass(frozen=True)
+class ClusteredBinarySample:
+    """What :func:`simulate_clustered_binary` returns.
+
+    ``data``: one row per patient (``clinic``, ``patient``, ``treated``, ``event``). ``clinics``: one row
+    per clinic (``clinic``, ``n``, ``u0``), the realised random intercepts. ``truth``: the parameters the
+    sample was drawn with.
+    """
+
+    data: pd.DataFrame
+    clinics: pd.DataFrame
+    truth: dict
+
+
+def simulate_clustered_binary(
+    n_clinics: int = 40,
+    patients_per_clinic: int | list[int] | tuple[int, ...] | np.ndarray = 30,
+    *,
+    seed: int,
+    intercept: float = -1.0,
+    odds_ratio: float = 2.0,
+    clinic_sd: float = 1.0,
+    treated_share: float = 0.5,
+) -> ClusteredBinarySample:
+    """Draw a binary outcome of patients within clinics from a random-intercept logistic model.
+
+    ``logit P(event_ij = 1 | u0_j) = intercept + log(odds_ratio) * treated_ij + u0_j`` with
+    ``u0_j ~ N(0, clinic_sd^2)`` and ``treated_ij ~ Bernoulli(treated_share)``: ``odds_ratio`` is the
+    conditional (clinic-specific) odds ratio, ``clinic_sd`` the SD of u0_j on the log-odds scale.
+    ``seed`` is required; bad input raises ``ValueError`` or ``TypeError`` naming the argument.
+
+    >>> simulate_clustered_binary(n_clinics=2, patients_per_clinic=[2, 3], seed=1).data["clinic"].tolist()
+    [1, 1, 2, 2, 2]
+    """
+    _check_int("seed", seed, minimum=0)
+    _check_int("n_clinics", n_clinics, minimum=2)
+    sizes = _sizes(patients_per_clinic, n_clinics, "patients_per_clinic", "n_clinics")
+    for name, value in dict(intercept=intercept, odds_ratio=odds_ratio, clinic_sd=clinic_sd,
+                            treated_share=treated_share).items():
+        _check_real(name, value)
+    if odds_ratio <= 0:
+        raise ValueError(f"odds_ratio must be > 0, got {odds_ratio}")
+    if clinic_sd < 0:
+        raise ValueError(f"clinic_sd must be a standard deviation >= 0, got {clinic_sd}")
+    if not 0 < treated_share < 1:
+        raise ValueError(f"treated_share is a proportion and must lie strictly between 0 and 1, got {treated_share}")
+
+    rng = np.random.default_rng(seed)
+    u0 = clinic_sd * rng.standard_normal(n_clinics)
+    clinic = np.repeat(np.arange(1, n_clinics + 1), sizes)
+    treated = (rng.random(len(clinic)) < treated_share).astype(int)
+    log_odds = intercept + np.log(odds_ratio) * treated + u0[clinic - 1]
+    event = (rng.random(len(clinic)) < 1 / (1 + np.exp(-log_odds))).astype(int)
+    data = pd.DataFrame({"clinic": clinic, "patient": np.concatenate([np.arange(1, n + 1) for n in sizes]),
+                         "treated": treated, "event": event})
+    clinics = pd.DataFrame({"clinic": np.arange(1, n_clinics + 1), "n": sizes, "u0": u0})
+    truth = dict(n_clinics=n_clinics, seed=seed, intercept=intercept, odds_ratio=odds_ratio,
+                 clinic_sd=clinic_sd, treated_share=treated_share)
+    return ClusteredBinarySample(data=data, clinics=clinics, truth=truth)

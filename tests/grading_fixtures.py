@@ -119,6 +119,16 @@ PARTLY_RIGHT = {
           'three_level.random_effects_cov.items()},',
           '"cond_sd": {k: np.sqrt(three_level.cov_re.iloc[0, 0]) for k in three_level.random_effects},')],
         ["q1_lrt_test", "q2_simulated_test", "q5_icc_test", "q7_league_test"]),
+    "binary_outcomes": (
+        [("q1_pooled", 'robust_se = pooled.params["age_c"], pooled.bse["age_c"], robust.bse["age_c"]',
+          'robust_se = pooled.params["age_c"], pooled.bse["age_c"], pooled.bse["age_c"]'),
+         ("q2_gee", 'gee_slope, gee_se = gee.params["age_c"], gee.bse["age_c"]',
+          'gee_slope, gee_se = gee.params["age_c"], gee.model.fit(cov_type="naive").bse["age_c"]'),
+         ("q3_glmm", 'ri = fit_glmer("high ~ age_c", gp, groups="doctor", nagq=25)',
+          'ri = fit_glmer("high ~ age_c", gp, groups="doctor", nagq=1)'),
+         ("q4_transfer", 'cond_or_hat = np.exp(trial_glmm.fixed.loc["treated", "estimate"])',
+          'cond_or_hat = np.exp(smf.logit("event ~ treated", trial.data).fit(disp=0).params["treated"])')],
+        ["q1_pooled_test", "q2_gee_test", "q3_glmm_test", "q4_transfer_test"]),
 }
 
 

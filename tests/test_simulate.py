@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.glmm import fit_glmer
 from helpers.mixed import fit_lme, icc
-from helpers.simulate import simulate_schools
+from helpers.simulate import simulate_clustered_binary, simulate_schools
 
 
 def test_same_seed_same_sample_and_different_seed_differs():
@@ -74,3 +75,29 @@ def test_slope_variation_and_confounding_have_their_effect():
 def test_bad_input_is_refused_with_a_message_naming_it(kwargs, error, words):
     with pytest.raises(error, match=re.escape(words)):
         simulate_schools(**kwargs)
+
+
+def test_clustered_binary_is_reproducible_and_recovers_its_conditional_odds_ratio():
+    small = dict(n_clinics=3, patients_per_clinic=[4, 5, 6], seed=5)
+    assert simulate_clustered_binary(**small).data.equals(simulate_clustered_binary(**small).data)
+    assert simulate_clustered_binary(**small).data.groupby("clinic").size().tolist() == [4, 5, 6]
+    # 400 clinics of 50: the ML estimates lie within a few standard errors of the truth
+    sample = simulate_clustered_binary(n_clinics=400, patients_per_clinic=50, seed=11, odds_ratio=2.5, clinic_sd=1.2)
+    fit = fit_glmer("event ~ treated", sample.data, groups="clinic", nagq=5)
+    log_or, se = fit.fixed.loc["treated", ["estimate", "std_error"]]
+    assert abs(log_or - np.log(2.5)) < 3 * se
+    assert abs(fit.group_sd - 1.2) < 0.15
+    assert sample.clinics["u0"].std() == pytest.approx(1.2, rel=0.15)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(seed=1, n_clinics=1), ValueError, "n_clinics"),
+    (dict(seed=1, n_clinics=2, patients_per_clinic=[4, 2.5]), TypeError, "patients_per_clinic[1]"),
+    (dict(seed=1, odds_ratio=0), ValueError, "odds_ratio"),
+    (dict(seed=1, clinic_sd=-1), ValueError, "clinic_sd"),
+    (dict(seed=1, treated_share=1), ValueError, "treated_share"),
+    (dict(seed=1, intercept=float("inf")), ValueError, "intercept"),
+])
+def test_clustered_binary_refuses_bad_input_naming_it(kwargs, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        simulate_clustered_binary(**kwargs)
