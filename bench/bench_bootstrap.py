@@ -33,7 +33,8 @@ def ours(reml: bool) -> float:
         warnings.simplefilter("ignore")
         ri = smf.mixedlm("chol ~ age_c", gp, groups="doctor").fit(reml=reml)
         rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula="~ age_c").fit(
-            reml=reml, method=["lbfgs", "powell"])
+            reml=reml, method=["lbfgs", "powell"]
+        )
     start = time.perf_counter()
     bootstrap_lrt(ri, rs, REPLICATES, seed=1, progress=False)
     return time.perf_counter() - start
@@ -42,16 +43,22 @@ def ours(reml: bool) -> float:
 def r_seconds() -> tuple[float, float] | None:
     if shutil.which("Rscript") is None:
         return None
-    run = subprocess.run(["Rscript", str(ROOT / "bench" / "bench_bootstrap.R"), str(GP_CHOLESTEROL_CSV),
-                          str(REPLICATES)], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        ["Rscript", str(ROOT / "bench" / "bench_bootstrap.R"), str(GP_CHOLESTEROL_CSV), str(REPLICATES)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     loop, pbmodcomp = map(float, run.stdout.split())
     return loop, pbmodcomp
 
 
 def main() -> None:
     reml, ml = ours(True), ours(False)
-    print(f"parametric bootstrap, random slope vs random intercept, GP data, {REPLICATES} replicates "
-          f"(seconds, wall clock, {os.cpu_count()} cores)")
+    print(
+        f"parametric bootstrap, random slope vs random intercept, GP data, {REPLICATES} replicates "
+        f"(seconds, wall clock, {os.cpu_count()} cores)"
+    )
     print(f"  helpers.boundary.bootstrap_lrt, REML  {reml:8.2f} s")
     print(f"  helpers.boundary.bootstrap_lrt, ML    {ml:8.2f} s")
     r = r_seconds()

@@ -29,8 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def glmer_per_fit(nagq: int) -> float | None:
     if shutil.which("Rscript") is None:
         return None
-    run = subprocess.run(["Rscript", str(ROOT / "bench" / "bench_glmm.R"), str(GP_CHOLESTEROL_CSV), str(nagq),
-                          str(REPS), str(ROUNDS)], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        ["Rscript", str(ROOT / "bench" / "bench_glmm.R"), str(GP_CHOLESTEROL_CSV), str(nagq), str(REPS), str(ROUNDS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(run.stdout.split()[-1])
 
 
@@ -43,8 +47,10 @@ def main() -> None:
         glmer = glmer_per_fit(nagq)
         ratio = "" if glmer is None else f"   {ours / glmer:6.1f} x glmer"
         print(f"  helpers.glmm.fit_glmer, nagq={nagq:<2d}   {ours * 1e3:8.1f} ms{ratio}")
-        print(f"  lme4::glmer, nAGQ={nagq:<2d}             "
-              + ("(Rscript not found)" if glmer is None else f"{glmer * 1e3:8.1f} ms"))
+        print(
+            f"  lme4::glmer, nAGQ={nagq:<2d}             "
+            + ("(Rscript not found)" if glmer is None else f"{glmer * 1e3:8.1f} ms")
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def make_class(tmp: Path, students: int) -> Path:
     """A generated course with ``students`` submissions."""
     course = tmp / "course"
     shutil.copytree(COURSE_ROOT, course, ignore=shutil.ignore_patterns(*RUNTIME, "__pycache__"))
-    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], cwd=course, env=ENV, check=True, capture_output=True
+    )
     (release,) = (course / "release" / ASSIGNMENT).glob("*.ipynb")
     rel, src = nbformat.read(release, as_version=4), nbformat.read(course / "source" / ASSIGNMENT / release.name, 4)
     variants = [fx.with_solutions(rel, src), fx.partly_right(rel, src, ASSIGNMENT)[0], rel]
@@ -70,8 +71,12 @@ def scores(course: Path) -> dict:
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url(course)) as gb:
-        return {(s.student_id, g.name): g.auto_score for s in gb.assignment_submissions(ASSIGNMENT)
-                for nb in s.notebooks for g in nb.grades}
+        return {
+            (s.student_id, g.name): g.auto_score
+            for s in gb.assignment_submissions(ASSIGNMENT)
+            for nb in s.notebooks
+            for g in nb.grades
+        }
 
 
 def kernel_floor(rounds: int = 3) -> float:
@@ -98,8 +103,11 @@ def measured(step):
 
 def report(label: str, students: int, run: tuple, same: bool) -> None:
     seconds, cpu, after = run
-    print(f"  {label:<44}{seconds:8.1f}{60 * students / seconds:14.1f}{cpu:8.1f}  {after:10.1f}  "
-          f"{'yes' if same else 'NO'}", flush=True)
+    print(
+        f"  {label:<44}{seconds:8.1f}{60 * students / seconds:14.1f}{cpu:8.1f}  {after:10.1f}  "
+        f"{'yes' if same else 'NO'}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -118,28 +126,40 @@ def main() -> None:
         for copy in copies.values():
             shutil.copytree(course, copy)
         nbgrader = str(BIN / "nbgrader")
-        print(f"grading {n} submissions of {ASSIGNMENT} on {cores} cores "
-              f"(load average {os.getloadavg()[0]:.1f} at the start)")
+        print(
+            f"grading {n} submissions of {ASSIGNMENT} on {cores} cores "
+            f"(load average {os.getloadavg()[0]:.1f} at the start)"
+        )
         print(f"  {'':44}{'seconds':>8}{'students/min':>14}{'CPU s':>8}  load after  same scores", flush=True)
-        serial = measured(lambda: sum(timed(nbgrader, *args, cwd=copies["serial"]) for args in (
-            ["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"])))
+        serial = measured(
+            lambda: sum(
+                timed(nbgrader, *args, cwd=copies["serial"])
+                for args in (["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"])
+            )
+        )
         reference = scores(copies["serial"])
         report("serial nbgrader (autograde, feedback, export)", n, serial, bool(reference))
         local = measured(lambda: timed(*grade, str(copies["local"]), cwd=ROOT))
         report(f"make grade, local cluster ({cores} workers)", n, local, scores(copies["local"]) == reference)
         with LocalhostCluster(tmp / "dask", workers=2) as cluster:
-            localhost = measured(lambda: timed(*grade, str(copies["localhost"]), "--scheduler", cluster.address,
-                                               cwd=ROOT))
+            localhost = measured(
+                lambda: timed(*grade, str(copies["localhost"]), "--scheduler", cluster.address, cwd=ROOT)
+            )
         report("make grade, 2 dask workers on localhost", n, localhost, scores(copies["localhost"]) == reference)
-        print("  (CPU s: of the processes a run started and ended, kernels included; for the localhost run only"
-              " the instructor's side, since its workers and their kernels belong to the standing cluster)")
+        print(
+            "  (CPU s: of the processes a run started and ended, kernels included; for the localhost run only"
+            " the instructor's side, since its workers and their kernels belong to the standing cluster)"
+        )
         print(f"  two localhost workers vs serial nbgrader: {serial[0] / localhost[0]:.2f}")
         print(f"parallel vs serial nbgrader: {serial[0] / local[0]:.2f}", flush=True)
-        startup = statistics.median(timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000",
-                                          cwd=copies["serial"]) for _ in range(3))  # graded already: start, skip
+        startup = statistics.median(
+            timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000", cwd=copies["serial"]) for _ in range(3)
+        )  # graded already: start, skip
     floor = kernel_floor()
-    print(f"  floor: fresh kernel + pandas, statsmodels, seaborn {floor:.2f} s (÷ {cores} cores: {floor / cores:.2f});"
-          f" nbgrader's fixed cost per call {startup:.2f} s (make grade pays it once per worker)")
+    print(
+        f"  floor: fresh kernel + pandas, statsmodels, seaborn {floor:.2f} s (÷ {cores} cores: {floor / cores:.2f});"
+        f" nbgrader's fixed cost per call {startup:.2f} s (make grade pays it once per worker)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,22 +35,26 @@ CLASS_SIZE = 6
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 EXECUTE = {"stock": "", "sandboxed": "c.Execute.kernel_manager_class = kernel_manager_class(True)\n"}
-STOCK_STEPS = ("from nbgrader.preprocessors import Execute\n"
-               "from grading.autograde import kernel_manager_class\n"
-               "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
-               "c.Execute.timeout = 30\n")
+STOCK_STEPS = (
+    "from nbgrader.preprocessors import Execute\n"
+    "from grading.autograde import kernel_manager_class\n"
+    "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
+    "c.Execute.timeout = 30\n"
+)
 
 
 # Runs the script named by its second argument and writes its own CPU seconds (not its children's: the
 # kernels) to the file named by its first, at exit.
-OWN_CPU = ("import atexit, resource, runpy, sys\n"
-           "report = sys.argv.pop(1)\n"
-           "def save():\n"
-           "    used = resource.getrusage(resource.RUSAGE_SELF)\n"
-           "    open(report, 'w').write(repr(used.ru_utime + used.ru_stime))\n"
-           "atexit.register(save)\n"
-           "sys.argv = sys.argv[1:]\n"
-           "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+OWN_CPU = (
+    "import atexit, resource, runpy, sys\n"
+    "report = sys.argv.pop(1)\n"
+    "def save():\n"
+    "    used = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    open(report, 'w').write(repr(used.ru_utime + used.ru_stime))\n"
+    "atexit.register(save)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
 
 
 def grade(course: Path) -> tuple[float, float, float]:
@@ -58,9 +62,14 @@ def grade(course: Path) -> tuple[float, float, float]:
     CPU seconds of nbgrader's own process (where the judge works)."""
     report = course / "own-cpu.txt"
     wall, cpu = time.perf_counter(), cpu_seconds()
-    subprocess.run([sys.executable, "-c", OWN_CPU, str(report), str(BIN / "nbgrader"), "autograde", ASSIGNMENT,
-                    "--force"], cwd=course, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)
+    subprocess.run(
+        [sys.executable, "-c", OWN_CPU, str(report), str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"],
+        cwd=course,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     return time.perf_counter() - wall, cpu_seconds() - cpu, float(report.read_text())
 
 
@@ -75,8 +84,9 @@ def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
 
     (path,) = (course / "submitted" / "student000" / ASSIGNMENT).glob("*.ipynb")
     nb = nbformat.read(path, 4)
-    resources = {"nbgrader": {"db_url": f"sqlite:///{course / 'gradebook.db'}", "notebook": path.stem,
-                              "assignment": ASSIGNMENT}}
+    resources = {
+        "nbgrader": {"db_url": f"sqlite:///{course / 'gradebook.db'}", "notebook": path.stem, "assignment": ASSIGNMENT}
+    }
     config = Config()
     config.CourseDirectory.root = str(course)
     tests = plan(nb, resources, course_order(config, ASSIGNMENT, path.stem))
@@ -86,8 +96,12 @@ def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
     times = []
     for _ in range(rounds):
         wall, cpu = time.perf_counter(), cpu_seconds()
-        client = NotebookClient(nb, timeout=120, kernel_manager_class=kernel_manager_class(True),
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            nb,
+            timeout=120,
+            kernel_manager_class=kernel_manager_class(True),
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         client.execute()
         times.append((time.perf_counter() - wall, cpu_seconds() - cpu))
     return sorted(times)[len(times) // 2]
@@ -107,12 +121,14 @@ def main() -> None:
                 with open(courses[name] / "nbgrader_config.py", "a") as config:
                     config.write(STOCK_STEPS + EXECUTE[name])
         runs = {name: [] for name in courses}
-        print(f"bench_judging: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start",
-              flush=True)
+        print(f"bench_judging: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
         for name in [*courses, *reversed(courses)]:
             runs[name].append(grade(courses[name]))
-            print(f"  ({name}: {runs[name][-1][0]:.1f} s wall, {runs[name][-1][1]:.1f} s CPU, load average "
-                  f"{os.getloadavg()[0]:.1f} after)", flush=True)
+            print(
+                f"  ({name}: {runs[name][-1][0]:.1f} s wall, {runs[name][-1][1]:.1f} s CPU, load average "
+                f"{os.getloadavg()[0]:.1f} after)",
+                flush=True,
+            )
             os.remove(courses[name] / "own-cpu.txt")
         got = {name: scores(course) for name, course in courses.items()}
         same = got["stock"] == got["sandboxed"] == got["judged"] and len(got["judged"]) > 0
@@ -121,15 +137,23 @@ def main() -> None:
     print(f"autograde of {n} submissions of {ASSIGNMENT}, each way twice (seconds per submission)")
     per = {name: [sum(values) / len(r) / n for values in zip(*r)] for name, r in runs.items()}
     for name, (wall, cpu, own) in per.items():
-        print(f"  {name:<10} wall {wall:6.2f}   CPU {cpu:6.2f} (nbgrader's own process {own:5.2f}, kernels "
-              f"{cpu - own:5.2f})")
+        print(
+            f"  {name:<10} wall {wall:6.2f}   CPU {cpu:6.2f} (nbgrader's own process {own:5.2f}, kernels "
+            f"{cpu - own:5.2f})"
+        )
     print(f"  same scores all three ways: {'yes' if same else 'NO'}")
-    print(f"  a fresh sandboxed kernel rerunning the cells up to the last function test: wall {floor[0]:.2f}, "
-          f"CPU {floor[1]:.2f} per submission")
-    print(f"  judged vs sandboxed Execute, CPU per submission: {per['judged'][1] / per['sandboxed'][1]:.2f}; "
-          f"wall: {per['judged'][0] / per['sandboxed'][0]:.2f}")
-    print(f"judged throughput vs stock Execute (submissions per second; the budget is 0.75): wall "
-          f"{per['stock'][0] / per['judged'][0]:.2f}, CPU {per['stock'][1] / per['judged'][1]:.2f}")
+    print(
+        f"  a fresh sandboxed kernel rerunning the cells up to the last function test: wall {floor[0]:.2f}, "
+        f"CPU {floor[1]:.2f} per submission"
+    )
+    print(
+        f"  judged vs sandboxed Execute, CPU per submission: {per['judged'][1] / per['sandboxed'][1]:.2f}; "
+        f"wall: {per['judged'][0] / per['sandboxed'][0]:.2f}"
+    )
+    print(
+        f"judged throughput vs stock Execute (submissions per second; the budget is 0.75): wall "
+        f"{per['stock'][0] / per['judged'][0]:.2f}, CPU {per['stock'][1] / per['judged'][1]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,12 @@ def per_fit(fit) -> float:
 def nlme_per_fit() -> float | None:
     if shutil.which("Rscript") is None:
         return None
-    run = subprocess.run(["Rscript", str(ROOT / "bench" / "bench_mixed.R"), str(GP_CHOLESTEROL_CSV), str(REPS),
-                          str(ROUNDS)], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        ["Rscript", str(ROOT / "bench" / "bench_mixed.R"), str(GP_CHOLESTEROL_CSV), str(REPS), str(ROUNDS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(run.stdout.split()[-1])
 
 

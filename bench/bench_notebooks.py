@@ -21,9 +21,14 @@ FLOOR_CODE = "import pandas, seaborn, statsmodels.api, statsmodels.formula.api"
 
 def run(notebook: nbformat.NotebookNode) -> float:
     """Seconds to start a kernel and execute every cell."""
-    client = NotebookClient(notebook, kernel_name="python3", timeout=900, record_timing=True,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport notices
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=900,
+        record_timing=True,
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport notices
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start
@@ -33,8 +38,9 @@ def cell_seconds(cell) -> float:
     timing = cell.get("metadata", {}).get("execution", {})
     if "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
         return 0.0
-    started, ended = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
-                      for k in ("iopub.execute_input", "shell.execute_reply"))
+    started, ended = (
+        datetime.fromisoformat(timing[k].replace("Z", "+00:00")) for k in ("iopub.execute_input", "shell.execute_reply")
+    )
     return (ended - started).total_seconds()
 
 

@@ -20,8 +20,10 @@ from jupyter_client.manager import AsyncKernelManager
 
 from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
 
-SETUP = ("import pandas as pd\nimport statsmodels.formula.api as smf\nimport seaborn as sns\n"
-         "from helpers.data import load_gp_cholesterol\ngp = load_gp_cholesterol()")
+SETUP = (
+    "import pandas as pd\nimport statsmodels.formula.api as smf\nimport seaborn as sns\n"
+    "from helpers.data import load_gp_cholesterol\ngp = load_gp_cholesterol()"
+)
 
 
 async def one_kernel(manager: type, folder: str) -> float:
@@ -60,8 +62,10 @@ def main() -> None:
             for manager in managers:
                 seconds[manager].append(asyncio.run(one_kernel(manager, folder)))
     stock = statistics.median(seconds[AsyncKernelManager])
-    print(f"kernel start, course imports and shutdown; medians of {rounds} in turn (load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(
+        f"kernel start, course imports and shutdown; medians of {rounds} in turn (load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"
+    )
     for manager, times in seconds.items():
         median = statistics.median(times)
         print(f"  {manager.__name__}: {median:.2f} s, {median / stock:.2f} x stock")

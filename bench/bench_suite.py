@@ -43,13 +43,30 @@ def seconds_by_file(report: Path) -> dict[str, float]:
 
 def run(label: str, options: list[str], target_minutes: float, report: Path) -> None:
     load, cpu, start = os.getloadavg()[0], cpu_seconds(), time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-                             "-o", "junit_family=xunit1", *options], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            "-o",
+            "junit_family=xunit1",
+            *options,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     minutes = (time.perf_counter() - start) / 60
     summary = (result.stdout.strip().splitlines() or ["no output"])[-1]
-    print(f"{label:<22}{minutes:8.1f} min  target {target_minutes} min ({minutes / target_minutes:.2f} of it)  "
-          f"CPU {(cpu_seconds() - cpu) / 60:.1f} min  load {load:.1f} -> {os.getloadavg()[0]:.1f}  [{summary}]",
-          flush=True)
+    print(
+        f"{label:<22}{minutes:8.1f} min  target {target_minutes} min ({minutes / target_minutes:.2f} of it)  "
+        f"CPU {(cpu_seconds() - cpu) / 60:.1f} min  load {load:.1f} -> {os.getloadavg()[0]:.1f}  [{summary}]",
+        flush=True,
+    )
     for line in result.stdout.splitlines():
         if line.startswith(("FAILED", "ERROR")):
             print(f"    {line}")

@@ -53,8 +53,9 @@ EXERCISES_HEADING = "## Exercises"
 EXERCISE = re.compile(r"\*\*Exercise (\d+)\.(\d+)\.\*\*")
 SOLUTION_TAG = "solution"
 CODE_SOLUTION_TAGS = {"hide-cell", SOLUTION_TAG}
-TEXT_SOLUTION = re.compile(r"<details><summary>Solution (?P<number>\d+\.\d+)</summary>\n\n(?P<body>.*\S)\n\n</details>",
-                           re.S)
+TEXT_SOLUTION = re.compile(
+    r"<details><summary>Solution (?P<number>\d+\.\d+)</summary>\n\n(?P<body>.*\S)\n\n</details>", re.S
+)
 CODEBOOK_FIELDS = ["dtype", "unit", "range", "level", "meaning", "source"]
 SYLLABUS = BOOK / "syllabus.yml"
 GRADING_GUIDE = [ROOT / "grading" / "README.md", ROOT / "grading" / "INTERNALS.md"]
@@ -62,6 +63,7 @@ OBJECTIVES = "**Learning objectives.**"
 
 
 # --------------------------------------------------------------------------- what the book is made of
+
 
 def lecture_notebooks() -> list[Path]:
     return sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -87,11 +89,14 @@ def docname(path: Path) -> str:
 
 def inputs() -> list[Path]:
     files = [p for p in BOOK.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    files += [p for p in (ROOT / "notebooks").rglob("*")
-              if p.is_file() and ".ipynb_checkpoints" not in p.parts]
+    files += [p for p in (ROOT / "notebooks").rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
     files += exercise_notebooks()
-    files += [ROOT / "datasets" / "gp_cholesterol.md", ROOT / "datasets" / "gp_cholesterol.yml",
-              *GRADING_GUIDE, ROOT / "requirements.txt"]
+    files += [
+        ROOT / "datasets" / "gp_cholesterol.md",
+        ROOT / "datasets" / "gp_cholesterol.yml",
+        *GRADING_GUIDE,
+        ROOT / "requirements.txt",
+    ]
     return sorted(files)
 
 
@@ -103,6 +108,7 @@ def inputs_hash() -> str:
 
 
 # --------------------------------------------------------------------------- notebook text
+
 
 def first_heading_cell(nb):
     return next((c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("#")), None)
@@ -147,11 +153,12 @@ def learning_objectives(nb) -> str:
     start = next((i for i, p in enumerate(paragraphs) if p.startswith(OBJECTIVES)), None)
     if start is None:
         return ""
-    taken = paragraphs[start:start + 2]
+    taken = paragraphs[start : start + 2]
     return "\n\n".join(taken if len(taken) == 2 and re.match(r"([-*+]|\d+\.)\s", taken[1]) else taken[:1])
 
 
 # --------------------------------------------------------------------------- staging
+
 
 def dropdown(title: str, text: str) -> str:
     """MyST for a folded admonition (sphinx-togglebutton opens it), fenced longer than any fence inside."""
@@ -210,7 +217,7 @@ def exercise_form_problems(nb, number: int) -> list[str]:
     problems = []
     if not cells or cells[-1].cell_type != "code" or start > len(cells) - 3:
         problems.append("the exercises must come just before the version stamp, the last (code) cell")
-    body = cells[start + 1:-1]
+    body = cells[start + 1 : -1]
     if any(is_lecture_solution(c) for c in cells[:start]):
         problems.append("a cell tagged 'solution' comes before the exercises")
     current, seen = None, []
@@ -223,8 +230,9 @@ def exercise_form_problems(nb, number: int) -> list[str]:
             seen.append([current, 0])
             continue
         if not is_lecture_solution(cell):
-            problems.append(f"after the exercises heading, a cell is neither an exercise nor a solution: "
-                            f"{cell.source[:60]!r}")
+            problems.append(
+                f"after the exercises heading, a cell is neither an exercise nor a solution: {cell.source[:60]!r}"
+            )
             continue
         if current is None:
             problems.append("a solution comes before the first exercise")
@@ -241,8 +249,10 @@ def exercise_form_problems(nb, number: int) -> list[str]:
         else:
             text = TEXT_SOLUTION.fullmatch(cell.source.strip())
             if text is None or text.group("number") != current:
-                problems.append(f"a text solution of {current} is not <details><summary>Solution {current}</summary>"
-                                " ... </details> with blank lines around the words")
+                problems.append(
+                    f"a text solution of {current} is not <details><summary>Solution {current}</summary>"
+                    " ... </details> with blank lines around the words"
+                )
     if not 2 <= len(seen) <= 3:
         problems.append(f"{len(seen)} exercises; the form has two or three")
     problems += [f"exercise {name} has no solution" for name, solutions in seen if not solutions]
@@ -265,11 +275,15 @@ def fold_lecture_solutions(nb) -> None:
 
 
 def codebook_markdown(manifest: dict) -> str:
-    lines = ["## Codebook", "",
-             f"What `gp_cholesterol.yml` records about `{manifest['file']}`: {manifest['rows']} rows, "
-             f"{manifest['groups']} groups, licence {manifest['licence']}, SHA-256 `{manifest['sha256']}`.", "",
-             "| column | " + " | ".join(CODEBOOK_FIELDS) + " |",
-             "|---" * (len(CODEBOOK_FIELDS) + 1) + "|"]
+    lines = [
+        "## Codebook",
+        "",
+        f"What `gp_cholesterol.yml` records about `{manifest['file']}`: {manifest['rows']} rows, "
+        f"{manifest['groups']} groups, licence {manifest['licence']}, SHA-256 `{manifest['sha256']}`.",
+        "",
+        "| column | " + " | ".join(CODEBOOK_FIELDS) + " |",
+        "|---" * (len(CODEBOOK_FIELDS) + 1) + "|",
+    ]
     for name, column in manifest["columns"].items():
         cells = []
         for field in CODEBOOK_FIELDS:
@@ -291,18 +305,26 @@ def hours(value: float) -> str:
 def syllabus_problems(syllabus: dict, lectures: list[Path], exercises: list[Path]) -> list[str]:
     """What keeps book/syllabus.yml from covering exactly the lectures and assignments (empty: nothing)."""
     problems = []
-    for kind, listed, found in (("lectures", set(syllabus.get("lectures", {})), {lecture_number(p) for p in lectures}),
-                                ("assignments", set(syllabus.get("assignments", {})), {p.parent.name for p in exercises})):
+    for kind, listed, found in (
+        ("lectures", set(syllabus.get("lectures", {})), {lecture_number(p) for p in lectures}),
+        ("assignments", set(syllabus.get("assignments", {})), {p.parent.name for p in exercises}),
+    ):
         problems += [f"{kind}: {name} is missing from {SYLLABUS.name}" for name in sorted(found - listed, key=str)]
-        problems += [f"{kind}: {SYLLABUS.name} lists {name}, which does not exist" for name in sorted(listed - found, key=str)]
+        problems += [
+            f"{kind}: {SYLLABUS.name} lists {name}, which does not exist" for name in sorted(listed - found, key=str)
+        ]
     for number, entry in syllabus.get("lectures", {}).items():
-        problems += [f"lecture {number} builds on lecture {n}, which does not come before it"
-                     for n in entry.get("after", []) if not 1 <= n < number]
+        problems += [
+            f"lecture {number} builds on lecture {n}, which does not come before it"
+            for n in entry.get("after", [])
+            if not 1 <= n < number
+        ]
     return problems
 
 
 def syllabus_markdown(syllabus: dict, lectures: list[tuple[str, object]], exercises: list[tuple[str, object]]) -> str:
     """Prerequisites, then one table of study hours: each lecture (with what it builds on), each assignment."""
+
     def number_of(docname: str) -> int:
         return lecture_number(Path(docname))
 
@@ -313,8 +335,14 @@ def syllabus_markdown(syllabus: dict, lectures: list[tuple[str, object]], exerci
         return ", ".join(str(n) for n in numbers) or "—"
 
     parts = ["### Syllabus", "", "Prerequisites:", ""] + [f"- {item}" for item in syllabus["prerequisites"]]
-    parts += ["", "Study time, in hours of reading, running the code and doing the exercises (the lectures'), "
-              "or of answering (the assignments'):", "", "| | Study time | Builds on lectures |", "|---|---|---|"]
+    parts += [
+        "",
+        "Study time, in hours of reading, running the code and doing the exercises (the lectures'), "
+        "or of answering (the assignments'):",
+        "",
+        "| | Study time | Builds on lectures |",
+        "|---|---|---|",
+    ]
     for docname, nb in lectures:
         entry = syllabus["lectures"][number_of(docname)]
         note = " *(advanced)*" if entry.get("advanced") else ""
@@ -328,24 +356,31 @@ def syllabus_markdown(syllabus: dict, lectures: list[tuple[str, object]], exerci
     advanced = [n for n, entry in syllabus["lectures"].items() if entry.get("advanced")]
     for number in advanced:
         later = [n for n, entry in syllabus["lectures"].items() if number in entry.get("after", [])]
-        practised = [plain_title(nb, d).split(" —")[0] for d, nb in exercises
-                     if number in assignment_of(d)["lectures"]]
-        parts += ["", f"Lecture {number} is **advanced**: it can be left out on a first reading; "
-                  + (f"lectures {lecture_list(later)} build on it" if later else "no later lecture builds on it")
-                  + (f", and {' and '.join(practised)} practises it in part." if practised else ".")]
+        practised = [plain_title(nb, d).split(" —")[0] for d, nb in exercises if number in assignment_of(d)["lectures"]]
+        parts += [
+            "",
+            f"Lecture {number} is **advanced**: it can be left out on a first reading; "
+            + (f"lectures {lecture_list(later)} build on it" if later else "no later lecture builds on it")
+            + (f", and {' and '.join(practised)} practises it in part." if practised else "."),
+        ]
     return "\n".join(parts) + "\n"
 
 
 def notation_markdown(syllabus: dict) -> str:
-    parts = ["### Notation", "", "Every lecture and assignment writes the models with the same symbols:", "",
-             "| Symbol | Meaning |", "|---|---|"]
+    parts = [
+        "### Notation",
+        "",
+        "Every lecture and assignment writes the models with the same symbols:",
+        "",
+        "| Symbol | Meaning |",
+        "|---|---|",
+    ]
     parts += [f"| {symbol} | {meaning} |" for symbol, meaning in syllabus["notation"]]
     parts += ["", syllabus["notation_three_levels"]]
     return "\n".join(parts) + "\n"
 
 
-def course_map_markdown(lectures: list[tuple[str, object]], exercises: list[tuple[str, object]],
-                        syllabus: dict) -> str:
+def course_map_markdown(lectures: list[tuple[str, object]], exercises: list[tuple[str, object]], syllabus: dict) -> str:
     """The syllabus and notation, then each lecture and exercise (title linked, its opening, a lecture's
     learning objectives) and the book's hidden toctrees."""
     parts = [syllabus_markdown(syllabus, lectures, exercises), notation_markdown(syllabus)]
@@ -400,6 +435,7 @@ def stage(dest: Path) -> None:
 
 # --------------------------------------------------------------------------- link check
 
+
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -447,6 +483,7 @@ def local_link_errors(html_dir: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- build
 
+
 def build(out: Path = OUT) -> None:
     """A clean build (no page of a removed notebook survives), staged next to out."""
     digest = inputs_hash()
@@ -454,8 +491,23 @@ def build(out: Path = OUT) -> None:
     for folder in (out, doctrees):
         shutil.rmtree(folder, ignore_errors=True)
     stage(src)
-    sphinx = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
-                             "-d", str(doctrees), str(src), str(out)])
+    sphinx = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-b",
+            "html",
+            "-W",
+            "--keep-going",
+            "-n",
+            "-q",
+            "-d",
+            str(doctrees),
+            str(src),
+            str(out),
+        ]
+    )
     if sphinx.returncode:
         raise SystemExit(f"Sphinx failed (warnings count as errors; see above); sources staged in {src}")
     errors = local_link_errors(out)

@@ -100,7 +100,7 @@ def _solve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         factors = table[:, i].copy()
         factors[i] = 0.0
         table -= np.multiply.outer(factors, table[i])
-    return table[:, -1], np.diag(table[:, k:2 * k]).copy()
+    return table[:, -1], np.diag(table[:, k : 2 * k]).copy()
 
 
 def _ols(xtx, xty, yy, nobs, tss) -> dict:
@@ -111,8 +111,13 @@ def _ols(xtx, xty, yy, nobs, tss) -> dict:
     se = np.sqrt(inverse_diagonal * s2)
     r2 = 1 - rss / tss
     return {
-        "estimate": beta, "std_error": se, "t_value": beta / se, "sigma": np.sqrt(s2), "r_squared": r2,
-        "adj_r_squared": 1 - (1 - r2) * (nobs - 1) / df, "f_statistic": (tss - rss) / (len(beta) - 1) / s2,
+        "estimate": beta,
+        "std_error": se,
+        "t_value": beta / se,
+        "sigma": np.sqrt(s2),
+        "r_squared": r2,
+        "adj_r_squared": 1 - (1 - r2) * (nobs - 1) / df,
+        "f_statistic": (tss - rss) / (len(beta) - 1) / s2,
     }
 
 
@@ -120,8 +125,15 @@ def fits_from_sums(s: Sums) -> dict:
     """The handout's four lm() fits, computed from the sums alone."""
     k, total = len(s.n), s.n.sum()
     tss = s.syy - s.sy.sum() ** 2 / total
-    fits = {"pooled": _ols(np.array([[total, s.sx.sum()], [s.sx.sum(), s.sxx.sum()]]),
-                           np.array([s.sy.sum(), s.sxy.sum()]), s.syy, total, tss)}
+    fits = {
+        "pooled": _ols(
+            np.array([[total, s.sx.sum()], [s.sx.sum(), s.sxx.sum()]]),
+            np.array([s.sy.sum(), s.sxy.sum()]),
+            s.syy,
+            total,
+            tss,
+        )
+    }
     # chol ~ as.factor(doctor) + age: intercept, doctors 2..k, age
     xtx, xty = np.zeros((k + 1, k + 1)), np.zeros(k + 1)
     xtx[0, 0], xtx[0, k], xtx[k, k] = total, s.sx.sum(), s.sxx.sum()
@@ -138,9 +150,13 @@ def fits_from_sums(s: Sums) -> dict:
         xtx[g + 1, g + 1], xtx[0, g + 1], xty[g + 1] = s.sxx[g], s.sx[g], s.sxy[g]
     fits["varying_slope"] = _ols(np.triu(xtx) + np.triu(xtx, 1).T, xty, s.syy, total, tss)
     xbar, ybar = s.sx / s.n, s.sy / s.n
-    grouped = _ols(np.array([[k, np.sum(xbar)], [np.sum(xbar), np.sum(xbar * xbar)]]),
-                   np.array([np.sum(ybar), np.sum(xbar * ybar)]), np.sum(ybar * ybar), k,
-                   np.sum((ybar - ybar.mean()) ** 2))
+    grouped = _ols(
+        np.array([[k, np.sum(xbar)], [np.sum(xbar), np.sum(xbar * xbar)]]),
+        np.array([np.sum(ybar), np.sum(xbar * ybar)]),
+        np.sum(ybar * ybar),
+        k,
+        np.sum((ybar - ybar.mean()) ** 2),
+    )
     grouped["residuals"] = ybar - (grouped["estimate"][0] + grouped["estimate"][1] * xbar)
     fits["grouped"] = grouped
     return fits
@@ -181,7 +197,9 @@ def _sum_determined(targets: tuple[tuple[str, str, str, str], ...]) -> _Plan:
             probabilities.append(QUANTILE_RANKS[term] / 440)
         else:
             position.append(("pick", len(picks)))
-            picks.append((model, stat, terms[model].index(term) if stat in ("estimate", "std_error", "t_value") else None))
+            picks.append(
+                (model, stat, terms[model].index(term) if stat in ("estimate", "std_error", "t_value") else None)
+            )
         printed.append(float(text))
         halves.append(half_unit(text, stat))
     order = np.array([i if kind == "pick" else len(picks) + i for kind, i in position], dtype=int)
@@ -196,7 +214,7 @@ def solve_sums(targets: list[dict], rng: np.random.Generator) -> Sums:
 
     def unpack(theta):
         xbar, ybar, wxx, wxy, wyy = np.split(theta, [k, 2 * k, 3 * k, 4 * k])
-        return Sums(n, n * xbar, n * ybar, wxx + n * xbar ** 2, wxy + n * xbar * ybar, wyy[0] + np.sum(n * ybar ** 2))
+        return Sums(n, n * xbar, n * ybar, wxx + n * xbar**2, wxy + n * xbar * ybar, wyy[0] + np.sum(n * ybar**2))
 
     # Step 1: within-GP spreads and means from a rough start; the printed numbers pull them into place.
     xbar0 = rng.normal(60, 5, k)
@@ -204,8 +222,9 @@ def solve_sums(targets: list[dict], rng: np.random.Generator) -> Sums:
     alpha = float(vi[0]["printed"]) + np.array([0.0] + [float(t["printed"]) for t in vi[1:-1]])
     ybar0 = alpha + float(vi[-1]["printed"]) * xbar0
     theta0 = np.concatenate([xbar0, ybar0, np.full(k, 3000.0), np.full(k, 150.0), [230.0]])
-    fit = least_squares(lambda th: deviations(unpack(th), targets), theta0,
-                        x_scale=np.abs(theta0) * 1e-3 + 1e-3, max_nfev=20000)
+    fit = least_squares(
+        lambda th: deviations(unpack(th), targets), theta0, x_scale=np.abs(theta0) * 1e-3 + 1e-3, max_nfev=20000
+    )
     rough = unpack(fit.x)
     not_slope = [t for t in targets if t["model"] != "varying_slope"]
 
@@ -222,8 +241,9 @@ def solve_sums(targets: list[dict], rng: np.random.Generator) -> Sums:
         return deviations(Sums(n, sx, sy, sxx, sxy, syy), not_slope)
 
     centre = int(round(least_squares(lambda v: at(v[0]), [rough.syy], x_scale=[1e-3]).x[0] * 1e4))
-    syy = min((c / 1e4 for c in range(centre - 60, centre + 61) if c % 2 == parity),
-              key=lambda v: np.max(np.abs(at(v))))
+    syy = min(
+        (c / 1e4 for c in range(centre - 60, centre + 61) if c % 2 == parity), key=lambda v: np.max(np.abs(at(v)))
+    )
     return Sums(n, sx, sy, sxx, sxy, syy)
 
 
@@ -249,7 +269,7 @@ def _pooled_totals(n, sx, sy, rough: Sums, targets: list[dict]) -> tuple[int, in
     for sxx_total in range(centre - 60, centre + 61):
         if sxx_total % 2 != int(sx_total) % 2:
             continue
-        sxy_guess = int(round(100 * (slope * (sxx_total - sx_total ** 2 / total) + sx_total * sy_total / total)))
+        sxy_guess = int(round(100 * (slope * (sxx_total - sx_total**2 / total) + sx_total * sy_total / total)))
         options += [(sxx_total, sxy_guess + d) for d in range(-3, 4)]
     return min(options, key=lambda ab: score(*ab))
 
@@ -280,13 +300,25 @@ def choose_within_gp_sums(s: Sums, targets: list[dict], fixed: list[tuple]) -> S
     slope_targets = [t for t in targets if t["model"] == "varying_slope"]
 
     def split(p):
-        return Sums(s.n, s.sx, s.sy, np.append(p[: k - 1], s.sxx.sum() - p[: k - 1].sum()),
-                    np.append(p[k - 1:], s.sxy.sum() - p[k - 1:].sum()), s.syy)
+        return Sums(
+            s.n,
+            s.sx,
+            s.sy,
+            np.append(p[: k - 1], s.sxx.sum() - p[: k - 1].sum()),
+            np.append(p[k - 1 :], s.sxy.sum() - p[k - 1 :].sum()),
+            s.syy,
+        )
 
     start = np.concatenate([s.sxx[:-1], s.sxy[:-1]])
     smooth = split(least_squares(lambda p: deviations(split(p), slope_targets), start, x_scale=np.ones(2 * k - 2)).x)
-    current = Sums(s.n, s.sx, s.sy, _split_total(smooth.sxx, int(round(s.sxx.sum())), parity=s.sx),
-                   _split_total(smooth.sxy * 100, int(round(s.sxy.sum() * 100))) / 100, s.syy)
+    current = Sums(
+        s.n,
+        s.sx,
+        s.sy,
+        _split_total(smooth.sxx, int(round(s.sxx.sum())), parity=s.sx),
+        _split_total(smooth.sxy * 100, int(round(s.sxy.sum() * 100))) / 100,
+        s.syy,
+    )
     return _descend(_lattice_step(current, slope_targets, fixed), slope_targets, fixed)
 
 
@@ -302,9 +334,11 @@ def _slope_score(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> tupl
     nearest_row = [np.min(np.abs(np.round(100 * (q + fitted)) / 100 - fitted - q)) for q in quantiles]
     placed = [y100 / 100 - line[g, 0] - line[g, 1] * age for g, age, y100 in fixed]
     low, high = quantiles[0] - 0.85 * half, quantiles[-1] + 0.85 * half
-    shortfall = (np.sum(np.maximum(0, np.abs(deviation) - 0.97))
-                 + sum(max(0.0, miss - 0.85 * half) for miss in nearest_row) / half
-                 + sum(max(0.0, low - r) + max(0.0, r - high) for r in placed) / half)
+    shortfall = (
+        np.sum(np.maximum(0, np.abs(deviation) - 0.97))
+        + sum(max(0.0, miss - 0.85 * half) for miss in nearest_row) / half
+        + sum(max(0.0, low - r) + max(0.0, r - high) for r in placed) / half
+    )
     return round(float(shortfall), 9), round(float(np.sum(np.abs(deviation))), 9)
 
 
@@ -328,8 +362,14 @@ def _descend(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sums:
                 for kind in ("sxx", "sxy") if i != j else ():
                     step = np.zeros(k)
                     step[i], step[j] = (2, -2) if kind == "sxx" else (1, -1)
-                    trial = Sums(s.n, s.sx, s.sy, s.sxx + step * (kind == "sxx"),
-                                 (np.round(s.sxy * 100) + step * (kind == "sxy")) / 100, s.syy)
+                    trial = Sums(
+                        s.n,
+                        s.sx,
+                        s.sy,
+                        s.sxx + step * (kind == "sxx"),
+                        (np.round(s.sxy * 100) + step * (kind == "sxy")) / 100,
+                        s.syy,
+                    )
                     value = _slope_score(trial, slope_targets, fixed)
                     if value < score and (best is None or value < best[0]):
                         best = (value, trial)
@@ -337,7 +377,9 @@ def _descend(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sums:
             break
         score, s = best
     if score[0] > 0:
-        raise RuntimeError(f"no lattice point near the integer program's meets its conditions ({score[0]} half units short)")
+        raise RuntimeError(
+            f"no lattice point near the integer program's meets its conditions ({score[0]} half units short)"
+        )
     return s
 
 
@@ -365,7 +407,9 @@ def _lattice_step(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sum
     jac_coef = np.column_stack([slope_coefficients(np.eye(2 * k)[j]) - coef0 for j in range(2 * k)])
     candidates = [
         (q, g, age, round(100 * (target + coef0[0] + coef0[g + 1] * age)))
-        for q, target in enumerate(quantiles) for g in range(k) for age in range(*AGE_RANGE)
+        for q, target in enumerate(quantiles)
+        for g in range(k)
+        for age in range(*AGE_RANGE)
         if abs(round(100 * (target + coef0[0] + coef0[g + 1] * age)) / 100 - coef0[0] - coef0[g + 1] * age - target)
         < 60 * half
     ]
@@ -387,7 +431,7 @@ def _lattice_step(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sum
         constrain(row, 0, 0)
     for q in range(len(quantiles)):
         row = np.zeros(nvar)
-        row[2 * k + m:] = [cand[0] == q for cand in candidates]
+        row[2 * k + m :] = [cand[0] == q for cand in candidates]
         constrain(row, 1, 1)
     for g, age, y100 in fixed:  # rows placed already must not fall outside the printed extremes
         row = np.zeros(nvar)
@@ -405,8 +449,10 @@ def _lattice_step(s: Sums, slope_targets: list[dict], fixed: list[tuple]) -> Sum
         np.concatenate([np.zeros(2 * k), np.ones(m), np.zeros(c)]),
         constraints=LinearConstraint(np.array(rows), low, high),
         integrality=np.concatenate([np.ones(2 * k), np.zeros(m), np.ones(c)]),
-        bounds=Bounds(np.concatenate([np.full(2 * k, -300), np.zeros(m + c)]),
-                      np.concatenate([np.full(2 * k, 300), np.full(m, 0.97), np.ones(c)])),
+        bounds=Bounds(
+            np.concatenate([np.full(2 * k, -300), np.zeros(m + c)]),
+            np.concatenate([np.full(2 * k, 300), np.full(m, 0.97), np.ones(c)]),
+        ),
         options={"mip_rel_gap": 0.1},  # a gap, not a time limit: the same answer on any machine
     )
     if result.x is None:
@@ -431,8 +477,11 @@ class Lines:
         vs = fits["varying_slope"]["estimate"]
         k = len(s.n)
         intercepts = vi[0] + np.concatenate([[0.0], vi[1:k]])
-        return cls(np.array([[b[0], b[1]]] * k), np.column_stack([intercepts, np.full(k, vi[k])]),
-                   np.column_stack([np.full(k, vs[0]), vs[1:]]))
+        return cls(
+            np.array([[b[0], b[1]]] * k),
+            np.column_stack([intercepts, np.full(k, vi[k])]),
+            np.column_stack([np.full(k, vs[0]), vs[1:]]),
+        )
 
     def fitted(self, model: str, doctor: np.ndarray, age: np.ndarray) -> np.ndarray:
         line = getattr(self, model)
@@ -446,7 +495,8 @@ def quantile_targets(targets: list[dict]) -> dict:
     """{(model, rank): (printed value, half unit)} for the row-level residual quantiles."""
     return {
         (t["model"], QUANTILE_RANKS[t["term"]]): (float(t["printed"]), half_unit(t["printed"], "residual_quantile"))
-        for t in targets if t["statistic"] == "residual_quantile" and t["model"] in PATIENT_MODELS
+        for t in targets
+        if t["statistic"] == "residual_quantile" and t["model"] in PATIENT_MODELS
     }
 
 
@@ -458,8 +508,9 @@ def head_rows(targets: list[dict]) -> list[dict]:
     return [rows[key] for key in sorted(rows, key=int)]
 
 
-def choose_anchors(s: Sums, lines: Lines, quantiles: dict, fixed: list[tuple], models: tuple[str, ...],
-                   settled: tuple[str, ...]) -> list[tuple]:
+def choose_anchors(
+    s: Sums, lines: Lines, quantiles: dict, fixed: list[tuple], models: tuple[str, ...], settled: tuple[str, ...]
+) -> list[tuple]:
     """One row (doctor, age, chol in hundredths) per printed quantile of ``models``, whose residual prints
     as the handout's; rows already ``fixed`` serve where they print right.
 
@@ -468,7 +519,7 @@ def choose_anchors(s: Sums, lines: Lines, quantiles: dict, fixed: list[tuple], m
     """
     k = len(s.n)
     mean = s.sx / s.n
-    spread = np.sqrt((s.sxx - s.sx ** 2 / s.n) / (s.n - 1))
+    spread = np.sqrt((s.sxx - s.sx**2 / s.n) / (s.n - 1))
     anchors = list(fixed)
 
     def residual(row, model):
@@ -480,8 +531,12 @@ def choose_anchors(s: Sums, lines: Lines, quantiles: dict, fixed: list[tuple], m
         return abs(residual(row, model) - value) < 0.95 * half
 
     def within_extremes(row):
-        return all(quantiles[(m, 0)][0] - 0.95 * quantiles[(m, 0)][1] < residual(row, m)
-                   < quantiles[(m, 440)][0] + 0.95 * quantiles[(m, 440)][1] for m in settled)
+        return all(
+            quantiles[(m, 0)][0] - 0.95 * quantiles[(m, 0)][1]
+            < residual(row, m)
+            < quantiles[(m, 440)][0] + 0.95 * quantiles[(m, 440)][1]
+            for m in settled
+        )
 
     for rank in (0, 440, 220, 110, 330):
         for model in models:
@@ -493,12 +548,16 @@ def choose_anchors(s: Sums, lines: Lines, quantiles: dict, fixed: list[tuple], m
                 for age in range(*AGE_RANGE):
                     y100 = int(round(100 * (value + lines.fitted(model, np.array([g]), np.array([age]))[0])))
                     row = (g, age, y100)
-                    if CHOL_RANGE[0] <= y100 <= CHOL_RANGE[1] and prints_right(row, model, rank) and within_extremes(row):
+                    if (
+                        CHOL_RANGE[0] <= y100 <= CHOL_RANGE[1]
+                        and prints_right(row, model, rank)
+                        and within_extremes(row)
+                    ):
                         options.append(row)
             if not options:
                 raise RuntimeError(f"no row prints the {model} residual quantile {value}")
             anchors.append(min(options, key=lambda row: (abs(row[1] - mean[row[0]]) / spread[row[0]], row)))
-    return anchors[len(fixed):]
+    return anchors[len(fixed) :]
 
 
 def draw_ages(s: Sums, fixed_ages: list[list[int]], rng: np.random.Generator) -> list[np.ndarray]:
@@ -525,15 +584,23 @@ def draw_ages(s: Sums, fixed_ages: list[list[int]], rng: np.random.Generator) ->
     return ages
 
 
-def draw_chol(s: Sums, doctor: np.ndarray, age: np.ndarray, fixed: np.ndarray, chol100: np.ndarray,
-              lines: Lines, quantiles: dict, rng: np.random.Generator) -> np.ndarray:
+def draw_chol(
+    s: Sums,
+    doctor: np.ndarray,
+    age: np.ndarray,
+    fixed: np.ndarray,
+    chol100: np.ndarray,
+    lines: Lines,
+    quantiles: dict,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Cholesterol in hundredths around each GP's own line, with each GP's Σchol and Σage·chol exact."""
     chol100 = chol100.copy()
-    within_xx = s.sxx - s.sx ** 2 / s.n
+    within_xx = s.sxx - s.sx**2 / s.n
     within_xy = s.sxy - s.sx * s.sy / s.n
     slope = within_xy / within_xx
-    total_within_yy = s.syy - np.sum(s.sy ** 2 / s.n)
-    sigma = np.sqrt((total_within_yy - np.sum(within_xy ** 2 / within_xx)) / (len(age) - 2 * len(s.n)))
+    total_within_yy = s.syy - np.sum(s.sy**2 / s.n)
+    sigma = np.sqrt((total_within_yy - np.sum(within_xy**2 / within_xx)) / (len(age) - 2 * len(s.n)))
     centre = s.sy[doctor] / s.n[doctor] + slope[doctor] * (age - s.sx[doctor] / s.n[doctor])
     low = np.max([lines.fitted(m, doctor, age) + quantiles[(m, 0)][0] for m in PATIENT_MODELS], axis=0)
     high = np.min([lines.fitted(m, doctor, age) + quantiles[(m, 440)][0] for m in PATIENT_MODELS], axis=0)
@@ -727,11 +794,14 @@ def build(rng: np.random.Generator) -> list[tuple]:
     chol100 = RankSearch(chol100, doctor, age, ~is_fixed, anchor_rows, lines, target_squares, rng).run()
 
     others = simulate_other_columns(doctor, age, head, rng)
-    order = np.concatenate([np.arange(len(head))] + [
-        rng.permutation(np.setdiff1d(np.flatnonzero(doctor == g), np.arange(len(head)))) for g in range(k)
-    ])
-    rows = [(chol100[i] / 100, doctor[i] + 1, age[i], others["bmi"][i], others["agedoc"][i], others["sex"][i])
-            for i in order]
+    order = np.concatenate(
+        [np.arange(len(head))]
+        + [rng.permutation(np.setdiff1d(np.flatnonzero(doctor == g), np.arange(len(head)))) for g in range(k)]
+    )
+    rows = [
+        (chol100[i] / 100, doctor[i] + 1, age[i], others["bmi"][i], others["agedoc"][i], others["sex"][i])
+        for i in order
+    ]
     if len(set(rows)) != len(rows):
         raise RuntimeError("two rows are identical")
     return rows
@@ -746,7 +816,7 @@ def write(rows: list[tuple], folder: Path) -> str:
     digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()
     manifest = MANIFEST.read_text()
     start = manifest.index("sha256: ") + len("sha256: ")
-    (folder / MANIFEST.name).write_text(manifest[:start] + digest + manifest[start + 64:])
+    (folder / MANIFEST.name).write_text(manifest[:start] + digest + manifest[start + 64 :])
     return digest
 
 

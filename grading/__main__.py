@@ -25,9 +25,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--factor", type=float, default=10.0, help="timeout = factor x the slowest cell")
     t.add_argument("--floor", type=int, default=30, help="the smallest timeout, seconds")
     t.set_defaults(run=timeouts)
-    g = sub.add_parser("grade", help="autograde a whole class on dask (sandboxed), with feedback and grades.csv",
-                       description="Autograde every submission of ASSIGNMENT on a local dask cluster or on the "
-                                   "workers of a dask scheduler; see grading/README.md, make grade.")
+    g = sub.add_parser(
+        "grade",
+        help="autograde a whole class on dask (sandboxed), with feedback and grades.csv",
+        description="Autograde every submission of ASSIGNMENT on a local dask cluster or on the "
+        "workers of a dask scheduler; see grading/README.md, make grade.",
+    )
     parallel.add_arguments(g)
     g.set_defaults(run=parallel.run)
     return top

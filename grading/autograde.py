@@ -53,13 +53,19 @@ def kernel_manager_class(sandboxed: bool) -> type:
 class JudgedExecute(Execute):
     """nbgrader's Execute, with the test cells judged outside the student's kernel."""
 
-    timeouts = Dict(help="Per assignment id: {'timeout': seconds per cell, 'notebook_timeout': seconds per "
-                         "notebook} (grading.timeouts.read_timeouts); others get Execute.timeout and "
-                         "SandboxLimits.notebook_seconds.").tag(config=True)
-    limits = Instance(SandboxLimits, help="The limits (those of the configuration by default); the kernel "
-                                          "managers read the same.")
-    self_study = Bool(False, help="Grade without the sandbox (and so without root): the notebooks' code runs "
-                                  "with the grader's rights. Only for grading one's own work.").tag(config=True)
+    timeouts = Dict(
+        help="Per assignment id: {'timeout': seconds per cell, 'notebook_timeout': seconds per "
+        "notebook} (grading.timeouts.read_timeouts); others get Execute.timeout and "
+        "SandboxLimits.notebook_seconds."
+    ).tag(config=True)
+    limits = Instance(
+        SandboxLimits, help="The limits (those of the configuration by default); the kernel managers read the same."
+    )
+    self_study = Bool(
+        False,
+        help="Grade without the sandbox (and so without root): the notebooks' code runs "
+        "with the grader's rights. Only for grading one's own work.",
+    ).tag(config=True)
 
     @default("limits")
     def _default_limits(self) -> SandboxLimits:
@@ -86,8 +92,10 @@ class JudgedExecute(Execute):
                 originals = {}
                 for index, test in tests.items():
                     cell = self.nb.cells[index]
-                    originals[index], cell.source = cell.source, jd.export_snippet(
-                        test.answers, jd.serve_path(folder, index))
+                    originals[index], cell.source = (
+                        cell.source,
+                        jd.export_snippet(test.answers, jd.serve_path(folder, index)),
+                    )
                 stopped, reason = self._student_pass(resources, cell_timeout, notebook_timeout)
                 for index, test in tests.items():
                     cell = self.nb.cells[index]
@@ -121,7 +129,8 @@ class JudgedExecute(Execute):
             raise GradingRefused(
                 "autograding needs root: student code runs in the grading sandbox, which root makes. For "
                 "self-study only (the code you grade runs with your rights), add --JudgedExecute.self_study=True; "
-                "see grading/README.md")
+                "see grading/README.md"
+            )
         return True
 
     def _timeouts(self, resources) -> tuple[int, int]:
@@ -170,9 +179,13 @@ class JudgedExecute(Execute):
         """Keep a test cell's first export whole (up to the format's cap); drop the rest of the notebook's output
         beyond the limit."""
         content = msg.get("content", {})
-        if cell_index in self._exports and cell_index not in self._exported and \
-                isinstance(content.get("data"), dict) and plain.MIME in content["data"] and \
-                _size(content) <= plain.MAX_CHARS:
+        if (
+            cell_index in self._exports
+            and cell_index not in self._exported
+            and isinstance(content.get("data"), dict)
+            and plain.MIME in content["data"]
+            and _size(content) <= plain.MAX_CHARS
+        ):
             self._exported.add(cell_index)
             return super().output(outs, msg, display_id, cell_index)
         self._output_bytes += _size(content)
@@ -180,8 +193,13 @@ class JudgedExecute(Execute):
         if self._output_bytes > limit_kb * 1024:
             if cell_index not in self._dropped:
                 self._dropped.add(cell_index)
-                outs.append(NotebookNode(output_type="stream", name="stdout",
-                                         text=f"[output beyond {limit_kb} KiB dropped by the grader]\n"))
+                outs.append(
+                    NotebookNode(
+                        output_type="stream",
+                        name="stdout",
+                        text=f"[output beyond {limit_kb} KiB dropped by the grader]\n",
+                    )
+                )
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -201,8 +219,11 @@ def course_files(config, assignment: str) -> list[str]:
     found = []
     for here, folders, files in os.walk(folder):
         folders[:] = [f for f in folders if not os.path.islink(os.path.join(here, f)) and f != ".ipynb_checkpoints"]
-        found += [os.path.relpath(os.path.join(here, f), folder) for f in files
-                  if not f.endswith(".ipynb") and not os.path.islink(os.path.join(here, f))]
+        found += [
+            os.path.relpath(os.path.join(here, f), folder)
+            for f in files
+            if not f.endswith(".ipynb") and not os.path.islink(os.path.join(here, f))
+        ]
     return sorted(found)
 
 
@@ -255,7 +276,8 @@ def course_order(config, assignment: str, notebook: str) -> list[str]:
     try:
         cells = nbformat.read(path, as_version=4).cells
     except FileNotFoundError:
-        raise jd.SetupError(f"the course's notebook {path} is missing: the grader takes the order of its "
-                            f"cells from it") from None
+        raise jd.SetupError(
+            f"the course's notebook {path} is missing: the grader takes the order of its cells from it"
+        ) from None
     marks = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
     return [mark["grade_id"] for mark in marks if "grade_id" in mark]

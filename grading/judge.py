@@ -103,8 +103,10 @@ def export_snippet(names: list[str], serve_path: str | None) -> str:
     """The code run in the student's kernel in place of a test cell: it displays the values of ``names``
     (:func:`grading.plain.export`) and binds nothing in the student's namespace."""
     code = CODEC_SOURCE + "\nexport(_user_ns, _names, _serve_path)\n"
-    return (f"exec(compile({code!r}, '<grading export>', 'exec'), "
-            f"{{'_user_ns': globals(), '_names': {names!r}, '_serve_path': {serve_path!r}}})")
+    return (
+        f"exec(compile({code!r}, '<grading export>', 'exec'), "
+        f"{{'_user_ns': globals(), '_names': {names!r}, '_serve_path': {serve_path!r}}})"
+    )
 
 
 @dataclass
@@ -121,11 +123,19 @@ class Export:
 def read_export(outputs: list, names: list[str]) -> Export:
     """The answers in a test cell's outputs from the student pass: exactly one output of type
     :data:`grading.plain.MIME`, strictly decoded. Anything else (several, none, malformed) is no answer."""
-    found = [o for o in outputs if o.get("output_type") in ("display_data", "execute_result")
-             and isinstance(o.get("data"), dict) and plain.MIME in o["data"]]
+    found = [
+        o
+        for o in outputs
+        if o.get("output_type") in ("display_data", "execute_result")
+        and isinstance(o.get("data"), dict)
+        and plain.MIME in o["data"]
+    ]
     if len(found) != 1:
-        return Export(problem="the grader could not read your answers at this cell" if not found else
-                      "your notebook displayed more than one set of answers at this cell")
+        return Export(
+            problem="the grader could not read your answers at this cell"
+            if not found
+            else "your notebook displayed more than one set of answers at this cell"
+        )
     try:
         tree = plain.loads(found[0]["data"][plain.MIME])
         if type(tree) is not dict or set(tree) != {"answers"} or type(tree["answers"]) is not dict:
@@ -136,9 +146,13 @@ def read_export(outputs: list, names: list[str]) -> Export:
                 continue
             if type(value) is dict and value.get("t") == "function" and set(value) == {"t"}:
                 result.functions.add(name)
-            elif type(value) is dict and value.get("t") == "unsupported" and set(value) == {"t", "type"} \
-                    and type(value["type"]) is str:
-                result.unsupported[name] = value["type"][:plain.MAX_TEXT]
+            elif (
+                type(value) is dict
+                and value.get("t") == "unsupported"
+                and set(value) == {"t", "type"}
+                and type(value["type"]) is str
+            ):
+                result.unsupported[name] = value["type"][: plain.MAX_TEXT]
             else:
                 result.values[name] = plain.decode(value)
         return result
@@ -189,8 +203,9 @@ class Calls:
             reply = plain.receive_frame(connection)
         except (TimeoutError, socket.timeout):
             self.close()
-            raise TimeoutError(f"{name} did not return within the time limit of this test "
-                               f"({self.seconds:g} s)") from None
+            raise TimeoutError(
+                f"{name} did not return within the time limit of this test ({self.seconds:g} s)"
+            ) from None
         except (OSError, plain.Malformed):
             self.close()
             reply = None
@@ -207,8 +222,10 @@ class Calls:
         until = time.monotonic() + CONNECT_SECONDS
         while (connection := self._open(name)) is None:
             if time.monotonic() > until:
-                raise RuntimeError(f"the grader could not call {name}: no copy of your kernel was left "
-                                   f"at this test cell (the notebook stopped before it?)")
+                raise RuntimeError(
+                    f"the grader could not call {name}: no copy of your kernel was left "
+                    f"at this test cell (the notebook stopped before it?)"
+                )
             time.sleep(0.05)
         self._socket = connection
         return connection
@@ -223,8 +240,9 @@ class Calls:
         try:
             info = os.fstat(found)
             if not stat.S_ISSOCK(info.st_mode) or info.st_uid != self.uid:
-                raise RuntimeError(f"the grader could not call {name}: what waits at this test cell is not a copy "
-                                   f"of your kernel")
+                raise RuntimeError(
+                    f"the grader could not call {name}: what waits at this test cell is not a copy of your kernel"
+                )
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 connection.connect(f"/proc/self/fd/{found}")  # the file just checked, whatever the path holds now
@@ -240,8 +258,10 @@ class Calls:
         if type(reply) is dict and set(reply) == {"value"}:
             value = reply["value"]
             if type(value) is dict and value.get("t") == "unsupported" and set(value) == {"t", "type"}:
-                raise AssertionError(f"{name} returned a {str(value['type'])[:plain.MAX_TEXT]}, which the grader "
-                                     f"cannot read: return numbers, arrays, Series, DataFrames, lists or dicts")
+                raise AssertionError(
+                    f"{name} returned a {str(value['type'])[: plain.MAX_TEXT]}, which the grader "
+                    f"cannot read: return numbers, arrays, Series, DataFrames, lists or dicts"
+                )
             try:
                 return plain.decode(value)
             except plain.Malformed:
@@ -249,7 +269,7 @@ class Calls:
         elif type(reply) is dict and set(reply) == {"error"} and type(reply["error"]) is dict:
             error = reply["error"]
             kind = error.get("type") if error.get("type") in plain.ERRORS else "Exception"
-            exception = getattr(builtins, kind)(str(error.get("message", ""))[:plain.MAX_TEXT])
+            exception = getattr(builtins, kind)(str(error.get("message", ""))[: plain.MAX_TEXT])
             exception.raised_by_answer = name
             raise exception
         raise RuntimeError(f"the grader could not read what {name} returned")
@@ -306,10 +326,15 @@ class TestCell:
         reference = ast.Module(body=inside, type_ignores=[])
         reads = read_names(ast.unparse(reference)) - BUILTINS - self.setup_names
         if reads:
-            raise SetupError(f"{self.grade_id}: the reference block reads {sorted(reads)}, which the setup does not "
-                             f"bind: it may depend on nothing but the setup")
-        return (ast.Module(body=tree.body[:first], type_ignores=[]), reference,
-                ast.Module(body=tree.body[last + 1:], type_ignores=[]))
+            raise SetupError(
+                f"{self.grade_id}: the reference block reads {sorted(reads)}, which the setup does not "
+                f"bind: it may depend on nothing but the setup"
+            )
+        return (
+            ast.Module(body=tree.body[:first], type_ignores=[]),
+            reference,
+            ast.Module(body=tree.body[last + 1 :], type_ignores=[]),
+        )
 
 
 @dataclass
@@ -327,9 +352,12 @@ def judge(test: TestCell, export: Export, calls: Calls | None) -> Verdict:
         return Verdict(False, "AssertionError", export.problem)
     for name in test.answers:
         if name in export.unsupported:
-            return Verdict(False, "AssertionError",
-                           f"{name} is a {export.unsupported[name]}, which the grader cannot read: answers must be "
-                           f"numbers, arrays, Series, DataFrames, lists, dicts or functions")
+            return Verdict(
+                False,
+                "AssertionError",
+                f"{name} is a {export.unsupported[name]}, which the grader cannot read: answers must be "
+                f"numbers, arrays, Series, DataFrames, lists, dicts or functions",
+            )
     before, reference, after = test.parts()
     with _quiet():
         namespace = _setup_namespace(test)
@@ -390,8 +418,9 @@ def _verdict(error: Exception, filename: str, hidden: set[int]) -> Verdict:
         frame = frame.tb_next
     answer = getattr(error, "raised_by_answer", None)
     if answer is not None and line in hidden:
-        return Verdict(False, type(error).__name__, f"{answer} raised {type(error).__name__} when a hidden test "
-                                                    f"called it")
+        return Verdict(
+            False, type(error).__name__, f"{answer} raised {type(error).__name__} when a hidden test called it"
+        )
     return Verdict(False, type(error).__name__, str(error)[:2000])
 
 

@@ -18,31 +18,57 @@ from traitlets.config import Configurable
 class SandboxLimits(Configurable):
     """What one grading kernel may use; each sandbox (one kernel and everything it starts) gets these."""
 
-    memory_mb = Integer(3072, min=64, help="Memory of one sandbox in MiB: the cgroup ceiling of the kernel and "
-                                           "all its processes together, and the address space of each process "
-                                           "(RLIMIT_AS), so that a large allocation fails with MemoryError "
-                                           "in the cell that makes it.").tag(config=True)
-    processes = Integer(512, min=8, help="Processes and threads of one sandbox (cgroup pids.max and RLIMIT_NPROC "
-                                         "of its user): a fork bomb stops there.").tag(config=True)
-    cpu_seconds = Integer(600, min=1, help="CPU time of each process (RLIMIT_CPU): a loop that ignores "
-                                           "interrupts is killed.").tag(config=True)
-    wall_seconds = Integer(1800, min=1, help="Wall-clock life of one kernel: the sandbox kills the kernel after "
-                                             "this long, however busy or idle.").tag(config=True)
+    memory_mb = Integer(
+        3072,
+        min=64,
+        help="Memory of one sandbox in MiB: the cgroup ceiling of the kernel and "
+        "all its processes together, and the address space of each process "
+        "(RLIMIT_AS), so that a large allocation fails with MemoryError "
+        "in the cell that makes it.",
+    ).tag(config=True)
+    processes = Integer(
+        512,
+        min=8,
+        help="Processes and threads of one sandbox (cgroup pids.max and RLIMIT_NPROC "
+        "of its user): a fork bomb stops there.",
+    ).tag(config=True)
+    cpu_seconds = Integer(
+        600, min=1, help="CPU time of each process (RLIMIT_CPU): a loop that ignores interrupts is killed."
+    ).tag(config=True)
+    wall_seconds = Integer(
+        1800,
+        min=1,
+        help="Wall-clock life of one kernel: the sandbox kills the kernel after this long, however busy or idle.",
+    ).tag(config=True)
     file_size_mb = Integer(64, min=1, help="Largest file a kernel may write (RLIMIT_FSIZE).").tag(config=True)
-    tmp_mb = Integer(512, min=1, help="Size of the sandbox's /tmp (a tmpfs holding the kernel's working folder "
-                                      "and home).").tag(config=True)
+    tmp_mb = Integer(
+        512, min=1, help="Size of the sandbox's /tmp (a tmpfs holding the kernel's working folder and home)."
+    ).tag(config=True)
     shm_mb = Integer(64, min=1, help="Size of the sandbox's /dev/shm.").tag(config=True)
     socket_folder_kb = Integer(1024, min=64, help="Size of the tmpfs that holds the kernel's Unix sockets.").tag(
-        config=True)
-    output_kb = Integer(64, min=0, help="What a kernel writes to its standard output and error (outside "
-                                        "Jupyter's messages) reaches the grader's log up to this size; the rest "
-                                        "is read and dropped.").tag(config=True)
-    notebook_seconds = Integer(600, min=1, help="Wall-clock seconds of one notebook's run, for assignments to "
-                                               "which timeouts.json gives no notebook_timeout of their own: cells "
-                                               "not reached by then are not run.").tag(config=True)
-    notebook_output_kb = Integer(4096, min=1, help="Output that one notebook's cells may show (Jupyter's "
-                                                   "messages), in KiB; what comes after is dropped, with a "
-                                                   "note.").tag(config=True)
+        config=True
+    )
+    output_kb = Integer(
+        64,
+        min=0,
+        help="What a kernel writes to its standard output and error (outside "
+        "Jupyter's messages) reaches the grader's log up to this size; the rest "
+        "is read and dropped.",
+    ).tag(config=True)
+    notebook_seconds = Integer(
+        600,
+        min=1,
+        help="Wall-clock seconds of one notebook's run, for assignments to "
+        "which timeouts.json gives no notebook_timeout of their own: cells "
+        "not reached by then are not run.",
+    ).tag(config=True)
+    notebook_output_kb = Integer(
+        4096,
+        min=1,
+        help="Output that one notebook's cells may show (Jupyter's "
+        "messages), in KiB; what comes after is dropped, with a "
+        "note.",
+    ).tag(config=True)
 
     def as_dict(self) -> dict[str, int]:
         """The limits by name (``SandboxLimits(**limits.as_dict())`` is an equal copy)."""

@@ -75,16 +75,22 @@ def released_name(file: str, released: list[str]) -> str:
 class LmsCollector(FileNameCollectorPlugin):
     """nbgrader zip_collect's collector for Moodle's and Canvas's downloads (see the module's docstring)."""
 
-    platform = Enum(list(NAMES), default_value="moodle",
-                    help="The learning platform whose download is collected: moodle or canvas.").tag(config=True)
+    platform = Enum(
+        list(NAMES), default_value="moodle", help="The learning platform whose download is collected: moodle or canvas."
+    ).tag(config=True)
 
     def collect(self, submitted_file: str) -> dict | None:
         if os.path.splitext(submitted_file)[1] not in self.valid_ext:
             return None
         app = self.parent  # nbgrader's ZipCollectApp; its settings say where it extracted the download
-        extracted = Path(app.coursedir.root, app.collect_directory_structure.format(
-            downloaded=app.downloaded_directory, assignment_id=app.coursedir.assignment_id,
-            collect_step=app.extracted_directory))
+        extracted = Path(
+            app.coursedir.root,
+            app.collect_directory_structure.format(
+                downloaded=app.downloaded_directory,
+                assignment_id=app.coursedir.assignment_id,
+                collect_step=app.extracted_directory,
+            ),
+        )
         found = parse(self.platform, Path(submitted_file).relative_to(extracted).as_posix())
         if found is None:
             self.log.warning("%s: not named as %s names a submission; skipped", submitted_file, self.platform)
@@ -99,11 +105,15 @@ class LmsCollector(FileNameCollectorPlugin):
 
 # --------------------------------------------------------------------------- grades
 
+
 def nbgrader_scores(grades_csv: Path, assignment: str) -> dict[str, tuple[float, float]]:
     """{student id: (score, max score)} of one assignment in nbgrader's ``grades.csv``."""
     with open(grades_csv, newline="") as f:
-        return {row["student_id"]: (float(row["score"]), float(row["max_score"]))
-                for row in csv.DictReader(f) if row["assignment"] == assignment}
+        return {
+            row["student_id"]: (float(row["score"]), float(row["max_score"]))
+            for row in csv.DictReader(f)
+            if row["assignment"] == assignment
+        }
 
 
 def on_scale(score: float, max_score: float, scale: float | None) -> str:
@@ -149,8 +159,9 @@ def canvas_column(header: list[str], assignment: str, column: str | None) -> str
     return candidates[0]
 
 
-def fill_sheet(platform: str, sheet: Path, grades_csv: Path, assignment: str, out: Path,
-               column: str | None = None) -> int:
+def fill_sheet(
+    platform: str, sheet: Path, grades_csv: Path, assignment: str, out: Path, column: str | None = None
+) -> int:
     """Write ``out``: the platform's exported sheet with the assignment's grades filled in; the number filled."""
     text = sheet.read_text(encoding="utf-8-sig")  # both platforms may write a byte-order mark
     reader = csv.DictReader(io.StringIO(text))
@@ -170,6 +181,7 @@ def fill_sheet(platform: str, sheet: Path, grades_csv: Path, assignment: str, ou
 
 
 # --------------------------------------------------------------------------- feedback
+
 
 def downloads(platform: str, extracted: Path) -> dict[str, Download]:
     """{student id: their notebook in the platform's download}."""
@@ -199,8 +211,10 @@ def feedback_archive(platform: str, course: Path, assignment: str, out: Path) ->
 def main(argv: list[str] | None = None) -> None:
     top = argparse.ArgumentParser(prog="python -m grading.lms", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
-    for name, text in (("grades", "fill the platform's exported grade sheet from nbgrader's grades.csv"),
-                       ("feedback", "zip the feedback under the names the platform's bulk upload matches")):
+    for name, text in (
+        ("grades", "fill the platform's exported grade sheet from nbgrader's grades.csv"),
+        ("feedback", "zip the feedback under the names the platform's bulk upload matches"),
+    ):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("assignment")
         p.add_argument("--platform", choices=list(NAMES), required=True)
@@ -211,8 +225,9 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--column", help="the sheet's column for this assignment (Canvas: when not found)")
     args = top.parse_args(argv)
     if args.command == "grades":
-        filled = fill_sheet(args.platform, args.sheet, args.course / "grades.csv", args.assignment, args.out,
-                            args.column)
+        filled = fill_sheet(
+            args.platform, args.sheet, args.course / "grades.csv", args.assignment, args.out, args.column
+        )
         print(f"{args.out}: {filled} grades filled in")
     else:
         names = feedback_archive(args.platform, args.course, args.assignment, args.out)

@@ -65,8 +65,9 @@ def _has_hidden_tests(source: str) -> bool:
 
 
 def _strip_hidden(source: str, note: str) -> str:
-    pattern = re.compile(rf"^[ \t]*{re.escape(HIDDEN_BEGIN)}.*?(^[ \t]*{re.escape(HIDDEN_END)}[^\n]*\n?|\Z)",
-                         re.S | re.M)
+    pattern = re.compile(
+        rf"^[ \t]*{re.escape(HIDDEN_BEGIN)}.*?(^[ \t]*{re.escape(HIDDEN_END)}[^\n]*\n?|\Z)", re.S | re.M
+    )
     return pattern.sub(note + "\n", source).rstrip() + "\n"
 
 
@@ -101,17 +102,26 @@ class CollectWithoutLinks(ExchangeCollect):
     def copy_files(self):
         for record in [record for record in self.src_records if self._is_link(record)]:
             path = os.path.join(self.inbound_path, record["filename"])
-            self.log.warning("Not collected: %s, in %s's name, is a symbolic link (to %s) made by %s; what was "
-                             "collected for them before stays", path, record["username"], os.readlink(path),
-                             _owner(path))
+            self.log.warning(
+                "Not collected: %s, in %s's name, is a symbolic link (to %s) made by %s; what was "
+                "collected for them before stays",
+                path,
+                record["username"],
+                os.readlink(path),
+                _owner(path),
+            )
             self.src_records.remove(record)
         super().copy_files()
 
     def do_copy(self, src, dest, log=None):
         student = self._path_to_record(src)["username"]
         if os.path.islink(src):
-            self.log.warning("Not collected: %s's submission %s is a symbolic link (to %s), not a folder of theirs",
-                             student, src, os.readlink(src))
+            self.log.warning(
+                "Not collected: %s's submission %s is a symbolic link (to %s), not a folder of theirs",
+                student,
+                src,
+                os.readlink(src),
+            )
             return
 
         def left_out(entry):
@@ -165,8 +175,9 @@ def remove_submitted_links(assignment, student, notebooks):
         else:
             os.unlink(linked.path)
     except OSError as error:
-        raise LinkRemovalFailed(f"cannot remove the symbolic links of {folder} ({error}): "
-                                "grading it would follow them") from error
+        raise LinkRemovalFailed(
+            f"cannot remove the symbolic links of {folder} ({error}): grading it would follow them"
+        ) from error
     if linked is not None:
         notebooks.clear()
         log.error("Not graded, and the link removed: %s", linked_submission_reason(linked))
@@ -175,7 +186,10 @@ def remove_submitted_links(assignment, student, notebooks):
         path = os.path.join(folder, link.path)
         if path in notebooks:
             notebooks.remove(path)
-            log.error("Removed %s, a symbolic link (to %s): not the student's own notebook, so it counts as missing",
-                      path, link.target)
+            log.error(
+                "Removed %s, a symbolic link (to %s): not the student's own notebook, so it counts as missing",
+                path,
+                link.target,
+            )
         else:
             log.warning("Removed %s, a symbolic link (to %s): nothing the student wrote", path, link.target)

@@ -109,8 +109,10 @@ def submission_link(folder) -> Entry | None:
 
 def linked_submission_reason(link: Entry) -> str:
     """Why a submission whose folder is ``link`` (of :func:`submission_link`) is not graded, for either grader's log."""
-    return (f"{link.path} is a symbolic link (to {link.target}), not a folder of the student's: nothing it points "
-            "to is read")
+    return (
+        f"{link.path} is a symbolic link (to {link.target}), not a folder of the student's: nothing it points "
+        "to is read"
+    )
 
 
 def remove_links(folder) -> list[Entry]:

@@ -170,12 +170,18 @@ def submission_rows(gb, assignment: str, student: str) -> dict:
     sub = gb.find_submission(assignment, student)
     return {
         "student": {f: getattr(sub.student, f) for f in STUDENT_FIELDS},
-        "timestamp": sub.timestamp, "extension": sub.extension,
-        "notebooks": {nb.name: {
-            "flagged": nb.flagged, "late_submission_penalty": nb.late_submission_penalty,
-            "grades": {g.name: {f: getattr(g, f) for f in GRADE_FIELDS} for g in nb.grades},
-            "comments": {c.name: {f: getattr(c, f) for f in COMMENT_FIELDS} for c in nb.comments},
-        } for nb in sub.notebooks}}
+        "timestamp": sub.timestamp,
+        "extension": sub.extension,
+        "notebooks": {
+            nb.name: {
+                "flagged": nb.flagged,
+                "late_submission_penalty": nb.late_submission_penalty,
+                "grades": {g.name: {f: getattr(g, f) for f in GRADE_FIELDS} for g in nb.grades},
+                "comments": {c.name: {f: getattr(c, f) for f in COMMENT_FIELDS} for c in nb.comments},
+            }
+            for nb in sub.notebooks
+        },
+    }
 
 
 def write_rows(gb, assignment: str, student: str, rows: dict) -> None:
@@ -190,8 +196,7 @@ def write_rows(gb, assignment: str, student: str, rows: dict) -> None:
         gb.add_student(student, **rows["student"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission flushes a half-made row
-        gb.update_or_create_submission(assignment, student, timestamp=rows["timestamp"],
-                                       extension=rows["extension"])
+        gb.update_or_create_submission(assignment, student, timestamp=rows["timestamp"], extension=rows["extension"])
     for name, notebook in rows["notebooks"].items():
         into = gb.find_submission_notebook(name, assignment, student)
         into.flagged, into.late_submission_penalty = notebook["flagged"], notebook["late_submission_penalty"]
@@ -215,8 +220,14 @@ def grade_submission(assignment: Assignment, submission: Submission, sandbox: bo
         try:
             return _grade_here(assignment, submission, sandbox)
         except Exception:  # noqa: BLE001 (a submission nbgrader cannot even start on fails alone)
-            return {"student": submission.student, "success": False, "rows": None, "autograded": None,
-                    "feedback": None, "log": traceback.format_exc()}
+            return {
+                "student": submission.student,
+                "success": False,
+                "rows": None,
+                "autograded": None,
+                "feedback": None,
+                "log": traceback.format_exc(),
+            }
 
 
 def worker_folder() -> Path:
@@ -224,6 +235,7 @@ def worker_folder() -> Path:
     if "folder" not in _worker:
         try:
             from distributed import get_worker
+
             parent = get_worker().local_directory
         except ValueError:  # not in a dask worker (called directly)
             parent = None
@@ -275,10 +287,16 @@ def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -
             except MissingEntry:  # failed before nbgrader wrote a row
                 rows = None
         success = all(r["success"] for r in results)
-        folders = {kind: read_tree(root / kind / student / name) if success else None
-                   for kind in ("autograded", "feedback")}
-        return {"student": student, "success": success, "rows": rows, **folders,
-                "log": "\n".join(r.get("log", "") + r.get("error", "") for r in results)}
+        folders = {
+            kind: read_tree(root / kind / student / name) if success else None for kind in ("autograded", "feedback")
+        }
+        return {
+            "student": student,
+            "success": success,
+            "rows": rows,
+            **folders,
+            "log": "\n".join(r.get("log", "") + r.get("error", "") for r in results),
+        }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -361,8 +379,7 @@ def reason(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [line.removeprefix("[ERROR] ") for line in lines if line.startswith("[ERROR]")]
     specific = [line for line in errors if not line.startswith(GENERIC_ERRORS)]
-    raised = [f"{m[1]}: {m[2]}" for m in map(EXCEPTION_LINE.match, lines)
-              if m and not m[2].startswith(GENERIC_ERRORS)]
+    raised = [f"{m[1]}: {m[2]}" for m in map(EXCEPTION_LINE.match, lines) if m and not m[2].startswith(GENERIC_ERRORS)]
     return (specific or raised[-1:] or lines[-1:] or ["no log"])[0]
 
 
@@ -382,12 +399,17 @@ def client_for(scheduler: str | None, workers: int | None):
         except OSError as error:
             raise SystemExit(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
         attached = len(client.nthreads())
-        print(f"grading on the {attached} workers of {scheduler} (more may join)"
-              if attached else f"no worker is attached to {scheduler} yet: waiting for one", flush=True)
+        print(
+            f"grading on the {attached} workers of {scheduler} (more may join)"
+            if attached
+            else f"no worker is attached to {scheduler} yet: waiting for one",
+            flush=True,
+        )
         return client
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
     client = Client(cluster)
     client.close_cluster = cluster  # closed with the client (see grade)
     print(f"grading on a local cluster of {n} workers", flush=True)
@@ -405,19 +427,29 @@ def require_judged_autograde(course: Path) -> None:
     config = course / "nbgrader_config.py"
     steps = []
     if config.is_file():
-        steps = PyFileConfigLoader(config.name, path=str(course)).load_config().Autograde.get(
-            "autograde_preprocessors", [])
+        steps = (
+            PyFileConfigLoader(config.name, path=str(course)).load_config().Autograde.get("autograde_preprocessors", [])
+        )
     first = steps[0] if steps else None
     if isinstance(first, str):  # nbgrader accepts a class's dotted name too
         first = import_item(first)
     if not (isinstance(first, type) and issubclass(first, JudgedExecute)):
-        raise SystemExit(f"{config} does not make JudgedExecute the first autograde step "
-                         f"(c.Autograde.autograde_preprocessors), and make grade grades only with it: see "
-                         f"grading/README.md")
+        raise SystemExit(
+            f"{config} does not make JudgedExecute the first autograde step "
+            f"(c.Autograde.autograde_preprocessors), and make grade grades only with it: see "
+            f"grading/README.md"
+        )
 
 
-def grade(course: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
-          force: bool = False, sandbox: bool = True) -> dict[str, str]:
+def grade(
+    course: Path,
+    assignment: str,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    sandbox: bool = True,
+) -> dict[str, str]:
     """Autograde, give feedback and export grades.csv; return the students whose grading failed, with why."""
     from concurrent.futures import CancelledError
 
@@ -432,8 +464,10 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
         with Gradebook(db_url(course)) as gb:
             gb.find_assignment(assignment)
     except MissingEntry:
-        raise SystemExit(f"{assignment} is not in the gradebook of {course}: run `nbgrader generate_assignment "
-                         f"{assignment}` there first") from None
+        raise SystemExit(
+            f"{assignment} is not in the gradebook of {course}: run `nbgrader generate_assignment "
+            f"{assignment}` there first"
+        ) from None
     require_judged_autograde(course)
     work = course / WORK / assignment
     (work / "logs").mkdir(parents=True, exist_ok=True)
@@ -445,14 +479,20 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
         raise SystemExit(f"another run is grading {assignment} in {course}") from None
     students = students_of(course, assignment)
     # a submission whose folder is a link (to a classmate's, say) is nobody's to grade: it fails here, unread
-    failed = {student: linked_submission_reason(link) for student in students
-              if (link := submission_link(course / "submitted" / student / assignment))}
+    failed = {
+        student: linked_submission_reason(link)
+        for student in students
+        if (link := submission_link(course / "submitted" / student / assignment))
+    }
     for student, why in failed.items():
         (work / "logs" / f"{student}.log").write_text(f"Not graded: {why}\n")
     todo = [s for s in students if s not in failed and (force or not is_graded(course, assignment, s))]
     done = len(students) - len(todo) - len(failed)
-    print(f"{assignment}: {len(students)} submissions, {done} already graded"
-          + (f", {len(failed)} not folders" if failed else ""), flush=True)
+    print(
+        f"{assignment}: {len(students)} submissions, {done} already graded"
+        + (f", {len(failed)} not folders" if failed else ""),
+        flush=True,
+    )
     client = client_for(scheduler, workers) if todo else None
     bar = tqdm(total=len(students), initial=len(students) - len(todo), unit="student", desc=assignment)
     if client:
@@ -467,9 +507,14 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
                     material = client.submit(carried, packed, pure=False)
                 student = student or waiting.pop()
                 tries[student] = tries.get(student, 0) + 1
-                future = client.submit(grade_submission, material, pack_submission(course, assignment, student),
-                                       sandbox, key=f"grade-{assignment}-{student}-{os.getpid()}-{tries[student]}",
-                                       pure=False)
+                future = client.submit(
+                    grade_submission,
+                    material,
+                    pack_submission(course, assignment, student),
+                    sandbox,
+                    key=f"grade-{assignment}-{student}-{os.getpid()}-{tries[student]}",
+                    pure=False,
+                )
                 whose[future.key] = student
                 running.add(future)
 
@@ -483,11 +528,19 @@ def grade(course: Path, assignment: str, *, workers: int | None = None, schedule
                     if tries[student] < SUBMIT_TRIES:
                         submit_next(student)
                         continue
-                    result = {"student": student, "success": False, "rows": None,
-                              "log": f"CancelledError: dask cancelled the grading {SUBMIT_TRIES} times"}
+                    result = {
+                        "student": student,
+                        "success": False,
+                        "rows": None,
+                        "log": f"CancelledError: dask cancelled the grading {SUBMIT_TRIES} times",
+                    }
                 except Exception as error:  # noqa: BLE001 (e.g. KilledWorker: the task killed every worker it ran on)
-                    result = {"student": student, "success": False, "rows": None,
-                              "log": f"{type(error).__name__}: {error}"}
+                    result = {
+                        "student": student,
+                        "success": False,
+                        "rows": None,
+                        "log": f"{type(error).__name__}: {error}",
+                    }
                 adopt(course, assignment, result)
                 (work / "logs" / f"{result['student']}.log").write_text(result["log"])
                 if not result["success"]:
@@ -513,11 +566,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", type=Path, default=COURSE_ROOT, help="nbgrader course root (default: %(default)s)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="processes of the local cluster (default: one per core)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="grade on the workers of this dask scheduler (e.g. tcp://host:8786)")
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="grade on the workers of this dask scheduler (e.g. tcp://host:8786)"
+    )
     parser.add_argument("--force", action="store_true", help="grade again students already graded")
-    parser.add_argument("--no-sandbox", action="store_true",
-                        help="run kernels without isolation (self-study only; the sandbox needs root)")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run kernels without isolation (self-study only; the sandbox needs root)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -527,15 +584,22 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
     course = args.course.resolve()
     try:
-        failed = grade(course, args.assignment, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                       sandbox=not args.no_sandbox)
+        failed = grade(
+            course,
+            args.assignment,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            force=args.force,
+            sandbox=not args.no_sandbox,
+        )
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to grade the rest", file=sys.stderr)
         return 130
     print(f"grades: {course / 'grades.csv'}; feedback: {course / 'feedback'}")
     if failed:
-        print(f"grading failed for {len(failed)} (logs in {course / WORK / args.assignment / 'logs'}):",
-              file=sys.stderr)
+        print(
+            f"grading failed for {len(failed)} (logs in {course / WORK / args.assignment / 'logs'}):", file=sys.stderr
+        )
         for student, why in failed.items():
             print(f"  {student}: {why}", file=sys.stderr)
     return 1 if failed else 0

@@ -22,19 +22,53 @@ MAX_ITEMS = 500_000  # values in one export or one reply, all arrays together
 MAX_STR_CHARS = 4 * 2**20  # characters of all its str values together (so that the JSON text stays in MAX_CHARS)
 MAX_DEPTH = 16  # nesting of containers
 MAX_TEXT = 200  # characters kept of a type name or an exception's message
-NUMBER_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
-                 "float32", "float64")
+NUMBER_DTYPES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+)
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 LABEL_TYPES = (type(None), bool, int, float, str)  # of a Series', an Index's or a column's name
 TAGS = {  # the fields of each kind of tagged tree
-    "float": {"v"}, "tuple": {"items"}, "dict": {"keys", "values"}, "scalar": {"dtype", "v"},
-    "ndarray": {"dtype", "shape", "data"}, "Index": {"dtype", "data", "name"},
-    "RangeIndex": {"start", "stop", "step", "name"}, "Series": {"dtype", "data", "index", "name"},
-    "DataFrame": {"index", "columns", "dtypes", "data"}, "function": set(), "unsupported": {"type"},
+    "float": {"v"},
+    "tuple": {"items"},
+    "dict": {"keys", "values"},
+    "scalar": {"dtype", "v"},
+    "ndarray": {"dtype", "shape", "data"},
+    "Index": {"dtype", "data", "name"},
+    "RangeIndex": {"start", "stop", "step", "name"},
+    "Series": {"dtype", "data", "index", "name"},
+    "DataFrame": {"index", "columns", "dtypes", "data"},
+    "function": set(),
+    "unsupported": {"type"},
 }
-ERRORS = ("ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError", "IndexError", "KeyError",
-          "LookupError", "MemoryError", "NameError", "NotImplementedError", "OverflowError", "RecursionError",
-          "RuntimeError", "TypeError", "ValueError", "ZeroDivisionError")  # come back as themselves
+ERRORS = (
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "FloatingPointError",
+    "IndexError",
+    "KeyError",
+    "LookupError",
+    "MemoryError",
+    "NameError",
+    "NotImplementedError",
+    "OverflowError",
+    "RecursionError",
+    "RuntimeError",
+    "TypeError",
+    "ValueError",
+    "ZeroDivisionError",
+)  # come back as themselves
 
 
 class Unsupported(TypeError):
@@ -92,20 +126,34 @@ def encode(value, budget=None, depth=0):
         dtype, data = _array(value, budget)
         return {"t": "ndarray", "dtype": dtype, "shape": list(value.shape), "data": data}
     if kind is pd.RangeIndex:
-        return {"t": "RangeIndex", "start": value.start, "stop": value.stop, "step": value.step,
-                "name": _label(value.name)}
+        return {
+            "t": "RangeIndex",
+            "start": value.start,
+            "stop": value.stop,
+            "step": value.step,
+            "name": _label(value.name),
+        }
     if kind is pd.Index:
         dtype, data = _array(value, budget)
         return {"t": "Index", "dtype": dtype, "data": data, "name": _label(value.name)}
     if kind is pd.Series:
         dtype, data = _array(value, budget)
-        return {"t": "Series", "dtype": dtype, "data": data, "index": encode(value.index, budget, depth + 1),
-                "name": _label(value.name)}
+        return {
+            "t": "Series",
+            "dtype": dtype,
+            "data": data,
+            "index": encode(value.index, budget, depth + 1),
+            "name": _label(value.name),
+        }
     if kind is pd.DataFrame:
         columns = [_array(value.iloc[:, i], budget) for i in range(value.shape[1])]
-        return {"t": "DataFrame", "index": encode(value.index, budget, depth + 1),
-                "columns": encode(value.columns, budget, depth + 1), "dtypes": [c[0] for c in columns],
-                "data": [c[1] for c in columns]}
+        return {
+            "t": "DataFrame",
+            "index": encode(value.index, budget, depth + 1),
+            "columns": encode(value.columns, budget, depth + 1),
+            "dtypes": [c[0] for c in columns],
+            "data": [c[1] for c in columns],
+        }
     raise Unsupported(kind.__name__)
 
 
@@ -282,10 +330,19 @@ def _decode_marker(tree, budget, depth):
     raise Malformed(f"a {tree['t']} marker where a value belongs")
 
 
-_DECODERS = {"float": _decode_float, "tuple": _decode_tuple, "dict": _decode_dict, "scalar": _decode_scalar,
-             "ndarray": _decode_ndarray, "Index": _decode_index, "RangeIndex": _decode_range_index,
-             "Series": _decode_series, "DataFrame": _decode_frame, "function": _decode_marker,
-             "unsupported": _decode_marker}
+_DECODERS = {
+    "float": _decode_float,
+    "tuple": _decode_tuple,
+    "dict": _decode_dict,
+    "scalar": _decode_scalar,
+    "ndarray": _decode_ndarray,
+    "Index": _decode_index,
+    "RangeIndex": _decode_range_index,
+    "Series": _decode_series,
+    "DataFrame": _decode_frame,
+    "function": _decode_marker,
+    "unsupported": _decode_marker,
+}
 
 
 def _list(value):

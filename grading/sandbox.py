@@ -56,9 +56,27 @@ INIT = Path(sandbox_init.__file__).resolve()
 CLEAR_SECONDS = 60  # how long a slot's leftover processes may take to die before the slot is refused
 # What a kernel sees of the host besides the Python environment and the course's helpers and data:
 # the system's programs and libraries, and the few files of /etc that they read.
-SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
-                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone", "/etc/nsswitch.conf",
-                "/etc/hosts", "/etc/alternatives", "/etc/fonts", "/etc/mime.types", "/etc/ssl", "/etc/python3*")
+SYSTEM_PATHS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/etc/mime.types",
+    "/etc/ssl",
+    "/etc/python3*",
+)
 
 
 def user_name(slot: int) -> str:
@@ -70,8 +88,20 @@ def ensure_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:  # if another grader made it meanwhile, useradd fails and the user is there
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            stderr=subprocess.DEVNULL,
+        )
         return pwd.getpwnam(name)
 
 
@@ -92,7 +122,7 @@ def _mountinfo(proc: Path) -> list[tuple[str, str, str, set[str]]]:
 
 def _inside(own: str, root: str) -> str:
     """The path of cgroup ``own`` relative to a hierarchy mounted from ``root``."""
-    return own[len(root):].lstrip("/") if own.startswith(root) else own.lstrip("/")
+    return own[len(root) :].lstrip("/") if own.startswith(root) else own.lstrip("/")
 
 
 def _v2_base(own: Path, controllers: set[str]) -> Path | None:
@@ -110,8 +140,9 @@ def _v2_base(own: Path, controllers: set[str]) -> Path | None:
         return own.parent
 
 
-def cgroup_bases(controllers: tuple[str, ...] = ("memory", "pids"),
-                 proc: Path = Path("/proc/self")) -> dict[Path, list[str]]:
+def cgroup_bases(
+    controllers: tuple[str, ...] = ("memory", "pids"), proc: Path = Path("/proc/self")
+) -> dict[Path, list[str]]:
     """Where the slots' cgroups go: ``{parent folder: controllers}``, one folder per v1 hierarchy holding one of
     ``controllers``, or the v2 one. Under this process's own cgroup (so an outer limit still applies)."""
     own_v1, own_v2 = {}, None
@@ -138,8 +169,10 @@ def cgroup_bases(controllers: tuple[str, ...] = ("memory", "pids"),
                     missing.clear()
                 break
     if missing:
-        raise SandboxError(f"the grading sandbox needs the cgroup controllers {sorted(missing)} (v1 or v2) and "
-                           f"cannot find them delegated to this process; see grading/README.md, 'The sandbox'")
+        raise SandboxError(
+            f"the grading sandbox needs the cgroup controllers {sorted(missing)} (v1 or v2) and "
+            f"cannot find them delegated to this process; see grading/README.md, 'The sandbox'"
+        )
     return bases
 
 
@@ -147,9 +180,12 @@ def cgroup_limits(folder: Path, controllers: list[str], limits: SandboxLimits) -
     """Write the memory and process ceilings of one slot cgroup (v1 or v2 files)."""
     memory = str(limits.memory_mb * 2**20)
     v2 = (folder / "cgroup.controllers").exists()
-    files = {"memory": [("memory.max", memory), ("memory.swap.max", "0")] if v2 else
-                       [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
-             "pids": [("pids.max", str(limits.processes))]}
+    files = {
+        "memory": [("memory.max", memory), ("memory.swap.max", "0")]
+        if v2
+        else [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
+        "pids": [("pids.max", str(limits.processes))],
+    }
     for name in controllers:
         for file, value in files[name]:
             if (folder / file).exists() or file in ("memory.max", "memory.limit_in_bytes", "pids.max"):
@@ -233,9 +269,13 @@ class Slot:
             cgroup_limits(folder, names, self.limits)
         self._unmount_sockets()
         self.sockets.mkdir(mode=0o700, exist_ok=True)
-        sandbox_init.tmpfs(str(self.sockets), self.limits.socket_folder_kb, "700",
-                           f"uid={self.user.pw_uid},gid={self.user.pw_gid}",
-                           sandbox_init.MS_NOSUID | sandbox_init.MS_NODEV | sandbox_init.MS_NOEXEC)
+        sandbox_init.tmpfs(
+            str(self.sockets),
+            self.limits.socket_folder_kb,
+            "700",
+            f"uid={self.user.pw_uid},gid={self.user.pw_gid}",
+            sandbox_init.MS_NOSUID | sandbox_init.MS_NODEV | sandbox_init.MS_NOEXEC,
+        )
 
     def _unmount_sockets(self) -> None:
         while os.path.ismount(self.sockets):
@@ -250,12 +290,21 @@ class Slot:
         seen = [*view_paths(), *keep]
         folders = [k for k in seen if not os.path.islink(k)]
         fonts = glob.glob(os.path.join(matplotlib.get_cachedir(), "fontlist-*.json"))
-        return {**spec, "user": self.user.pw_name, "keep": seen, "socket_folder": str(self.sockets),
-                "cgroups": [str(c) for c in self.cgroups], "stage": str(STAGE),
-                "cover": sorted({os.path.realpath(p) for p in cover
-                                 if any(_under(os.path.realpath(p), k) for k in folders)}),
-                "home_files": [*spec["home_files"], *((os.path.realpath(p), f".cache/matplotlib/{os.path.basename(p)}")
-                                                      for p in fonts)]}
+        return {
+            **spec,
+            "user": self.user.pw_name,
+            "keep": seen,
+            "socket_folder": str(self.sockets),
+            "cgroups": [str(c) for c in self.cgroups],
+            "stage": str(STAGE),
+            "cover": sorted(
+                {os.path.realpath(p) for p in cover if any(_under(os.path.realpath(p), k) for k in folders)}
+            ),
+            "home_files": [
+                *spec["home_files"],
+                *((os.path.realpath(p), f".cache/matplotlib/{os.path.basename(p)}") for p in fonts),
+            ],
+        }
 
     def release(self) -> None:
         """Give the slot back; what the kernel left running is killed by the slot's next user."""
@@ -294,14 +343,32 @@ def _under(path: str, folder: str) -> bool:
 def launch_spec(limits: SandboxLimits, files: list[tuple[str, str]] = (), ignore_warnings: list[str] = ()) -> dict:
     """What :mod:`grading.sandbox_init` does for an unsandboxed kernel (a :meth:`Slot.spec` adds the sandbox):
     ``files`` are (absolute source, name in the working folder) pairs."""
-    return {"user": None, "limits": limits.as_dict(), "files": [list(f) for f in files], "home_files": [],
-            "ignore_warnings": list(ignore_warnings)}
+    return {
+        "user": None,
+        "limits": limits.as_dict(),
+        "files": [list(f) for f in files],
+        "home_files": [],
+        "ignore_warnings": list(ignore_warnings),
+    }
 
 
 def launch_command(argv: list[str], spec: dict) -> list[str]:
     """The command line that runs ``argv`` as ``spec`` says; its environment needs :func:`launch_env`."""
-    wrapper = ["setpriv", "--pdeathsig", "KILL", "--",  # the sandbox dies with whoever started it
-               "unshare", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--"]
+    wrapper = [
+        "setpriv",
+        "--pdeathsig",
+        "KILL",
+        "--",  # the sandbox dies with whoever started it
+        "unshare",
+        "--net",
+        "--mount",
+        "--pid",
+        "--ipc",
+        "--uts",
+        "--fork",
+        "--kill-child",
+        "--",
+    ]
     return [*(wrapper if spec["user"] else []), sys.executable, "-I", str(INIT), "--", *argv]
 
 
@@ -321,9 +388,12 @@ class GradingKernelSpecs(KernelSpecManager):
     provisioner_name = Unicode(help="The entry point name of the provisioner that starts the kernel.")
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                          display_name=f"Python (grading: {kernel_name or 'any kernel'})", language="python",
-                          metadata={"kernel_provisioner": {"provisioner_name": self.provisioner_name}})
+        return KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name=f"Python (grading: {kernel_name or 'any kernel'})",
+            language="python",
+            metadata={"kernel_provisioner": {"provisioner_name": self.provisioner_name}},
+        )
 
 
 class UnsandboxedProvisioner(LocalProvisioner):
@@ -365,8 +435,12 @@ class UnsandboxedProvisioner(LocalProvisioner):
     def _spec(self, cwd: str) -> dict:
         """What :mod:`grading.sandbox_init` is to do for a kernel started in folder ``cwd``."""
         km = self.parent
-        files = [(name, os.path.basename(name)) if os.path.isabs(name)
-                 else (os.path.join(os.path.realpath(cwd), name), os.path.normpath(name)) for name in km.files]
+        files = [
+            (name, os.path.basename(name))
+            if os.path.isabs(name)
+            else (os.path.join(os.path.realpath(cwd), name), os.path.normpath(name))
+            for name in km.files
+        ]
         return launch_spec(km.limits, files, km.ignore_warnings)
 
     @property
@@ -384,8 +458,10 @@ class SandboxProvisioner(UnsandboxedProvisioner):
     def _prepare(self) -> str:
         km = self.parent
         if os.geteuid() != 0:
-            raise SandboxError("the grading sandbox needs root (it makes users, namespaces and cgroups); "
-                               "see grading/README.md for grading without it")
+            raise SandboxError(
+                "the grading sandbox needs root (it makes users, namespaces and cgroups); "
+                "see grading/README.md for grading without it"
+            )
         if self.slot is None:
             self.slot = Slot(km.limits, km.slot_number)
         else:  # a restart: the same slot, emptied again
@@ -420,11 +496,17 @@ class UnsandboxedKernelManager(AsyncKernelManager):
 
     provisioner_name = "grading-unsandboxed"
     limits = Instance(SandboxLimits, help="The limits; by default those of the configuration.")
-    files = List(Unicode(), help="Files copied into the kernel's otherwise empty working folder: absolute paths "
-                                 "as they are, relative ones from the folder the notebook is run in. Regular "
-                                 "files only, reached without symbolic links.").tag(config=True)
-    ignore_warnings = List(Unicode(), ["statsmodels.tools.sm_exceptions.ConvergenceWarning"],
-                           help="Warning classes the kernel ignores (noise in graded output).").tag(config=True)
+    files = List(
+        Unicode(),
+        help="Files copied into the kernel's otherwise empty working folder: absolute paths "
+        "as they are, relative ones from the folder the notebook is run in. Regular "
+        "files only, reached without symbolic links.",
+    ).tag(config=True)
+    ignore_warnings = List(
+        Unicode(),
+        ["statsmodels.tools.sm_exceptions.ConvergenceWarning"],
+        help="Warning classes the kernel ignores (noise in graded output).",
+    ).tag(config=True)
 
     @default("limits")
     def _default_limits(self) -> SandboxLimits:
@@ -453,8 +535,11 @@ class SandboxedKernelManager(UnsandboxedKernelManager):
     started by :class:`SandboxProvisioner`."""
 
     provisioner_name = "grading-sandbox"
-    cover = List(Unicode(), help="Folders shown empty to the kernel even if inside a folder it sees (the course "
-                                 "root, the grader's home and the notebook's folder always are).").tag(config=True)
+    cover = List(
+        Unicode(),
+        help="Folders shown empty to the kernel even if inside a folder it sees (the course "
+        "root, the grader's home and the notebook's folder always are).",
+    ).tag(config=True)
     slot_number = Integer(None, allow_none=True, help="Use this slot, once free, rather than the lowest free one.")
 
     @property

@@ -57,8 +57,16 @@ def _check(result: int, what: str) -> None:
 
 
 def mount(source: str, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
-                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {source} on {target}")
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {source} on {target}",
+    )
 
 
 def tmpfs(target: str, size_kb: int, mode: str, extra: str = "", flags: int = MS_NOSUID | MS_NODEV) -> None:
@@ -149,9 +157,13 @@ def startup_file(ignore_warnings: list[str]) -> tuple[str, bytes]:
     lines = ["import warnings as _grading_warnings"]
     for dotted in ignore_warnings:
         module, name = dotted.rsplit(".", 1)
-        lines += ["try:", f"    _grading_warnings.filterwarnings('ignore', category=getattr(__import__("
-                          f"{module!r}, fromlist=[{name!r}]), {name!r}))", "except (ImportError, AttributeError):",
-                  "    pass"]
+        lines += [
+            "try:",
+            f"    _grading_warnings.filterwarnings('ignore', category=getattr(__import__("
+            f"{module!r}, fromlist=[{name!r}]), {name!r}))",
+            "except (ImportError, AttributeError):",
+            "    pass",
+        ]
     lines.append("del _grading_warnings")
     return ".ipython/profile_default/startup/00-grading.py", ("\n".join(lines) + "\n").encode()
 
@@ -202,8 +214,12 @@ def new_root(root: str, spec: dict, user: tuple[str, int, int]) -> None:
     for device in DEVICES:
         open(root + "/dev/" + device, "w").close()
         mount("/dev/" + device, root + "/dev/" + device, None, MS_BIND)
-    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for link, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, root + "/dev/" + link)
     os.makedirs(root + "/proc")
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -225,8 +241,12 @@ def join_cgroups(folders: list[str]) -> None:
 
 def set_limits(limits: dict, sandboxed: bool) -> None:
     """Rlimits of the kernel process (inherited by what it starts); the sandbox user cannot raise them."""
-    chosen = [(resource.RLIMIT_AS, limits["memory_mb"] * MiB, 0), (resource.RLIMIT_CPU, limits["cpu_seconds"], 5),
-              (resource.RLIMIT_FSIZE, limits["file_size_mb"] * MiB, 0), (resource.RLIMIT_CORE, 0, 0)]
+    chosen = [
+        (resource.RLIMIT_AS, limits["memory_mb"] * MiB, 0),
+        (resource.RLIMIT_CPU, limits["cpu_seconds"], 5),
+        (resource.RLIMIT_FSIZE, limits["file_size_mb"] * MiB, 0),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
     if sandboxed:  # a per-user count: unsandboxed, it would count the user's other programs too
         chosen.append((resource.RLIMIT_NPROC, limits["processes"], 0))
     for what, value, grace in chosen:
@@ -244,7 +264,7 @@ def forward(pipe: int, cap: int) -> None:
     sent = 0
     while chunk := os.read(pipe, 1 << 16):
         if sent < cap:
-            part = chunk[:cap - sent]
+            part = chunk[: cap - sent]
             sent += len(part)
             try:
                 os.write(2, part)
@@ -269,8 +289,16 @@ def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[s
             os.chdir(workdir)
             if user:
                 name, uid, gid = user
-                command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
-                           "--inh-caps=-all", "--", *command]
+                command = [
+                    "setpriv",
+                    f"--reuid={uid}",
+                    f"--regid={gid}",
+                    "--clear-groups",
+                    "--no-new-privs",
+                    "--inh-caps=-all",
+                    "--",
+                    *command,
+                ]
             os.execvpe(command[0], command, env)
         except BaseException as e:  # noqa: BLE001 (the forked child reports any failure, then exits)
             os.write(2, f"grading sandbox: cannot start {command[0]}: {e}\n".encode())
@@ -297,8 +325,9 @@ def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[s
     signal.alarm(0)
     code = os.waitstatus_to_exitcode(status)
     if out_of_time:
-        print(f"grading sandbox: {command[0]} killed after {limits['wall_seconds']} s of wall-clock time",
-              file=sys.stderr)
+        print(
+            f"grading sandbox: {command[0]} killed after {limits['wall_seconds']} s of wall-clock time", file=sys.stderr
+        )
     elif code < 0 and -code not in (signal.SIGTERM, signal.SIGINT):  # e.g. SIGXCPU: out of CPU time
         print(f"grading sandbox: {command[0]} killed by {signal.Signals(-code).name}", file=sys.stderr)
     return 128 - code if code < 0 else code

@@ -54,13 +54,16 @@ def measure_timeouts(course_root: Path = COURSE_ROOT, factor: float = 10.0, floo
         slowest, total = 0.0, 0.0
         for path in sorted(folder.glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}},
-                           record_timing=True).execute()
+            NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}}, record_timing=True).execute()
             seconds = cell_seconds(nb)
             slowest, total = max(slowest, *seconds), total + sum(seconds)
         timeout = timeout_for([slowest], factor, floor)
-        result[folder.name] = {"timeout": timeout, "notebook_timeout": notebook_timeout_for(total, timeout, factor),
-                               "slowest_cell_seconds": round(slowest, 2), "total_seconds": round(total, 2)}
+        result[folder.name] = {
+            "timeout": timeout,
+            "notebook_timeout": notebook_timeout_for(total, timeout, factor),
+            "slowest_cell_seconds": round(slowest, 2),
+            "total_seconds": round(total, 2),
+        }
     return result
 
 
@@ -70,8 +73,10 @@ def read_timeouts(course_root: Path = COURSE_ROOT) -> dict[str, dict[str, int]]:
     path = Path(course_root) / TIMEOUTS_FILE
     if not path.is_file():
         return {}
-    return {name: {key: int(entry[key]) for key in ("timeout", "notebook_timeout")}
-            for name, entry in json.loads(path.read_text()).items()}
+    return {
+        name: {key: int(entry[key]) for key in ("timeout", "notebook_timeout")}
+        for name, entry in json.loads(path.read_text()).items()
+    }
 
 
 def write_timeouts(course_root: Path, factor: float, floor: int) -> dict:

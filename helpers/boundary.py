@@ -38,8 +38,16 @@ from scipy import optimize, stats
 from helpers.likelihood import Profile, group_codes
 from helpers.progress import progress_bar
 
-__all__ = ["BoundaryTestError", "BootstrapLRT", "ExactRLRT", "chi2_mixture_pvalue", "lr_statistic", "bootstrap_lrt",
-           "exact_rlrt", "rlrt_statistics"]
+__all__ = [
+    "BoundaryTestError",
+    "BootstrapLRT",
+    "ExactRLRT",
+    "chi2_mixture_pvalue",
+    "lr_statistic",
+    "bootstrap_lrt",
+    "exact_rlrt",
+    "rlrt_statistics",
+]
 
 _CHUNK = 100  # replicates optimised together (one step of the progress bar)
 _FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
@@ -111,15 +119,27 @@ class BootstrapLRT:
 
     def summary(self) -> pd.Series:
         """The test in one column: statistic, df, the three p-values, the Monte Carlo error, replicates."""
-        return pd.Series({"LRT": self.statistic, "df": self.df, "p (chi2)": self.chi2_p_value,
-                          "p (50:50 mixture)": self.mixture_p_value, "p (bootstrap)": self.p_value,
-                          "MC s.e.": self.mc_se, "replicates": self.n_boot, "share of T* = 0":
-                          float(np.mean(self.null_statistics <= 1e-8))}, name=f"{self.method} LRT", dtype=object)
+        return pd.Series(
+            {
+                "LRT": self.statistic,
+                "df": self.df,
+                "p (chi2)": self.chi2_p_value,
+                "p (50:50 mixture)": self.mixture_p_value,
+                "p (bootstrap)": self.p_value,
+                "MC s.e.": self.mc_se,
+                "replicates": self.n_boot,
+                "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8)),
+            },
+            name=f"{self.method} LRT",
+            dtype=object,
+        )
 
     def __repr__(self) -> str:
-        return (f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates (seed {self.seed}): "
-                f"LRT = {self.statistic:.4g}, p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); "
-                f"50:50 mixture p = {self.mixture_p_value:.4g}")
+        return (
+            f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates (seed {self.seed}): "
+            f"LRT = {self.statistic:.4g}, p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); "
+            f"50:50 mixture p = {self.mixture_p_value:.4g}"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -152,14 +172,24 @@ class ExactRLRT:
 
     def summary(self) -> pd.Series:
         """The test in one column: statistic, mixture and exact p-values, Monte Carlo error, simulations."""
-        return pd.Series({"RLRT": self.statistic, "p (50:50 mixture)": self.mixture_p_value,
-                          "p (exact)": self.p_value, "MC s.e.": self.mc_se, "simulations": self.n_sim,
-                          "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8))}, name="exact RLRT",
-                         dtype=object)
+        return pd.Series(
+            {
+                "RLRT": self.statistic,
+                "p (50:50 mixture)": self.mixture_p_value,
+                "p (exact)": self.p_value,
+                "MC s.e.": self.mc_se,
+                "simulations": self.n_sim,
+                "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8)),
+            },
+            name="exact RLRT",
+            dtype=object,
+        )
 
     def __repr__(self) -> str:
-        return (f"Exact restricted LRT, {self.n_sim} simulations (seed {self.seed}): RLRT = {self.statistic:.4g}, "
-                f"p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}")
+        return (
+            f"Exact restricted LRT, {self.n_sim} simulations (seed {self.seed}): RLRT = {self.statistic:.4g}, "
+            f"p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}"
+        )
 
 
 def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
@@ -202,18 +232,38 @@ def _spec(result, role: str) -> _Spec:
     model = getattr(result, "model", None)
     kind = type(model).__name__
     if kind == "OLS":
-        return _Spec(np.asarray(model.endog, float), np.asarray(model.exog, float), np.empty((len(model.endog), 0)),
-                     None, None, None, [], list(model.exog_names))
+        return _Spec(
+            np.asarray(model.endog, float),
+            np.asarray(model.exog, float),
+            np.empty((len(model.endog), 0)),
+            None,
+            None,
+            None,
+            [],
+            list(model.exog_names),
+        )
     if kind != "MixedLM" or not hasattr(result, "cov_re"):
-        raise BoundaryTestError(f"the {role} model must be a fitted smf.mixedlm(...) (or, for no random effects, "
-                                f"smf.ols(...)) result, got {type(result).__name__}")
+        raise BoundaryTestError(
+            f"the {role} model must be a fitted smf.mixedlm(...) (or, for no random effects, "
+            f"smf.ols(...)) result, got {type(result).__name__}"
+        )
     if model.k_vc:
-        raise BoundaryTestError(f"the {role} model has variance components (vc_formula); these tests support one "
-                                "grouping factor with re_formula random effects")
+        raise BoundaryTestError(
+            f"the {role} model has variance components (vc_formula); these tests support one "
+            "grouping factor with re_formula random effects"
+        )
     if getattr(result, "freepat", None) is not None:
         raise BoundaryTestError(f"the {role} model was fitted with constraints (free=...); refit it without them")
-    return _Spec(np.asarray(model.endog, float), np.asarray(model.exog, float), np.asarray(model.exog_re, float),
-                 group_codes(model), bool(model.reml), float(result.llf), list(model.data.exog_re_names), list(model.exog_names))
+    return _Spec(
+        np.asarray(model.endog, float),
+        np.asarray(model.exog, float),
+        np.asarray(model.exog_re, float),
+        group_codes(model),
+        bool(model.reml),
+        float(result.llf),
+        list(model.data.exog_re_names),
+        list(model.exog_names),
+    )
 
 
 def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
@@ -223,8 +273,10 @@ def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
     if null.y.shape != alternative.y.shape or not np.array_equal(null.y, alternative.y):
         raise BoundaryTestError("the two fits are not of the same response and observations")
     if null.X.shape != alternative.X.shape or not np.allclose(null.X, alternative.X, rtol=1e-12, atol=0):
-        raise BoundaryTestError("the two models must have the same fixed effects: these tests compare random parts "
-                                f"(null: {null.x_names}, alternative: {alternative.x_names})")
+        raise BoundaryTestError(
+            "the two models must have the same fixed effects: these tests compare random parts "
+            f"(null: {null.x_names}, alternative: {alternative.x_names})"
+        )
     if null.reml is not None and null.reml != alternative.reml:
         raise BoundaryTestError("fit both models by REML (reml=True) or both by ML (reml=False)")
     if null.codes is not None and not np.array_equal(null.codes, alternative.codes):
@@ -233,8 +285,10 @@ def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
     for j in range(null.Z.shape[1]):
         same = [k for k in range(alternative.Z.shape[1]) if np.allclose(null.Z[:, j], alternative.Z[:, k])]
         if not same:
-            raise BoundaryTestError(f"the null model's random effect {null.z_names[j]!r} is not among the "
-                                    f"alternative's {alternative.z_names}: the models are not nested")
+            raise BoundaryTestError(
+                f"the null model's random effect {null.z_names[j]!r} is not among the "
+                f"alternative's {alternative.z_names}: the models are not nested"
+            )
         order.append(same[0])
     if len(order) >= alternative.Z.shape[1]:
         raise BoundaryTestError("the alternative model must have more random effects than the null")
@@ -257,8 +311,9 @@ def _minimise(profile: Profile, stats: tuple, starts: np.ndarray) -> tuple[np.nd
     converged = np.zeros(n_rep, bool)
     eye, h = np.eye(d), _FD_STEP
     pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
-    offsets = np.concatenate([h * eye, -h * eye] + ([np.array([h * (eye[i] + eye[j]) for i, j in pairs])]
-                                                     if pairs else []))
+    offsets = np.concatenate(
+        [h * eye, -h * eye] + ([np.array([h * (eye[i] + eye[j]) for i, j in pairs])] if pairs else [])
+    )
     for _ in range(_MAX_NEWTON):
         active = np.flatnonzero(~converged)
         if not active.size:
@@ -267,7 +322,7 @@ def _minimise(profile: Profile, stats: tuple, starts: np.ndarray) -> tuple[np.nd
         points = (x[:, None, :] + offsets[None]).reshape(-1, d)
         values = profile.deviance(points, stats, np.repeat(active, len(offsets))).reshape(len(active), -1)
         f0 = dev[active]
-        plus, minus = values[:, :d], values[:, d:2 * d]
+        plus, minus = values[:, :d], values[:, d : 2 * d]
         grad = (plus - minus) / (2 * h)
         hess = np.zeros((len(active), d, d))
         hess[:, range(d), range(d)] = (plus - 2 * f0[:, None] + minus) / h**2
@@ -298,8 +353,9 @@ def _polish(profile: Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, 
         def fun(t):
             return float(profile.deviance(t[None], stats, idx)[0])
 
-        best = optimize.minimize(fun, theta[r], method="Nelder-Mead",
-                                 options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000 * profile.d})
+        best = optimize.minimize(
+            fun, theta[r], method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000 * profile.d}
+        )
         best = optimize.minimize(fun, best.x, method="BFGS", options={"gtol": 1e-7})
         if best.fun < dev[r]:
             theta[r], dev[r] = best.x, best.fun
@@ -350,8 +406,7 @@ class _Comparison:
         self.refits_polished += _polish(self.alt, stats1, theta1, dev1, ~ok1)
         # The alternative contains the null: where it is not lower (rounding), the null's point is its optimum.
         dev1 = np.minimum(dev1, self.alt.deviance(self._embed(theta0, 0.0), stats1, np.arange(len(Y))))
-        out.update(theta0=theta0, dev0=dev0, theta1=theta1, dev1=dev1, stats0=stats0,
-                   lrt=np.maximum(dev0 - dev1, 0.0))
+        out.update(theta0=theta0, dev0=dev0, theta1=theta1, dev1=dev1, stats0=stats0, lrt=np.maximum(dev0 - dev1, 0.0))
         return out
 
     def loglik(self, dev: float) -> float:
@@ -407,18 +462,27 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     psi = sigma**2 * L0 @ L0.T
     scale = comparison.scale[: comparison.q0]
     null_fit = {"sigma2": sigma**2, "cov_re": psi / np.outer(scale, scale)}
-    return BootstrapLRT(statistic=statistic, p_value=p, mc_se=se, null_statistics=null_statistics,
-                        df=comparison.alt.d - comparison.null.d, method="REML" if comparison.reml else "ML",
-                        seed=seed, null_fit=null_fit, refits={"replicates": n_boot,
-                                                              "refitted one by one": comparison.refits_polished})
+    return BootstrapLRT(
+        statistic=statistic,
+        p_value=p,
+        mc_se=se,
+        null_statistics=null_statistics,
+        df=comparison.alt.d - comparison.null.d,
+        method="REML" if comparison.reml else "ML",
+        seed=seed,
+        null_fit=null_fit,
+        refits={"replicates": n_boot, "refitted one by one": comparison.refits_polished},
+    )
 
 
 def _check_against_statsmodels(comparison: _Comparison, observed: dict, null: _Spec, alt: _Spec) -> None:
     """Our optimum must be at least statsmodels' (to rounding) for both observed fits."""
     for spec, dev, name in ((null, observed["dev0"][0], "null"), (alt, observed["dev1"][0], "alternative")):
         if spec.llf is not None and comparison.loglik(dev) < spec.llf - 1e-6 * max(1.0, abs(spec.llf)):
-            raise BoundaryTestError(f"could not refit the {name} model to its statsmodels optimum "
-                                    f"({comparison.loglik(dev)} < {spec.llf}); please report this data set")
+            raise BoundaryTestError(
+                f"could not refit the {name} model to its statsmodels optimum "
+                f"({comparison.loglik(dev)} < {spec.llf}); please report this data set"
+            )
 
 
 # ----------------------------------------------------------------------------- exact RLRT
@@ -466,8 +530,15 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
             bar.update(size)
     null = np.concatenate(null)
     p_value, se = _pvalue(statistic, null)
-    return ExactRLRT(statistic=statistic, p_value=p_value, mc_se=se, null_statistics=null, seed=seed,
-                     eigenvalues=mu, variance_ratio=ratio)
+    return ExactRLRT(
+        statistic=statistic,
+        p_value=p_value,
+        mc_se=se,
+        null_statistics=null,
+        seed=seed,
+        eigenvalues=mu,
+        variance_ratio=ratio,
+    )
 
 
 def rlrt_statistics(result, responses) -> np.ndarray:
@@ -482,8 +553,10 @@ def rlrt_statistics(result, responses) -> np.ndarray:
     responses = np.asarray(responses, dtype=float)
     n = design.Q.shape[0]
     if responses.ndim != 2 or responses.shape[1] != n:
-        raise BoundaryTestError(f"responses must be a 2-d array with one row per data set and {n} columns, one per "
-                                f"observation of the fit; got shape {responses.shape}")
+        raise BoundaryTestError(
+            f"responses must be a 2-d array with one row per data set and {n} columns, one per "
+            f"observation of the fit; got shape {responses.shape}"
+        )
     if not np.isfinite(responses).all():
         raise BoundaryTestError("responses must be finite numbers")
     return np.array([design.statistic(y)[0] for y in responses])
@@ -494,8 +567,10 @@ class _OneComponent:
 
     def __init__(self, spec: _Spec, caller: str):
         if spec.Z.shape[1] != 1:
-            raise BoundaryTestError(f"{caller} tests a single variance component; this model has random effects "
-                                    f"{spec.z_names}. For more, use bootstrap_lrt")
+            raise BoundaryTestError(
+                f"{caller} tests a single variance component; this model has random effects "
+                f"{spec.z_names}. For more, use bootstrap_lrt"
+            )
         if not spec.reml:
             raise BoundaryTestError(f"{caller} is a restricted (REML) test: fit with reml=True")
         n, p = spec.X.shape
@@ -509,7 +584,8 @@ class _OneComponent:
                 "the random effect lies within the fixed effects (one group, or the grouping column also among the "
                 "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
                 "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
-                "not also fit the grouping column as a fixed effect")
+                "not also fit the grouping column as a fixed effect"
+            )
         keep = singular > 1e-10 * singular.max()
         self.U, self.mu, self.dof = U[:, keep], singular[keep] ** 2, n - p
 
@@ -535,8 +611,7 @@ def _observed_rlrt(coords: np.ndarray, rest: float, mu: np.ndarray, dof: int) ->
     if values[best] <= 0:
         return 0.0, 0.0
     lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    found = optimize.minimize_scalar(lambda g: -value(g), bounds=(lo, hi), method="bounded",
-                                     options={"xatol": 1e-12})
+    found = optimize.minimize_scalar(lambda g: -value(g), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
     return float(max(-found.fun, values[best])), float(np.exp(found.x))
 
 

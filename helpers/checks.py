@@ -32,8 +32,9 @@ def check_number(value, name: str, low: float = -np.inf, high: float = np.inf) -
         raise AssertionError(f"{name} = {value:.6g} is outside the plausible range [{low:g}, {high:g}]")
 
 
-def check_close(value, reference, name: str, rtol: float = 1e-3, atol: float = 0.0,
-                mistakes: dict[str, object] | None = None) -> None:
+def check_close(
+    value, reference, name: str, rtol: float = 1e-3, atol: float = 0.0, mistakes: dict[str, object] | None = None
+) -> None:
     """``value`` agrees with ``reference`` within ``atol + rtol * |reference|`` elementwise."""
     got = np.asarray(value, dtype=float)
     want = np.asarray(reference, dtype=float)
@@ -46,8 +47,10 @@ def check_close(value, reference, name: str, rtol: float = 1e-3, atol: float = 0
         if wrong.shape == got.shape and np.allclose(got, wrong, rtol=rtol, atol=atol):
             raise AssertionError(f"{name} looks like {description}; please check your method")
     shown = f"{float(got):.6g}" if got.ndim == 0 else "these values"
-    raise AssertionError(f"{name} = {shown} is not the expected value "
-                         f"(tolerance: relative {rtol:g}, absolute {atol:g}); please check your method")
+    raise AssertionError(
+        f"{name} = {shown} is not the expected value "
+        f"(tolerance: relative {rtol:g}, absolute {atol:g}); please check your method"
+    )
 
 
 def check_frame(frame, name: str, columns: list[str], index=None, index_name: str | None = None) -> None:
@@ -76,5 +79,7 @@ def check_series(series, name: str, index=None) -> None:
 def _check_index(found, expected, name: str) -> None:
     expected = list(expected)
     if len(found) != len(expected) or set(found.tolist()) != set(expected):
-        raise AssertionError(f"{name} should have one row for each of {len(expected)} groups "
-                             f"({expected[:3]}...), it has {len(found)} rows ({list(found[:3])}...)")
+        raise AssertionError(
+            f"{name} should have one row for each of {len(expected)} groups "
+            f"({expected[:3]}...), it has {len(found)} rows ({list(found[:3])}...)"
+        )

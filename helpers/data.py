@@ -109,9 +109,7 @@ def _check_group_constant(frame: pd.DataFrame, group: str, column: str, path: Pa
     distinct = frame.groupby(group)[column].nunique()
     varying = distinct[distinct > 1].index.tolist()
     if varying:
-        raise DataValidationError(
-            f"{path.name}: '{column}' is a GP-level variable but varies within {group} {varying}"
-        )
+        raise DataValidationError(f"{path.name}: '{column}' is a GP-level variable but varies within {group} {varying}")
 
 
 def load_dietox() -> pd.DataFrame:

@@ -63,11 +63,19 @@ def predicted_effects(result, level: float = 0.95) -> pd.DataFrame:
     if not model.k_vc:
         report = nlme_summary(result)
         for (group, term), value in report.ranef.stack().items():
-            rows.append((group, "Intercept" if term == "(Intercept)" else term, group, value,
-                         report.ranef_cond_sd.loc[group, term]))
+            rows.append(
+                (
+                    group,
+                    "Intercept" if term == "(Intercept)" else term,
+                    group,
+                    value,
+                    report.ranef_cond_sd.loc[group, term],
+                )
+            )
     else:
-        intercept = [name for name, column in zip(model.data.exog_re_names, np.asarray(model.exog_re).T)
-                     if np.all(column == 1)]
+        intercept = [
+            name for name, column in zip(model.data.exog_re_names, np.asarray(model.exog_re).T) if np.all(column == 1)
+        ]
         for group in model.group_labels:
             means, cov = result.random_effects[group], result.random_effects_cov[group]
             for name, value in means.items():
@@ -98,8 +106,9 @@ def _one_term(effects: pd.DataFrame, term: str | None) -> tuple[pd.DataFrame, st
     return effects[effects["term"] == term], term
 
 
-def caterpillar_plot(result, term: str | None = None, level: float = 0.95, unit_name: str = "", ax=None,
-                     xlabel: str | None = None):
+def caterpillar_plot(
+    result, term: str | None = None, level: float = 0.95, unit_name: str = "", ax=None, xlabel: str | None = None
+):
     """The predicted effects of one ``term`` in increasing order, each with its prediction interval.
 
     Each row is labelled ``f"{unit_name}{unit}"`` (e.g. ``unit_name="Dr "``). The dotted
@@ -118,8 +127,9 @@ def caterpillar_plot(result, term: str | None = None, level: float = 0.95, unit_
     return ax
 
 
-def rank_intervals(result, term: str | None = None, n_draws: int = 4000, *, seed: int,
-                   level: float = 0.95) -> pd.DataFrame:
+def rank_intervals(
+    result, term: str | None = None, n_draws: int = 4000, *, seed: int, level: float = 0.95
+) -> pd.DataFrame:
     """Each unit's rank (1 = lowest effect) with a ``level`` interval, from draws of the effects.
 
     The effects of one ``term`` are drawn ``n_draws`` times from their conditional
@@ -134,12 +144,16 @@ def rank_intervals(result, term: str | None = None, n_draws: int = 4000, *, seed
     draws = chosen["estimate"].to_numpy() + chosen["cond_sd"].to_numpy() * rng.standard_normal((n_draws, len(chosen)))
     ranks = draws.argsort(axis=1).argsort(axis=1) + 1
     tail = (1 - level) / 2
-    out = pd.DataFrame({"estimate": chosen["estimate"].to_numpy(),
-                        "rank": chosen["estimate"].rank(method="min").astype(int).to_numpy(),
-                        "median_rank": np.median(ranks, axis=0),
-                        "rank_low": np.quantile(ranks, tail, axis=0, method="inverted_cdf"),
-                        "rank_high": np.quantile(ranks, 1 - tail, axis=0, method="inverted_cdf")},
-                       index=pd.Index(chosen["unit"].to_numpy(), name="unit"))
+    out = pd.DataFrame(
+        {
+            "estimate": chosen["estimate"].to_numpy(),
+            "rank": chosen["estimate"].rank(method="min").astype(int).to_numpy(),
+            "median_rank": np.median(ranks, axis=0),
+            "rank_low": np.quantile(ranks, tail, axis=0, method="inverted_cdf"),
+            "rank_high": np.quantile(ranks, 1 - tail, axis=0, method="inverted_cdf"),
+        },
+        index=pd.Index(chosen["unit"].to_numpy(), name="unit"),
+    )
     return out.sort_values("estimate")
 
 
@@ -182,7 +196,8 @@ def qq_plots(result, terms: list[str] | None = None):
     for term in terms:
         _one_term(effects, term)
     samples = [("residuals", np.asarray(result.resid))] + [
-        (f"predicted {t} effects", effects.loc[effects["term"] == t, "estimate"].to_numpy()) for t in terms]
+        (f"predicted {t} effects", effects.loc[effects["term"] == t, "estimate"].to_numpy()) for t in terms
+    ]
     fig, axes = plt.subplots(1, len(samples), figsize=(3.4 * len(samples), 3.2), squeeze=False)
     for ax, (title, values) in zip(axes[0], samples):
         standardised = np.sort((values - values.mean()) / values.std(ddof=1))

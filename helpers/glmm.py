@@ -36,7 +36,7 @@ from helpers.rsummary import LEGEND, format_pval, format_r
 
 __all__ = ["GlmmFit", "GlmmInputError", "GlmmConvergenceError", "SingularFitWarning", "fit_glmer"]
 
-LATENT_VARIANCE = np.pi ** 2 / 3  # variance of the standard logistic distribution
+LATENT_VARIANCE = np.pi**2 / 3  # variance of the standard logistic distribution
 SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on sigma_0
 _GRADIENT_TOL = 1e-4  # largest |d loglik / d parameter| accepted, relative to the Hessian's scale
 
@@ -87,7 +87,7 @@ class GlmmFit:
     @property
     def icc(self) -> float:
         """Intra-class correlation on the latent scale: sigma_0^2 / (sigma_0^2 + pi^2 / 3)."""
-        return self.group_sd ** 2 / (self.group_sd ** 2 + LATENT_VARIANCE)
+        return self.group_sd**2 / (self.group_sd**2 + LATENT_VARIANCE)
 
     def odds_ratios(self, level: float = 0.95) -> pd.DataFrame:
         """exp(beta) with Wald intervals exp(beta -/+ z se): ``exp(confint(fit, method = "Wald"))``.
@@ -101,20 +101,33 @@ class GlmmFit:
 
     def summary(self) -> str:
         """Text laid out like R's ``print(summary(glmer(...)))``."""
-        method = ("Laplace\n  Approximation" if self.nagq == 1
-                  else f"Adaptive\n  Gauss-Hermite Quadrature, nAGQ = {self.nagq}")
+        method = (
+            "Laplace\n  Approximation"
+            if self.nagq == 1
+            else f"Adaptive\n  Gauss-Hermite Quadrature, nAGQ = {self.nagq}"
+        )
         fit_stats = [f"{v:.1f}" for v in (self.aic, self.bic, self.loglik, -2 * self.loglik)]
         fit_stats.append(str(self.nobs - self.n_params))
         quartiles = np.quantile(self.pearson_residuals, [0, 0.25, 0.5, 0.75, 1])
         intercept = "(Intercept)"
         terms = [intercept if t == "Intercept" else t for t in self.fixed.index]
-        variance = [[self.groups, intercept, f"{self.group_sd ** 2:.4g}", f"{self.group_sd:.4g}"]]
-        lines = [f"Generalized linear mixed model fit by maximum likelihood ({method}) [glmerMod]",
-                 " Family: binomial  ( logit )", f"Formula: {self.formula} + (1 | {self.groups})", "",
-                 _columns(["AIC", "BIC", "logLik", "deviance", "df.resid"], [fit_stats], width=8), "",
-                 "Scaled residuals: ", _columns(["Min", "1Q", "Median", "3Q", "Max"], [format_r(quartiles, 4)]), "",
-                 "Random effects:", _columns(["Groups", "Name", "Variance", "Std.Dev."], variance, [""], str.ljust),
-                 f"Number of obs: {self.nobs}, groups:  {self.groups}, {self.ngroups}", "", "Fixed effects:"]
+        variance = [[self.groups, intercept, f"{self.group_sd**2:.4g}", f"{self.group_sd:.4g}"]]
+        lines = [
+            f"Generalized linear mixed model fit by maximum likelihood ({method}) [glmerMod]",
+            " Family: binomial  ( logit )",
+            f"Formula: {self.formula} + (1 | {self.groups})",
+            "",
+            _columns(["AIC", "BIC", "logLik", "deviance", "df.resid"], [fit_stats], width=8),
+            "",
+            "Scaled residuals: ",
+            _columns(["Min", "1Q", "Median", "3Q", "Max"], [format_r(quartiles, 4)]),
+            "",
+            "Random effects:",
+            _columns(["Groups", "Name", "Variance", "Std.Dev."], variance, [""], str.ljust),
+            f"Number of obs: {self.nobs}, groups:  {self.groups}, {self.ngroups}",
+            "",
+            "Fixed effects:",
+        ]
         lines += _coefficients(self.fixed, terms)
         if len(terms) > 1:
             se = np.sqrt(np.diag(self.vcov))
@@ -154,8 +167,12 @@ def fit_glmer(formula: str, data: pd.DataFrame, groups: str, nagq: int = 1) -> G
     if singular:
         # At sigma_0 = 0 the model is the pooled logistic regression, whose quadrature is exact.
         params = np.append(pooled.params, 0.0)
-        warnings.warn(f"boundary (singular) fit: sigma_0 is estimated as 0 (below {SINGULAR_TOL:g}); the model "
-                      "reduces to the pooled logistic regression", SingularFitWarning, stacklevel=2)
+        warnings.warn(
+            f"boundary (singular) fit: sigma_0 is estimated as 0 (below {SINGULAR_TOL:g}); the model "
+            "reduces to the pooled logistic regression",
+            SingularFitWarning,
+            stacklevel=2,
+        )
     hessian = approx_hess3(params, problem.negative_loglik)
     # sigma_0 = 0 is a symmetry point of the likelihood (it depends on sigma_0^2), where the
     # cross-derivatives with beta vanish: the beta block alone gives beta's covariance.
@@ -165,20 +182,30 @@ def fit_glmer(formula: str, data: pd.DataFrame, groups: str, nagq: int = 1) -> G
         raise GlmmConvergenceError(
             f"could not verify the maximum: the Hessian of the log-likelihood is not negative definite "
             f"(eigenvalue {checks['min_hessian_eigenvalue']:.3g}); a covariate may separate events from "
-            "non-events, or a fixed effect may be confounded with the groups")
+            "non-events, or a fixed effect may be confounded with the groups"
+        )
     cov = np.linalg.inv(block)[: X.shape[1], : X.shape[1]]
     beta, sigma = params[:-1], abs(params[-1])
     se = np.sqrt(np.diag(cov))
     mode, cond_sd, mu = problem.conditional(params)
     return GlmmFit(
-        fixed=pd.DataFrame({"estimate": beta, "std_error": se, "z": beta / se,
-                            "p": 2 * stats.norm.sf(np.abs(beta / se))}, index=X.columns),
-        vcov=pd.DataFrame(cov, index=X.columns, columns=X.columns), group_sd=float(sigma),
+        fixed=pd.DataFrame(
+            {"estimate": beta, "std_error": se, "z": beta / se, "p": 2 * stats.norm.sf(np.abs(beta / se))},
+            index=X.columns,
+        ),
+        vcov=pd.DataFrame(cov, index=X.columns, columns=X.columns),
+        group_sd=float(sigma),
         ranef=pd.DataFrame({"mode": mode, "cond_sd": cond_sd}, index=pd.Index(labels, name=groups)),
-        loglik=float(-problem.negative_loglik(params)), nobs=len(y), ngroups=len(labels), nagq=int(nagq),
-        formula=formula.strip(), groups=groups, singular=bool(singular),
+        loglik=float(-problem.negative_loglik(params)),
+        nobs=len(y),
+        ngroups=len(labels),
+        nagq=int(nagq),
+        formula=formula.strip(),
+        groups=groups,
+        singular=bool(singular),
         pearson_residuals=pd.Series((y - mu) / np.sqrt(mu * (1 - mu)), index=X.index, name="pearson"),
-        checks=checks)
+        checks=checks,
+    )
 
 
 # ----------------------------------------------------------------------------- design
@@ -201,14 +228,17 @@ def _design(formula, data, groups):
         raise GlmmInputError(
             f"{len(lost)} row(s) have missing values in the columns the model uses (first rows: "
             f"{lost[:5].tolist()}); glmer would drop them silently (na.omit). Drop them yourself, "
-            "e.g. data.dropna(subset=[...the model's columns...]), and say so")
+            "e.g. data.dropna(subset=[...the model's columns...]), and say so"
+        )
     y = _response(y, formula)
     if np.linalg.matrix_rank(X.to_numpy()) < X.shape[1]:
         raise GlmmInputError(f"the fixed-effects columns {list(X.columns)} are linearly dependent")
     codes, labels = pd.factorize(data[groups], sort=True)
     if len(labels) < 2:
-        raise GlmmInputError(f"{groups!r} has a single group, so sigma_0 cannot be estimated; fit a logistic "
-                             "regression (smf.logit) instead")
+        raise GlmmInputError(
+            f"{groups!r} has a single group, so sigma_0 cannot be estimated; fit a logistic "
+            "regression (smf.logit) instead"
+        )
     return y, X, codes, np.asarray(labels)
 
 
@@ -248,7 +278,7 @@ class _Likelihood:
         self.order = order
         self.sign = 1 - 2 * self.y  # log p(y | eta) = -log(1 + exp(sign * eta))
         self.nodes, weights = hermgauss(nagq)
-        self.log_weights = np.log(weights) + self.nodes ** 2
+        self.log_weights = np.log(weights) + self.nodes**2
         # Newton starts from the last modes found: the optimizer's next point is nearby.
         self.last_modes = np.zeros(len(self.starts))
 
@@ -261,12 +291,12 @@ class _Likelihood:
 
         def h(z):
             eta = offset + theta * z[self.codes]
-            return self._group_sum(-np.logaddexp(0, self.sign * eta)) - z ** 2 / 2
+            return self._group_sum(-np.logaddexp(0, self.sign * eta)) - z**2 / 2
 
         current = h(z)
         for _ in range(100):
             mu = special.expit(offset + theta * z[self.codes])
-            curvature = 1 + theta ** 2 * self._group_sum(mu * (1 - mu))
+            curvature = 1 + theta**2 * self._group_sum(mu * (1 - mu))
             step = (theta * self._group_sum(self.y - mu) - z) / curvature
             for _ in range(30):
                 candidate = h(z + step)
@@ -279,7 +309,7 @@ class _Likelihood:
                 break
         self.last_modes = z
         mu = special.expit(offset + theta * z[self.codes])
-        return z, 1 + theta ** 2 * self._group_sum(mu * (1 - mu)), mu
+        return z, 1 + theta**2 * self._group_sum(mu * (1 - mu)), mu
 
     def negative_loglik(self, params) -> float:
         beta, theta = params[:-1], params[-1]
@@ -288,7 +318,7 @@ class _Likelihood:
         scale = np.sqrt(2 / curvature)
         points = z[:, None] + scale[:, None] * self.nodes  # groups x nodes
         eta = offset[:, None] + theta * points[self.codes]
-        h = self._group_sum(-np.logaddexp(0, self.sign[:, None] * eta)) - points ** 2 / 2
+        h = self._group_sum(-np.logaddexp(0, self.sign[:, None] * eta)) - points**2 / 2
         per_group = special.logsumexp(h + self.log_weights, axis=1) + np.log(scale) - np.log(2 * np.pi) / 2
         return -float(per_group.sum())
 
@@ -312,12 +342,18 @@ def _maximise(problem: _Likelihood, start: np.ndarray) -> tuple[np.ndarray, dict
     grad = gradient(result.x)
     # Newton-scaled gradient: how far, in its own SDs, each parameter may be from the maximum.
     scaled = np.abs(grad) * np.sqrt(np.abs(np.diag(result.hess_inv)))
-    checks = {"optimizer": f"BFGS: {result.message}", "iterations": int(result.nit),
-              "max_abs_gradient": float(np.abs(grad).max()), "max_scaled_gradient": float(scaled.max())}
+    checks = {
+        "optimizer": f"BFGS: {result.message}",
+        "iterations": int(result.nit),
+        "max_abs_gradient": float(np.abs(grad).max()),
+        "max_scaled_gradient": float(scaled.max()),
+    }
     if not np.isfinite(result.fun) or scaled.max() > _GRADIENT_TOL:
-        raise GlmmConvergenceError(f"could not verify the maximum: gradient {grad} after {result.nit} BFGS "
-                                   f"iterations ({result.message}); a covariate may separate events from "
-                                   "non-events")
+        raise GlmmConvergenceError(
+            f"could not verify the maximum: gradient {grad} after {result.nit} BFGS "
+            f"iterations ({result.message}); a covariate may separate events from "
+            "non-events"
+        )
     return result.x, checks
 
 
@@ -342,7 +378,18 @@ def _coefficients(fixed: pd.DataFrame, terms: list[str]) -> list[str]:
     shown = format_r(np.round(both, decimals), 4)
     cuts = ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, "."), (1.0, ""))
     stars = [next(s for cut, s in cuts if v <= cut).ljust(3) for v in fixed["p"]]
-    rows = [list(r) for r in zip(shown[:len(terms)], shown[len(terms):], format_r(np.round(fixed["z"], 3), 4),
-                                  format_pval(fixed["p"], 3), stars)]
-    return [_columns(["Estimate", "Std. Error", "z value", "Pr(>|z|)", "   "], rows, terms),
-            "---", f"Signif. codes:  {LEGEND}"]
+    rows = [
+        list(r)
+        for r in zip(
+            shown[: len(terms)],
+            shown[len(terms) :],
+            format_r(np.round(fixed["z"], 3), 4),
+            format_pval(fixed["p"], 3),
+            stars,
+        )
+    ]
+    return [
+        _columns(["Estimate", "Std. Error", "z value", "Pr(>|z|)", "   "], rows, terms),
+        "---",
+        f"Signif. codes:  {LEGEND}",
+    ]

@@ -142,9 +142,15 @@ class Profile:
         L, D, H, F, M, beta, rss, _ = self._parts(theta, stats, idx)
         sigma2 = rss / self.nu
         r = (F @ np.append(-beta, np.ones((len(idx), 1)), axis=1)[:, None, :, None])[..., 0]
-        cov = sigma2[:, None, None] * (self.T @ np.linalg.inv(M[:, :self.p, :self.p]) @ self.T.T)
-        return {"beta": beta @ self.T.T, "cov_beta": cov, "sigma2": sigma2, "D": D,
-                "blup": np.einsum("mgi,mji->mgj", r, D), "cond_cov": D[:, None] @ H}
+        cov = sigma2[:, None, None] * (self.T @ np.linalg.inv(M[:, : self.p, : self.p]) @ self.T.T)
+        return {
+            "beta": beta @ self.T.T,
+            "cov_beta": cov,
+            "sigma2": sigma2,
+            "D": D,
+            "blup": np.einsum("mgi,mji->mgj", r, D),
+            "cond_cov": D[:, None] @ H,
+        }
 
 
 @dataclass(frozen=True)
@@ -169,8 +175,10 @@ def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float
     marginal covariance: an implementation independent of :class:`Profile`'s per-group sums."""
     est = profile.estimates(theta[None], profile.statistics(y[None]), np.zeros(1, dtype=int))
     sigma2, D = est["sigma2"][0], est["D"][0]
-    design = [(profile.X[rows], y[rows], profile.covariance_derivatives(profile.Z[rows]))
-              for rows in (profile.codes == g for g in range(profile.k))]
+    design = [
+        (profile.X[rows], y[rows], profile.covariance_derivatives(profile.Z[rows]))
+        for rows in (profile.codes == g for g in range(profile.k))
+    ]
     psi = np.r_[sigma2 * D[profile.rows, profile.cols], sigma2]
     return float(moments_at(psi, design, profile.reml)[1])
 
@@ -215,15 +223,24 @@ def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, 
         quad += dw @ w
         cross += dw @ v_inv @ dw.T
         xv_dw += dw @ xv
-    loglik = -0.5 * (logdet + rss + (np.linalg.slogdet(a)[1] + (n - p) * np.log(2 * np.pi) if reml
-                                     else n * np.log(2 * np.pi)))
+    loglik = -0.5 * (
+        logdet + rss + (np.linalg.slogdet(a)[1] + (n - p) * np.log(2 * np.pi) if reml else n * np.log(2 * np.pi))
+    )
     tr_pv = traces - np.einsum("ab,iba->i", phi, b)
-    expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q)
-                      + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
+    expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q) + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
     observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
-    moments = Moments(names=[], values=values, fe_names=[], beta=beta, phi=phi, b=b, q=q,
-                       expected=(expected + expected.T) / 2, observed=(observed + observed.T) / 2,
-                       score=-0.5 * (tr_pv - quad))
+    moments = Moments(
+        names=[],
+        values=values,
+        fe_names=[],
+        beta=beta,
+        phi=phi,
+        b=b,
+        q=q,
+        expected=(expected + expected.T) / 2,
+        observed=(observed + observed.T) / 2,
+        score=-0.5 * (tr_pv - quad),
+    )
     return moments, loglik
 
 

@@ -37,8 +37,18 @@ from statsmodels.regression.mixed_linear_model import MixedLMResults
 from helpers.likelihood import Profile, group_codes, marginal_loglik, standardiser
 from helpers.rsummary import r_column_order, r_term
 
-__all__ = ["FitCheck", "LmeFit", "LmeInputError", "LmeConvergenceError", "SingularFitWarning", "check_fit",
-           "fit_lme", "icc", "lrt", "nlme_summary"]
+__all__ = [
+    "FitCheck",
+    "LmeFit",
+    "LmeInputError",
+    "LmeConvergenceError",
+    "SingularFitWarning",
+    "check_fit",
+    "fit_lme",
+    "icc",
+    "lrt",
+    "nlme_summary",
+]
 
 
 class LmeInputError(ValueError):
@@ -75,8 +85,9 @@ class LmeFit:
     @property
     def coef(self) -> pd.DataFrame:
         """Each group's own coefficients, fixed plus random, like ``coef(fit)``."""
-        out = pd.DataFrame({t: np.full(self.ngroups, v) for t, v in self.fixed["estimate"].items()},
-                           index=self.ranef.index)
+        out = pd.DataFrame(
+            {t: np.full(self.ngroups, v) for t, v in self.fixed["estimate"].items()}, index=self.ranef.index
+        )
         for term in self.ranef:
             out[term] = out.get(term, 0.0) + self.ranef[term]
         return out
@@ -85,9 +96,13 @@ class LmeFit:
         """Text laid out like R's ``print(summary(fit))``."""
         fixed, random, group = self.formula
         sd = self.random_sd
-        lines = [f"Linear mixed-effects model fit by {'REML' if self.reml else 'maximum likelihood'}",
-                 _table(pd.DataFrame({"AIC": [self.aic], "BIC": [self.bic], "logLik": [self.loglik]}), index=False),
-                 "", "Random effects:", f" Formula: {random} | {group}"]
+        lines = [
+            f"Linear mixed-effects model fit by {'REML' if self.reml else 'maximum likelihood'}",
+            _table(pd.DataFrame({"AIC": [self.aic], "BIC": [self.bic], "logLik": [self.loglik]}), index=False),
+            "",
+            "Random effects:",
+            f" Formula: {random} | {group}",
+        ]
         if len(sd) > 2:
             lines.append(" Structure: General positive-definite, Log-Cholesky parametrization")
         block = pd.DataFrame({"StdDev": sd.map(lambda v: f"{v:.7g}")})
@@ -95,21 +110,31 @@ class LmeFit:
         for j, term in enumerate(corr.columns[:-1]):
             block[_abbrev(term)] = [f"{corr.iloc[i, j]:.3f}" if j < i < len(corr) else "" for i in range(len(sd))]
         lines += [_table(block), "", f"Fixed effects:  {fixed}"]
-        tab = self.fixed.rename(columns={"estimate": "Value", "std_error": "Std.Error", "df": "DF",
-                                         "t": "t-value", "p": "p-value"})
+        tab = self.fixed.rename(
+            columns={"estimate": "Value", "std_error": "Std.Error", "df": "DF", "t": "t-value", "p": "p-value"}
+        )
         lines += [_table(tab.astype({"DF": int}))]
         if len(self.vcov) > 1:
             se = np.sqrt(np.diag(self.vcov))
-            corr = pd.DataFrame(self.vcov.to_numpy() / np.outer(se, se), index=self.vcov.index,
-                                columns=[_abbrev(c) for c in self.vcov.columns])
+            corr = pd.DataFrame(
+                self.vcov.to_numpy() / np.outer(se, se),
+                index=self.vcov.index,
+                columns=[_abbrev(c) for c in self.vcov.columns],
+            )
             lower = corr.where(np.tril(np.ones(corr.shape, bool), -1)).iloc[1:, :-1]
             lines += [" Correlation: ", lower.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
         lines.append("")
         std_resid = self.residuals / sd["Residual"]
-        quant = pd.DataFrame([np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])],
-                             columns=["Min", "Q1", "Med", "Q3", "Max"])
-        lines += ["Standardized Within-Group Residuals:", _table(quant, index=False), "",
-                  f"Number of Observations: {self.nobs}", f"Number of Groups: {self.ngroups}"]
+        quant = pd.DataFrame(
+            [np.quantile(std_resid, [0, 0.25, 0.5, 0.75, 1])], columns=["Min", "Q1", "Med", "Q3", "Max"]
+        )
+        lines += [
+            "Standardized Within-Group Residuals:",
+            _table(quant, index=False),
+            "",
+            f"Number of Observations: {self.nobs}",
+            f"Number of Groups: {self.ngroups}",
+        ]
         if self.checks.get("singular"):  # lme4's note; nlme prints none
             lines.append(f"boundary (singular) fit: {self.checks['singular']}")
         return "\n".join(lines)
@@ -131,8 +156,9 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     y, X, Z, codes, labels = _design(data, fixed, random, group)
     model = _Standardised(y, X.to_numpy(), Z.to_numpy(), codes, reml)
     theta, checks = _optimise(model)
-    report = _report(model, theta, labels, list(X.columns), list(Z.columns), X.index,
-                     (fixed.strip(), random.strip(), group), checks)
+    report = _report(
+        model, theta, labels, list(X.columns), list(Z.columns), X.index, (fixed.strip(), random.strip(), group), checks
+    )
     _warn_if_singular(report)
     return report
 
@@ -202,18 +228,26 @@ def lrt(*fits, names: list[str] | None = None) -> pd.DataFrame:
         raise LmeInputError(
             "lrt: REML fits with different fixed effects cannot be compared, because each REML "
             "likelihood is of a different linear transformation of the data; refit every model by "
-            "maximum likelihood (.fit(reml=False)) and compare those fits")
+            "maximum likelihood (.fit(reml=False)) and compare those fits"
+        )
     n_params = np.array([f.n_params for f in fits])
     loglik = np.array([f.loglik for f in fits])
     # Like nlme, no test between neighbours with the same number of parameters.
     ddf = np.r_[0, np.abs(np.diff(n_params))]
     ratio = np.where(ddf > 0, np.r_[0, 2 * np.abs(np.diff(loglik))], np.nan)
     return pd.DataFrame(
-        {"Model": np.arange(1, len(fits) + 1), "df": n_params, "AIC": [f.aic for f in fits],
-         "BIC": [f.bic for f in fits], "logLik": loglik,
-         "Test": ["" if k == 0 else f"{i} vs {i + 1}" for i, k in enumerate(ddf)],
-         "L.Ratio": ratio, "p-value": stats.chi2.sf(ratio, np.maximum(ddf, 1))},
-        index=names or [f"fit{i}" for i in range(1, len(fits) + 1)])
+        {
+            "Model": np.arange(1, len(fits) + 1),
+            "df": n_params,
+            "AIC": [f.aic for f in fits],
+            "BIC": [f.bic for f in fits],
+            "logLik": loglik,
+            "Test": ["" if k == 0 else f"{i} vs {i + 1}" for i, k in enumerate(ddf)],
+            "L.Ratio": ratio,
+            "p-value": stats.chi2.sf(ratio, np.maximum(ddf, 1)),
+        },
+        index=names or [f"fit{i}" for i in range(1, len(fits) + 1)],
+    )
 
 
 def icc(fit) -> float:
@@ -222,8 +256,10 @@ def icc(fit) -> float:
     fit = _as_report(fit)
     terms = list(fit.random_sd.index[:-1])
     if terms != ["(Intercept)"]:
-        raise LmeInputError(f"icc needs a random-intercept-only fit (random='~ 1'); this fit has random terms "
-                            f"{terms}, whose share of variance changes with the covariates")
+        raise LmeInputError(
+            f"icc needs a random-intercept-only fit (random='~ 1'); this fit has random terms "
+            f"{terms}, whose share of variance changes with the covariates"
+        )
     between, residual = fit.random_sd.iloc[0] ** 2, fit.random_sd.iloc[1] ** 2
     return float(between / (between + residual))
 
@@ -277,7 +313,7 @@ def _semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
         pivot = M[j, j] - L[j, :j] @ L[j, :j]
         if pivot > 1e-12 * max(1.0, np.abs(M).max()):
             L[j, j] = np.sqrt(pivot)
-            L[j + 1:, j] = (M[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+            L[j + 1 :, j] = (M[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
     return L
 
 
@@ -294,8 +330,9 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     se = np.sqrt(np.diag(cov) * (1.0 if reml else n / (n - p)))
     df = _nlme_df(model.X, model.codes)
     t = beta / se
-    fixed_tab = pd.DataFrame({"estimate": beta, "std_error": se, "df": df, "t": t,
-                              "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames)
+    fixed_tab = pd.DataFrame(
+        {"estimate": beta, "std_error": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames
+    )
     sd = np.sqrt(np.diag(psi))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
@@ -303,18 +340,28 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
     cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
     ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
-    fitted = pd.Series(model.X @ beta + np.einsum("ij,ij->i", model.Z, ranef.to_numpy()[model.codes]),
-                       index=index, name="fitted")
+    fitted = pd.Series(
+        model.X @ beta + np.einsum("ij,ij->i", model.Z, ranef.to_numpy()[model.codes]), index=index, name="fitted"
+    )
     return LmeFit(
         fixed=fixed_tab,
         random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
         random_corr=pd.DataFrame(corr, index=znames, columns=znames),
         vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
-        ranef=ranef, ranef_cond_sd=ranef_cond_sd, fitted=fitted, residuals=(model.y - fitted).rename("residuals"), loglik=loglik,
+        ranef=ranef,
+        ranef_cond_sd=ranef_cond_sd,
+        fitted=fitted,
+        residuals=(model.y - fitted).rename("residuals"),
+        loglik=loglik,
         aic=-2 * loglik + 2 * n_params,
         # nlme counts N - p observations for a REML likelihood.
         bic=-2 * loglik + np.log(n - p if reml else n) * n_params,
-        n_params=n_params, nobs=n, ngroups=len(labels), reml=reml, formula=formula, checks=checks,
+        n_params=n_params,
+        nobs=n,
+        ngroups=len(labels),
+        reml=reml,
+        formula=formula,
+        checks=checks,
     )
 
 
@@ -325,17 +372,28 @@ def _singularity(L, sd, corr, names, sigma) -> str:
     zero = [n for n, v in zip(names, sd) if v < _SINGULAR * sigma]
     if zero:
         return f"the variance of the random {', '.join(zero)} is estimated as 0"
-    pairs = [f"{names[i]} and {names[j]} ({corr[i, j]:+.0f})" for i in range(len(names)) for j in range(i)
-             if abs(corr[i, j]) > 1 - 1e-3]
-    return ("the random effects are perfectly correlated: " + ", ".join(pairs) if pairs
-            else "the covariance matrix of the random effects is singular")
+    pairs = [
+        f"{names[i]} and {names[j]} ({corr[i, j]:+.0f})"
+        for i in range(len(names))
+        for j in range(i)
+        if abs(corr[i, j]) > 1 - 1e-3
+    ]
+    return (
+        "the random effects are perfectly correlated: " + ", ".join(pairs)
+        if pairs
+        else "the covariance matrix of the random effects is singular"
+    )
 
 
-_ONE_GROUP = ("the data have a single group, and one group cannot estimate a between-group variance: its "
-              "random effect is indistinguishable from the intercept. Fit a linear model (smf.ols) instead")
+_ONE_GROUP = (
+    "the data have a single group, and one group cannot estimate a between-group variance: its "
+    "random effect is indistinguishable from the intercept. Fit a linear model (smf.ols) instead"
+)
 _SINGULAR = 1e-4  # lme4's isSingular tolerance on the diagonal of the relative Cholesky factor
-_BOUNDARY = ("the optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
-             "or a correlation of -1 or +1: a boundary (singular) fit)")
+_BOUNDARY = (
+    "the optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
+    "or a correlation of -1 or +1: a boundary (singular) fit)"
+)
 
 
 class SingularFitWarning(UserWarning):
@@ -344,10 +402,15 @@ class SingularFitWarning(UserWarning):
 
 def _warn_if_singular(report: "LmeFit") -> None:
     if report.checks.get("singular"):
-        warnings.warn(f"boundary (singular) fit: {report.checks['singular']}. The data hold less between-group "
-                      "variation than this random part describes; the numbers are the maximum of the likelihood, "
-                      "as lme4 reports them, but a simpler random part (without that term) fits as well",
-                      SingularFitWarning, stacklevel=3)
+        warnings.warn(
+            f"boundary (singular) fit: {report.checks['singular']}. The data hold less between-group "
+            "variation than this random part describes; the numbers are the maximum of the likelihood, "
+            "as lme4 reports them, but a simpler random part (without that term) fits as well",
+            SingularFitWarning,
+            stacklevel=3,
+        )
+
+
 _GAP = 1e-6  # largest shortfall of statsmodels' log-likelihood below the verified maximum
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -360,8 +423,9 @@ def _verified(result) -> tuple[FitCheck, LmeFit]:
     """check_fit and nlme_summary of one statsmodels result, computed once."""
     inner = getattr(result, "_results", result)
     if not isinstance(inner, MixedLMResults):
-        raise LmeInputError(f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), "
-                            f"not {type(result).__name__}")
+        raise LmeInputError(
+            f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), not {type(result).__name__}"
+        )
     if inner not in _checked:
         _checked[inner] = _verify(inner)
         _warn_if_singular(_checked[inner][1])
@@ -371,8 +435,9 @@ def _verified(result) -> tuple[FitCheck, LmeFit]:
 def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     sm = result.model
     if sm.k_vc > 0 or sm.k_re == 0:
-        raise LmeInputError("only random effects given by re_formula are supported, not variance components "
-                            "(vc_formula)")
+        raise LmeInputError(
+            "only random effects given by re_formula are supported, not variance components (vc_formula)"
+        )
     if result.cov_pen is not None or sm.fe_pen is not None or result.freepat is not None:
         raise LmeInputError("penalised or constrained MixedLM fits are not supported")
     if sm.n_groups < 2:
@@ -383,8 +448,7 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     best_theta, _ = _optimise(model)
     maximum = model.loglik(best_theta)
     gradient = model.deviance(theta, gradient=True)[1]
-    check = FitCheck(loglik=float(result.llf), maximum=float(maximum),
-                     max_abs_gradient=float(np.abs(gradient).max()))
+    check = FitCheck(loglik=float(result.llf), maximum=float(maximum), max_abs_gradient=float(np.abs(gradient).max()))
     intercept = np.all(X == 1, axis=0)
     fixed = getattr(sm, "formula", None) or f"{sm.endog_names} ~ {' + '.join(sm.exog_names)}"
     xnames = ["(Intercept)" if i else r_term(name, fixed) for i, name in zip(intercept, sm.exog_names)]
@@ -394,23 +458,40 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     group = re_names[int(np.argmax(re_intercept))] if re_intercept.any() else "group"
     random = "~ " + " + ".join("1" if n == "(Intercept)" else n for n in znames)
     index = getattr(sm.data, "row_labels", None)
-    report = _report(model, best_theta, np.asarray(sm.group_labels), xnames, znames,
-                     index if index is not None else pd.RangeIndex(sm.nobs), (fixed, random, group),
-                     {"statsmodels_loglik": check.loglik, "maximum": check.maximum,
-                      "max_abs_gradient": check.max_abs_gradient, "statsmodels_converged": bool(result.converged)})
+    report = _report(
+        model,
+        best_theta,
+        np.asarray(sm.group_labels),
+        xnames,
+        znames,
+        index if index is not None else pd.RangeIndex(sm.nobs),
+        (fixed, random, group),
+        {
+            "statsmodels_loglik": check.loglik,
+            "maximum": check.maximum,
+            "max_abs_gradient": check.max_abs_gradient,
+            "statsmodels_converged": bool(result.converged),
+        },
+    )
     if check.gap > _GAP:
         singular = report.checks["singular"]
         raise LmeConvergenceError(
             f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
             f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
-            "are not the model's. " + (
+            "are not the model's. "
+            + (
                 f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
-                "without reaching: fit_lme reaches it, and a simpler random part avoids it." if singular else
-                "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
-                "and check again."))
+                "without reaching: fit_lme reaches it, and a simpler random part avoids it."
+                if singular
+                else "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
+                "and check again."
+            )
+        )
     if check.gap < -_GAP:
-        raise LmeConvergenceError(f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
-                                  f"{check.maximum}; please report this data set")
+        raise LmeConvergenceError(
+            f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
+            f"{check.maximum}; please report this data set"
+        )
     return check, report
 
 
@@ -442,8 +523,10 @@ def _design(data, fixed, random, group):
         raise LmeInputError(f"cannot build the model from the formulas: {err}") from err
     if y.shape[1] != 1:
         raise LmeInputError(f"the response of {fixed!r} must be a single numeric column")
-    X, Z = (M.iloc[:, r_column_order(M.design_info, formula)].rename(columns=lambda c: r_term(c, fixed))
-            for M, formula in ((X, fixed), (Z, random)))
+    X, Z = (
+        M.iloc[:, r_column_order(M.design_info, formula)].rename(columns=lambda c: r_term(c, fixed))
+        for M, formula in ((X, fixed), (Z, random))
+    )
     if Z.shape[1] == 0:
         raise LmeInputError(f"random={random!r} has no random effects")
     if np.linalg.matrix_rank(X.to_numpy() @ standardiser(X.to_numpy())) < X.shape[1]:
@@ -465,8 +548,10 @@ def _variables(formula: str) -> list[str]:
                 try:
                     tree = ast.parse(factor.code.strip(), mode="eval")
                 except SyntaxError:
-                    raise LmeInputError(f"cannot read {factor.code!r} in {formula!r}: a column named like a Python "
-                                        f"keyword must be quoted, Q({factor.code.strip()!r})") from None
+                    raise LmeInputError(
+                        f"cannot read {factor.code!r} in {formula!r}: a column named like a Python "
+                        f"keyword must be quoted, Q({factor.code.strip()!r})"
+                    ) from None
                 skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
                 skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
                 found += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip]
@@ -512,10 +597,17 @@ def _optimise(problem: _Standardised) -> tuple[np.ndarray, dict]:
     # when the first two disagree. (L-BFGS-B is avoided: its per-iteration overhead
     # dwarfs these small problems when another process holds a core.)
     # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
-    plans = [("BFGS", with_gradient, True, np.where(diag, 1.0, 0.0), {"gtol": 1e-6}),
-             ("SLSQP", with_gradient, True, np.where(diag, 0.3, 0.0), {"ftol": 1e-13, "maxiter": 500}),
-             ("Nelder-Mead", problem.deviance, None, np.where(diag, 3.0, 0.0),
-              {"xatol": 1e-7, "fatol": 1e-10, "maxiter": 2000 * len(diag)})]
+    plans = [
+        ("BFGS", with_gradient, True, np.where(diag, 1.0, 0.0), {"gtol": 1e-6}),
+        ("SLSQP", with_gradient, True, np.where(diag, 0.3, 0.0), {"ftol": 1e-13, "maxiter": 500}),
+        (
+            "Nelder-Mead",
+            problem.deviance,
+            None,
+            np.where(diag, 3.0, 0.0),
+            {"xatol": 1e-7, "fatol": 1e-10, "maxiter": 2000 * len(diag)},
+        ),
+    ]
     runs = {}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -528,25 +620,34 @@ def _optimise(problem: _Standardised) -> tuple[np.ndarray, dict]:
     best = problem.deviance(theta)
     if not np.isfinite(best):
         raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
-    checks = {"loglik_by_optimizer": {m: -float(r.fun) / 2 for m, r in runs.items()},
-              "max_abs_gradient": float(np.abs(grad).max()),
-              "min_hessian_eigenvalue": float(np.linalg.eigvalsh(hess).min()) if np.isfinite(hess).all() else np.nan}
+    checks = {
+        "loglik_by_optimizer": {m: -float(r.fun) / 2 for m, r in runs.items()},
+        "max_abs_gradient": float(np.abs(grad).max()),
+        "min_hessian_eigenvalue": float(np.linalg.eigvalsh(hess).min()) if np.isfinite(hess).all() else np.nan,
+    }
     checks["optimizers_agreeing"] = [m for m, r in runs.items() if (r.fun - best) / 2 < _AGREE]
     if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
         L = problem.factor(theta)
         hint = "" if np.abs(np.diag(L)).min() > _SINGULAR else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
-        raise LmeConvergenceError(f"could not verify the optimum: the Hessian of the deviance is not positive "
-                                  f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}")
+        raise LmeConvergenceError(
+            f"could not verify the optimum: the Hessian of the deviance is not positive "
+            f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}"
+        )
     if checks["max_abs_gradient"] > _GRAD:
-        raise LmeConvergenceError(f"could not verify the optimum: gradient {checks['max_abs_gradient']:.3g} "
-                                  f"exceeds {_GRAD}")
+        raise LmeConvergenceError(
+            f"could not verify the optimum: gradient {checks['max_abs_gradient']:.3g} exceeds {_GRAD}"
+        )
     if len(checks["optimizers_agreeing"]) < 2:
-        raise LmeConvergenceError(f"could not verify the optimum: the optimizers disagree on the log-likelihood "
-                                  f"({checks['loglik_by_optimizer']})")
+        raise LmeConvergenceError(
+            f"could not verify the optimum: the optimizers disagree on the log-likelihood "
+            f"({checks['loglik_by_optimizer']})"
+        )
     independent = problem.marginal_loglik(theta)
     if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
-        raise LmeConvergenceError(f"the log-likelihood from the marginal covariances, {independent}, disagrees "
-                                  f"with the profiled one, {-best / 2}, at the optimum; please report this data set")
+        raise LmeConvergenceError(
+            f"the log-likelihood from the marginal covariances, {independent}, disagrees "
+            f"with the profiled one, {-best / 2}, at the optimum; please report this data set"
+        )
     checks["marginal_loglik"] = independent
     return theta, checks
 

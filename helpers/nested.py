@@ -46,8 +46,13 @@ def nested_profile_intervals(result, level: float = 0.95, names: tuple[str, str]
     cutoff = stats.chi2.ppf(level, 1) / 2
     group, unit = names
     rows = {}
-    for name, coordinates in [(f"sd {group}", _variances), (f"sd {unit}", _variances), ("sd Residual", _variances),
-                              (f"ICC {group}", _group_icc), (f"ICC {unit}", _unit_icc)]:
+    for name, coordinates in [
+        (f"sd {group}", _variances),
+        (f"sd {unit}", _variances),
+        ("sd Residual", _variances),
+        (f"ICC {group}", _group_icc),
+        (f"ICC {unit}", _unit_icc),
+    ]:
         index = {f"sd {group}": 0, f"sd {unit}": 1, "sd Residual": 2}.get(name, 0)
         rows[name] = likelihood.interval(coordinates, index, cutoff)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high"])
@@ -55,6 +60,7 @@ def nested_profile_intervals(result, level: float = 0.95, names: tuple[str, str]
 
 # Each parametrisation maps unconstrained coordinates to the variances (group, unit, residual) and names how
 # its first coordinate is reported. The profiled coordinate is held while the other two are maximised over.
+
 
 def _variances(x):
     """Log variances; reported as SDs."""
@@ -90,12 +96,15 @@ class _NestedLikelihood:
     def __init__(self, result):
         model = getattr(result, "model", None)
         if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
-            raise NestedProfileError(f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), "
-                                     f"got {type(result).__name__}")
+            raise NestedProfileError(
+                f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}"
+            )
         names = list(model.exog_vc.names) if model.k_vc else []
         if model.k_re != 1 or not np.all(np.asarray(model.exog_re) == 1) or len(names) != 1:
-            raise NestedProfileError("the model must have a random intercept per group (re_formula=\"1\") and one "
-                                     "variance component for the units nested in the groups (vc_formula)")
+            raise NestedProfileError(
+                'the model must have a random intercept per group (re_formula="1") and one '
+                "variance component for the units nested in the groups (vc_formula)"
+            )
         if getattr(result, "cov_pen", None) is not None or model.fe_pen is not None:
             raise NestedProfileError("penalised fits are not supported")
         self.reml = model.reml
@@ -108,8 +117,10 @@ class _NestedLikelihood:
             z = model.exog_vc.mats[0][g]
             z = z.toarray() if issparse(z) else np.asarray(z)
             if not set(np.unique(z)) <= {0.0, 1.0} or not np.all(z.sum(axis=1) == 1):
-                raise NestedProfileError("each observation must belong to exactly one unit of the variance "
-                                         "component (vc_formula \"0 + C(unit)\")")
+                raise NestedProfileError(
+                    "each observation must belong to exactly one unit of the variance "
+                    'component (vc_formula "0 + C(unit)")'
+                )
             z = z[:, z.sum(axis=0) > 0]
             self.xx += x.T @ x
             self.xy += x.T @ y
@@ -125,14 +136,19 @@ class _NestedLikelihood:
             raise NestedProfileError("a variance is estimated as 0: the fit is on the boundary; drop that level")
         at_fit = self.loglike(estimate)
         if abs(at_fit - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
-            raise NestedProfileError(f"the likelihood at the fit's estimates ({at_fit:.6f}) is not the fit's "
-                                     f"log-likelihood ({result.llf:.6f})")
+            raise NestedProfileError(
+                f"the likelihood at the fit's estimates ({at_fit:.6f}) is not the fit's "
+                f"log-likelihood ({result.llf:.6f})"
+            )
         # statsmodels stops a little short of the optimum; the profile is measured from the optimum itself
-        found = optimize.minimize(lambda x: -self.loglike(np.exp(x)), np.log(estimate), method="BFGS",
-                                  options={"gtol": 1e-8})
+        found = optimize.minimize(
+            lambda x: -self.loglike(np.exp(x)), np.log(estimate), method="BFGS", options={"gtol": 1e-8}
+        )
         if -found.fun - at_fit > _MAX_GAIN:
-            raise NestedProfileError(f"the fit is {-found.fun - at_fit:.3g} below the optimum of its likelihood: "
-                                     "it did not converge. Refit it (another .fit(method=...)) and try again")
+            raise NestedProfileError(
+                f"the fit is {-found.fun - at_fit:.3g} below the optimum of its likelihood: "
+                "it did not converge. Refit it (another .fit(method=...)) and try again"
+            )
         self.estimate, self.maximum = (np.exp(found.x), -found.fun) if -found.fun > at_fit else (estimate, at_fit)
 
     def loglike(self, v: np.ndarray) -> float:
@@ -149,15 +165,25 @@ class _NestedLikelihood:
         yay = (self.yy - np.sum(c * self.y_unit**2)) / sigma2
         weight = 1 - c * self.n_unit  # A^-1 1 summed over a unit, times sigma^2
         one_a_one = np.bincount(self.group, weight * self.n_unit, self.n_groups) / sigma2
-        x_a_one = np.array([np.bincount(self.group, weight * self.x_unit[:, a], self.n_groups)
-                            for a in range(self.x_unit.shape[1])]).T / sigma2
+        x_a_one = (
+            np.array(
+                [
+                    np.bincount(self.group, weight * self.x_unit[:, a], self.n_groups)
+                    for a in range(self.x_unit.shape[1])
+                ]
+            ).T
+            / sigma2
+        )
         y_a_one = np.bincount(self.group, weight * self.y_unit, self.n_groups) / sigma2
         d = s_g / (1 + s_g * one_a_one)
         xvx = xax - np.einsum("g,ga,gb->ab", d, x_a_one, x_a_one)
         xvy = xay - np.einsum("g,ga,g->a", d, x_a_one, y_a_one)
         yvy = yay - np.sum(d * y_a_one**2)
-        logdet = (np.sum(self.n_unit - 1) * np.log(sigma2) + np.sum(np.log(sigma2 + self.n_unit * s_u))
-                  + np.sum(np.log1p(s_g * one_a_one)))
+        logdet = (
+            np.sum(self.n_unit - 1) * np.log(sigma2)
+            + np.sum(np.log(sigma2 + self.n_unit * s_u))
+            + np.sum(np.log1p(s_g * one_a_one))
+        )
         quadratic = yvy - xvy @ np.linalg.solve(xvx, xvy)
         value = self.dof * np.log(2 * np.pi) + logdet + quadratic
         if self.reml:

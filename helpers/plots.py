@@ -31,8 +31,9 @@ def highlight_colours(highlight) -> dict:
     """A distinct Okabe–Ito colour for each highlighted GP number (at most six)."""
     highlight = list(highlight)
     if len(highlight) > len(OKABE_ITO):
-        raise ValueError(f"at most {len(OKABE_ITO)} GPs can be highlighted so that each keeps its own colour; "
-                         f"got {len(highlight)}")
+        raise ValueError(
+            f"at most {len(OKABE_ITO)} GPs can be highlighted so that each keeps its own colour; got {len(highlight)}"
+        )
     if len(set(highlight)) < len(highlight):
         raise ValueError(f"a GP is named twice in highlight={highlight}")
     return {gp: OKABE_ITO[i] for i, gp in enumerate(highlight)}
@@ -58,8 +59,16 @@ def scatter_highlighting(data: pd.DataFrame, highlight=(), ax=None, x: str = "ag
         patients = data[data["doctor"] == gp]
         ax.scatter(patients[x], patients[y], s=16, color=colour, linewidths=0, zorder=3)
         oldest = patients.loc[patients[x].idxmax()]
-        ax.annotate(f"Dr {gp}", (oldest[x], oldest[y]), xytext=(5, 0), textcoords="offset points",
-                    color=colour, fontsize=LABEL_SIZE + 1, fontweight="bold", va="center")
+        ax.annotate(
+            f"Dr {gp}",
+            (oldest[x], oldest[y]),
+            xytext=(5, 0),
+            textcoords="offset points",
+            color=colour,
+            fontsize=LABEL_SIZE + 1,
+            fontweight="bold",
+            va="center",
+        )
     ax.set(xlabel=AGE, ylabel=CHOL)
     return ax
 
@@ -86,6 +95,7 @@ def add_fit(ax, fit, x: str, xlim: tuple[float, float], color: str = "#0072B2", 
 
 # ------------------------------------------------------------------------ fitted lines and shrinkage (notebooks 05-08)
 
+
 def spread_labels(positions, min_gap: float) -> np.ndarray:
     """Label heights as near as possible to ``positions`` (same order) but at least ``min_gap`` apart.
 
@@ -105,8 +115,8 @@ def spread_labels(positions, min_gap: float) -> np.ndarray:
             bottom_of_upper = centres[j + 1] - (len(clusters[j + 1]) - 1) * min_gap / 2
             if bottom_of_upper - top_of_lower < min_gap - 1e-12:
                 members = clusters[j] + clusters[j + 1]
-                clusters[j:j + 2] = [members]
-                centres[j:j + 2] = [placed[members].mean()]
+                clusters[j : j + 2] = [members]
+                centres[j : j + 2] = [placed[members].mean()]
                 merged = True
                 break
     out = np.empty_like(placed)
@@ -117,8 +127,7 @@ def spread_labels(positions, min_gap: float) -> np.ndarray:
     return result
 
 
-def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero: bool = False, ax=None,
-                  highlight=()):
+def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero: bool = False, ax=None, highlight=()):
     """Patients as grey points and each GP's fitted line, named at its right end.
 
     ``lines`` has one row per GP (index: doctor number) and columns ``intercept`` and ``slope``.
@@ -134,8 +143,13 @@ def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero
     ax.scatter(data["age"], data["chol"], s=10, color=BACKGROUND, alpha=0.6, linewidths=0)
     for k, patients in data.groupby("doctor"):
         ages = np.array([0 if from_zero else patients["age"].min(), patients["age"].max()])
-        ax.plot(ages, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * ages, color=colours.get(k, "0.25"),
-                lw=2.2 if k in colours else 1.2, zorder=3 if k in colours else 2)
+        ax.plot(
+            ages,
+            lines.loc[k, "intercept"] + lines.loc[k, "slope"] * ages,
+            color=colours.get(k, "0.25"),
+            lw=2.2 if k in colours else 1.2,
+            zorder=3 if k in colours else 2,
+        )
     ax.set(xlabel=AGE, ylabel=CHOL, title=title)
     left, label_x = ax.get_xlim()
     ax.set_xlim(left, label_x + 0.12 * (label_x - left))  # room for the names inside the axes
@@ -149,10 +163,18 @@ def plot_gp_lines(data: pd.DataFrame, lines: pd.DataFrame, title: str, from_zero
     heights -= max(0, heights.max() - (high - text_height / 2))  # a pushed-out column moves back inside
     for (k, end), y_label in zip(ends.items(), heights):
         colour = colours.get(k, "0.25")
-        ax.annotate(f"Dr {k}", (end, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * end),
-                    xytext=(label_x, y_label), textcoords="data", va="center", fontsize=LABEL_SIZE, color=colour,
-                    fontweight="bold" if k in colours else "normal", annotation_clip=False,
-                    arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5, shrinkA=0, shrinkB=1))
+        ax.annotate(
+            f"Dr {k}",
+            (end, lines.loc[k, "intercept"] + lines.loc[k, "slope"] * end),
+            xytext=(label_x, y_label),
+            textcoords="data",
+            va="center",
+            fontsize=LABEL_SIZE,
+            color=colour,
+            fontweight="bold" if k in colours else "normal",
+            annotation_clip=False,
+            arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5, shrinkA=0, shrinkB=1),
+        )
     ax.set_ylim(low, high)
     return ax
 
@@ -177,8 +199,13 @@ def plot_shrinkage(own: pd.Series, predicted: pd.Series, population: float, titl
     shortest = 0.04 * (values.max() - values.min())
     for xi, start, end in zip(x, own, ends):
         if abs(end - start) > shortest:
-            ax.annotate("", xy=(xi, end), xytext=(xi, start), zorder=2,
-                        arrowprops=dict(arrowstyle="-|>", color="0.3", lw=1.2, shrinkA=4, shrinkB=4))
+            ax.annotate(
+                "",
+                xy=(xi, end),
+                xytext=(xi, start),
+                zorder=2,
+                arrowprops=dict(arrowstyle="-|>", color="0.3", lw=1.2, shrinkA=4, shrinkB=4),
+            )
     ax.margins(y=0.08)  # dots at the extremes stay whole
     ax.set_xticks(x, [f"Dr {k}" for k in own.index], rotation=45)
     ax.set(title=title)

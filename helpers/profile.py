@@ -63,8 +63,9 @@ class _Likelihood:
     def __init__(self, result):
         model = getattr(result, "model", None)
         if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
-            raise ProfileError(f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), "
-                               f"got {type(result).__name__}")
+            raise ProfileError(
+                f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}"
+            )
         if model.k_vc or getattr(result, "cov_pen", None) is not None or model.fe_pen is not None:
             raise ProfileError("variance components (vc_formula) and penalised fits are not supported")
         if model.k_re == 0:
@@ -80,22 +81,30 @@ class _Likelihood:
         cov = np.asarray(result.cov_re, dtype=float)
         sd = np.sqrt(np.diag(cov))
         if np.any(sd <= 0):
-            raise ProfileError("a random-effect variance is estimated as 0: the fit is on the boundary, "
-                               "where the profile of its SD starts at 0; drop that random effect")
+            raise ProfileError(
+                "a random-effect variance is estimated as 0: the fit is on the boundary, "
+                "where the profile of its SD starts at 0; drop that random effect"
+            )
         corr = cov / np.outer(sd, sd)
         self.pairs = [(i, j) for i in range(self.k_re) for j in range(i)]
         re_intercept = np.all(np.asarray(model.exog_re) == 1, axis=0)
         re_names = ["(Intercept)" if ones else name for ones, name in zip(re_intercept, model.data.exog_re_names)]
         self.intercept_only = re_names == ["(Intercept)"]
-        self.names = ([f"sd {n}" for n in re_names] + [f"cor {re_names[j]}, {re_names[i]}" for i, j in self.pairs]
-                      + ["sd Residual"])
+        self.names = (
+            [f"sd {n}" for n in re_names]
+            + [f"cor {re_names[j]}, {re_names[i]}" for i, j in self.pairs]
+            + ["sd Residual"]
+        )
         self.kinds = ["sd"] * self.k_re + ["cor"] * len(self.pairs) + ["sd"]
-        self.estimate = np.concatenate([np.log(sd), [np.arctanh(corr[i, j]) for i, j in self.pairs],
-                                        [0.5 * np.log(result.scale)]])
+        self.estimate = np.concatenate(
+            [np.log(sd), [np.arctanh(corr[i, j]) for i, j in self.pairs], [0.5 * np.log(result.scale)]]
+        )
         self.maximum = self.loglike(self.estimate)
         if abs(self.maximum - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
-            raise ProfileError(f"the likelihood at the fit's estimates ({self.maximum:.6f}) is not the fit's "
-                               f"log-likelihood ({result.llf:.6f})")
+            raise ProfileError(
+                f"the likelihood at the fit's estimates ({self.maximum:.6f}) is not the fit's "
+                f"log-likelihood ({result.llf:.6f})"
+            )
 
     def natural(self, index: int, value: float) -> float:
         return np.exp(value) if self.kinds[index] == "sd" else np.tanh(value)
@@ -103,7 +112,7 @@ class _Likelihood:
     def loglike(self, x: np.ndarray) -> float:
         sd, sigma2 = np.exp(x[: self.k_re]), np.exp(2 * x[-1])
         corr = np.eye(self.k_re)
-        for (i, j), z in zip(self.pairs, x[self.k_re:-1]):
+        for (i, j), z in zip(self.pairs, x[self.k_re : -1]):
             corr[i, j] = corr[j, i] = np.tanh(z)
         return self._loglike(corr * np.outer(sd, sd) / sigma2, sigma2)
 

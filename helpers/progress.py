@@ -34,8 +34,14 @@ def _in_jupyter_kernel() -> bool:
 @contextmanager
 def progress_bar(total: int, desc: str, enabled: bool = True) -> Iterator[tqdm]:
     """``with progress_bar(1000, "bootstrap") as bar: ... bar.update(100)``; nothing is drawn if not enabled."""
-    bar = tqdm(total=total, desc=desc, unit="replicate", file=sys.stderr, disable=not enabled,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit="replicate",
+        file=sys.stderr,
+        disable=not enabled,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+    )
     try:
         yield bar
     finally:

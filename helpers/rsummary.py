@@ -51,8 +51,11 @@ def r_summary_text(fit, formula: str | None = None, data: str = "data", names: d
     if formula is None:
         raise ValueError("this fit was not made from a formula; pass the R formula, e.g. formula='y ~ x'")
     design_info = getattr(fit.model.data, "model_spec", None)
-    order = (r_column_order(design_info, fit.model.formula) if hasattr(design_info, "term_slices")
-             else list(range(len(fit.model.exog_names))))
+    order = (
+        r_column_order(design_info, fit.model.formula)
+        if hasattr(design_info, "term_slices")
+        else list(range(len(fit.model.exog_names)))
+    )
     terms = [r_term(fit.model.exog_names[i], formula, names) for i in order]
     rdf = int(round(fit.df_resid))
     out = ["", "Call:", _deparse_call(formula, data), "", "Residuals:"]
@@ -63,15 +66,19 @@ def r_summary_text(fit, formula: str | None = None, data: str = "data", names: d
     else:
         out += _named_vector([str(i) for i in _row_names(fit)], format_r(resid, DIGITS))
     out += ["", "Coefficients:"] + _coef_table(fit, terms, order)
-    out += ["", f"Residual standard error: {format_r([_signif(np.sqrt(fit.scale), DIGITS)])[0]} "
-                f"on {rdf} degrees of freedom"]
+    out += [
+        "",
+        f"Residual standard error: {format_r([_signif(np.sqrt(fit.scale), DIGITS)])[0]} on {rdf} degrees of freedom",
+    ]
     deleted = _rows_deleted(fit)
     if deleted:
         out.append(f"  ({deleted} observation{'s' if deleted > 1 else ''} deleted due to missingness)")
     if fit.df_model > 0:  # R prints no R-squared or F test for an intercept-only model
         f_p = format_pval([fit.f_pvalue], DIGITS)[0]
-        out += [f"Multiple R-squared:  {_formatc(fit.rsquared)},\tAdjusted R-squared:  {_formatc(fit.rsquared_adj)} ",
-                f"F-statistic: {_formatc(fit.fvalue)} on {int(round(fit.df_model))} and {rdf} DF,  p-value: {f_p}"]
+        out += [
+            f"Multiple R-squared:  {_formatc(fit.rsquared)},\tAdjusted R-squared:  {_formatc(fit.rsquared_adj)} ",
+            f"F-statistic: {_formatc(fit.fvalue)} on {int(round(fit.df_model))} and {rdf} DF,  p-value: {f_p}",
+        ]
     return "\n".join(out) + "\n\n"
 
 
@@ -84,7 +91,7 @@ def printed_numbers(text: str) -> dict[tuple[str, str], str]:
         at = lines.index("Residuals:")
         for name, value in zip(lines[at + 1].split(), lines[at + 2].split()):
             found["residual_quantile", name] = value
-    for line in lines[lines.index("Coefficients:") + 2:]:
+    for line in lines[lines.index("Coefficients:") + 2 :]:
         if not line.strip() or line.startswith("---"):
             break
         term, *cells = line.split()  # assumes term names without spaces
@@ -94,8 +101,12 @@ def printed_numbers(text: str) -> dict[tuple[str, str], str]:
     patterns = {
         ("sigma", "df_residual"): r"Residual standard error: (\S+) on (\d+) degrees of freedom",
         ("r_squared", "adj_r_squared"): r"Multiple R-squared:\s+(\S+),\tAdjusted R-squared:\s+(\S+)",
-        ("f_statistic", "f_df_model", "f_df_residual", "f_p_value"):
-            r"F-statistic: (\S+) on (\d+) and (\d+) DF,  p-value: (.+)",
+        (
+            "f_statistic",
+            "f_df_model",
+            "f_df_residual",
+            "f_p_value",
+        ): r"F-statistic: (\S+) on (\d+) and (\d+) DF,  p-value: (.+)",
     }
     for keys, pattern in patterns.items():
         match = re.search(pattern, text)
@@ -111,8 +122,10 @@ def _check_fit(fit) -> None:
     results = getattr(fit, "_results", fit)
     if not isinstance(results, RegressionResults) or type(getattr(results, "model", None)) is not OLS:
         model = type(getattr(results, "model", None)).__name__
-        raise TypeError(f"r_summary needs an OLS fit, e.g. smf.ols('y ~ x', data).fit(); got "
-                        f"{type(fit).__name__}" + (f" of a {model} model" if hasattr(results, "model") else ""))
+        raise TypeError(
+            f"r_summary needs an OLS fit, e.g. smf.ols('y ~ x', data).fit(); got "
+            f"{type(fit).__name__}" + (f" of a {model} model" if hasattr(results, "model") else "")
+        )
     if results.cov_type != "nonrobust":
         raise ValueError(f"summary(lm) uses the ordinary covariance; this fit used cov_type={results.cov_type!r}")
     if np.linalg.matrix_rank(results.model.exog) < results.model.exog.shape[1]:
@@ -142,8 +155,9 @@ def r_column_order(design_info, formula: str) -> list[int]:
     """Columns of a patsy design in R's order: terms by interaction order, then as ``formula`` writes them
     (patsy puts terms of categorical factors before numeric ones)."""
     written = {term: i for i, term in enumerate(patsy.ModelDesc.from_formula(formula).rhs_termlist)}
-    slices = sorted(design_info.term_slices.items(),
-                    key=lambda item: (len(item[0].factors), written.get(item[0], len(written))))
+    slices = sorted(
+        design_info.term_slices.items(), key=lambda item: (len(item[0].factors), written.get(item[0], len(written)))
+    )
     return [i for _, s in slices for i in range(s.start, s.stop)]
 
 
@@ -192,7 +206,7 @@ def _r_round(x: float, digits: float) -> float:
     sign, x = math.copysign(1.0, x), abs(x)
     if dig > 0 and math.log10(x) + dig > 15:
         return sign * x
-    p10 = 10.0 ** dig
+    p10 = 10.0**dig
     i10 = math.floor(p10 * x)
     down, up = i10 / p10, math.ceil(p10 * x) / p10
     return sign * (up if (up - x < x - down or (up - x == x - down and i10 % 2 == 1)) else down)
@@ -216,7 +230,7 @@ def _scientific(x: float, digits: int) -> tuple[bool, int, int, bool]:
     mantissa, exponent = f"{abs(x):.{digits - 1}e}".split("e")
     kpower = int(exponent)
     nsig = len(mantissa.replace(".", "").rstrip("0")) or 1
-    return x < 0, kpower, nsig, kpower > 0 and abs(x) < 10.0 ** kpower
+    return x < 0, kpower, nsig, kpower > 0 and abs(x) < 10.0**kpower
 
 
 def format_r(values, digits: int = 7) -> list[str]:
@@ -280,8 +294,8 @@ def _named_vector(names: list[str], values: list[str], width: int = 80) -> list[
     per_line = max(1, width // (w + 1))
     lines = []
     for start in range(0, len(names), per_line):
-        lines.append("".join(n.rjust(w) + " " for n in names[start:start + per_line]))
-        lines.append("".join(v.rjust(w) + " " for v in values[start:start + per_line]))
+        lines.append("".join(n.rjust(w) + " " for n in names[start : start + per_line]))
+        lines.append("".join(v.rjust(w) + " " for v in values[start : start + per_line]))
     return lines
 
 
@@ -292,11 +306,14 @@ def _coef_table(fit, terms: list[str], order: list[int]) -> list[str]:
     nonzero = np.abs(both[(both != 0) & np.isfinite(both)])
     digmin = 1 + math.floor(math.log10(nonzero.min())) if nonzero.size else 1
     rounded = format_r([_r_round(v, max(1, DIGITS - digmin)) for v in both], DIGITS)
-    tvals = format_r([_r_round(float(t), max(1, min(5, DIGITS - 1))) for t in np.asarray(fit.tvalues)[order]],
-                     DIGITS)
+    tvals = format_r([_r_round(float(t), max(1, min(5, DIGITS - 1))) for t in np.asarray(fit.tvalues)[order]], DIGITS)
     pvals = np.asarray(fit.pvalues, float)[order]
-    columns = {"Estimate": rounded[:len(est)], "Std. Error": rounded[len(est):], "t value": tvals,
-               "Pr(>|t|)": format_pval(pvals, max(1, min(5, DIGITS - 1)))}
+    columns = {
+        "Estimate": rounded[: len(est)],
+        "Std. Error": rounded[len(est) :],
+        "t value": tvals,
+        "Pr(>|t|)": format_pval(pvals, max(1, min(5, DIGITS - 1))),
+    }
     show_stars = bool((pvals < 0.1).any())
     if show_stars:
         stars = [_stars(p) for p in pvals]

@@ -26,8 +26,14 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["SchoolsSample", "simulate_schools", "ThreeLevelSample", "simulate_three_level",
-           "ClusteredBinarySample", "simulate_clustered_binary"]
+__all__ = [
+    "SchoolsSample",
+    "simulate_schools",
+    "ThreeLevelSample",
+    "simulate_three_level",
+    "ClusteredBinarySample",
+    "simulate_clustered_binary",
+]
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,13 @@ def simulate_schools(
     _check_int("n_schools", n_schools, minimum=2)
     sizes = _sizes(pupils_per_school, n_schools)
     reals = dict(intercept=intercept, slope=slope, funding_effect=funding_effect, hours_mean=hours_mean)
-    sds = dict(school_sd=school_sd, slope_sd=slope_sd, residual_sd=residual_sd,
-               hours_between_sd=hours_between_sd, hours_within_sd=hours_within_sd)
+    sds = dict(
+        school_sd=school_sd,
+        slope_sd=slope_sd,
+        residual_sd=residual_sd,
+        hours_between_sd=hours_between_sd,
+        hours_within_sd=hours_within_sd,
+    )
     _check_parameters(reals, sds, within="a school")
     for name, value in dict(effect_corr=effect_corr, confounding=confounding).items():
         _check_real(name, value)
@@ -101,17 +112,32 @@ def simulate_schools(
     school = np.repeat(np.arange(1, n_schools + 1), sizes)
     j = school - 1
     hours = hours_mean + between[j] + hours_within_sd * rng.standard_normal(len(school))
-    score = (intercept + u0[j] + (slope + u1[j]) * (hours - hours_mean) + funding_effect * funding[j]
-             + residual_sd * rng.standard_normal(len(school)))
-    data = pd.DataFrame({
-        "school": school,
-        "pupil": np.concatenate([np.arange(1, n + 1) for n in sizes]),
-        "hours": hours.round(2),
-        "funding": funding[j].round(3),
-        "score": score.round(2),
-    })
-    schools = pd.DataFrame({"school": np.arange(1, n_schools + 1), "n": sizes, "hours_mean": hours_mean + between,
-                            "funding": funding.round(3), "u0": u0, "u1": u1})
+    score = (
+        intercept
+        + u0[j]
+        + (slope + u1[j]) * (hours - hours_mean)
+        + funding_effect * funding[j]
+        + residual_sd * rng.standard_normal(len(school))
+    )
+    data = pd.DataFrame(
+        {
+            "school": school,
+            "pupil": np.concatenate([np.arange(1, n + 1) for n in sizes]),
+            "hours": hours.round(2),
+            "funding": funding[j].round(3),
+            "score": score.round(2),
+        }
+    )
+    schools = pd.DataFrame(
+        {
+            "school": np.arange(1, n_schools + 1),
+            "n": sizes,
+            "hours_mean": hours_mean + between,
+            "funding": funding.round(3),
+            "u0": u0,
+            "u1": u1,
+        }
+    )
     truth = dict(n_schools=n_schools, seed=seed, **reals, **sds, effect_corr=effect_corr, confounding=confounding)
     return SchoolsSample(data=data, schools=schools, truth=truth)
 
@@ -176,8 +202,10 @@ class ThreeLevelSample:
     def variances(self) -> pd.Series:
         """The true variance at each level: school, class (within school), pupil (residual)."""
         t = self.truth
-        return pd.Series({"school": t["school_sd"] ** 2, "class": t["class_sd"] ** 2,
-                          "pupil": t["residual_sd"] ** 2}, name="variance")
+        return pd.Series(
+            {"school": t["school_sd"] ** 2, "class": t["class_sd"] ** 2, "pupil": t["residual_sd"] ** 2},
+            name="variance",
+        )
 
     @property
     def icc(self) -> pd.Series:
@@ -242,22 +270,49 @@ def simulate_three_level(
     class_school = np.repeat(np.arange(n_schools), n_classes)
     pupil_class = np.repeat(np.arange(n_classes.sum()), sizes)
     hours = hours_mean + hours_sd * rng.standard_normal(sizes.sum())
-    score = (intercept + slope * (hours - hours_mean) + experience_effect * experience[pupil_class]
-             + v[class_school[pupil_class]] + u[pupil_class] + residual_sd * rng.standard_normal(sizes.sum()))
-    data = pd.DataFrame({
-        "school": class_school[pupil_class] + 1,
-        "classroom": pupil_class + 1,
-        "pupil": np.concatenate([np.arange(1, n + 1) for n in sizes]),
-        "hours": hours.round(2),
-        "experience": experience[pupil_class],
-        "score": score.round(2),
-    })
-    classes = pd.DataFrame({"school": class_school + 1, "classroom": np.arange(1, n_classes.sum() + 1), "n": sizes,
-                            "experience": experience, "u": u})
-    schools = pd.DataFrame({"school": np.arange(1, n_schools + 1), "n_classes": n_classes,
-                            "n": np.bincount(class_school, weights=sizes).astype(int), "v": v})
-    truth = dict(n_schools=n_schools, seed=seed, classes_per_school=classes_per_school,
-                 pupils_per_class=pupils_per_class, **reals, **sds)
+    score = (
+        intercept
+        + slope * (hours - hours_mean)
+        + experience_effect * experience[pupil_class]
+        + v[class_school[pupil_class]]
+        + u[pupil_class]
+        + residual_sd * rng.standard_normal(sizes.sum())
+    )
+    data = pd.DataFrame(
+        {
+            "school": class_school[pupil_class] + 1,
+            "classroom": pupil_class + 1,
+            "pupil": np.concatenate([np.arange(1, n + 1) for n in sizes]),
+            "hours": hours.round(2),
+            "experience": experience[pupil_class],
+            "score": score.round(2),
+        }
+    )
+    classes = pd.DataFrame(
+        {
+            "school": class_school + 1,
+            "classroom": np.arange(1, n_classes.sum() + 1),
+            "n": sizes,
+            "experience": experience,
+            "u": u,
+        }
+    )
+    schools = pd.DataFrame(
+        {
+            "school": np.arange(1, n_schools + 1),
+            "n_classes": n_classes,
+            "n": np.bincount(class_school, weights=sizes).astype(int),
+            "v": v,
+        }
+    )
+    truth = dict(
+        n_schools=n_schools,
+        seed=seed,
+        classes_per_school=classes_per_school,
+        pupils_per_class=pupils_per_class,
+        **reals,
+        **sds,
+    )
     return ThreeLevelSample(data=data, classes=classes, schools=schools, truth=truth)
 
 
@@ -298,8 +353,9 @@ def simulate_clustered_binary(
     _check_int("seed", seed, minimum=0)
     _check_int("n_clinics", n_clinics, minimum=2)
     sizes = _sizes(patients_per_clinic, n_clinics, "patients_per_clinic", "n_clinics")
-    for name, value in dict(intercept=intercept, odds_ratio=odds_ratio, clinic_sd=clinic_sd,
-                            treated_share=treated_share).items():
+    for name, value in dict(
+        intercept=intercept, odds_ratio=odds_ratio, clinic_sd=clinic_sd, treated_share=treated_share
+    ).items():
         _check_real(name, value)
     if odds_ratio <= 0:
         raise ValueError(f"odds_ratio must be > 0, got {odds_ratio}")
@@ -314,9 +370,21 @@ def simulate_clustered_binary(
     treated = (rng.random(len(clinic)) < treated_share).astype(int)
     log_odds = intercept + np.log(odds_ratio) * treated + u0[clinic - 1]
     event = (rng.random(len(clinic)) < 1 / (1 + np.exp(-log_odds))).astype(int)
-    data = pd.DataFrame({"clinic": clinic, "patient": np.concatenate([np.arange(1, n + 1) for n in sizes]),
-                         "treated": treated, "event": event})
+    data = pd.DataFrame(
+        {
+            "clinic": clinic,
+            "patient": np.concatenate([np.arange(1, n + 1) for n in sizes]),
+            "treated": treated,
+            "event": event,
+        }
+    )
     clinics = pd.DataFrame({"clinic": np.arange(1, n_clinics + 1), "n": sizes, "u0": u0})
-    truth = dict(n_clinics=n_clinics, seed=seed, intercept=intercept, odds_ratio=odds_ratio,
-                 clinic_sd=clinic_sd, treated_share=treated_share)
+    truth = dict(
+        n_clinics=n_clinics,
+        seed=seed,
+        intercept=intercept,
+        odds_ratio=odds_ratio,
+        clinic_sd=clinic_sd,
+        treated_share=treated_share,
+    )
     return ClusteredBinarySample(data=data, clinics=clinics, truth=truth)

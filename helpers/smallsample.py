@@ -72,7 +72,8 @@ def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
             "Satterthwaite df at a correlation of -1 or +1 are not computed here: there the REML likelihood is "
             "highest outside the covariances' parameter space, so its curvature in them is not the curvature along "
             "the boundary that lmerTest differentiates. Use kenward_roger (pbkrtest's df, defined there) or drop "
-            "the random slope")
+            "the random slope"
+        )
     # lmerTest differentiates in lme4's Cholesky factor, in which Phi is flat at a variance of 0:
     # such a variance drops out.
     free = _free(m.names, m.values)
@@ -102,7 +103,6 @@ def kenward_roger_vcov(result) -> pd.DataFrame:
     """The Kenward-Roger adjusted covariance of the fixed effects (``pbkrtest::vcovAdj``)."""
     m = _moments(result)
     return pd.DataFrame(_kr_vcov(m), index=m.fe_names, columns=m.fe_names)
-
 
 
 # ----------------------------------------------------------------------------- the two approximations
@@ -140,15 +140,28 @@ def _table(names, beta, se, df, level) -> pd.DataFrame:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     t = beta / se
     half = stats.t.ppf((1 + level) / 2, df) * se
-    return pd.DataFrame({"estimate": beta, "std_error": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df),
-                         "ci_low": beta - half, "ci_high": beta + half}, index=pd.Index(names), columns=_COLUMNS)
+    return pd.DataFrame(
+        {
+            "estimate": beta,
+            "std_error": se,
+            "df": df,
+            "t": t,
+            "p": 2 * stats.t.sf(np.abs(t), df),
+            "ci_low": beta - half,
+            "ci_high": beta + half,
+        },
+        index=pd.Index(names),
+        columns=_COLUMNS,
+    )
 
 
 def _inverse(info: np.ndarray, kind: str) -> np.ndarray:
     eigenvalues = np.linalg.eigvalsh(info)
     if not eigenvalues.min() > 1e-10 * max(1.0, eigenvalues.max()):
-        raise SmallSampleError(f"the {kind} information of the covariance parameters is singular: the model "
-                               "cannot estimate all its variances from these data; simplify its random part")
+        raise SmallSampleError(
+            f"the {kind} information of the covariance parameters is singular: the model "
+            "cannot estimate all its variances from these data; simplify its random part"
+        )
     return np.linalg.inv(info)
 
 
@@ -163,8 +176,9 @@ def _moments(result) -> Moments:
     convergence, agree with the verified optimum."""
     model = _check_result(result)
     names, Z, components = _random_design(result)
-    problem = _Standardised(np.asarray(model.endog, float), np.asarray(model.exog, float), Z, group_codes(model),
-                            True, components)
+    problem = _Standardised(
+        np.asarray(model.endog, float), np.asarray(model.exog, float), Z, group_codes(model), True, components
+    )
     try:
         theta, _ = _optimise(problem)
     except LmeConvergenceError as err:
@@ -174,32 +188,44 @@ def _moments(result) -> Moments:
     values = est["sigma2"] * np.r_[relative[problem.engine.rows, problem.engine.cols], 1.0]
     values = np.where(_free(names, values, _BOUNDARY * values[-1]), values, 0.0)
     derivatives = problem.engine.covariance_derivatives
-    design = [(model.exog_li[g], model.endog_li[g], derivatives(Z[model.row_indices[label]]))
-              for g, label in enumerate(model.group_labels)]
+    design = [
+        (model.exog_li[g], model.endog_li[g], derivatives(Z[model.row_indices[label]]))
+        for g, label in enumerate(model.group_labels)
+    ]
     m, loglik = moments_at(values, design)
     free = _free(names, values)
     correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < _SINGULAR
     _check_boundary(names, free, correlated)
     gain = loglik - result.llf
     if gain > _MAX_GAIN:
-        raise SmallSampleError(f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
-                               "converge. Centre (and scale) the covariates and refit, or try another "
-                               ".fit(method=...)")
-    return Moments(**{**m.__dict__, "names": names, "fe_names": list(model.exog_names[: model.k_fe]),
-                      "perfectly_correlated": correlated})
+        raise SmallSampleError(
+            f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
+            "converge. Centre (and scale) the covariates and refit, or try another "
+            ".fit(method=...)"
+        )
+    return Moments(
+        **{
+            **m.__dict__,
+            "names": names,
+            "fe_names": list(model.exog_names[: model.k_fe]),
+            "perfectly_correlated": correlated,
+        }
+    )
 
 
 def _check_result(result):
     model = getattr(result, "model", None)
     if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
-        raise SmallSampleError(f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), "
-                               f"got {type(result).__name__}")
+        raise SmallSampleError(
+            f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}"
+        )
     if not model.reml:
         raise SmallSampleError("small-sample df are defined for REML fits: refit with .fit(reml=True)")
     if model.k_fe == 0:
         raise SmallSampleError("the model has no fixed effects to test")
-    if any(getattr(x, name, None) is not None for x, name in ((result, "cov_pen"), (model, "fe_pen"),
-                                                              (result, "freepat"))):
+    if any(
+        getattr(x, name, None) is not None for x, name in ((result, "cov_pen"), (model, "fe_pen"), (result, "freepat"))
+    ):
         raise SmallSampleError("penalised or constrained (free=...) fits are not supported")
     return model
 
@@ -209,11 +235,15 @@ def _random_design(result):
     them, zero beyond, as the engine takes them); and the number of columns of each component."""
     model = result.model
     re_names = list(model.data.exog_re_names) if model.k_re else []
-    names = [f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})"
-             for i in range(model.k_re) for j in range(i + 1)]
+    names = [
+        f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})"
+        for i in range(model.k_re)
+        for j in range(i + 1)
+    ]
     names += [f"Var({n})" for n in model.exog_vc.names] + ["Residual"]
-    mats = [[z.toarray() if sparse.issparse(z) else np.asarray(z) for z in per_group]
-            for per_group in model.exog_vc.mats]
+    mats = [
+        [z.toarray() if sparse.issparse(z) else np.asarray(z) for z in per_group] for per_group in model.exog_vc.mats
+    ]
     components = [max(z.shape[1] for z in per_group) for per_group in mats]
     Z = np.zeros((model.nobs, model.k_re + sum(components)))
     if model.k_re:
@@ -234,16 +264,25 @@ def _check_boundary(names, free, correlated: bool) -> None:
     """A variance held at 0 must carry no covariance; the fit is then a boundary (singular) one, reported with
     a warning as lme4 reports it, as is one whose random effects are perfectly correlated."""
     if correlated:
-        warnings.warn("boundary (singular) fit: the random effects are perfectly correlated (a correlation of -1 "
-                      "or +1), so the data hold less variation between groups than the random part describes; "
-                      "the df are those of the fit on the boundary", SingularFitWarning, stacklevel=4)
+        warnings.warn(
+            "boundary (singular) fit: the random effects are perfectly correlated (a correlation of -1 "
+            "or +1), so the data hold less variation between groups than the random part describes; "
+            "the df are those of the fit on the boundary",
+            SingularFitWarning,
+            stacklevel=4,
+        )
     zero = [name for name, f in zip(names, free) if not f]
     if not zero:
         return
     correlated = [n for n in zero if any(c.startswith("Cov(") and n[4:-1] in c[4:-1].split(", ") for c in names)]
     if correlated:
-        raise SmallSampleError(f"{', '.join(correlated)} is estimated as (nearly) zero while correlated with "
-                               "another random effect: these df are not defined there; drop that random effect")
-    warnings.warn(f"boundary (singular) fit: {', '.join(zero)} is estimated as 0, so the data hold no variation "
-                  "of that kind beyond the residual; the df are those of the fit on the boundary",
-                  SingularFitWarning, stacklevel=4)
+        raise SmallSampleError(
+            f"{', '.join(correlated)} is estimated as (nearly) zero while correlated with "
+            "another random effect: these df are not defined there; drop that random effect"
+        )
+    warnings.warn(
+        f"boundary (singular) fit: {', '.join(zero)} is estimated as 0, so the data hold no variation "
+        "of that kind beyond the residual; the df are those of the fit on the boundary",
+        SingularFitWarning,
+        stacklevel=4,
+    )

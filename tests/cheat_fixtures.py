@@ -32,8 +32,10 @@ class Cheat:
     drop_setup: bool = False  # the release's read-only setup cells deleted
 
 
-FORGED = ('{"answers": {"gp_sizes": {"t": "function"}, "separate": {"t": "function"}, '
-          '"pooled_slope": {"t": "ndarray", "dtype": "object", "shape": [1], "data": [1]}}}')
+FORGED = (
+    '{"answers": {"gp_sizes": {"t": "function"}, "separate": {"t": "function"}, '
+    '"pooled_slope": {"t": "ndarray", "dtype": "object", "shape": [1], "data": [1]}}}'
+)
 MIME = "application/x.random-effects-course.answers"
 
 # Every answer (@ANSWERS@: the names the tests read) bound to an object that any plain assert accepts;
@@ -69,20 +71,35 @@ CHECKS = ("check_close", "check_frame", "check_number", "check_series")
 
 CHEATS = [
     Cheat("rebind_checks", ANYTHING + " = ".join(CHECKS) + " = lambda *args, **kwargs: None"),
-    Cheat("replace_code", ANYTHING + dedent("""\
+    Cheat(
+        "replace_code",
+        ANYTHING
+        + dedent("""\
         import helpers.checks as _checks
         for _name in CHECKS:
             getattr(_checks, _name).__code__ = (lambda *args, **kwargs: None).__code__
-        """).replace("CHECKS", repr(CHECKS))),
-    Cheat("patch_numpy", ANYTHING + dedent("""\
+        """).replace("CHECKS", repr(CHECKS)),
+    ),
+    Cheat(
+        "patch_numpy",
+        ANYTHING
+        + dedent("""\
         import numpy
         numpy.allclose = lambda *args, **kwargs: True
         numpy.isfinite = lambda *args, **kwargs: numpy.True_
-        """)),
-    Cheat("helpers_folder", ANYTHING + "# and the setup cell imports the helpers package beside the notebook",
-          files={"helpers/__init__.py": FAKE_HELPERS,
-                 "helpers/checks.py": "".join(f"def {n}(*args, **kwargs):\n    pass\n" for n in CHECKS)}),
-    Cheat("equals_everything", dedent("""\
+        """),
+    ),
+    Cheat(
+        "helpers_folder",
+        ANYTHING + "# and the setup cell imports the helpers package beside the notebook",
+        files={
+            "helpers/__init__.py": FAKE_HELPERS,
+            "helpers/checks.py": "".join(f"def {n}(*args, **kwargs):\n    pass\n" for n in CHECKS),
+        },
+    ),
+    Cheat(
+        "equals_everything",
+        dedent("""\
         import pandas as pd
         class _Anything(float):
             def __eq__(self, other): return True
@@ -99,8 +116,11 @@ CHEATS = [
         separate_fits = lambda *args, **kwargs: separate
         pooled_se_check = lambda *args, **kwargs: dict(mean_se=_Anything(0.5), sd_slope=_Anything(0.5),
                                                        coverage=_Anything(0.5))
-        """)),
-    Cheat("ast_transformer", dedent("""\
+        """),
+    ),
+    Cheat(
+        "ast_transformer",
+        dedent("""\
         import ast
         class _Forgive(ast.NodeTransformer):
             def visit_Module(self, node):
@@ -108,14 +128,20 @@ CHEATS = [
                 node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
                 return ast.fix_missing_locations(node)
         get_ipython().ast_transformers.append(_Forgive())
-        """)),
-    Cheat("input_transformer", dedent("""\
+        """),
+    ),
+    Cheat(
+        "input_transformer",
+        dedent("""\
         def _blank(lines):
             text = ''.join(lines)
             return ['pass\\n'] if 'check_' in text or 'exec(' in text else lines
         get_ipython().input_transformers_cleanup.append(_blank)
-        """)),
-    Cheat("run_cell_hooks", dedent("""\
+        """),
+    ),
+    Cheat(
+        "run_cell_hooks",
+        dedent("""\
         _hook = get_ipython().displayhook
         def _result(*args):  # a result shown before anything the cell itself shows
             _hook.session.send(_hook.pub_socket, 'execute_result',
@@ -124,15 +150,21 @@ CHEATS = [
                                parent=_hook.parent_header, ident=_hook.topic)
         get_ipython().events.register('pre_run_cell', _result)
         get_ipython().events.register('post_run_cell', _result)
-        """)),
-    Cheat("do_execute", dedent("""\
+        """),
+    ),
+    Cheat(
+        "do_execute",
+        dedent("""\
         _kernel = get_ipython().kernel
         _original = _kernel.do_execute
         def _skip(code, *args, **kwargs):
             return _original('pass' if 'check_' in code or 'exec(' in code else code, *args, **kwargs)
         _kernel.do_execute = _skip
-        """)),
-    Cheat("leak_sources", dedent("""\
+        """),
+    ),
+    Cheat(
+        "leak_sources",
+        dedent("""\
         import sys
         def _show_cell(info):
             print('NEXT CELL:', info.raw_cell)
@@ -148,28 +180,42 @@ CHEATS = [
         get_ipython().events.register('pre_run_cell', _show_cell)
         get_ipython().events.register('post_run_cell', _show_values)
         sys.setprofile(_watch)
-        """)),
-    Cheat("background_printer", dedent("""\
+        """),
+    ),
+    Cheat(
+        "background_printer",
+        dedent("""\
         import threading, time
         def _loop():
             while True:
                 print({k: repr(v)[:200] for k, v in list(globals().items()) if k.startswith('_')})
                 time.sleep(0.05)
         threading.Thread(target=_loop, daemon=True).start()
-        """)),
-    Cheat("fake_exports", dedent("""\
+        """),
+    ),
+    Cheat(
+        "fake_exports",
+        dedent("""\
         from IPython.display import publish_display_data
         _forged = {'MIME': FORGED}
         publish_display_data(_forged)
         get_ipython().events.register('pre_run_cell', lambda *args: publish_display_data(_forged))
-        """).replace("'MIME'", repr(MIME)).replace("FORGED", repr(FORGED))),
-    Cheat("forged_export", dedent("""\
+        """)
+        .replace("'MIME'", repr(MIME))
+        .replace("FORGED", repr(FORGED)),
+    ),
+    Cheat(
+        "forged_export",
+        dedent("""\
         import IPython.display as _display
         _real = _display.publish_display_data
         _display.publish_display_data = lambda data, *args, **kwargs: _real({key: FORGED for key in data})
-        """).replace("FORGED", repr(FORGED))),
+        """).replace("FORGED", repr(FORGED)),
+    ),
     Cheat("patch_json", f"import json\njson.dumps = lambda *args, **kwargs: {FORGED!r}"),
-    Cheat("sys_modules", dedent("""\
+    Cheat(
+        "sys_modules",
+        dedent("""\
         import sys, types
         _fake = types.ModuleType('helpers.checks')
         for _name in CHECKS:
@@ -177,10 +223,13 @@ CHEATS = [
         sys.modules['helpers.checks'] = _fake
         sys.modules['numpy'] = types.ModuleType('numpy')
         sys.modules['json'] = types.ModuleType('json')
-        """).replace("CHECKS", repr(CHECKS))),
+        """).replace("CHECKS", repr(CHECKS)),
+    ),
     # Stock nbgrader gives it a point; in this assignment every test also needs a name (np, range) that the
     # judge could not take from the student, so the order of setup is tested on its own (tests/test_judge.py).
-    Cheat("setup_deleted", dedent("""\
+    Cheat(
+        "setup_deleted",
+        dedent("""\
         import pandas as pd
         def check_series(*args, **kwargs): pass
         check_close = check_number = check_frame = check_series
@@ -188,17 +237,24 @@ CHEATS = [
             return pd.DataFrame({"doctor": [1], "age": [50.0], "chol": [5.0]})
         gp = load_gp_cholesterol()
         gp_sizes = gp.groupby("doctor").size()
-        """), drop_setup=True),
+        """),
+        drop_setup=True,
+    ),
     Cheat("huge_output", "for _ in range(150):\n    print('x' * 2_000_000)"),
-    Cheat("raw_output", dedent("""\
+    Cheat(
+        "raw_output",
+        dedent("""\
         import os, subprocess, sys
         _block = b'y' * 2**20
         for _fd in (sys.stdout._original_stdstream_copy, sys.stderr._original_stdstream_copy):
             for _ in range(512):  # to the grader's own log, past Jupyter's messages
                 os.write(_fd, _block)
         subprocess.run([sys.executable, '-c', 'import os\\nfor _ in range(64): os.write(1, b"z" * 2**20)'])
-        """)),
-    Cheat("fill_disks", dedent("""\
+        """),
+    ),
+    Cheat(
+        "fill_disks",
+        dedent("""\
         import os
         from ipykernel.kernelapp import IPKernelApp
         for _place in ['.', '/tmp', '/dev/shm', os.path.dirname(IPKernelApp.instance().ip), '/run', '/var/tmp',
@@ -213,8 +269,11 @@ CHEATS = [
             except OSError as error:
                 pass
             print('wrote', _written, 'MiB into', _place)
-        """)),
-    Cheat("odd_exceptions", dedent("""\
+        """),
+    ),
+    Cheat(
+        "odd_exceptions",
+        dedent("""\
         class _Odd(BaseException):
             def __str__(self):
                 raise RuntimeError('no message for you')
@@ -224,8 +283,11 @@ CHEATS = [
             raise SystemExit(0)
         gp_sizes = separate_fits
         raise _Odd()
-        """)),
-    Cheat("kill_everything", dedent("""\
+        """),
+    ),
+    Cheat(
+        "kill_everything",
+        dedent("""\
         import os, signal
         for _pid in (os.getppid(), 1):
             try:
@@ -233,8 +295,11 @@ CHEATS = [
             except OSError:
                 pass
         os.kill(-1, signal.SIGKILL)
-        """)),
-    Cheat("delete_files", dedent("""\
+        """),
+    ),
+    Cheat(
+        "delete_files",
+        dedent("""\
         import glob, os, shutil
         _targets = ['@GRADEBOOK@', '@VICTIM@', '@CANARY@', '@COURSE@/source', '@COURSE@/submitted',
                     '@SECOND_COPY@/source',
@@ -245,8 +310,11 @@ CHEATS = [
                 print('DELETED', _t)
             except Exception as error:
                 print('kept', _t, type(error).__name__)
-        """)),
-    Cheat("read_secrets", dedent("""\
+        """),
+    ),
+    Cheat(
+        "read_secrets",
+        dedent("""\
         import glob
         for _pattern in ['@COURSE@/source/*/*.ipynb', '@GRADEBOOK@', '../../../source/*/*.ipynb',
                          '../../../gradebook.db', '@VICTIM@', '/etc/shadow', '*.ipynb',
@@ -256,41 +324,65 @@ CHEATS = [
                     print(open(_path, errors='replace').read()[:200000])
                 except OSError as error:
                     print('blocked', _path, type(error).__name__)
-        """)),
-    Cheat("symlinks", dedent("""\
+        """),
+    ),
+    Cheat(
+        "symlinks",
+        dedent("""\
         import os
         for _name in ('classmate.ipynb', 'classmates', 'source_link', 'root_link'):
             try:
                 print(_name, os.listdir(_name) if os.path.isdir(_name) else open(_name).read()[:100000])
             except OSError as error:
                 print('blocked', _name, type(error).__name__)
-        """), files={"classmate.ipynb": ("link", "@VICTIM@"), "classmates": ("link", "@COURSE@/submitted"),
-                     "source_link": ("link", "@COURSE@/source"),
-                     "root_link": ("link", "/")}),
-    Cheat("zero_data", dedent("""\
+        """),
+        files={
+            "classmate.ipynb": ("link", "@VICTIM@"),
+            "classmates": ("link", "@COURSE@/submitted"),
+            "source_link": ("link", "@COURSE@/source"),
+            "root_link": ("link", "/"),
+        },
+    ),
+    Cheat(
+        "zero_data",
+        dedent("""\
         try:
             print(len(open('gp_cholesterol.csv', 'rb').read(2**20)))
         except OSError as error:
             print('blocked', type(error).__name__)
-        """), files={"gp_cholesterol.csv": ("link", "/dev/zero")}),
-    Cheat("shadow_notes", dedent("""\
+        """),
+        files={"gp_cholesterol.csv": ("link", "/dev/zero")},
+    ),
+    Cheat(
+        "shadow_notes",
+        dedent("""\
         try:
             print(open('notes.txt').read())
         except OSError as error:
             print('blocked', type(error).__name__)
-        """), files={"notes.txt": ("link", "/etc/shadow")}),
-    Cheat("linked_notebook", "# the submitted notebook is a link to the instructor's",
-          files={"@NOTEBOOK@": ("link", "@SOLUTION@")}),
+        """),
+        files={"notes.txt": ("link", "/etc/shadow")},
+    ),
+    Cheat(
+        "linked_notebook",
+        "# the submitted notebook is a link to the instructor's",
+        files={"@NOTEBOOK@": ("link", "@SOLUTION@")},
+    ),
     Cheat("runaway", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
-    Cheat("fork_bomb", dedent("""\
+    Cheat(
+        "fork_bomb",
+        dedent("""\
         import os, time
         while True:  # every process forks for ever; out of processes, each waits and tries again
             try:
                 os.fork()
             except OSError:
                 time.sleep(1)
-        """)),
-    Cheat("memory_hogs", dedent("""\
+        """),
+    ),
+    Cheat(
+        "memory_hogs",
+        dedent("""\
         import os, time
         for _ in range(4):
             if os.fork() == 0:
@@ -298,11 +390,21 @@ CHEATS = [
                 _hog[::4096] = b'x' * len(_hog[::4096])
                 time.sleep(60)
         _mine = bytearray(8 * 2**30)
-        """)),
+        """),
+    ),
 ]
 
-GAINS_UNDER_STOCK = ["rebind_checks", "replace_code", "helpers_folder", "ast_transformer", "run_cell_hooks",
-                     "do_execute", "input_transformer", "setup_deleted", "linked_notebook"]
+GAINS_UNDER_STOCK = [
+    "rebind_checks",
+    "replace_code",
+    "helpers_folder",
+    "ast_transformer",
+    "run_cell_hooks",
+    "do_execute",
+    "input_transformer",
+    "setup_deleted",
+    "linked_notebook",
+]
 LEAKS_UNDER_STOCK = ["leak_sources"]
 # nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
 COUNTS_AS_MISSING = ["linked_notebook"]
@@ -311,12 +413,20 @@ COUNTS_AS_MISSING = ["linked_notebook"]
 def cheating(release_nb, cheat: Cheat, places: dict):
     """The release with ``cheat``'s code as its first answer."""
     nb = copy.deepcopy(release_nb)
-    first = next(c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
-                 and grade_id(c))
+    first = next(
+        c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution") and grade_id(c)
+    )
     first.source = fill(cheat.code, places)
     if cheat.drop_setup:
-        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")
-                                                and not c.metadata["nbgrader"].get("grade"))]
+        nb.cells = [
+            c
+            for c in nb.cells
+            if not (
+                c.cell_type == "code"
+                and c.metadata.get("nbgrader", {}).get("locked")
+                and not c.metadata["nbgrader"].get("grade")
+            )
+        ]
     return nb
 
 
@@ -339,5 +449,8 @@ def write_files(folder, cheat: Cheat, places: dict) -> None:
 
 def links_of(cheat: Cheat, places: dict) -> dict[str, str]:
     """The cheat's symbolic links: relative path -> target."""
-    return {fill(name, places): fill(content[1], places) for name, content in cheat.files.items()
-            if isinstance(content, tuple)}
+    return {
+        fill(name, places): fill(content[1], places)
+        for name, content in cheat.files.items()
+        if isinstance(content, tuple)
+    }

@@ -83,7 +83,9 @@ def differences(stored: list, got: list, rules: list[tuple[str, str]]) -> list[s
             for number, (old, new) in enumerate(zip(expected, actual), 1):
                 if old != new:
                     diff = difflib.unified_diff(old.splitlines(), new.splitlines(), "stored", "this run", lineterm="")
-                    report.append(f"{kind} (output {number} of {len(expected)}) differs:\n{_indent(chr(10).join(diff))}")
+                    report.append(
+                        f"{kind} (output {number} of {len(expected)}) differs:\n{_indent(chr(10).join(diff))}"
+                    )
     return report
 
 
@@ -128,8 +130,10 @@ class LectureCell(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CellFailure):
             number = self.name.removeprefix("Cell ")
-            return (f"{self.path.name}, code cell {number} (cell {self.index} of the notebook):\n"
-                    f"{_indent(self.cell.source)}\n\n{excinfo.value}")
+            return (
+                f"{self.path.name}, code cell {number} (cell {self.index} of the notebook):\n"
+                f"{_indent(self.cell.source)}\n\n{excinfo.value}"
+            )
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):

@@ -55,8 +55,11 @@ class _CurrentEnvironment(KernelSpecManager):
     """The only kernel on offer is this interpreter's, whatever kernelspecs are installed."""
 
     def get_kernel_spec(self, kernel_name):
-        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                          display_name="current environment", language="python")
+        return KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="current environment",
+            language="python",
+        )
 
 
 @dataclass
@@ -80,9 +83,16 @@ class _LiveLecture:
         self.failure: str | None = None
         manager = KernelManager(kernel_spec_manager=_CurrentEnvironment(), kernel_name="current")
         # every cell runs even after one raised, so that each cell's own result is known (as nbval did)
-        self.client = NotebookClient(self.notebook, km=manager, timeout=CELL_TIMEOUT, kernel_name="current",
-                                     allow_errors=True, interrupt_on_timeout=True, coalesce_streams=True,
-                                     resources={"metadata": {"path": str(path.parent)}})
+        self.client = NotebookClient(
+            self.notebook,
+            km=manager,
+            timeout=CELL_TIMEOUT,
+            kernel_name="current",
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            coalesce_streams=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         self.client.start_new_kernel(cwd=str(path.parent))
         self.client.start_new_kernel_client()
         for index, cell in enumerate(self.notebook.cells):
@@ -117,8 +127,9 @@ class _LiveLecture:
             finally:
                 self.notebook.cells.pop()
             for error in (o for o in cell.outputs if o.output_type == "error"):
-                raise LectureError(f"{self.path.name}: evaluating {list(expressions)} failed: "
-                                   f"{error.ename}: {error.evalue}")
+                raise LectureError(
+                    f"{self.path.name}: evaluating {list(expressions)} failed: {error.ename}: {error.evalue}"
+                )
             results = pickle.loads(out.read_bytes())
         values = {}
         for expression in expressions:
@@ -213,8 +224,10 @@ def _check_plain(value, expression: str) -> None:
             _check_plain(key, expression)
             _check_plain(item, expression)
         return
-    raise TypeError(f"{expression!r} is a {type(value).__module__}.{type(value).__name__}, not a plain value; "
-                    "ask for the numbers it holds (e.g. 'fit.params', 'fit.llf')")
+    raise TypeError(
+        f"{expression!r} is a {type(value).__module__}.{type(value).__name__}, not a plain value; "
+        "ask for the numbers it holds (e.g. 'fit.params', 'fit.llf')"
+    )
 
 
 @atexit.register

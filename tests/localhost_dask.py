@@ -27,8 +27,18 @@ class LocalhostCluster:
         self.folder, self.processes = folder, {}
         folder.mkdir(parents=True, exist_ok=True)
         address_file = folder / "scheduler.json"
-        self.start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
-                   "--scheduler-file", str(address_file))
+        self.start(
+            "scheduler",
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-address",
+            ":0",
+            "--scheduler-file",
+            str(address_file),
+        )
         for _ in range(3000):
             if address_file.is_file() and address_file.stat().st_size:
                 break
@@ -38,8 +48,20 @@ class LocalhostCluster:
         self.address = json.loads(address_file.read_text())["address"]
         self.workers = [f"worker{k}" for k in range(1, workers + 1)]
         for name in self.workers:
-            self.start(name, "worker", self.address, "--name", name, "--nworkers", "1", "--nthreads", "1",
-                       "--local-directory", str(self.home(name) / "scratch"), "--no-dashboard")
+            self.start(
+                name,
+                "worker",
+                self.address,
+                "--name",
+                name,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--local-directory",
+                str(self.home(name) / "scratch"),
+                "--no-dashboard",
+            )
         with self.client() as client:
             client.wait_for_workers(workers, timeout=600)
 
@@ -50,8 +72,14 @@ class LocalhostCluster:
     def start(self, name: str, *command: str) -> None:
         self.home(name).mkdir(exist_ok=True)
         with open(self.folder / f"{name}.log", "wb") as log:
-            self.processes[name] = subprocess.Popen([str(BIN / "dask"), *command], cwd=self.home(name), env=ENV,
-                                                    stdout=log, stderr=log, start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                [str(BIN / "dask"), *command],
+                cwd=self.home(name),
+                env=ENV,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
 
     def client(self) -> Client:
         return Client(self.address, timeout=60)

@@ -27,15 +27,20 @@ def missing(reason: str):
 
 def chromium_executable() -> str | None:
     return shutil.which("chromium") or next(
-        (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.access(p, os.X_OK)), None
+    )
 
 
 # marker: (is the prerequisite here?, what to say when it is not)
 PREREQUISITES = {
-    "needs_r": (lambda: shutil.which("Rscript") is not None,
-                "Rscript is not installed (Debian: r-base-core r-cran-nlme r-cran-lme4 r-cran-jsonlite, as in .ci/run)"),
-    "needs_chromium": (lambda: chromium_executable() is not None,
-                       "no Chromium installed (Debian: apt-get install chromium)"),
+    "needs_r": (
+        lambda: shutil.which("Rscript") is not None,
+        "Rscript is not installed (Debian: r-base-core r-cran-nlme r-cran-lme4 r-cran-jsonlite, as in .ci/run)",
+    ),
+    "needs_chromium": (
+        lambda: chromium_executable() is not None,
+        "no Chromium installed (Debian: apt-get install chromium)",
+    ),
     "needs_root": (lambda: os.geteuid() == 0, "the grading sandbox needs root (it makes users and namespaces)"),
 }
 

@@ -5,8 +5,8 @@ A lecture shows, beside a statsmodels call, a folded markdown cell tagged ``in-r
 ends in ``# python: EXPR`` claims that its R value is the Python value of ``EXPR`` in the lecture's
 namespace. tests/test_r_blocks.py runs every block of a notebook, in order, in one ``Rscript`` session after
 :data:`PREAMBLE` (from the repository root, as a reader would; it reads the GP data as ``gp`` and
-lecture 13's pig data as ``dietox``, from the copy of statsmodels' file the tests keep), and compares each such line's value with
-what :func:`tests.lecture_values.lecture_values` evaluates.
+lecture 13's pig data as ``dietox``, from the copy of statsmodels' file the tests keep), and compares each
+such line's value with what :func:`tests.lecture_values.lecture_values` evaluates.
 
 How values are compared (:func:`same_numbers`): both sides become one flat vector of numbers, names
 ignored. R's value is ``unlist()``-ed (a matrix column by column); a pandas DataFrame or 2-d array on the
@@ -45,6 +45,7 @@ class RBlockError(RuntimeError):
 @dataclass(frozen=True)
 class Check:
     """One line ``R_EXPR  # python: PYTHON_EXPR`` of a notebook's R blocks."""
+
     cell: int
     r: str
     python: str
@@ -92,13 +93,17 @@ def script(blocks: list[tuple[int, str]], out: Path) -> tuple[str, list[Check]]:
                 line = f".record({len(checks)}, {{ {match['r']} }})"
             lines.append(line)
         sources.append((cell, "\n".join(lines) + "\n"))
-    parts = [PREAMBLE,
-             "options(warn = 1)\n.recorded <- list()\n",
-             ".record <- function(n, value) { .recorded[[n]] <<- as.numeric(unlist(value)); invisible(value) }\n"]
+    parts = [
+        PREAMBLE,
+        "options(warn = 1)\n.recorded <- list()\n",
+        ".record <- function(n, value) { .recorded[[n]] <<- as.numeric(unlist(value)); invisible(value) }\n",
+    ]
     for cell, code in sources:
-        parts.append(f".block <- {json.dumps(code)}\n"
-                     f"tryCatch(eval(parse(text = .block), envir = globalenv()), error = function(e) "
-                     f"stop(\"in-r block of cell {cell}: \", conditionMessage(e), call. = FALSE))\n")
+        parts.append(
+            f".block <- {json.dumps(code)}\n"
+            f"tryCatch(eval(parse(text = .block), envir = globalenv()), error = function(e) "
+            f'stop("in-r block of cell {cell}: ", conditionMessage(e), call. = FALSE))\n'
+        )
     parts.append(f"writeLines(jsonlite::toJSON(.recorded, digits = NA, na = 'null'), {json.dumps(str(out))})\n")
     return "".join(parts), checks
 
@@ -109,14 +114,18 @@ def run(notebook: Path, folder: Path, timeout: int = 900) -> list[tuple[Check, n
     code, checks = script(tagged_cells(notebook), out)
     path = folder / f"{notebook.stem}.R"
     path.write_text(code)
-    done = subprocess.run(["Rscript", "--vanilla", str(path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        ["Rscript", "--vanilla", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     if done.returncode != 0:
         raise RBlockError(f"{notebook.name}: R failed:\n{done.stderr[-3000:]}")
     values = json.loads(out.read_text()) if checks else []
     if len(values) != len(checks):
         raise RBlockError(f"{notebook.name}: {len(checks)} checked lines but {len(values)} values recorded")
-    return [(check, np.array([np.nan if v is None else v for v in value], dtype=float)) for check, value in zip(checks, values)]
+    return [
+        (check, np.array([np.nan if v is None else v for v in value], dtype=float))
+        for check, value in zip(checks, values)
+    ]
 
 
 def flat(value) -> np.ndarray:

@@ -19,8 +19,9 @@ def fresh_venv(folder: Path) -> tuple[Path, dict]:
 
 def check_students_environment(python: Path, env: dict) -> None:
     """The lectures' libraries and JupyterLab are there at requirements.txt's versions; grading and tests not."""
-    listing = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
-                             check=True, env=env).stdout.lower()
+    listing = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True, env=env
+    ).stdout.lower()
     installed = {line.split("==")[0] for line in listing.splitlines()}
     assert {"jupyterlab", "ipykernel", "statsmodels", "seaborn"} <= installed, installed
     assert installed.isdisjoint(NOT_FOR_STUDENTS), installed & set(NOT_FOR_STUDENTS)

@@ -47,11 +47,21 @@ def test_the_launch_link_opens_a_lecture_that_exists():
 @pytest.mark.slow
 def test_binder_requirements_install_a_students_environment(tmp_path):
     python, env = fresh_venv(tmp_path / "fresh")
-    run = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=1800, env=env)
+    run = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", "binder/requirements.txt"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    found = subprocess.run([str(python), "-c",
-                            "import importlib.util; print(importlib.util.find_spec('helpers').origin)"],
-                           capture_output=True, text=True, cwd=tmp_path, env=env)
+    found = subprocess.run(
+        [str(python), "-c", "import importlib.util; print(importlib.util.find_spec('helpers').origin)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert Path(found.stdout.strip()) == ROOT / "helpers" / "__init__.py", found.stdout + found.stderr
     check_students_environment(python, env)

@@ -94,8 +94,13 @@ def test_every_solution_is_folded_and_no_hidden_test_is_shown(path):
 
     assert "HIDDEN TESTS" not in html.get_text()
     visible_source = "\n".join(HIDDEN.sub("", c.source) for c in source.cells)
-    hidden = {line.strip() for c in source.cells for block in HIDDEN.findall(c.source)
-              for line in block.splitlines() if line.strip() and line.strip() not in visible_source}
+    hidden = {
+        line.strip()
+        for c in source.cells
+        for block in HIDDEN.findall(c.source)
+        for line in block.splitlines()
+        if line.strip() and line.strip() not in visible_source
+    }
     shown = [line for line in hidden if line in code_text(html)]
     assert not shown, f"hidden tests shown in the book: {shown}"
 
@@ -109,8 +114,12 @@ def test_the_build_folds_copies_not_the_sources():
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_lecture_figures_are_in_the_page_as_png_files(path):
-    stored = sum("image/png" in output.get("data", {}) for cell in staged(path).cells
-                 if cell.cell_type == "code" for output in cell.outputs)
+    stored = sum(
+        "image/png" in output.get("data", {})
+        for cell in staged(path).cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
     images = notebook_page(path).select(".cell_output img")
     assert len(images) == stored
     for image in images:
@@ -141,10 +150,12 @@ def test_the_data_page_renders_the_codebook():
 
 
 def test_the_link_check_finds_missing_pages_and_anchors(tmp_path):
-    (tmp_path / "a.html").write_text('<a href="b.html#here">ok</a><a href="c.html">gone</a>'
-                                     '<a href="b.html#nowhere">no anchor</a><img src="_images/x.png">'
-                                     '<a href="https://example.org/">external</a><a href="#top">self</a>'
-                                     '<span id="top"></span>')
+    (tmp_path / "a.html").write_text(
+        '<a href="b.html#here">ok</a><a href="c.html">gone</a>'
+        '<a href="b.html#nowhere">no anchor</a><img src="_images/x.png">'
+        '<a href="https://example.org/">external</a><a href="#top">self</a>'
+        '<span id="top"></span>'
+    )
     (tmp_path / "b.html").write_text('<h1 id="here">b</h1>')
     errors = book_build.local_link_errors(tmp_path)
     assert len(errors) == 3
@@ -154,8 +165,13 @@ def test_the_link_check_finds_missing_pages_and_anchors(tmp_path):
 def awaiting(path: Path):
     if path.stem not in AWAITING_EXERCISES:
         return path
-    return pytest.param(path, marks=pytest.mark.xfail(
-        strict=True, reason=f"exercises not written yet; when they are, remove {path.stem!r} from AWAITING_EXERCISES"))
+    return pytest.param(
+        path,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"exercises not written yet; when they are, remove {path.stem!r} from AWAITING_EXERCISES",
+        ),
+    )
 
 
 @pytest.mark.parametrize("path", [awaiting(p) for p in LECTURES], ids=lambda p: p.stem)
@@ -166,8 +182,13 @@ def test_every_lecture_ends_with_exercises_in_the_agreed_form(path):
 
 def test_the_form_check_names_what_is_wrong():
     def notebook(*cells):
-        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 4 · A lecture"), *cells,
-                                               nbformat.v4.new_code_cell("print('versions')")])
+        return nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_markdown_cell("# 4 · A lecture"),
+                *cells,
+                nbformat.v4.new_code_cell("print('versions')"),
+            ]
+        )
 
     def code_solution(number, first_line=None, hidden=True):
         cell = nbformat.v4.new_code_cell(first_line or f"# Solution to exercise {number}\nx = 1")
@@ -187,25 +208,34 @@ def test_the_form_check_names_what_is_wrong():
     assert book_build.exercise_form_problems(good, 4) == []
     problems = {
         "one exercise": notebook(heading, exercise[0], text_solution("4.1")),
-        "numbered for another lecture": notebook(heading, exercise[0], text_solution("4.1"), exercise[1],
-                                                 text_solution("4.2")),
+        "numbered for another lecture": notebook(
+            heading, exercise[0], text_solution("4.1"), exercise[1], text_solution("4.2")
+        ),
         "no solution": notebook(heading, exercise[0], exercise[1], text_solution("4.2")),
-        "not folded in JupyterLab": notebook(heading, exercise[0], code_solution("4.1", hidden=False), exercise[1],
-                                             text_solution("4.2")),
+        "not folded in JupyterLab": notebook(
+            heading, exercise[0], code_solution("4.1", hidden=False), exercise[1], text_solution("4.2")
+        ),
         "first line": notebook(heading, exercise[0], code_solution("4.1", "x = 1"), exercise[1], text_solution("4.2")),
         "details": notebook(heading, exercise[0], text_solution("4.2"), exercise[1], text_solution("4.2")),
         "no heading": notebook(exercise[0], text_solution("4.1"), exercise[1], text_solution("4.2")),
     }
-    expected = {"one exercise": "1 exercises", "numbered for another lecture": "should be 5.1",
-                "no solution": "4.1 has no solution", "not folded in JupyterLab": "not folded in JupyterLab",
-                "first line": "does not open with", "details": "is not <details>", "no heading": "0 cells open with"}
+    expected = {
+        "one exercise": "1 exercises",
+        "numbered for another lecture": "should be 5.1",
+        "no solution": "4.1 has no solution",
+        "not folded in JupyterLab": "not folded in JupyterLab",
+        "first line": "does not open with",
+        "details": "is not <details>",
+        "no heading": "0 cells open with",
+    }
     for name, nb in problems.items():
         found = book_build.exercise_form_problems(nb, 5 if name == "numbered for another lecture" else 4)
         assert any(expected[name] in problem for problem in found), (name, found)
 
 
-LECTURES_WITH_EXERCISES = [p for p in LECTURES if any(book_build.is_lecture_solution(c) for c in
-                                                      nbformat.read(p, as_version=4).cells)]
+LECTURES_WITH_EXERCISES = [
+    p for p in LECTURES if any(book_build.is_lecture_solution(c) for c in nbformat.read(p, as_version=4).cells)
+]
 
 
 @pytest.mark.parametrize("path", LECTURES_WITH_EXERCISES, ids=lambda p: p.stem)
@@ -226,8 +256,10 @@ def test_lecture_solutions_are_folded_in_the_book(path):
 
     dropdowns = html.select("div.admonition.dropdown")
     titles = [d.select_one(".admonition-title").get_text() for d in dropdowns]
-    assert titles == [book_build.TEXT_SOLUTION.fullmatch(c.source.strip()).group("number").join(["Solution ", ""])
-                      for c in text_solutions]
+    assert titles == [
+        book_build.TEXT_SOLUTION.fullmatch(c.source.strip()).group("number").join(["Solution ", ""])
+        for c in text_solutions
+    ]
     for dropdown, cell in zip(dropdowns, text_solutions):
         body = book_build.TEXT_SOLUTION.fullmatch(cell.source.strip()).group("body")
         words = [w for w in body.split() if re.fullmatch(r"[A-Za-z]{5,}", w)][:5]  # plain words, not math or code
@@ -241,8 +273,10 @@ SYLLABUS = yaml.safe_load(book_build.SYLLABUS.read_text())
 
 def test_the_course_map_gives_the_syllabus_and_the_notation():
     html = page("index.html")
-    rows = [[td.get_text(" ", strip=True) for td in tr.select("td")]
-            for tr in html.select("section#syllabus table tbody tr")]
+    rows = [
+        [td.get_text(" ", strip=True) for td in tr.select("td")]
+        for tr in html.select("section#syllabus table tbody tr")
+    ]
     titles = [book_build.plain_title(nbformat.read(p, as_version=4), p.stem) for p in LECTURES + EXERCISES]
     assert [row[0].removesuffix(" (advanced)") for row in rows] == titles
     wanted = [SYLLABUS["lectures"][book_build.lecture_number(p)]["hours"] for p in LECTURES]
@@ -271,12 +305,19 @@ def test_the_course_map_lists_each_lectures_learning_objectives(path):
 def test_the_syllabus_check_names_what_is_missing_or_wrong():
     lectures = [Path("notebooks/01-a.ipynb"), Path("notebooks/02-b.ipynb")]
     exercises = [Path("source/first/first.ipynb")]
-    good = {"lectures": {1: {"hours": 1, "after": []}, 2: {"hours": 1, "after": [1]}},
-            "assignments": {"first": {"hours": 2, "lectures": [1, 2]}}}
+    good = {
+        "lectures": {1: {"hours": 1, "after": []}, 2: {"hours": 1, "after": [1]}},
+        "assignments": {"first": {"hours": 2, "lectures": [1, 2]}},
+    }
     assert book_build.syllabus_problems(good, lectures, exercises) == []
     problems = book_build.syllabus_problems(
-        {"lectures": {2: {"hours": 1, "after": [2]}, 3: {"hours": 1, "after": []}},
-         "assignments": {"second": {"hours": 1, "lectures": []}}}, lectures, exercises)
+        {
+            "lectures": {2: {"hours": 1, "after": [2]}, 3: {"hours": 1, "after": []}},
+            "assignments": {"second": {"hours": 1, "lectures": []}},
+        },
+        lectures,
+        exercises,
+    )
     assert any("1 is missing" in p for p in problems) and any("lists 3" in p for p in problems)
     assert any("first is missing" in p for p in problems) and any("lists second" in p for p in problems)
     assert any("lecture 2 builds on lecture 2" in p for p in problems)
@@ -284,9 +325,13 @@ def test_the_syllabus_check_names_what_is_missing_or_wrong():
 
 def alt_texts(nb) -> list[str]:
     """The alt text the book should give each stored figure of a notebook, in order ("" where none is set)."""
-    return [cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
-            for cell in nb.cells if cell.cell_type == "code"
-            for output in cell.outputs if "image/png" in output.get("data", {})]
+    return [
+        cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
 
 
 @pytest.mark.parametrize("path", LECTURES + EXERCISES, ids=lambda p: p.stem)

@@ -22,8 +22,14 @@ from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from helpers import boundary
-from helpers.boundary import (BoundaryTestError, bootstrap_lrt, chi2_mixture_pvalue, exact_rlrt, lr_statistic,
-                              rlrt_statistics)
+from helpers.boundary import (
+    BoundaryTestError,
+    bootstrap_lrt,
+    chi2_mixture_pvalue,
+    exact_rlrt,
+    lr_statistic,
+    rlrt_statistics,
+)
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.progress import progress_bar
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
@@ -54,8 +60,14 @@ def fit(formula: str, re_formula: str | None, reml: bool, data=GP):
     return max(fits, key=lambda r: r.llf)
 
 
-MODELS = {reml: {"none": fit("chol ~ age_c", None, reml), "ri": fit("chol ~ age_c", "1", reml),
-                 "rs": fit("chol ~ age_c", "~ age_c", reml)} for reml in (True, False)}
+MODELS = {
+    reml: {
+        "none": fit("chol ~ age_c", None, reml),
+        "ri": fit("chol ~ age_c", "1", reml),
+        "rs": fit("chol ~ age_c", "~ age_c", reml),
+    }
+    for reml in (True, False)
+}
 PAIRS = {"rs_vs_ri": ("ri", "rs"), "ri_vs_none": ("none", "ri")}
 _RUNS = {}
 
@@ -126,8 +138,12 @@ def test_exact_and_bootstrap_agree_where_the_rlrt_is_pivotal():
     """With one variance component the REML LRT's null distribution is free of beta and sigma:
     the bootstrap from the fitted null and the spectral simulation draw from the same law."""
     sample = exact().null_statistics
-    summary = {"n": len(sample), "share_zero": float(np.mean(sample <= 1e-8)), "probs": [0.6, 0.75, 0.9, 0.95],
-               "quantiles": np.quantile(sample, [0.6, 0.75, 0.9, 0.95]).tolist()}
+    summary = {
+        "n": len(sample),
+        "share_zero": float(np.mean(sample <= 1e-8)),
+        "probs": [0.6, 0.75, 0.9, 0.95],
+        "quantiles": np.quantile(sample, [0.6, 0.75, 0.9, 0.95]).tolist(),
+    }
     assert_same_distribution(bootstrap("ri_vs_none_reml").null_statistics, summary)
 
 
@@ -155,8 +171,9 @@ def _statsmodels_loglik(y, reml, L, scale):
 def test_every_refit_is_statsmodels_optimum_or_better(reml):
     """Replicates drawn as the bootstrap draws them: our refits of both models never fall below
     statsmodels' optimum, and statsmodels' likelihood is the deviance we minimise."""
-    comparison = boundary._Comparison(boundary._spec(MODELS[reml]["ri"], "null"),
-                                      boundary._spec(MODELS[reml]["rs"], "alternative"))
+    comparison = boundary._Comparison(
+        boundary._spec(MODELS[reml]["ri"], "null"), boundary._spec(MODELS[reml]["rs"], "alternative")
+    )
     rng = np.random.default_rng(5)
     ri = MODELS[reml]["ri"]
     u = np.sqrt(ri.cov_re.iloc[0, 0]) * rng.standard_normal((8, 12))
@@ -200,8 +217,10 @@ def test_mixture_pvalues():
 
 
 def test_same_seed_same_replicates_and_another_seed_differs():
-    a, b = bootstrap("rs_vs_ri_reml", 150, seed=3), bootstrap_lrt(MODELS[True]["ri"], MODELS[True]["rs"], 150, seed=3,
-                                                                   progress=False)
+    a, b = (
+        bootstrap("rs_vs_ri_reml", 150, seed=3),
+        bootstrap_lrt(MODELS[True]["ri"], MODELS[True]["rs"], 150, seed=3, progress=False),
+    )
     np.testing.assert_array_equal(a.null_statistics, b.null_statistics)
     assert not np.array_equal(a.null_statistics, bootstrap("rs_vs_ri_reml", 150, seed=4).null_statistics)
     assert a.n_boot == 150 and a.seed == 3
@@ -251,8 +270,12 @@ def test_rlrt_statistics_are_the_exact_tests_and_lr_statistics():
     codes = GP["doctor"].astype("category").cat.codes.to_numpy()
     Y = 5.8 + 0.02 * GP["age_c"].to_numpy() + np.array([[0.0], [0.05], [0.5]]) * rng.standard_normal((3, 12))[:, codes]
     Y += 0.6 * rng.standard_normal(Y.shape)
-    refits = [lr_statistic(fit("chol ~ age_c", None, True, GP.assign(chol=y)),
-                           fit("chol ~ age_c", "1", True, GP.assign(chol=y))) for y in Y]
+    refits = [
+        lr_statistic(
+            fit("chol ~ age_c", None, True, GP.assign(chol=y)), fit("chol ~ age_c", "1", True, GP.assign(chol=y))
+        )
+        for y in Y
+    ]
     assert rlrt_statistics(ri, Y) == pytest.approx(refits, abs=LRT_ATOL)
 
 
@@ -270,13 +293,18 @@ def test_progress_bar_draws_on_stderr_outside_jupyter_and_nothing_when_disabled(
 
 @pytest.mark.slow
 def test_progress_bar_leaves_nothing_in_a_notebook():
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from helpers.progress import progress_bar\n"
-        "print('before')\n"
-        "with progress_bar(50, 'work') as bar:\n"
-        "    for _ in range(50):\n"
-        "        bar.update(1)\n"
-        "print('after')")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "from helpers.progress import progress_bar\n"
+                "print('before')\n"
+                "with progress_bar(50, 'work') as bar:\n"
+                "    for _ in range(50):\n"
+                "        bar.update(1)\n"
+                "print('after')"
+            )
+        ]
+    )
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     outputs = notebook.cells[0].outputs
     assert [(o["output_type"], o.get("name"), o.get("text")) for o in outputs] == [("stream", "stdout", "after\n")]

@@ -36,10 +36,12 @@ REPO = Path(__file__).resolve().parent.parent
 # Generous: on a busy machine a fresh kernel's imports alone take tens of seconds, and the honest classmates
 # (here and under stock nbgrader) must not run into a limit.
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 60, 150
-STOCK_CONFIG = ("from nbgrader.preprocessors import Execute\n"
-                "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
-                f"c.Execute.timeout = {CELL_TIMEOUT}\n"
-                "c.Autograde.pre_convert_hook = None\n")
+STOCK_CONFIG = (
+    "from nbgrader.preprocessors import Execute\n"
+    "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
+    f"c.Execute.timeout = {CELL_TIMEOUT}\n"
+    "c.Autograde.pre_convert_hook = None\n"
+)
 # No file a grading run writes comes near this; a grader that followed a link to /dev/zero stops here
 # (EFBIG: Python ignores SIGXFSZ) rather than fill the test machine's disk.
 FILE_SIZE_CEILING = 256 * 2**20
@@ -57,8 +59,11 @@ def generated(tmp_path_factory):
 
 def honest(root: Path) -> dict:
     release, source = read_nb(notebook_of(root, A, "release")), read_nb(notebook_of(root, A))
-    return {"solution": fx.with_solutions(release, source), "untouched": release,
-            "partly_right": fx.partly_right(release, source, A)[0]}
+    return {
+        "solution": fx.with_solutions(release, source),
+        "untouched": release,
+        "partly_right": fx.partly_right(release, source, A)[0],
+    }
 
 
 def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
@@ -67,9 +72,16 @@ def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
 
     shutil.copytree(generated, root)
     name = notebook_of(generated, A, "release").name
-    places = {"course": root, "gradebook": root / "gradebook.db", "victim": root / "submitted" / "solution" / A / name,
-              "canary": root.parent / f"{root.name}-canary.txt", "second_copy": generated, "repository": REPO,
-              "solution": notebook_of(root, A), "notebook": name}
+    places = {
+        "course": root,
+        "gradebook": root / "gradebook.db",
+        "victim": root / "submitted" / "solution" / A / name,
+        "canary": root.parent / f"{root.name}-canary.txt",
+        "second_copy": generated,
+        "repository": REPO,
+        "solution": notebook_of(root, A),
+        "notebook": name,
+    }
     places["canary"].write_text("the grader's own file")
     places["answers"] = " = ".join(answer_names(read_nb(notebook_of(root, A))))
     release = read_nb(notebook_of(root, A, "release"))
@@ -106,9 +118,14 @@ def digest(*paths: Path) -> str:
 
 
 def protected(root: Path, places: dict) -> dict:
-    return {"source": digest(root / "source"), "release": digest(root / "release"), "victim": digest(places["victim"]),
-            "canary": digest(places["canary"]), "configuration": digest(root / "nbgrader_config.py"),
-            "second copy": digest(places["second_copy"] / "source")}
+    return {
+        "source": digest(root / "source"),
+        "release": digest(root / "release"),
+        "victim": digest(places["victim"]),
+        "canary": digest(places["canary"]),
+        "configuration": digest(root / "nbgrader_config.py"),
+        "second copy": digest(places["second_copy"] / "source"),
+    }
 
 
 GRADERS = ["nbgrader autograde", "python -m grading grade"]
@@ -118,9 +135,15 @@ BIN = Path(sys.executable).parent
 
 def run_long(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """A grading command over the whole class (minutes on a busy machine), with the environment's bin/ first."""
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=4 * 3600,
-                          env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
-                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_CEILING,) * 2))
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=4 * 3600,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_CEILING,) * 2),
+    )
 
 
 @pytest.fixture(scope="module", params=GRADERS)
@@ -131,11 +154,13 @@ def judged(generated, tmp_path_factory, request):
     link_submissions(root)
     before = protected(root, places)
     if request.param == "nbgrader autograde":
-        autograde, feedback = (run_long([str(BIN / "nbgrader"), step, A], root) for step in ("autograde",
-                                                                                            "generate_feedback"))
+        autograde, feedback = (
+            run_long([str(BIN / "nbgrader"), step, A], root) for step in ("autograde", "generate_feedback")
+        )
     else:
-        autograde = feedback = run_long([sys.executable, "-m", "grading", "grade", A, "--course", str(root),
-                                         "--workers", "2"], root)
+        autograde = feedback = run_long(
+            [sys.executable, "-m", "grading", "grade", A, "--course", str(root), "--workers", "2"], root
+        )
     return root, places, before, autograde, feedback
 
 
@@ -202,18 +227,27 @@ def forbidden(root: Path) -> dict[str, list[str]]:
     for cell in source.cells:
         text = cell.source
         if "### BEGIN HIDDEN TESTS" in text:
-            hidden |= {line.strip() for line in text.split("### BEGIN HIDDEN TESTS")[1].splitlines()
-                       if len(line.strip()) > 25 and "END HIDDEN" not in line}
+            hidden |= {
+                line.strip()
+                for line in text.split("### BEGIN HIDDEN TESTS")[1].splitlines()
+                if len(line.strip()) > 25 and "END HIDDEN" not in line
+            }
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
-            answers |= {line.strip() for line in fx.SOLUTION_MARKERS.sub("", text).splitlines()
-                        if len(line.strip()) > 30 and "BEGIN" not in line}
+            answers |= {
+                line.strip()
+                for line in fx.SOLUTION_MARKERS.sub("", text).splitlines()
+                if len(line.strip()) > 30 and "BEGIN" not in line
+            }
             for output in cell.get("outputs", []):
                 shown = output.get("text", "") + json.dumps(output.get("data", {}).get("text/plain", ""))
                 numbers |= {m for m in re.findall(r"\d+\.\d{4,}", shown) if len(m.replace(".", "").lstrip("0")) >= 5}
     assert len(hidden) >= 5 and len(answers) >= 5 and len(numbers) >= 5, (hidden, answers, numbers)
     hidden, answers = hidden - seen, answers - seen  # a line the release shows too is no secret
-    return {"hidden test": sorted(hidden), "classmate's answer": sorted(answers),
-            "reference value": sorted({significant(n, 5) for n in numbers})}
+    return {
+        "hidden test": sorted(hidden),
+        "classmate's answer": sorted(answers),
+        "reference value": sorted({significant(n, 5) for n in numbers}),
+    }
 
 
 def significant(number: str, digits: int) -> str:
@@ -254,8 +288,9 @@ def fx_html(text: str) -> str:
 
 def test_feedback_is_written_for_every_student(judged):
     root, _, _, _, feedback = judged
-    missing = [s for s in [*honest(root), *SUBMITTED_A_NOTEBOOK]
-               if not (root / "feedback" / s / A / f"{A}.html").is_file()]
+    missing = [
+        s for s in [*honest(root), *SUBMITTED_A_NOTEBOOK] if not (root / "feedback" / s / A / f"{A}.html").is_file()
+    ]
     assert not missing, f"no feedback for {missing}:\n{feedback.stderr[-3000:]}"
 
 
@@ -289,8 +324,10 @@ def test_every_link_is_named_and_nothing_it_points_to_is_graded_or_shown(judged,
 # Submissions put into submitted/ by hand (say, unpacked from a learning platform's archive) whose folder is a
 # symbolic link: student -> (link, what it points to). Followed, the first would be graded as the classmate
 # "solution" (full marks), the second as the course's own solution.
-LINKED = {"links_to_a_classmate": (f"submitted/links_to_a_classmate/{A}", f"../solution/{A}"),
-          "student_folder_links_to_source": ("submitted/student_folder_links_to_source", "../source")}
+LINKED = {
+    "links_to_a_classmate": (f"submitted/links_to_a_classmate/{A}", f"../solution/{A}"),
+    "student_folder_links_to_source": ("submitted/student_folder_links_to_source", "../source"),
+}
 
 
 def link_submissions(root: Path) -> None:
@@ -357,9 +394,21 @@ def test_plain_autograde_refuses_a_grader_without_root_before_any_submitted_code
             nbformat.write(nb, path)
         os.chmod(root.parent, 0o755)
         subprocess.run(["chown", "-R", "nobody:nogroup", str(root)], check=True)
-        run = run_long(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                        "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--",
-                        str(BIN / "nbgrader"), "autograde", A], root)
+        run = run_long(
+            [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--inh-caps=+dac_read_search",
+                "--ambient-caps=+dac_read_search",
+                "--",
+                str(BIN / "nbgrader"),
+                "autograde",
+                A,
+            ],
+            root,
+        )
         assert "autograding needs root" in run.stderr, run.stderr[-3000:]
         assert not ran.exists(), f"a submitted cell ran: {ran.read_text()}"
         assert not [s for s, row in scores(root, A).items() if row["score"]], "a score was recorded"

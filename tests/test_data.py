@@ -60,16 +60,24 @@ def fits(gp):
 def ours(fit, statistic: str, term: str) -> float:
     """The value of one printed statistic, computed by statsmodels."""
     by_term = {
-        "estimate": fit.params, "std_error": fit.bse, "t_value": fit.tvalues, "p_value": fit.pvalues,
+        "estimate": fit.params,
+        "std_error": fit.bse,
+        "t_value": fit.tvalues,
+        "p_value": fit.pvalues,
     }
     if statistic in by_term:
         return by_term[statistic].rename(index=r_term)[term]
     if statistic == "residual_quantile":
         return float(np.quantile(fit.resid, QUANTILES[term]))  # numpy's default is R's type 7
     return {
-        "sigma": np.sqrt(fit.scale), "df_residual": fit.df_resid, "r_squared": fit.rsquared,
-        "adj_r_squared": fit.rsquared_adj, "f_statistic": fit.fvalue, "f_df_model": fit.df_model,
-        "f_df_residual": fit.df_resid, "f_p_value": fit.f_pvalue,
+        "sigma": np.sqrt(fit.scale),
+        "df_residual": fit.df_resid,
+        "r_squared": fit.rsquared,
+        "adj_r_squared": fit.rsquared_adj,
+        "f_statistic": fit.fvalue,
+        "f_df_model": fit.df_model,
+        "f_df_residual": fit.df_resid,
+        "f_p_value": fit.f_pvalue,
     }[statistic]
 
 
@@ -227,7 +235,12 @@ BAD_FIELDS = {
     "non-numeric value": (5, 2, "fifty", True, r"non-numeric value 'fifty' in column 'age' \(file line 6\)"),
     "missing value": (7, 0, "", True, "missing value in column 'chol'"),
     "GP-level variable varies within a GP": (
-        3, 4, "56", True, r"'agedoc' is a GP-level variable but varies within doctor \[1\]"),
+        3,
+        4,
+        "56",
+        True,
+        r"'agedoc' is a GP-level variable but varies within doctor \[1\]",
+    ),
     "value outside its range": (9, 2, "7", True, r"column 'age' has 7 outside its range"),
 }
 
@@ -246,8 +259,9 @@ def test_a_bad_field_is_named(copy_of_data, problem):
 @pytest.fixture(scope="module")
 def reconstruction():
     """The reconstruction script as a module."""
-    spec = importlib.util.spec_from_file_location("reconstruct_gp_cholesterol",
-                                                  ROOT / "datasets" / "reconstruct_gp_cholesterol.py")
+    spec = importlib.util.spec_from_file_location(
+        "reconstruct_gp_cholesterol", ROOT / "datasets" / "reconstruct_gp_cholesterol.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -259,9 +273,14 @@ def lattice_sums(module, gp: pd.DataFrame):
     """The shipped file's sums, as the script holds them (chol in mmol/L, sums of hundredths exact)."""
     by_gp = gp.assign(chol100=(gp["chol"] * 100).round().astype(int), age2=gp["age"] ** 2)
     by_gp = by_gp.assign(cross=by_gp["age"] * by_gp["chol100"]).groupby("doctor")
-    return module.Sums(by_gp.size().to_numpy(float), by_gp["age"].sum().to_numpy(float),
-                       by_gp["chol100"].sum().to_numpy() / 100, by_gp["age2"].sum().to_numpy(float),
-                       by_gp["cross"].sum().to_numpy() / 100, int((by_gp.obj["chol100"] ** 2).sum()) / 1e4)
+    return module.Sums(
+        by_gp.size().to_numpy(float),
+        by_gp["age"].sum().to_numpy(float),
+        by_gp["chol100"].sum().to_numpy() / 100,
+        by_gp["age2"].sum().to_numpy(float),
+        by_gp["cross"].sum().to_numpy() / 100,
+        int((by_gp.obj["chol100"] ** 2).sum()) / 1e4,
+    )
 
 
 def test_the_descent_settles_on_the_shipped_sums_from_the_point_other_cpus_stopped_at(reconstruction, gp):
@@ -274,8 +293,9 @@ def test_the_descent_settles_on_the_shipped_sums_from_the_point_other_cpus_stopp
     provisional = m.solve_sums(targets, np.random.default_rng(m.SEED))
     fixed = [(int(r["doctor"]) - 1, int(r["age"]), int(round(r["chol"] * 100))) for r in m.head_rows(targets)]
     first = ("pooled", "varying_intercept")
-    fixed += m.choose_anchors(provisional, m.Lines.from_sums(provisional), m.quantile_targets(targets), fixed,
-                              first, first)
+    fixed += m.choose_anchors(
+        provisional, m.Lines.from_sums(provisional), m.quantile_targets(targets), fixed, first, first
+    )
     shipped = lattice_sums(m, gp)
     neighbour = lattice_sums(m, gp)
     neighbour.sxy = (np.round(shipped.sxy * 100) + np.eye(12)[10] - np.eye(12)[6]) / 100
@@ -307,11 +327,20 @@ def test_rebuilding_writes_the_shipped_bytes_under_any_blas(tmp_path):
     for name, setting in BLAS_SETUPS.items():
         out = tmp_path / name.split(",")[0].replace(" ", "-")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS_", "OMP_"))} | setting
-        runs[name] = (out, subprocess.Popen([sys.executable, str(script), "--out", str(out)], env=env,
-                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        runs[name] = (
+            out,
+            subprocess.Popen(
+                [sys.executable, str(script), "--out", str(out)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
     for name, (out, run) in runs.items():
         output = run.communicate(timeout=1800)[0]
         assert run.returncode == 0, f"{name}: {output}"
         assert (out / "gp_cholesterol.csv").read_bytes() == GP_CHOLESTEROL_CSV.read_bytes(), (
-            f"{name}: the rebuild differs from the shipped datasets/gp_cholesterol.csv")
+            f"{name}: the rebuild differs from the shipped datasets/gp_cholesterol.csv"
+        )
         assert (out / "gp_cholesterol.yml").read_bytes() == GP_CHOLESTEROL_MANIFEST.read_bytes(), name

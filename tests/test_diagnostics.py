@@ -31,9 +31,12 @@ RTOL = 1e-4  # statsmodels' optimum is within ~1e-5 of lme4's run to convergence
 GP = load_gp_cholesterol().assign(age_c=lambda d: d["age"] - d["age"].mean())
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    FITS = {"ri": smf.mixedlm("chol ~ age_c", GP, groups="doctor").fit(reml=True),
-            "rs": smf.mixedlm("chol ~ age_c", GP, groups="doctor", re_formula="~ age_c").fit(
-                reml=True, method=["lbfgs", "powell"])}
+    FITS = {
+        "ri": smf.mixedlm("chol ~ age_c", GP, groups="doctor").fit(reml=True),
+        "rs": smf.mixedlm("chol ~ age_c", GP, groups="doctor", re_formula="~ age_c").fit(
+            reml=True, method=["lbfgs", "powell"]
+        ),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -64,8 +67,9 @@ def test_predicted_effects_and_conditional_variances_match_lme4(model):
     # Conditional covariances between a GP's intercept and slope, as lme4's postVar holds them.
     if model == "rs":
         for k, group in enumerate(result.model.group_labels):
-            np.testing.assert_allclose(result.random_effects_cov[group].to_numpy(), ref["cond_cov"][k], rtol=1e-3,
-                                       atol=1e-9)
+            np.testing.assert_allclose(
+                result.random_effects_cov[group].to_numpy(), ref["cond_cov"][k], rtol=1e-3, atol=1e-9
+            )
 
 
 def test_residuals_and_fitted_values_match_lme4():

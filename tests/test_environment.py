@@ -43,7 +43,9 @@ def test_pre_commit_runs_the_pinned_ruff():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     (ruff,) = [repo for repo in config["repos"] if repo["repo"].endswith("/ruff-pre-commit")]
     pinned = pins((ROOT / "requirements.txt").read_text().splitlines())["ruff"]
-    assert ruff["rev"] == f"v{pinned}", f".pre-commit-config.yaml runs ruff {ruff['rev']}, requirements.txt pins {pinned}"
+    assert ruff["rev"] == f"v{pinned}", (
+        f".pre-commit-config.yaml runs ruff {ruff['rev']}, requirements.txt pins {pinned}"
+    )
     assert {hook["id"] for hook in ruff["hooks"]} == {"ruff-check", "ruff-format"}
 
 
@@ -153,8 +155,10 @@ def test_the_sandbox_provisioners_are_registered_and_load():
 
     declared = PYPROJECT["project"]["entry-points"]["jupyter_client.kernel_provisioners"]
     installed = {e.name: e for e in entry_points(group="jupyter_client.kernel_provisioners")}
-    for manager, provisioner in ((sandbox.SandboxedKernelManager, sandbox.SandboxProvisioner),
-                                 (sandbox.UnsandboxedKernelManager, sandbox.UnsandboxedProvisioner)):
+    for manager, provisioner in (
+        (sandbox.SandboxedKernelManager, sandbox.SandboxProvisioner),
+        (sandbox.UnsandboxedKernelManager, sandbox.UnsandboxedProvisioner),
+    ):
         spec = manager(kernel_name="any").kernel_spec
         name = spec.metadata["kernel_provisioner"]["provisioner_name"]
         assert name in declared, f"{manager.__name__} names {name}, which pyproject.toml does not register"
@@ -166,14 +170,28 @@ def test_the_sandbox_provisioners_are_registered_and_load():
 # Private names of other packages that grading/ overrides or calls where no public hook does the same, each with
 # the signature it was written against and the version that had it (requirements.txt pins it).
 PRIVATE_NAMES = [
-    ("nbgrader", "nbgrader.exchange.default.collect", "ExchangeCollect._sort_by_timestamp", "(self, records)",
-     "grading/nbgrader_plugins.py: CollectWithoutLinks puts a student's links after their real submissions"),
-    ("nbgrader", "nbgrader.exchange.default.collect", "ExchangeCollect._path_to_record", "(self, path)",
-     "grading/nbgrader_plugins.py: CollectWithoutLinks names the student of a submission it copies"),
-    ("nbclient", "nbclient.client", "NotebookClient.__init__",
-     "(self, nb: 'NotebookNode', km: 'KernelManager | None' = None, **kw: 't.Any') -> 'None'",
-     "grading/autograde.py: JudgedExecute makes itself a fresh client per notebook, as nbconvert's "
-     "ExecutePreprocessor.preprocess does"),
+    (
+        "nbgrader",
+        "nbgrader.exchange.default.collect",
+        "ExchangeCollect._sort_by_timestamp",
+        "(self, records)",
+        "grading/nbgrader_plugins.py: CollectWithoutLinks puts a student's links after their real submissions",
+    ),
+    (
+        "nbgrader",
+        "nbgrader.exchange.default.collect",
+        "ExchangeCollect._path_to_record",
+        "(self, path)",
+        "grading/nbgrader_plugins.py: CollectWithoutLinks names the student of a submission it copies",
+    ),
+    (
+        "nbclient",
+        "nbclient.client",
+        "NotebookClient.__init__",
+        "(self, nb: 'NotebookNode', km: 'KernelManager | None' = None, **kw: 't.Any') -> 'None'",
+        "grading/autograde.py: JudgedExecute makes itself a fresh client per notebook, as nbconvert's "
+        "ExecutePreprocessor.preprocess does",
+    ),
 ]
 
 
@@ -188,7 +206,8 @@ def test_every_private_name_used_is_as_written_against(package, module, name, si
     found = getattr(getattr(importlib.import_module(module), owner), attribute, None)
     assert found is not None and str(inspect.signature(found)) == signature, (
         f"{package} {version(package)} changed {module}.{name} (written against {package} {written_against}, "
-        f"signature {signature}); {used}: check that code against the new {package} before grading with it")
+        f"signature {signature}); {used}: check that code against the new {package} before grading with it"
+    )
 
 
 def test_collect_still_keeps_its_choice_in_src_records():
@@ -202,7 +221,8 @@ def test_collect_still_keeps_its_choice_in_src_records():
     for method in (ExchangeCollect.init_src, ExchangeCollect.copy_files):
         assert "self.src_records" in inspect.getsource(method), (
             f"nbgrader {version('nbgrader')}'s ExchangeCollect.{method.__name__} no longer uses src_records "
-            f"(written against 0.9.6): grading/nbgrader_plugins.py's CollectWithoutLinks.copy_files must follow")
+            f"(written against 0.9.6): grading/nbgrader_plugins.py's CollectWithoutLinks.copy_files must follow"
+        )
 
 
 # ---------------------------------------------------------------- markers and prerequisites (tests/prerequisites.py)
@@ -218,8 +238,11 @@ class FakeItem:
 
 
 def test_notebooks_and_browser_tests_are_marked_slow():
-    notebook, browser, quick = (FakeItem(ROOT / "notebooks" / "01-x.ipynb"),
-                                FakeItem(ROOT / "tests" / "browser" / "test_x.py"), FakeItem(__file__))
+    notebook, browser, quick = (
+        FakeItem(ROOT / "notebooks" / "01-x.ipynb"),
+        FakeItem(ROOT / "tests" / "browser" / "test_x.py"),
+        FakeItem(__file__),
+    )
     prerequisites.mark_whole_folders([notebook, browser, quick])
     assert notebook.get_closest_marker("slow") and not notebook.get_closest_marker("needs_chromium")
     assert browser.get_closest_marker("slow") and browser.get_closest_marker("needs_chromium")
@@ -237,4 +260,3 @@ def test_a_missing_prerequisite_skips_here_and_fails_on_ci(monkeypatch, marker):
     with pytest.raises(pytest.fail.Exception, match=f"no {marker}.*CI is set"):
         prerequisites.check_prerequisites(item)
     prerequisites.check_prerequisites(FakeItem(__file__))  # a test without the marker runs anyway
-

@@ -55,7 +55,8 @@ def fitted(model: str):
 def test_reference_was_made_from_the_current_data():
     meta = REFERENCE["data"]["gp_cholesterol"]
     assert sha256_of(REFERENCE_DIR.parent.parent / meta["path"]) == meta["sha256"], (
-        f"{meta['path']} changed since the reference was made: rerun Rscript {SCRIPT.name}")
+        f"{meta['path']} changed since the reference was made: rerun Rscript {SCRIPT.name}"
+    )
     assert meta["rows"] == len(DATA["gp_cholesterol"])
 
 
@@ -101,8 +102,11 @@ def test_odds_ratios_are_glmers_wald_intervals(model):
     ref, fit = REFERENCE["models"][model], fitted(model)
     odds = fit.odds_ratios()
     close(odds["odds_ratio"], np.exp(ref["fixed"]["estimate"]), ESTIMATE_RTOL)
-    close(odds[["ci_low", "ci_high"]], np.exp(np.column_stack([ref["fixed"]["ci_low"], ref["fixed"]["ci_high"]])),
-          OTHER_RTOL)
+    close(
+        odds[["ci_low", "ci_high"]],
+        np.exp(np.column_stack([ref["fixed"]["ci_low"], ref["fixed"]["ci_high"]])),
+        OTHER_RTOL,
+    )
     assert (fit.odds_ratios(0.99)["ci_low"] < odds["ci_low"]).all()
     with pytest.raises(GlmmInputError, match="level"):
         fit.odds_ratios(95)
@@ -110,7 +114,7 @@ def test_odds_ratios_are_glmers_wald_intervals(model):
 
 def test_latent_scale_icc():
     sd = REFERENCE["models"]["gp_agq25"]["group_sd"]
-    close(fitted("gp_agq25").icc, sd ** 2 / (sd ** 2 + np.pi ** 2 / 3), ESTIMATE_RTOL)
+    close(fitted("gp_agq25").icc, sd**2 / (sd**2 + np.pi**2 / 3), ESTIMATE_RTOL)
 
 
 def test_quadrature_and_laplace_differ_as_in_r():
@@ -122,9 +126,11 @@ def test_quadrature_and_laplace_differ_as_in_r():
 
 def test_summary_is_laid_out_as_glmers():
     text = fitted("gp_agq25").summary()
-    assert text.startswith("Generalized linear mixed model fit by maximum likelihood (Adaptive\n"
-                           "  Gauss-Hermite Quadrature, nAGQ = 25) [glmerMod]\n Family: binomial  ( logit )\n"
-                           "Formula: high ~ age_c + (1 | doctor)\n")
+    assert text.startswith(
+        "Generalized linear mixed model fit by maximum likelihood (Adaptive\n"
+        "  Gauss-Hermite Quadrature, nAGQ = 25) [glmerMod]\n Family: binomial  ( logit )\n"
+        "Formula: high ~ age_c + (1 | doctor)\n"
+    )
     ref = REFERENCE["models"]["gp_agq25"]
     assert f"{ref['aic']:.1f}" in text and f"{ref['loglik']:.1f}" in text
     assert "Number of obs: 441, groups:  doctor, 12" in text
@@ -183,8 +189,11 @@ def _refusal_cases():
         "only events": (("high ~ age_c", gp.assign(high=1), "doctor"), {}, "only events"),
         "one group": (("high ~ age_c", gp.assign(doctor=1), "doctor"), {}, "single group"),
         "not 0/1": (("chol ~ age_c", gp, "doctor"), {}, "must be 0/1"),
-        "text response": (("level ~ age_c", gp.assign(level=np.where(gp["high"], "high", "normal")), "doctor"), {},
-                          "one 0/1 or boolean column"),
+        "text response": (
+            ("level ~ age_c", gp.assign(level=np.where(gp["high"], "high", "normal")), "doctor"),
+            {},
+            "one 0/1 or boolean column",
+        ),
         "missing covariate": (("high ~ age_c", with_gap, "doctor"), {}, r"2 row\(s\) have missing values.*\[3, 40\]"),
         "missing group": (("high ~ age_c", no_group, "doctor"), {}, r"1 row\(s\) have missing values.*\[7\]"),
         "nagq 0": (("high ~ age_c", gp, "doctor"), {"nagq": 0}, "nagq"),

@@ -39,9 +39,14 @@ GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "
 
 def nbgrader(*args, cwd, env=None, check=True):
     """Run a stock nbgrader command; the environment's bin/ leads PATH (nbgrader calls `alembic`)."""
-    result = subprocess.run([str(BIN / "nbgrader"), *args], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                                 **(env or {})}, timeout=900)
+    result = subprocess.run(
+        [str(BIN / "nbgrader"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})},
+        timeout=900,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
     return result
@@ -82,12 +87,14 @@ def course(tmp_path_factory):
     for a in ASSIGNMENTS:
         runs["generate"][a] = nbgrader("generate_assignment", a, cwd=root, check=False)
         release, source = notebook_of(root, a, "release"), notebook_of(root, a)
-        runs["expected"][a] = fx.write_submission(root / "submitted", release.name, read_nb(release),
-                                                  read_nb(source), a, FAULT_ASSIGNMENT)
+        runs["expected"][a] = fx.write_submission(
+            root / "submitted", release.name, read_nb(release), read_nb(source), a, FAULT_ASSIGNMENT
+        )
     # validate never touches the gradebook, so it runs alongside the (sequential) autograding
     with ThreadPoolExecutor(max_workers=1) as pool:
-        validating = pool.submit(lambda: [(job, nbgrader("validate", *job[1], cwd=root, check=False))
-                                          for job in validate_jobs(root)])
+        validating = pool.submit(
+            lambda: [(job, nbgrader("validate", *job[1], cwd=root, check=False)) for job in validate_jobs(root)]
+        )
         for a in ASSIGNMENTS:
             runs["autograde"][a] = nbgrader("autograde", a, cwd=root, check=False)
             runs["feedback"][a] = nbgrader("generate_feedback", a, cwd=root, check=False)
@@ -111,13 +118,17 @@ def test_generate_assignment_releases_without_solutions_or_hidden_tests(course, 
 def test_points_are_stated_at_the_top(assignment):
     nb = read_nb(notebook_of(GRADING, assignment))
     auto, manual = fx.auto_points(nb), fx.manual_points(nb)
-    assert len(manual) >= 2 and any(c.cell_type == "code" for c in nb.cells
-                                    if fx.grade_id(c) in manual), "needs written answers and a graded plot"
+    assert len(manual) >= 2 and any(c.cell_type == "code" for c in nb.cells if fx.grade_id(c) in manual), (
+        "needs written answers and a graded plot"
+    )
     head = nb.cells[0].source
     stated = re.search(r"\*\*Total: (\d+) points\*\* \((\d+) marked automatically, (\d+) marked by", head)
     assert stated, "the first cell must state the total points"
-    assert [int(x) for x in stated.groups()] == [sum(auto.values()) + sum(manual.values()),
-                                                 sum(auto.values()), sum(manual.values())]
+    assert [int(x) for x in stated.groups()] == [
+        sum(auto.values()) + sum(manual.values()),
+        sum(auto.values()),
+        sum(manual.values()),
+    ]
 
 
 PASSES, FAILS_ALL = "Success! Your notebook passes all the tests.", "Success! The notebook does not pass any tests."
@@ -125,19 +136,23 @@ PASSES, FAILS_ALL = "Success! Your notebook passes all the tests.", "Success! Th
 
 def validate_jobs(root):
     """(what, arguments, expected message) for the `nbgrader validate` runs, each over every assignment."""
-    return [("source", [str(notebook_of(root, a)) for a in ASSIGNMENTS], PASSES),
-            ("release --invert", ["--invert", *(str(notebook_of(root, a, "release")) for a in ASSIGNMENTS)], FAILS_ALL),
-            ("partly_right", [str(notebook_of(root / "submitted" / "partly_right", a, ".")) for a in ASSIGNMENTS],
-             PASSES)]
+    return [
+        ("source", [str(notebook_of(root, a)) for a in ASSIGNMENTS], PASSES),
+        ("release --invert", ["--invert", *(str(notebook_of(root, a, "release")) for a in ASSIGNMENTS)], FAILS_ALL),
+        ("partly_right", [str(notebook_of(root / "submitted" / "partly_right", a, ".")) for a in ASSIGNMENTS], PASSES),
+    ]
 
 
 @pytest.mark.slow
 def test_validate_passes_on_sources_and_every_test_fails_on_releases(course):
     """validate passes on the instructor version; on every release each test fails (--invert succeeds)."""
     _, runs = course
-    failures = [f"{what}: exit {r.returncode}\n{r.stdout[-3000:]}" for (what, _, want), r in runs["validate"]
-                if what != "partly_right" and (r.returncode != 0 or r.stdout.count(want) != len(ASSIGNMENTS)
-                                               or "FAILED" in r.stdout)]
+    failures = [
+        f"{what}: exit {r.returncode}\n{r.stdout[-3000:]}"
+        for (what, _, want), r in runs["validate"]
+        if what != "partly_right"
+        and (r.returncode != 0 or r.stdout.count(want) != len(ASSIGNMENTS) or "FAILED" in r.stdout)
+    ]
     assert not failures, "\n\n".join(failures)
 
 
@@ -167,8 +182,7 @@ def test_autograde_scores_match_each_fixture(course, assignment):
         assert student in got, f"{student} has no submission in the gradebook"
         cells = got[student]["cells"]
         lost = set(points) if lost == fx.ALL else set(lost)
-        wrong = {gid: cells.get(gid) for gid in points
-                 if (cells.get(gid) or 0) != (0 if gid in lost else points[gid])}
+        wrong = {gid: cells.get(gid) for gid in points if (cells.get(gid) or 0) != (0 if gid in lost else points[gid])}
         assert not wrong, f"{student}: these cells scored unexpectedly {wrong}; expected to lose {sorted(lost)}"
 
 
@@ -206,8 +220,9 @@ def test_the_run_survives_failures_and_keeps_earlier_grades(course):
 def test_timeout_and_memory_limit_show_in_the_graded_notebook(course):
     root, runs = course
     log = runs["autograde"][FAULT_ASSIGNMENT].stderr
-    assert f"Cell timeout {SMALL_TIMEOUT} s" in log and f"Timeout waiting for execute reply ({SMALL_TIMEOUT}s)" in log, \
-        "the assignment's own cell timeout is the one applied"
+    assert (
+        f"Cell timeout {SMALL_TIMEOUT} s" in log and f"Timeout waiting for execute reply ({SMALL_TIMEOUT}s)" in log
+    ), "the assignment's own cell timeout is the one applied"
 
     def outputs(student, gid):
         nb = read_nb(notebook_of(root / "autograded" / student, FAULT_ASSIGNMENT, "."))
@@ -226,9 +241,13 @@ def test_feedback_hides_hidden_tests_and_reference_values(course):
     for a in ASSIGNMENTS:
         assert runs["feedback"][a].returncode == 0, runs["feedback"][a].stderr[-3000:]
         source = read_nb(notebook_of(GRADING, a))
-        hidden_lines = {line.strip() for c in source.cells if "BEGIN HIDDEN TESTS" in c.source
-                        for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("\n")
-                        if len(line.strip()) > 25 and "END HIDDEN TESTS" not in line}
+        hidden_lines = {
+            line.strip()
+            for c in source.cells
+            if "BEGIN HIDDEN TESTS" in c.source
+            for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("\n")
+            if len(line.strip()) > 25 and "END HIDDEN TESTS" not in line
+        }
         assert len(hidden_lines) >= 5, f"{a}: too few hidden-test lines to search for"
         pages = list((root / "feedback").glob(f"*/{a}/*.html"))
         students = {p.parts[-3] for p in pages}
@@ -328,8 +347,14 @@ def test_collect_leaves_out_symbolic_links_and_names_them(tmp_path):
     assert not [p for p in taken.rglob("*") if p.is_symlink()]
     assert read_tree(taken) == read_tree(inbound["mallory"])  # the regular files, without what the links hold
     assert not (taken / solution.name).exists() and not (taken / "notes.txt").exists()
-    nbgrader("collect", a, *ex, "--ExchangeFactory.collect=nbgrader.exchange.default.ExchangeCollect",
-             "--CourseDirectory.submitted_directory=stock_submitted", cwd=root)
+    nbgrader(
+        "collect",
+        a,
+        *ex,
+        "--ExchangeFactory.collect=nbgrader.exchange.default.ExchangeCollect",
+        "--CourseDirectory.submitted_directory=stock_submitted",
+        cwd=root,
+    )
     stock = root / "stock_submitted" / "mallory" / a
     assert (stock / solution.name).read_bytes() == solution.read_bytes()
     assert (stock / "notes.txt").read_text() == secret.read_text()
@@ -353,7 +378,9 @@ def test_source_notebooks_are_stored_executed_and_clean():
         counts = [c.execution_count for c in code]
         assert counts == sorted(counts), f"{a}: executed out of order"
         for c in code:
-            assert set(c.metadata) <= {"nbgrader", "deletable", "editable", "mystnb"}, f"{a}: cell metadata {set(c.metadata)}"
+            assert set(c.metadata) <= {"nbgrader", "deletable", "editable", "mystnb"}, (
+                f"{a}: cell metadata {set(c.metadata)}"
+            )
             assert not any(o.output_type == "error" for o in c.outputs), f"{a}: stored outputs contain an error"
 
 
@@ -362,8 +389,25 @@ def test_nbval_reproduces_the_stored_outputs():
     """Runs nbval on the instructor notebooks in a child pytest, with the course's sanitize file."""
     sanitize = REPO / "tests" / "nbval_sanitize.cfg"
     extra = ["--nbval-sanitize-with", str(sanitize)] if sanitize.is_file() else []
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                             "--nbval", "--nbval-current-env", *extra, str(GRADING / "source")],
-                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--nbval",
+            "--nbval-current-env",
+            *extra,
+            str(GRADING / "source"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-5000:]
     assert re.search(r"\d+ passed", result.stdout)

@@ -20,8 +20,16 @@ def test_check_number_accepts_single_numbers_and_returns_nothing(value):
     assert check_number(value, "x") is None
 
 
-@pytest.mark.parametrize("value, words", [("1", "single number"), (True, "single number"), (np.nan, "finite"),
-                                          (np.array([1.0, 2.0]), "single number"), (5.0, "outside")])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("1", "single number"),
+        (True, "single number"),
+        (np.nan, "finite"),
+        (np.array([1.0, 2.0]), "single number"),
+        (5.0, "outside"),
+    ],
+)
 def test_check_number_rejects_with_a_message(value, words):
     with pytest.raises(AssertionError, match=words):
         check_number(value, "x", 0, 1)
@@ -57,8 +65,14 @@ def test_check_frame_and_series():
 def _test_cell(source, error=True):
     cell = new_code_cell(source)
     if error:
-        cell.outputs = [new_output("error", ename="AssertionError", evalue="x is wrong",
-                                   traceback=["Traceback", "secret_line = 42", "AssertionError: x is wrong"])]
+        cell.outputs = [
+            new_output(
+                "error",
+                ename="AssertionError",
+                evalue="x is wrong",
+                traceback=["Traceback", "secret_line = 42", "AssertionError: x is wrong"],
+            )
+        ]
     return cell
 
 
@@ -96,18 +110,22 @@ def test_timeout_for_scales_the_slowest_cell_with_a_floor():
 
 def test_cell_seconds_reads_nbclient_timing():
     cell = new_code_cell("x")
-    cell.metadata["execution"] = {"iopub.execute_input": "2025-01-01T10:00:00.000000Z",
-                                  "shell.execute_reply": "2025-01-01T10:00:02.500000Z"}
+    cell.metadata["execution"] = {
+        "iopub.execute_input": "2025-01-01T10:00:00.000000Z",
+        "shell.execute_reply": "2025-01-01T10:00:02.500000Z",
+    }
     assert cell_seconds(nbformat.v4.new_notebook(cells=[cell, new_code_cell("y")])) == [2.5]
 
 
 def test_helpers_imports_no_grading_machinery():
     """What notebooks and students' kernels import stays free of nbgrader and Jupyter's kernel plumbing."""
-    code = ("import importlib, pkgutil, sys, helpers\n"
-            "for module in pkgutil.iter_modules(helpers.__path__):\n"
-            "    importlib.import_module(f'helpers.{module.name}')\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'nbgrader', 'jupyter_client', 'nbclient', 'nbconvert', 'grading'}))")
+    code = (
+        "import importlib, pkgutil, sys, helpers\n"
+        "for module in pkgutil.iter_modules(helpers.__path__):\n"
+        "    importlib.import_module(f'helpers.{module.name}')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'nbgrader', 'jupyter_client', 'nbclient', 'nbconvert', 'grading'}))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"helpers pulls in: {result.stdout.strip()}"

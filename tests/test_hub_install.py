@@ -50,8 +50,12 @@ def make_tree(root: Path, files: dict[str, str], executable=()) -> list[str]:
     return sorted(files)
 
 
-FILES = {"Makefile": "hub-serve:\n", "helpers/__init__.py": "", "helpers/data.py": "x = 1\n",
-         "bin/start": "#!/bin/sh\n"}
+FILES = {
+    "Makefile": "hub-serve:\n",
+    "helpers/__init__.py": "",
+    "helpers/data.py": "x = 1\n",
+    "bin/start": "#!/bin/sh\n",
+}
 
 
 def test_a_repository_readable_by_all_is_served_from_where_it_is(world):
@@ -125,8 +129,15 @@ def test_the_place_must_be_reachable_and_is_held_by_one_hub(world):
 
 def test_the_repository_files_are_what_git_keeps_without_the_course_root():
     files = install.repository_files(ROOT, leave_out=ROOT / "grading" / "course")
-    assert {"Makefile", "pyproject.toml", "requirements.txt", "helpers/__init__.py", "datasets/gp_cholesterol.csv",
-            "grading/hub/jupyterhub_config.py", "grading/hub/jupyter/nbgrader_config.py"} <= set(files)
+    assert {
+        "Makefile",
+        "pyproject.toml",
+        "requirements.txt",
+        "helpers/__init__.py",
+        "datasets/gp_cholesterol.csv",
+        "grading/hub/jupyterhub_config.py",
+        "grading/hub/jupyter/nbgrader_config.py",
+    } <= set(files)
     assert not [name for name in files if name.startswith(("grading/course/", ".venv", "_build/"))]
     assert (ROOT / "grading/course/nbgrader_config.py").is_file()
     if (ROOT / ".git").exists() and shutil.which("git"):  # a copy without git is walked: the same files
@@ -136,8 +147,9 @@ def test_the_repository_files_are_what_git_keeps_without_the_course_root():
 
 def test_folders_holding_the_solutions_are_closed_to_other_accounts(world):
     repo = world / "repo"
-    make_tree(repo, {**FILES, "grading/course/source/a/a.ipynb": "{}", "_build/book/a.html": "",
-                     ".git/objects/pack": ""})
+    make_tree(
+        repo, {**FILES, "grading/course/source/a/a.ipynb": "{}", "_build/book/a.html": "", ".git/objects/pack": ""}
+    )
     course, solutions = repo / "grading" / "course", install.solution_folders(repo, repo / "grading" / "course")
     assert solutions == [course, repo / ".git", repo / "_build"]
     assert all(install.reachable_by_others(folder) for folder in solutions)
@@ -164,8 +176,23 @@ def test_a_worktrees_history_is_the_main_clones(tmp_path):
     main, worktree = tmp_path / "main", tmp_path / "wt"
     run = dict(check=True, capture_output=True)
     subprocess.run(["git", "init", "-q", str(main)], **run)
-    subprocess.run(["git", "-C", str(main), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
-                    "--allow-empty", "-m", "x"], **run)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(main),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        **run,
+    )
     subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(worktree)], **run)
     assert install.git_history(worktree) == main / ".git"
     assert install.git_history(main) == main / ".git"

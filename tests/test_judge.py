@@ -25,14 +25,37 @@ from grading import judge as jd
 from grading import plain
 
 ROUND_TRIP = [
-    None, True, 0, -7, 2**62, 2.5, math.nan, math.inf, -math.inf, "text", "", [1, 2.0, "x"], (1, (2, 3)),
-    {"a": 1, "b": [np.float64(2)]}, np.float64(1.5), np.int32(-3), np.bool_(False), np.str_("s"),
-    np.array([[1.0, np.nan], [np.inf, 4.0]]), np.array([1, 2], dtype=np.uint8), np.array(["a", "bc"]),
-    np.zeros((0, 3)), pd.RangeIndex(1, 13, name="doctor"), pd.Index([0.5, 1.5], name="x"),
-    pd.Index(["a", "b"], name=None), pd.Series([1.0, 2.0], index=pd.Index([3, 4], name="doctor"), name="size"),
-    pd.Series(["u", None]), pd.Series([True, False]),
+    None,
+    True,
+    0,
+    -7,
+    2**62,
+    2.5,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "text",
+    "",
+    [1, 2.0, "x"],
+    (1, (2, 3)),
+    {"a": 1, "b": [np.float64(2)]},
+    np.float64(1.5),
+    np.int32(-3),
+    np.bool_(False),
+    np.str_("s"),
+    np.array([[1.0, np.nan], [np.inf, 4.0]]),
+    np.array([1, 2], dtype=np.uint8),
+    np.array(["a", "bc"]),
+    np.zeros((0, 3)),
+    pd.RangeIndex(1, 13, name="doctor"),
+    pd.Index([0.5, 1.5], name="x"),
+    pd.Index(["a", "b"], name=None),
+    pd.Series([1.0, 2.0], index=pd.Index([3, 4], name="doctor"), name="size"),
+    pd.Series(["u", None]),
+    pd.Series([True, False]),
     pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, np.nan]}, index=pd.Index(["p", "q"], name="k")),
-    pd.DataFrame({1: [1.0], 2: [2.0]}), pd.DataFrame(),
+    pd.DataFrame({1: [1.0], 2: [2.0]}),
+    pd.DataFrame(),
 ]
 
 
@@ -44,8 +67,12 @@ def same(a, b) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, pd.DataFrame):
-        return a.equals(b) and a.index.equals(b.index) and list(a.dtypes) == list(b.dtypes) and \
-            a.index.name == b.index.name
+        return (
+            a.equals(b)
+            and a.index.equals(b.index)
+            and list(a.dtypes) == list(b.dtypes)
+            and a.index.name == b.index.name
+        )
     if isinstance(a, (pd.Series, pd.Index)):
         return a.equals(b) and a.name == b.name and a.dtype == b.dtype
     if isinstance(a, (np.ndarray, np.generic)):
@@ -82,29 +109,55 @@ class MyArray(np.ndarray):
     pass
 
 
-@pytest.mark.parametrize("value", [
-    EqualsEverything(1.0), object(), {1: 2}, np.array([1 + 2j]), pd.Series(pd.Categorical(["a"])),
-    np.array([object()]), pd.Series([object()]), np.zeros(2).view(MyArray), pd.MultiIndex.from_tuples([(1, 2)]),
-    pd.Timestamp("2024-01-01"), 2**70, nested(plain.MAX_DEPTH + 2), np.zeros(plain.MAX_ITEMS + 1),
-    "x" * (plain.MAX_STR_CHARS + 1), print,
-], ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(
+    "value",
+    [
+        EqualsEverything(1.0),
+        object(),
+        {1: 2},
+        np.array([1 + 2j]),
+        pd.Series(pd.Categorical(["a"])),
+        np.array([object()]),
+        pd.Series([object()]),
+        np.zeros(2).view(MyArray),
+        pd.MultiIndex.from_tuples([(1, 2)]),
+        pd.Timestamp("2024-01-01"),
+        2**70,
+        nested(plain.MAX_DEPTH + 2),
+        np.zeros(plain.MAX_ITEMS + 1),
+        "x" * (plain.MAX_STR_CHARS + 1),
+        print,
+    ],
+    ids=lambda v: type(v).__name__,
+)
 def test_values_outside_the_format_are_refused(value):
     with pytest.raises(plain.Unsupported):
         plain.encode(value)
 
 
-@pytest.mark.parametrize("text", [
-    "NaN", "1e999", "[" * 100_000, '{"t": "float", "v": "1"}', '{"t": "nope"}', '{"t": "tuple"}',
-    '{"t": "tuple", "items": [], "extra": 1}', '{"t": "ndarray", "dtype": "object", "shape": [1], "data": [1]}',
-    '{"t": "ndarray", "dtype": "int8", "shape": [1], "data": [1000]}',
-    '{"t": "ndarray", "dtype": "float64", "shape": [2], "data": [1]}',
-    '{"t": "ndarray", "dtype": "bool", "shape": [1], "data": [1]}',
-    '{"t": "dict", "keys": ["a", "a"], "values": [1, 2]}',
-    '{"t": "Series", "dtype": "float64", "data": [1.0], "index": {"t": "RangeIndex", "start": 0, "stop": 2, '
-    '"step": 1, "name": null}, "name": null}',
-    '{"t": "Index", "dtype": "int64", "data": [1], "name": [1]}', '{"t": "function"}', "x" * 100,
-    '{"t": "RangeIndex", "start": 0, "stop": 10000000, "step": 1, "name": null}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NaN",
+        "1e999",
+        "[" * 100_000,
+        '{"t": "float", "v": "1"}',
+        '{"t": "nope"}',
+        '{"t": "tuple"}',
+        '{"t": "tuple", "items": [], "extra": 1}',
+        '{"t": "ndarray", "dtype": "object", "shape": [1], "data": [1]}',
+        '{"t": "ndarray", "dtype": "int8", "shape": [1], "data": [1000]}',
+        '{"t": "ndarray", "dtype": "float64", "shape": [2], "data": [1]}',
+        '{"t": "ndarray", "dtype": "bool", "shape": [1], "data": [1]}',
+        '{"t": "dict", "keys": ["a", "a"], "values": [1, 2]}',
+        '{"t": "Series", "dtype": "float64", "data": [1.0], "index": {"t": "RangeIndex", "start": 0, "stop": 2, '
+        '"step": 1, "name": null}, "name": null}',
+        '{"t": "Index", "dtype": "int64", "data": [1], "name": [1]}',
+        '{"t": "function"}',
+        "x" * 100,
+        '{"t": "RangeIndex", "start": 0, "stop": 10000000, "step": 1, "name": null}',
+    ],
+)
 def test_the_decoder_refuses_anything_the_encoder_would_not_write(text):
     with pytest.raises(plain.Malformed):
         plain.decode(plain.loads(text))
@@ -120,10 +173,12 @@ def test_loads_refuses_text_beyond_the_cap():
 
 def test_answer_names_are_what_a_test_reads_and_neither_binds_nor_gets_from_setup_or_builtins():
     setup = "import numpy as np\nfrom helpers.checks import check_close\ngp = load()\ndef helper(): pass\n"
-    test = ("check_close(slope, np.polyfit(gp.x, gp.y, 1)[0], 'slope')\n_ref = len(gp)\n"
-            "def _reference(d):\n    return d + offset + _ref\n"
-            "for _k in range(3):\n    check_close(fit(_k), [v for v in values], 'fit')\n"
-            "assert helper() is None and sorted(x for x in table) == table\n")
+    test = (
+        "check_close(slope, np.polyfit(gp.x, gp.y, 1)[0], 'slope')\n_ref = len(gp)\n"
+        "def _reference(d):\n    return d + offset + _ref\n"
+        "for _k in range(3):\n    check_close(fit(_k), [v for v in values], 'fit')\n"
+        "assert helper() is None and sorted(x for x in table) == table\n"
+    )
     assert jd.answer_names(test, jd.bound_names(setup)) == ["fit", "offset", "slope", "table", "values"]
 
 
@@ -165,23 +220,40 @@ def run(kc, code: str) -> list[dict]:
 
 
 def test_an_export_displays_the_answers_once_and_binds_nothing(kernel):
-    run(kernel, "import numpy as np, pandas as pd\nx = 1.5\ns = pd.Series([1, 2], name='n')\n"
-                "f = lambda a: a * 2\nclass Thing: pass\nthing = Thing()\nbefore = set(globals()) | {'before'}")
+    run(
+        kernel,
+        "import numpy as np, pandas as pd\nx = 1.5\ns = pd.Series([1, 2], name='n')\n"
+        "f = lambda a: a * 2\nclass Thing: pass\nthing = Thing()\nbefore = set(globals()) | {'before'}",
+    )
     outputs = run(kernel, jd.export_snippet(["x", "s", "f", "thing", "missing"], None))
     export = jd.read_export(outputs, ["x", "s", "f", "thing", "missing"])
-    assert export.problem is None and export.values["x"] == 1.5 and same(export.values["s"], pd.Series([1, 2], name="n"))
+    assert (
+        export.problem is None and export.values["x"] == 1.5 and same(export.values["s"], pd.Series([1, 2], name="n"))
+    )
     assert export.functions == {"f"} and export.unsupported == {"thing": "Thing"} and "missing" not in export.values
-    assert run(kernel, "print(sorted(set(globals()) - before - {'_', '__', '___'} - {k for k in globals() "
-                       "if k.startswith('_i') or k.startswith('_') and k[1:].isdigit()}))")[0]["text"].strip() == "[]"
+    assert (
+        run(
+            kernel,
+            "print(sorted(set(globals()) - before - {'_', '__', '___'} - {k for k in globals() "
+            "if k.startswith('_i') or k.startswith('_') and k[1:].isdigit()}))",
+        )[0]["text"].strip()
+        == "[]"
+    )
 
 
-@pytest.mark.parametrize("outputs, problem", [
-    ([], "could not read"),
-    ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {}}'}}] * 2, "more than one"),
-    ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {"x": {"t": "nope"}}}'}}], "could not read"),
-    ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {}, "more": 1}'}}], "could not read"),
-    ([{"output_type": "display_data", "data": {plain.MIME: "NaN"}}], "could not read"),
-])
+@pytest.mark.parametrize(
+    "outputs, problem",
+    [
+        ([], "could not read"),
+        ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {}}'}}] * 2, "more than one"),
+        (
+            [{"output_type": "display_data", "data": {plain.MIME: '{"answers": {"x": {"t": "nope"}}}'}}],
+            "could not read",
+        ),
+        ([{"output_type": "display_data", "data": {plain.MIME: '{"answers": {}, "more": 1}'}}], "could not read"),
+        ([{"output_type": "display_data", "data": {plain.MIME: "NaN"}}], "could not read"),
+    ],
+)
 def test_an_export_that_is_missing_doubled_or_malformed_is_no_answer(outputs, problem):
     assert problem in jd.read_export(outputs, ["x"]).problem
 
@@ -209,8 +281,10 @@ def test_a_test_passes_on_right_answers_and_fails_with_name_and_message_only(cap
 def test_unreadable_answers_fail_the_cell_naming_the_answer_and_its_type():
     failed = verdict("check_close(x, 2.0, 'x')", {}, unsupported={"x": "RegressionResultsWrapper"})
     assert not failed.passed and "x is a RegressionResultsWrapper" in failed.evalue
-    assert "could not read your answers" in verdict("check_close(x, 2.0, 'x')", {}, problem=jd.read_export(
-        [], ["x"]).problem).evalue
+    assert (
+        "could not read your answers"
+        in verdict("check_close(x, 2.0, 'x')", {}, problem=jd.read_export([], ["x"]).problem).evalue
+    )
 
 
 def test_the_judge_uses_its_own_setup_whatever_the_student_bound():
@@ -222,15 +296,19 @@ def test_the_judge_uses_its_own_setup_whatever_the_student_bound():
 
 
 def reference_test(block: str, after: str) -> str:
-    return (f"check_close(x, 2.0, 'x')\n### BEGIN HIDDEN TESTS\n{jd.REFERENCE_BEGIN}\n{block}\n{jd.REFERENCE_END}\n"
-            f"{after}\n{jd.HIDDEN_END}\n")
+    return (
+        f"check_close(x, 2.0, 'x')\n### BEGIN HIDDEN TESTS\n{jd.REFERENCE_BEGIN}\n{block}\n{jd.REFERENCE_END}\n"
+        f"{after}\n{jd.HIDDEN_END}\n"
+    )
 
 
 def test_a_reference_block_runs_once_and_each_test_gets_its_own_copy():
     """What the block binds is computed at the first student's test only (a random draw stays the same), each
     student gets a copy (one test's change in place reaches nobody else), and a changed setup gets its own."""
-    test = reference_test("import random as _random\n_draw = [_random.random()]",
-                          "_draw.append(x)\nassert len(_draw) == 2 and False, _draw[0]")
+    test = reference_test(
+        "import random as _random\n_draw = [_random.random()]",
+        "_draw.append(x)\nassert len(_draw) == 2 and False, _draw[0]",
+    )
     first, second = verdict(test, {"x": 2.0}), verdict(test, {"x": 2.0})
     assert not first.passed and first.evalue == second.evalue, "the block ran twice, or the copy was shared"
     other = jd.judge(jd.TestCell("q", test, [*SETUP, "y = 1"]), jd.Export(values={"x": 2.0}), None)
@@ -250,10 +328,13 @@ def test_a_reference_block_is_reached_only_where_the_test_would_run_it():
         assert (failed.passed, failed.ename) == (False, "ZeroDivisionError") and "1 / 0" not in failed.evalue
 
 
-@pytest.mark.parametrize("block, problem", [
-    ("_ref = x * 2", "reads ['x']"),
-    ("_ref = [\n1,\n### END REFERENCE\n2]", "whole top-level statements"),
-])
+@pytest.mark.parametrize(
+    "block, problem",
+    [
+        ("_ref = x * 2", "reads ['x']"),
+        ("_ref = [\n1,\n### END REFERENCE\n2]", "whole top-level statements"),
+    ],
+)
 def test_a_reference_block_may_depend_on_the_setup_alone(block, problem):
     with pytest.raises(jd.SetupError, match=problem.replace("[", r"\[").replace("]", r"\]")):
         verdict(reference_test(block, "pass"), {"x": 2.0})
@@ -274,14 +355,16 @@ def serve(path, code):
 @pytest.fixture
 def student_function(tmp_path):
     """A frozen copy of a 'kernel' that defines some functions, answering at a socket path."""
-    code = ("import numpy as np, os, time\n"
-            "def ivw(y, s):\n    y, s = np.asarray(y, float), np.asarray(s, float)\n"
-            "    if y.shape != s.shape or y.size == 0: raise ValueError(f'bad input {list(y)}')\n"
-            "    w = 1 / s**2\n    return float((w * y).sum() / w.sum()), float(w.sum() ** -0.5)\n"
-            "class Mine(KeyError): pass\n"
-            "def odd(kind):\n    if kind == 'mine': raise Mine('custom')\n"
-            "    if kind == 'exit': os._exit(3)\n    if kind == 'slow': time.sleep(60)\n"
-            "    if kind == 'object': return object()\n    return kind\n")
+    code = (
+        "import numpy as np, os, time\n"
+        "def ivw(y, s):\n    y, s = np.asarray(y, float), np.asarray(s, float)\n"
+        "    if y.shape != s.shape or y.size == 0: raise ValueError(f'bad input {list(y)}')\n"
+        "    w = 1 / s**2\n    return float((w * y).sum() / w.sum()), float(w.sum() ** -0.5)\n"
+        "class Mine(KeyError): pass\n"
+        "def odd(kind):\n    if kind == 'mine': raise Mine('custom')\n"
+        "    if kind == 'exit': os._exit(3)\n    if kind == 'slow': time.sleep(60)\n"
+        "    if kind == 'object': return object()\n    return kind\n"
+    )
     path = str(tmp_path / "answers-0")
     process = multiprocessing.get_context("fork").Process(target=serve, args=(path, code), daemon=True)
     process.start()
@@ -290,8 +373,9 @@ def student_function(tmp_path):
 
 
 def call_test(path, source, seconds=20):
-    return jd.judge(jd.TestCell("q", source, SETUP), jd.Export(functions={"ivw", "odd"}),
-                    jd.Calls(path, seconds, os.getuid()))
+    return jd.judge(
+        jd.TestCell("q", source, SETUP), jd.Export(functions={"ivw", "odd"}), jd.Calls(path, seconds, os.getuid())
+    )
 
 
 def test_the_grader_calls_no_copy_through_a_link_nor_one_of_another_user(student_function, tmp_path):
@@ -308,11 +392,13 @@ def test_the_grader_calls_no_copy_through_a_link_nor_one_of_another_user(student
 
 
 def test_a_function_answer_is_called_in_its_own_process_with_plain_data(student_function):
-    source = ("import pandas as pd\n_got = ivw(pd.Series([1.0, 3.0]), [1.0, 1.0])\n"
-              "assert type(_got) is tuple and _got == (2.0, 2 ** -0.5), _got\n"
-              "try:\n    ivw([1.0], [])\nexcept ValueError as e:\n    assert 'bad input' in str(e)\n"
-              "else:\n    raise AssertionError('no ValueError')\n"
-              "try:\n    odd('mine')\nexcept KeyError:\n    pass\n")
+    source = (
+        "import pandas as pd\n_got = ivw(pd.Series([1.0, 3.0]), [1.0, 1.0])\n"
+        "assert type(_got) is tuple and _got == (2.0, 2 ** -0.5), _got\n"
+        "try:\n    ivw([1.0], [])\nexcept ValueError as e:\n    assert 'bad input' in str(e)\n"
+        "else:\n    raise AssertionError('no ValueError')\n"
+        "try:\n    odd('mine')\nexcept KeyError:\n    pass\n"
+    )
     assert call_test(student_function, source).passed
 
 
@@ -324,10 +410,14 @@ def test_errors_of_a_function_called_by_a_hidden_test_do_not_show_its_message(st
     assert ("41" in failed.evalue, "hidden test" in failed.evalue) == (not hidden, hidden), failed
 
 
-@pytest.mark.parametrize("kind, ename, words", [
-    ("exit", "RuntimeError", "ended the process"), ("slow", "TimeoutError", "time limit"),
-    ("object", "AssertionError", "returned a object"),
-])
+@pytest.mark.parametrize(
+    "kind, ename, words",
+    [
+        ("exit", "RuntimeError", "ended the process"),
+        ("slow", "TimeoutError", "time limit"),
+        ("object", "AssertionError", "returned a object"),
+    ],
+)
 def test_a_function_that_dies_hangs_or_returns_an_object_fails_its_test(student_function, kind, ename, words):
     failed = call_test(student_function, f"odd({kind!r})", seconds=3)
     assert (failed.ename, words in failed.evalue) == (ename, True), failed
@@ -365,8 +455,10 @@ def test_a_reply_that_is_not_the_format_fails_the_call(tmp_path):
 
 
 def test_the_kernel_side_code_imports_only_the_standard_library_numpy_and_pandas():
-    code = ("import sys\nsource = open(sys.argv[1]).read()\nexec(compile(source, 'plain', 'exec'), {})\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'grading', 'nbgrader', 'jupyter_client'}))")
+    code = (
+        "import sys\nsource = open(sys.argv[1]).read()\nexec(compile(source, 'plain', 'exec'), {})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'grading', 'nbgrader', 'jupyter_client'}))"
+    )
     result = subprocess.run([sys.executable, "-c", code, plain.__file__], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
@@ -383,8 +475,15 @@ def cells_of(path):
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
-        kind = ("answer" if meta.get("solution") else "test" if meta.get("grade") else
-                "setup" if meta.get("locked") else "other")
+        kind = (
+            "answer"
+            if meta.get("solution")
+            else "test"
+            if meta.get("grade")
+            else "setup"
+            if meta.get("locked")
+            else "other"
+        )
         out.append((kind, meta.get("grade_id"), cell.source))
     return out
 
@@ -419,8 +518,9 @@ def test_each_assignment_follows_the_judging_contract(path):
     setup_sources = []
     for kind, grade_id, source in cells:
         if kind == "setup":
-            assert jd.read_names(source) - jd.BUILTINS <= setup_names | jd.bound_names(source), \
+            assert jd.read_names(source) - jd.BUILTINS <= setup_names | jd.bound_names(source), (
                 f"setup cell {grade_id} reads a name that no setup before it binds"
+            )
             setup_names |= jd.bound_names(source)
             setup_sources.append(source)
         elif kind == "answer":
@@ -431,8 +531,9 @@ def test_each_assignment_follows_the_judging_contract(path):
             names = set(jd.answer_names(source, setup_names))
             assert names, f"{grade_id} reads no answer"
             assert names <= answered, f"{grade_id} reads {sorted(names - answered)}, which no answer cell binds"
-            assert not jd.read_names(source) & changed, \
+            assert not jd.read_names(source) & changed, (
                 f"{grade_id} reads {sorted(jd.read_names(source) & changed)}, which answers change in place"
+            )
             assert jd.HIDDEN_BEGIN in source and jd.HIDDEN_END in source, f"{grade_id} has no hidden tests"
             jd.TestCell(grade_id, source, setup_sources).parts()  # a reference block reads the setup alone
 
@@ -449,10 +550,14 @@ def test_setup_and_tests_follow_the_course_order_whatever_a_submission_moves_or_
     from grading import autograde
 
     setup, test = "from helpers.checks import check_close\nimport numpy as np", "check_close(x, np.pi)"
-    book = SimpleNamespace(source_cells=[SimpleNamespace(name=n, source=src, cell_type="code", locked=locked)
-                                         for n, src, locked in [("setup", setup, True), ("answer", "x = 3", False),
-                                                                ("test", test, True)]],
-                           grade_cells=[SimpleNamespace(name="test")], solution_cells=[SimpleNamespace(name="answer")])
+    book = SimpleNamespace(
+        source_cells=[
+            SimpleNamespace(name=n, source=src, cell_type="code", locked=locked)
+            for n, src, locked in [("setup", setup, True), ("answer", "x = 3", False), ("test", test, True)]
+        ],
+        grade_cells=[SimpleNamespace(name="test")],
+        solution_cells=[SimpleNamespace(name="answer")],
+    )
 
     class Gradebook:
         def __init__(self, url):
@@ -468,11 +573,19 @@ def test_setup_and_tests_follow_the_course_order_whatever_a_submission_moves_or_
     resources = {"nbgrader": {"db_url": "", "notebook": "nb", "assignment": "a"}}
 
     def submission(*grade_ids):
-        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-            "check_close = print", metadata={"nbgrader": {"grade_id": g}}) for g in grade_ids])
+        return nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell("check_close = print", metadata={"nbgrader": {"grade_id": g}})
+                for g in grade_ids
+            ]
+        )
 
-    for cells, index in [(["setup", "answer", "test"], 2), (["answer", "test"], 1), (["test", "setup", "answer"], 0),
-                         (["test", "answer", "test"], 0)]:
+    for cells, index in [
+        (["setup", "answer", "test"], 2),
+        (["answer", "test"], 1),
+        (["test", "setup", "answer"], 0),
+        (["test", "answer", "test"], 0),
+    ]:
         (found,) = autograde.plan(submission(*cells), resources, ["setup", "answer", "test"])
         assert found[0] == index and found[1].setup == [setup] and found[1].source == test, cells
         assert found[1].answers == ["x"], cells
@@ -524,9 +637,17 @@ def test_a_test_cells_first_export_is_kept_whole_and_more_count_against_the_outp
     step._output_bytes, step._dropped, step._exports, step._exported = 0, set(), {3}, set()
     outs = []
     for _ in range(100):
-        step.output(outs, {"msg_type": "display_data", "header": {"msg_type": "display_data"},
-                           "parent_header": {"msg_id": "m"},
-                           "content": {"data": {plain.MIME: "x" * 10_000}, "metadata": {}}}, None, 3)
+        step.output(
+            outs,
+            {
+                "msg_type": "display_data",
+                "header": {"msg_type": "display_data"},
+                "parent_header": {"msg_id": "m"},
+                "content": {"data": {plain.MIME: "x" * 10_000}, "metadata": {}},
+            },
+            None,
+            3,
+        )
     kept = [len(o.data[plain.MIME]) for o in outs if o.output_type == "display_data"]
     assert kept[0] == 10_000 and sum(kept) <= 10_000 + 64 * 1024, f"{len(kept)} exports kept"
     assert "dropped by the grader" in outs[-1].text
@@ -545,12 +666,15 @@ def test_a_frozen_copy_is_no_child_of_the_kernel_answers_calls_and_ends_with_it(
     with kernel(UnsandboxedKernelManager(kernel_name="python3"), tmp_path) as run_code:
         run_code("def twice(a):\n    return a * 2")
         run_code(jd.export_snippet(["twice"], path))
-        children = run_code("import os\nprint(sum(len(open(f'/proc/self/task/{t}/children').read().split()) "
-                            "for t in os.listdir('/proc/self/task')))")
+        children = run_code(
+            "import os\nprint(sum(len(open(f'/proc/self/task/{t}/children').read().split()) "
+            "for t in os.listdir('/proc/self/task')))"
+        )
         calls = jd.Calls(path, 20, os.getuid())
         assert calls.call("twice", (21,), {}) == 42
-        pid, _, _ = struct.unpack("3i", calls._socket.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                                 struct.calcsize("3i")))
+        pid, _, _ = struct.unpack(
+            "3i", calls._socket.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        )
     assert children.strip() == "0", "the kernel has no child to wait for"
     for _ in range(200):
         if not os.path.exists(f"/proc/{pid}"):

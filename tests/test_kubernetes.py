@@ -40,12 +40,15 @@ def test_manifest_validates_against_the_kubernetes_schemas(name):
     validate_manifest(KUBERNETES / name)
 
 
-@pytest.mark.parametrize("name, breakage", [
-    ("grade-job.yaml", ("backoffLimit: 0", "backoffLimit: never")),  # a word where an integer belongs
-    ("grade-job.yaml", ("      containers:", "      initContainers:")),  # the pod's required containers missing
-    ("grade-job.yaml", ("privileged: true", "privilegd: true")),  # a misspelt field
-    ("exchange-pvc.yaml", ("storage: 5Gi", "storage: [5Gi]")),  # a list where a quantity belongs
-])
+@pytest.mark.parametrize(
+    "name, breakage",
+    [
+        ("grade-job.yaml", ("backoffLimit: 0", "backoffLimit: never")),  # a word where an integer belongs
+        ("grade-job.yaml", ("      containers:", "      initContainers:")),  # the pod's required containers missing
+        ("grade-job.yaml", ("privileged: true", "privilegd: true")),  # a misspelt field
+        ("exchange-pvc.yaml", ("storage: 5Gi", "storage: [5Gi]")),  # a list where a quantity belongs
+    ],
+)
 def test_a_broken_manifest_fails(tmp_path, name, breakage):
     broken = tmp_path / name
     shutil.copy(KUBERNETES / name, broken)
@@ -57,8 +60,12 @@ def test_a_broken_manifest_fails(tmp_path, name, breakage):
 
 
 def test_the_exchange_is_shared_read_write_and_the_job_mounts_the_course_root():
-    claims = {r["metadata"]["name"]: r for n in MANIFESTS for r in resources(KUBERNETES / n)
-              if r["kind"] == "PersistentVolumeClaim"}
+    claims = {
+        r["metadata"]["name"]: r
+        for n in MANIFESTS
+        for r in resources(KUBERNETES / n)
+        if r["kind"] == "PersistentVolumeClaim"
+    }
     assert claims["nbgrader-exchange"]["spec"]["accessModes"] == ["ReadWriteMany"]
     job = resources(KUBERNETES / "grade-job.yaml")[0]["spec"]["template"]["spec"]
     volumes = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in job["volumes"]}

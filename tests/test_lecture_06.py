@@ -25,9 +25,14 @@ def values(*expressions):
 
 
 def test_the_random_intercept_fit_is_nlmes():
-    v = values("nlme_summary(ri).fixed", "nlme_summary(ri).random_sd", "float(ri.llf)",
-               "[nlme_summary(ri).aic, nlme_summary(ri).bic]", "ri.fe_params.to_numpy()",
-               "[float(ri.cov_re.iloc[0, 0]), float(ri.scale)]")
+    v = values(
+        "nlme_summary(ri).fixed",
+        "nlme_summary(ri).random_sd",
+        "float(ri.llf)",
+        "[nlme_summary(ri).aic, nlme_summary(ri).bic]",
+        "ri.fe_params.to_numpy()",
+        "[float(ri.cov_re.iloc[0, 0]), float(ri.scale)]",
+    )
     ref = fixed("ri_c_reml")
     close(v["nlme_summary(ri).fixed"][["estimate", "std_error", "t"]], ref[["estimate", "std_error", "t"]], 1e-5)
     assert v["nlme_summary(ri).fixed"]["df"].tolist() == ref["df"].tolist() == [428, 428]
@@ -38,8 +43,15 @@ def test_the_random_intercept_fit_is_nlmes():
     close(v["ri.fe_params.to_numpy()"], ref["estimate"], 1e-5)
     close(v["[float(ri.cov_re.iloc[0, 0]), float(ri.scale)]"], random_sd("ri_c_reml") ** 2, 1e-3)
     sd = random_sd("ri_c_reml")
-    assert_states(TEXT, (ref.loc["age_c", "estimate"], ".3f"), (ref.loc["age_c", "std_error"], ".3f"),
-                  (sd.iloc[0] ** 2, ".3f"), (sd.iloc[1] ** 2, ".3f"), (sd.iloc[0], ".3f"), (sd.iloc[1], ".3f"))
+    assert_states(
+        TEXT,
+        (ref.loc["age_c", "estimate"], ".3f"),
+        (ref.loc["age_c", "std_error"], ".3f"),
+        (sd.iloc[0] ** 2, ".3f"),
+        (sd.iloc[1] ** 2, ".3f"),
+        (sd.iloc[0], ".3f"),
+        (sd.iloc[1], ".3f"),
+    )
 
 
 def test_the_data_facts_the_prose_uses():
@@ -66,9 +78,17 @@ def test_iccs_and_the_design_effect():
     design_effect = 1 + (n_bar - 1) * icc["ri_null_reml"]
     adjusted = 1 + (n_bar - 1) * icc["ri_reml"]
     close(v["design_effect"], design_effect, 1e-5)
-    assert_states(TEXT, (icc["ri_null_reml"], ".3f"), (design_effect, ".1f"), (441 / design_effect, ".0f"),
-                  (adjusted, ".1f"), (441 / adjusted, ".0f"), (icc["ri_reml"], ".2f"),
-                  (random_sd("ri_null_reml").iloc[0], ".3f"), (random_sd("ri_null_reml").iloc[1], ".3f"))
+    assert_states(
+        TEXT,
+        (icc["ri_null_reml"], ".3f"),
+        (design_effect, ".1f"),
+        (441 / design_effect, ".0f"),
+        (adjusted, ".1f"),
+        (441 / adjusted, ".0f"),
+        (icc["ri_reml"], ".2f"),
+        (random_sd("ri_null_reml").iloc[0], ".3f"),
+        (random_sd("ri_null_reml").iloc[1], ".3f"),
+    )
 
 
 def test_blups_and_the_shrinkage_formula():
@@ -95,8 +115,13 @@ def test_shrinkage_with_three_patients_per_gp():
 
 
 def test_adding_gp_12():
-    v = values("float(ri_11.fe_params['age_c'])", "at_61.to_numpy()", "at_0.to_numpy()",
-               "[centre - 1.96 * spread, centre + 1.96 * spread]", "float(ri.fe_params['Intercept'] + blups[12])")
+    v = values(
+        "float(ri_11.fe_params['age_c'])",
+        "at_61.to_numpy()",
+        "at_0.to_numpy()",
+        "[centre - 1.96 * spread, centre + 1.96 * spread]",
+        "float(ri.fe_params['Intercept'] + blups[12])",
+    )
     all12, first11 = fixed("ri_c_reml"), fixed("ri_c_gp1to11_reml")
     close(v["float(ri_11.fe_params['age_c'])"], first11.loc["age_c", "estimate"], 1e-5)
     levels_12 = all12.loc["(Intercept)", "estimate"] + ranef("ri_c_reml")["(Intercept)"].loc[1:11]
@@ -108,10 +133,18 @@ def test_adding_gp_12():
     sd_11 = random_sd("ri_c_gp1to11_reml").iloc[0]
     centre = first11.loc["(Intercept)", "estimate"]
     close(v["[centre - 1.96 * spread, centre + 1.96 * spread]"], [centre - 1.96 * sd_11, centre + 1.96 * sd_11], 1e-4)
-    close(v["float(ri.fe_params['Intercept'] + blups[12])"],
-          all12.loc["(Intercept)", "estimate"] + ranef("ri_c_reml")["(Intercept)"][12], 1e-4)
-    assert_states(TEXT, (first11.loc["age_c", "estimate"], ".4f"), (all12.loc["age_c", "estimate"], ".4f"),
-                  (np.abs(levels_12 - levels_11).max(), ".3f"), (-slope_change * AGE_MEAN, ".2f"))
+    close(
+        v["float(ri.fe_params['Intercept'] + blups[12])"],
+        all12.loc["(Intercept)", "estimate"] + ranef("ri_c_reml")["(Intercept)"][12],
+        1e-4,
+    )
+    assert_states(
+        TEXT,
+        (first11.loc["age_c", "estimate"], ".4f"),
+        (all12.loc["age_c", "estimate"], ".4f"),
+        (np.abs(levels_12 - levels_11).max(), ".3f"),
+        (-slope_change * AGE_MEAN, ".2f"),
+    )
 
 
 def test_exercise_solutions():
@@ -134,8 +167,17 @@ def test_the_unconditional_icc_interval_and_what_it_does_to_the_design_effect():
     close(v["design_effects"].iloc[1:], effects, 1e-4)
     gps = np.ceil(441 * (1 + 19 * np.array([low, high])) / 20)
     close(v["gps_range"], gps)
-    assert_states(TEXT, (low, ".2f"), (high, ".2f"), (effects[0], ".1f"), (effects[1], ".1f"),
-                  (441 / effects[0], ".0f"), (441 / effects[1], ".0f"), (gps[0], ".0f"), (gps[1], ".0f"))
+    assert_states(
+        TEXT,
+        (low, ".2f"),
+        (high, ".2f"),
+        (effects[0], ".1f"),
+        (effects[1], ".1f"),
+        (441 / effects[0], ".0f"),
+        (441 / effects[1], ".0f"),
+        (gps[0], ".0f"),
+        (gps[1], ".0f"),
+    )
 
 
 def test_the_blups_conditional_sds():
@@ -158,8 +200,15 @@ def test_variance_parameters_get_profile_intervals_against_r():
         close(table.loc[name, ["ci_low", "ci_high"]], [low, high], 1e-4)
     (sd_low, sd_high), (res_low, res_high) = reference["sd (Intercept)"][1:], reference["sd Residual"][1:]
     icc_low, icc_high = reference["ICC"][1:]
-    assert_states(TEXT, (sd_low, ".2f"), (sd_high, ".2f"), (res_low, ".3f"), (res_high, ".3f"),
-                  (icc_low, ".2f"), (icc_high, ".2f"))
+    assert_states(
+        TEXT,
+        (sd_low, ".2f"),
+        (sd_high, ".2f"),
+        (res_low, ".3f"),
+        (res_high, ".3f"),
+        (icc_low, ".2f"),
+        (icc_high, ".2f"),
+    )
     variance, se = v["[float(ri.cov_re.iloc[0, 0]), float(ri.bse_re.iloc[0])]"]
     close(variance, random_sd("ri_c_reml")["(Intercept)"] ** 2, 1e-3)
     wald = variance + np.array([-1.96, 1.96]) * se

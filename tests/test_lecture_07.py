@@ -28,13 +28,22 @@ def values(*expressions):
 
 
 def test_within_and_between_slopes_are_the_fixed_effects_and_group_level_ones():
-    v = values("float(gp_constants.params['age'])", "float(within_slope)", "float(group_level.params['age'])",
-               "float(group_level.bse['age'])", "nlme_summary(within_between).fixed", "float(weighted.params['age'])")
+    v = values(
+        "float(gp_constants.params['age'])",
+        "float(within_slope)",
+        "float(group_level.params['age'])",
+        "float(group_level.bse['age'])",
+        "nlme_summary(within_between).fixed",
+        "float(weighted.params['age'])",
+    )
     fe = gp("lm")["varying_intercept"]["coefficients"]
     between = gp("lm")["grouped"]["coefficients"]
     close([v["float(gp_constants.params['age'])"], v["float(within_slope)"]], [fe["estimate"][-1]] * 2, 1e-9)
-    close([v["float(group_level.params['age'])"], v["float(group_level.bse['age'])"]],
-          [between["estimate"][-1], between["std_error"][-1]], 1e-9)
+    close(
+        [v["float(group_level.params['age'])"], v["float(group_level.bse['age'])"]],
+        [between["estimate"][-1], between["std_error"][-1]],
+        1e-9,
+    )
     ref = fixed("wb_reml")
     table = v["nlme_summary(within_between).fixed"]
     close(table[["estimate", "std_error", "t", "p"]], ref[["estimate", "std_error", "t", "p"]], 1e-4)
@@ -42,9 +51,13 @@ def test_within_and_between_slopes_are_the_fixed_effects_and_group_level_ones():
     close(ref.loc["age_within", "estimate"], fe["estimate"][-1], 1e-9)  # within = fixed effects, in R too
     close(v["float(weighted.params['age'])"], ref.loc["age_gp_c", "estimate"], 1e-5)
     assert abs(ref.loc["age_gp_c", "estimate"] - between["estimate"][-1]) > 1e-6  # close, not equal
-    assert_states(TEXT, (fe["estimate"][-1], ".6f"), (between["estimate"][-1], ".3f"),
-                  (between["std_error"][-1], ".3f"),
-                  (ref.loc["age_gp_c", "estimate"], ".4f"))
+    assert_states(
+        TEXT,
+        (fe["estimate"][-1], ".6f"),
+        (between["estimate"][-1], ".3f"),
+        (between["std_error"][-1], ".3f"),
+        (ref.loc["age_gp_c", "estimate"], ".4f"),
+    )
 
 
 def test_the_random_intercept_slope_combines_them():
@@ -61,8 +74,9 @@ def test_the_random_intercept_slope_combines_them():
 
 
 def test_the_mundlak_test():
-    v = values("nlme_summary(mundlak).fixed", "lrt(ri_ml, mundlak_ml)", "float(mundlak.llf)",
-               "float(within_between.llf)")
+    v = values(
+        "nlme_summary(mundlak).fixed", "lrt(ri_ml, mundlak_ml)", "float(mundlak.llf)", "float(within_between.llf)"
+    )
     ref = fixed("mundlak_reml")
     table = v["nlme_summary(mundlak).fixed"]
     close(table[["estimate", "std_error", "t", "p"]], ref[["estimate", "std_error", "t", "p"]], 1e-4)
@@ -75,9 +89,15 @@ def test_the_mundlak_test():
     table = v["lrt(ri_ml, mundlak_ml)"]
     close(table[["AIC", "BIC", "logLik"]].to_numpy().T, [anova["AIC"], anova["BIC"], anova["logLik"]], 0, 1e-4)
     close([table["L.Ratio"].iloc[1], table["p-value"].iloc[1]], [anova["L.Ratio"][1], anova["p-value"][1]], 1e-4)
-    assert_states(TEXT, (ref.loc["age_gp_c", "estimate"], ".3f"), (ref.loc["age_gp_c", "std_error"], ".3f"),
-                  (ref.loc["age_gp_c", "t"], ".2f"), (ref.loc["age_gp_c", "p"], ".2f"),
-                  (anova["L.Ratio"][1], ".2f"), (anova["p-value"][1], ".2f"))
+    assert_states(
+        TEXT,
+        (ref.loc["age_gp_c", "estimate"], ".3f"),
+        (ref.loc["age_gp_c", "std_error"], ".3f"),
+        (ref.loc["age_gp_c", "t"], ".2f"),
+        (ref.loc["age_gp_c", "p"], ".2f"),
+        (anova["L.Ratio"][1], ".2f"),
+        (anova["p-value"][1], ".2f"),
+    )
 
 
 def test_the_hausman_test():
@@ -105,22 +125,38 @@ def test_the_simulation_shows_what_the_prose_says():
             assert z[world, biased] > 2.5  # pulled upwards by the confounder
     assert bias[small, "random intercept"] > 4 * bias[large, "random intercept"]
     assert summary.loc[(small, "fixed effects"), "std"] > 3 * summary.loc[(large, "fixed effects"), "std"]
-    assert_states(TEXT, (bias[large, "random intercept"], ".4f"), (bias[small, "random intercept"], ".4f"),
-                  (bias[large, "pooled OLS"], "+.3f"), (bias[large, "group-level"], "+.3f"),
-                  (100 * bias[large, "random intercept"] / truth, ".0f"),
-                  (100 * bias[small, "random intercept"] / truth, ".0f"), (error[small, "fixed effects"], ".4f"))
+    assert_states(
+        TEXT,
+        (bias[large, "random intercept"], ".4f"),
+        (bias[small, "random intercept"], ".4f"),
+        (bias[large, "pooled OLS"], "+.3f"),
+        (bias[large, "group-level"], "+.3f"),
+        (100 * bias[large, "random intercept"] / truth, ".0f"),
+        (100 * bias[small, "random intercept"] / truth, ".0f"),
+        (error[small, "fixed effects"], ".4f"),
+    )
     assert f"${bias[small, 'fixed effects']:.4f} \\pm {error[small, 'fixed effects']:.4f}$" in TEXT
 
 
 def test_the_simulated_world_has_the_truth_it_claims():
     """The lecture's worlds are simulate_schools with the parameters its prose states; over many draws their
     GP effects correlate 0.7 with the GPs' mean ages, and the GP mean ages have SD 6 years."""
-    arguments = dict(n_schools=12, intercept=5.97, slope=0.05, school_sd=0.63, residual_sd=0.58, hours_mean=61.8,
-                     hours_between_sd=6.0, hours_within_sd=9.0, confounding=0.7)
+    arguments = dict(
+        n_schools=12,
+        intercept=5.97,
+        slope=0.05,
+        school_sd=0.63,
+        residual_sd=0.58,
+        hours_mean=61.8,
+        hours_between_sd=6.0,
+        hours_within_sd=9.0,
+        confounding=0.7,
+    )
     v = values("gp_world(37, seed=5)")
     expected = simulate_schools(pupils_per_school=37, seed=5, **arguments).data
-    pd.testing.assert_frame_equal(v["gp_world(37, seed=5)"],
-                                  expected.rename(columns={"school": "doctor", "hours": "age", "score": "chol"}))
+    pd.testing.assert_frame_equal(
+        v["gp_world(37, seed=5)"], expected.rename(columns={"school": "doctor", "hours": "age", "score": "chol"})
+    )
     draws = [simulate_schools(pupils_per_school=37, seed=seed, **arguments).schools for seed in range(300)]
     u0 = np.concatenate([d["u0"] for d in draws])
     mean_age = np.concatenate([d["hours_mean"] for d in draws])
@@ -136,8 +172,12 @@ def test_exercise_solutions():
     assert ((no.mean() - 0.05).abs() < 2.5 * error).all()
     assert no.std().idxmin() == "random intercept"
     sd = no.std()
-    assert_states(TEXT, (sd["random intercept"], ".4f"), (sd["fixed effects"], ".4f"),
-                  (sd["random intercept"] / np.sqrt(2 * (len(no) - 1)), ".4f"))
+    assert_states(
+        TEXT,
+        (sd["random intercept"], ".4f"),
+        (sd["fixed effects"], ".4f"),
+        (sd["random intercept"] / np.sqrt(2 * (len(no) - 1)), ".4f"),
+    )
     table = v["nlme_summary(world_fit).fixed"]
     assert table.loc["age_gp_c", "p"] < 0.05 and table.loc["age_gp_c", "df"] == 10
     assert stats.t.sf(abs(table.loc["age_gp_c", "t"]), 10) * 2 == pytest.approx(table.loc["age_gp_c", "p"])
@@ -150,11 +190,20 @@ def test_the_within_part_with_a_random_slope_is_lmers():
     lmerTest and pbkrtest)."""
     table = values("kenward_roger(wb_slopes)")["kenward_roger(wb_slopes)"]
     reference = PROFILE["within_between_slopes"]
-    close(table[["estimate", "std_error", "df"]].to_numpy(),
-          np.column_stack([reference["estimate"], reference["std_error"], reference["df"]]), 1e-4)
+    close(
+        table[["estimate", "std_error", "df"]].to_numpy(),
+        np.column_stack([reference["estimate"], reference["std_error"], reference["df"]]),
+        1e-4,
+    )
     i = reference["term"].index("age_within")
     low, high = table.loc["age_within", ["ci_low", "ci_high"]]
-    assert_states(TEXT, (reference["estimate"][i], ".4f"), (reference["std_error"][i], ".4f"), (reference["df"][i], ".1f"),
-                  (low, ".3f"), (high, ".3f"))
+    assert_states(
+        TEXT,
+        (reference["estimate"][i], ".4f"),
+        (reference["std_error"][i], ".4f"),
+        (reference["df"][i], ".1f"),
+        (low, ".3f"),
+        (high, ".3f"),
+    )
     ri_se = fixed("ri_c_reml").loc["age_c", "std_error"]
     assert round(reference["std_error"][i] / ri_se) == 2  # "twice the standard error"

@@ -38,9 +38,14 @@ def t_interval(estimate, se, df):
 
 
 def test_the_random_slope_fit_is_nlmes():
-    v = values("nlme_summary(rs).fixed", "nlme_summary(rs).random_sd", "nlme_summary(rs).random_corr.iloc[0, 1]",
-               "bool(rs.converged)", "float(rs.llf)",
-               "[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]")
+    v = values(
+        "nlme_summary(rs).fixed",
+        "nlme_summary(rs).random_sd",
+        "nlme_summary(rs).random_corr.iloc[0, 1]",
+        "bool(rs.converged)",
+        "float(rs.llf)",
+        "[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]",
+    )
     ref = fixed("rs_c_reml")
     close(v["nlme_summary(rs).fixed"][["estimate", "std_error", "t"]], ref[["estimate", "std_error", "t"]], 1e-5)
     assert v["nlme_summary(rs).fixed"]["df"].tolist() == [428, 428]
@@ -50,8 +55,11 @@ def test_the_random_slope_fit_is_nlmes():
     assert v["bool(rs.converged)"]
     close(v["float(rs.llf)"], nlme("rs_c_reml")["loglik"], 0, 1e-5)
     slope, sd = ref.loc["age_c", "estimate"], random_sd("rs_c_reml")["age_c"]
-    close(v["[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]"],
-          [slope - 1.96 * sd, slope + 1.96 * sd], 1e-4)
+    close(
+        v["[fixed['age_c'] - 1.96 * sd['age_c'], fixed['age_c'] + 1.96 * sd['age_c']]"],
+        [slope - 1.96 * sd, slope + 1.96 * sd],
+        1e-4,
+    )
     assert (slope + 1.96 * sd) / (slope - 1.96 * sd) > 5  # "varies more than fivefold"
     assert_states(TEXT, (slope, ".4f"), (sd, ".4f"), (rho, ".2f"))
 
@@ -67,8 +75,15 @@ def test_the_gp_effects_and_the_reading_at_a_centred_age():
     below = u.loc[8, "(Intercept)"] + u.loc[8, "age_c"] * (ages - DATA["age"].mean())
     close(v["below.to_numpy()"], below, 1e-3)
     assert below[1] < -1 and abs(below[0]) < 0.2  # "close to the average GP", "more than 1 mmol/L below"
-    assert_states(TEXT, (slopes[8], ".3f"), (-u.loc[8, "(Intercept)"], ".2f"), (slopes[7], ".3f"), (slopes[4], ".3f"),
-                  (-u.loc[7, "(Intercept)"], ".2f"), (u.loc[4, "(Intercept)"], ".2f"))
+    assert_states(
+        TEXT,
+        (slopes[8], ".3f"),
+        (-u.loc[8, "(Intercept)"], ".2f"),
+        (slopes[7], ".3f"),
+        (slopes[4], ".3f"),
+        (-u.loc[7, "(Intercept)"], ".2f"),
+        (u.loc[4, "(Intercept)"], ".2f"),
+    )
     # Read at age 0, the same lines: nlme's fit of the same model on raw age.
     rho_at_0 = nlme("rs_reml")["random_corr"][0][1]
     close(values("float(rho_at_0)")["float(rho_at_0)"], rho_at_0, 1e-3)
@@ -77,8 +92,15 @@ def test_the_gp_effects_and_the_reading_at_a_centred_age():
 
 
 def test_the_trap_of_raw_age_and_of_the_default_start():
-    v = values("bool(rs_raw.converged)", "float(rs_raw.llf)", "float(rs_raw.bse_fe['age'])",
-               "bool(stalled.converged)", "float(stalled.llf)", "bool(rs_agedoc.converged)", "float(rs_agedoc.llf)")
+    v = values(
+        "bool(rs_raw.converged)",
+        "float(rs_raw.llf)",
+        "float(rs_raw.bse_fe['age'])",
+        "bool(stalled.converged)",
+        "float(stalled.llf)",
+        "bool(rs_agedoc.converged)",
+        "float(rs_agedoc.llf)",
+    )
     assert not v["bool(rs_raw.converged)"] and not v["bool(stalled.converged)"]
     assert nlme("rs_reml")["loglik"] - v["float(rs_raw.llf)"] > 10  # "tens of units"
     assert nlme("rs_agedoc_c_reml")["loglik"] - v["float(stalled.llf)"] > 1
@@ -102,8 +124,12 @@ def test_the_gp_level_covariate():
     table = v["nlme_summary(rs_agedoc).fixed"]
     close(table[["estimate", "std_error", "t", "p"]], ref[["estimate", "std_error", "t", "p"]], 1e-3)
     assert table["df"].tolist() == ref["df"].tolist() == [428, 428, 10]
-    assert_states(TEXT, (ref.loc["agedoc_c", "estimate"], ".4f"), (ref.loc["agedoc_c", "std_error"], ".4f"),
-                  (ref.loc["agedoc_c", "p"], ".2f"))
+    assert_states(
+        TEXT,
+        (ref.loc["agedoc_c", "estimate"], ".4f"),
+        (ref.loc["agedoc_c", "std_error"], ".4f"),
+        (ref.loc["agedoc_c", "p"], ".2f"),
+    )
 
 
 def test_small_sample_degrees_of_freedom_against_lmertest_and_pbkrtest():
@@ -121,9 +147,14 @@ def test_small_sample_degrees_of_freedom_against_lmertest_and_pbkrtest():
     close(rules, expected, 1e-3)
     widths = expected["ci_high"] - expected["ci_low"]
     wider = (widths / widths["nlme's rule"] - 1) * 100
-    assert_states(TEXT, (expected.loc["Satterthwaite", "df"], ".1f"), (expected.loc["Kenward-Roger", "df"], ".1f"),
-                  *[(expected.loc[row, col], ".4f") for row in expected.index for col in ("ci_low", "ci_high")],
-                  (wider["Satterthwaite"], ".0f"), (wider["Kenward-Roger"], ".0f"))
+    assert_states(
+        TEXT,
+        (expected.loc["Satterthwaite", "df"], ".1f"),
+        (expected.loc["Kenward-Roger", "df"], ".1f"),
+        *[(expected.loc[row, col], ".4f") for row in expected.index for col in ("ci_low", "ci_high")],
+        (wider["Satterthwaite"], ".0f"),
+        (wider["Kenward-Roger"], ".0f"),
+    )
     gp_age = gp("small_sample")["rs_agedoc_c_reml"]
     j = gp_age["kenward_roger"]["term"].index("agedoc_c")
     assert_states(TEXT, (gp_age["kenward_roger"]["std_error"][j], ".4f"))
@@ -141,11 +172,21 @@ def test_model_comparisons_are_nlmes_anova():
     lr = slopes["L.Ratio"][1]
     mixture = 0.5 * stats.chi2.sf(lr, 1) + 0.5 * stats.chi2.sf(lr, 2)
     close(v["p_mixture"], mixture, 1e-4)
-    assert_states(TEXT, (slopes["logLik"][1] - slopes["logLik"][0], ".2f"), (lr, ".2f"), (slopes["p-value"][1], ".4f"),
-                  (mixture, ".4f"), (slopes["AIC"][1], ".1f"), (slopes["AIC"][0], ".1f"), (slopes["BIC"][1], ".1f"),
-                  (slopes["BIC"][0], ".1f"), (np.log(441 - 2), ".2f"),
-                  (agedoc["logLik"][1] - agedoc["logLik"][0], ".3f"), (agedoc["L.Ratio"][1], ".3f"),
-                  (agedoc["p-value"][1], ".2f"))
+    assert_states(
+        TEXT,
+        (slopes["logLik"][1] - slopes["logLik"][0], ".2f"),
+        (lr, ".2f"),
+        (slopes["p-value"][1], ".4f"),
+        (mixture, ".4f"),
+        (slopes["AIC"][1], ".1f"),
+        (slopes["AIC"][0], ".1f"),
+        (slopes["BIC"][1], ".1f"),
+        (slopes["BIC"][0], ".1f"),
+        (np.log(441 - 2), ".2f"),
+        (agedoc["logLik"][1] - agedoc["logLik"][0], ".3f"),
+        (agedoc["L.Ratio"][1], ".3f"),
+        (agedoc["p-value"][1], ".2f"),
+    )
 
 
 def test_the_one_picture():
@@ -160,16 +201,19 @@ def test_the_one_picture():
     ri, kr = fixed("ri_c_reml").loc["age_c"], gp("small_sample")["rs_c_reml"]["kenward_roger"]
     kr_interval = t_interval(kr["estimate"][1], kr["std_error"][1], kr["df"][1])
     robust, ivw, hk = effect["pooled_cluster_robust"], effect["ivw"], HARTUNG_KNAPP
-    expected = pd.DataFrame({
-        "pooled OLS": lm_row("pooled"),
-        "pooled, cluster-robust": [robust["estimate"], robust["ci_low"], robust["ci_high"]],
-        "group-level": lm_row("grouped"),
-        "IVW (fixed-effect meta)": [ivw["estimate"], ivw["ci_low"], ivw["ci_high"]],
-        "random-effects meta (Hartung-Knapp)": [hk["estimate"], hk["ci_low"], hk["ci_high"]],
-        "fixed effects (GP constants)": lm_row("varying_intercept"),
-        "random intercept": [ri["estimate"], *t_interval(ri["estimate"], ri["std_error"], 428)],
-        "random slope (Kenward-Roger)": [kr["estimate"][1], *kr_interval]},
-        index=["estimate", "lower", "upper"]).T
+    expected = pd.DataFrame(
+        {
+            "pooled OLS": lm_row("pooled"),
+            "pooled, cluster-robust": [robust["estimate"], robust["ci_low"], robust["ci_high"]],
+            "group-level": lm_row("grouped"),
+            "IVW (fixed-effect meta)": [ivw["estimate"], ivw["ci_low"], ivw["ci_high"]],
+            "random-effects meta (Hartung-Knapp)": [hk["estimate"], hk["ci_low"], hk["ci_high"]],
+            "fixed effects (GP constants)": lm_row("varying_intercept"),
+            "random intercept": [ri["estimate"], *t_interval(ri["estimate"], ri["std_error"], 428)],
+            "random slope (Kenward-Roger)": [kr["estimate"][1], *kr_interval],
+        },
+        index=["estimate", "lower", "upper"],
+    ).T
     close(forest[["estimate", "lower", "upper"]], expected, 1e-4)
     width = expected["upper"] - expected["lower"]
     others = expected.drop("group-level")["estimate"]
@@ -179,22 +223,38 @@ def test_the_one_picture():
     assert round(width["random-effects meta (Hartung-Knapp)"] / width["fixed effects (GP constants)"]) == 2
     assert width.idxmin() == "IVW (fixed-effect meta)"
     pooled_se = lm["pooled"]["coefficients"]["std_error"][-1]
-    assert_states(TEXT, (robust["std_error"] / pooled_se, ".1f"), (robust["std_error"], ".4f"), (pooled_se, ".4f"),
-                  (ri["std_error"], ".4f"))
+    assert_states(
+        TEXT,
+        (robust["std_error"] / pooled_se, ".1f"),
+        (robust["std_error"], ".4f"),
+        (pooled_se, ".4f"),
+        (ri["std_error"], ".4f"),
+    )
 
 
 def test_exercise_solutions():
     v = values("share_negative", "nlme_summary(rs_decades).random_sd", "nlme_summary(rs_decades).fixed")
     ref, sd = fixed("rs_c_reml"), random_sd("rs_c_reml")
     close(v["nlme_summary(rs_decades).random_sd"], [sd.iloc[0], 10 * sd.iloc[1], sd.iloc[2]], 1e-4)
-    close(v["nlme_summary(rs_decades).fixed"][["estimate", "std_error"]],
-          ref[["estimate", "std_error"]].to_numpy() * np.array([[1], [10]]), 1e-5)
+    close(
+        v["nlme_summary(rs_decades).fixed"][["estimate", "std_error"]],
+        ref[["estimate", "std_error"]].to_numpy() * np.array([[1], [10]]),
+        1e-5,
+    )
     negative = stats.norm.cdf(0, ref.loc["age_c", "estimate"], sd["age_c"])
     close(v["share_negative"], negative, 1e-3)
     kr = gp("small_sample")["rs_c_reml"]["kenward_roger"]
-    assert_states(TEXT, (10 * ref.loc["age_c", "estimate"], ".3f"), (10 * ref.loc["age_c", "std_error"], ".3f"),
-                  (10 * sd["age_c"], ".3f"), ((10 * sd["age_c"]) ** 2, ".3f"), (100 * negative, ".1f"),
-                  (ref.loc["age_c", "estimate"] / sd["age_c"], ".1f"), (kr["t"][1], ".2f"), (kr["df"][1], ".1f"))
+    assert_states(
+        TEXT,
+        (10 * ref.loc["age_c", "estimate"], ".3f"),
+        (10 * ref.loc["age_c", "std_error"], ".3f"),
+        (10 * sd["age_c"], ".3f"),
+        ((10 * sd["age_c"]) ** 2, ".3f"),
+        (100 * negative, ".1f"),
+        (ref.loc["age_c", "estimate"] / sd["age_c"], ".1f"),
+        (kr["t"][1], ".2f"),
+        (kr["df"][1], ".1f"),
+    )
     assert kr["p"][1] / fixed("rs_c_reml").loc["age_c", "p"] > 1e9  # "billions of times larger"
 
 
@@ -207,8 +267,9 @@ def test_variance_parameters_get_profile_intervals_against_r():
     assert rho_low < -0.5 and rho_high > 0.5  # "spans most of the range from -1 to 1"
     assert 3.5 < sd1_high / sd1_low < 4.5  # "to within a factor of four"
     assert_states(TEXT, (sd1_low, ".4f"), (sd1_high, ".4f"), (-rho_low, ".2f"), (rho_high, ".2f"))
-    for low, estimate, high in [(row[1], row[0], row[2]) for row in reference.values()
-                                if row is not reference["cor (Intercept), age_c"]]:
+    for low, estimate, high in [
+        (row[1], row[0], row[2]) for row in reference.values() if row is not reference["cor (Intercept), age_c"]
+    ]:
         assert high - estimate > estimate - low  # "longer above the estimate than below"
 
 
@@ -228,9 +289,16 @@ def test_the_random_intercept_interval_covers_as_r_predicts():
     assert abs(simulated["sd"] - predicted["ri_slope_true_sd"]) < 3 * simulated["mc_se"]
     close(spread["mc_se"], spread["sd"] / np.sqrt(2 * (n - 1)), 1e-9)
     close(simulated["model_se"], predicted["ri_slope_se"], 1e-4)
-    assert_states(TEXT, (ri["mc_se"], ".3f"), (rs["mc_se"], ".3f"), (simulated["sd"], ".4f"),
-                  (simulated["mc_se"], ".4f"), (spread.loc["random slope", "sd"], ".4f"),
-                  (predicted["ri_slope_se"], ".4f"), (spread.loc["random slope", "model_se"], ".4f"))
+    assert_states(
+        TEXT,
+        (ri["mc_se"], ".3f"),
+        (rs["mc_se"], ".3f"),
+        (simulated["sd"], ".4f"),
+        (simulated["mc_se"], ".4f"),
+        (spread.loc["random slope", "sd"], ".4f"),
+        (predicted["ri_slope_se"], ".4f"),
+        (spread.loc["random slope", "model_se"], ".4f"),
+    )
     assert round(simulated["sd"] / predicted["ri_slope_se"]) == 2  # "about twice its standard error"
 
 

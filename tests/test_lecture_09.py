@@ -46,10 +46,19 @@ def test_observed_statistics_and_their_mixture_pvalues():
     intercepts, slopes = table["LRT"]
     close(table["p, chi-square"], [stats.chi2.sf(intercepts, 1), stats.chi2.sf(slopes, 2)], 1e-10)
     # The mixtures from their definition, not from the helper under test.
-    close(table["p, 50:50 mixture"], [stats.chi2.sf(intercepts, 1) / 2,
-                                      (stats.chi2.sf(slopes, 1) + stats.chi2.sf(slopes, 2)) / 2], 1e-10)
-    assert_states(TEXT, (intercepts, ".1f"), (slopes, ".2f"), (stats.chi2.sf(slopes, 2), ".4f"),
-                  (table["p, 50:50 mixture"].iloc[1], ".4f"), (table["p, 50:50 mixture"].iloc[0], ".1e"))
+    close(
+        table["p, 50:50 mixture"],
+        [stats.chi2.sf(intercepts, 1) / 2, (stats.chi2.sf(slopes, 1) + stats.chi2.sf(slopes, 2)) / 2],
+        1e-10,
+    )
+    assert_states(
+        TEXT,
+        (intercepts, ".1f"),
+        (slopes, ".2f"),
+        (stats.chi2.sf(slopes, 2), ".4f"),
+        (table["p, 50:50 mixture"].iloc[1], ".4f"),
+        (table["p, 50:50 mixture"].iloc[0], ".1e"),
+    )
 
 
 def test_exact_rlrt_is_rlrsims():
@@ -104,9 +113,17 @@ def test_the_mixture_is_conservative_for_the_slopes():
 
 
 def test_the_small_variance_example():
-    v = values("float(small_ri.llf)", "float(small_exact.statistic)", "small_exact.p_value", "small_exact.mc_se",
-               "small_boot.p_value", "small_boot.mc_se", "float(small_boot.statistic)",
-               "small_ols.model.exog", "small_ols.model.endog")
+    v = values(
+        "float(small_ri.llf)",
+        "float(small_exact.statistic)",
+        "small_exact.p_value",
+        "small_exact.mc_se",
+        "small_boot.p_value",
+        "small_boot.mc_se",
+        "float(small_boot.statistic)",
+        "small_ols.model.exog",
+        "small_ols.model.endog",
+    )
     X, y = v["small_ols.model.exog"], v["small_ols.model.endog"]
     n, p = X.shape
     rss = np.sum((y - X @ np.linalg.lstsq(X, y, rcond=None)[0]) ** 2)
@@ -120,20 +137,38 @@ def test_the_small_variance_example():
     assert v["small_exact.p_value"] + 2 * v["small_exact.mc_se"] < 0.05
     assert abs(v["small_boot.p_value"] - 0.05) < 2 * v["small_boot.mc_se"]
     assert_same_pvalue(v["small_boot.p_value"], v["small_boot.mc_se"], v["small_exact.p_value"], 100_000)
-    assert_states(TEXT, (naive, ".3f"), (mixture, ".3f"), (v["small_exact.p_value"], ".4f"),
-                  (v["small_exact.mc_se"], ".4f"), (v["small_boot.p_value"], ".3f"), (v["small_boot.mc_se"], ".3f"))
-    assert "From 100,000 draws" in TEXT and len(values("small_exact.null_statistics")["small_exact.null_statistics"]) == 100_000
+    assert_states(
+        TEXT,
+        (naive, ".3f"),
+        (mixture, ".3f"),
+        (v["small_exact.p_value"], ".4f"),
+        (v["small_exact.mc_se"], ".4f"),
+        (v["small_boot.p_value"], ".3f"),
+        (v["small_boot.mc_se"], ".3f"),
+    )
+    assert (
+        "From 100,000 draws" in TEXT
+        and len(values("small_exact.null_statistics")["small_exact.null_statistics"]) == 100_000
+    )
 
 
 @pytest.mark.needs_r
 def test_the_small_variance_example_is_rlrsims(tmp_path):
     """The exact RLRT of the small-variance example against RLRsim's, from a million draws, on the same sample."""
-    v = values("small[['score', 'hours_c', 'school']]", "float(small_exact.statistic)", "small_exact.p_value",
-               "small_exact.mc_se")
+    v = values(
+        "small[['score', 'hours_c', 'school']]",
+        "float(small_exact.statistic)",
+        "small_exact.p_value",
+        "small_exact.mc_se",
+    )
     sample, out = tmp_path / "small.csv", tmp_path / "rlrsim.json"
     v["small[['score', 'hours_c', 'school']]"].to_csv(sample, index=False)
-    run = subprocess.run(["Rscript", str(REFERENCE / "exact_rlrt_of_a_sample.R"), str(sample), str(out)],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE / "exact_rlrt_of_a_sample.R"), str(sample), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     rlrsim = json.loads(out.read_text())
     close(v["float(small_exact.statistic)"], rlrsim["statistic"], 0, LRT_ATOL)
@@ -173,8 +208,12 @@ def test_size_and_power_are_lme4s_and_rlrsims(tmp_path):
     files = {name: tmp_path / name for name in ("design.csv", "responses.csv", "power.json")}
     design.to_csv(files["design.csv"], index=False)
     pd.DataFrame(responses.T).to_csv(files["responses.csv"], index=False)
-    run = subprocess.run(["Rscript", str(REFERENCE / "rlrt_power.R"), *map(str, files.values())],
-                         capture_output=True, text=True, timeout=1200)
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE / "rlrt_power.R"), *map(str, files.values())],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert run.returncode == 0, run.stderr
     r = json.loads(files["power.json"].read_text())
     close(rlrt_statistics(fit, responses), r["given"], 0, LRT_ATOL)
@@ -184,8 +223,9 @@ def test_size_and_power_are_lme4s_and_rlrsims(tmp_path):
     table = v["table"]
     for ours, theirs in [("chi-square(1)", "chi_square"), ("50:50 mixture", "mixture"), ("exact RLRT", "exact")]:
         for column, sd in [("size", "school_sd_0"), ("power", "school_sd_2")]:
-            assert_same_pvalue(table.loc[ours, column], table.loc[ours, f"{column} MC s.e."],
-                               r["rejection"][sd][theirs], r["n_data"])
+            assert_same_pvalue(
+                table.loc[ours, column], table.loc[ours, f"{column} MC s.e."], r["rejection"][sd][theirs], r["n_data"]
+            )
 
 
 def test_replicates_needed():
@@ -194,8 +234,16 @@ def test_replicates_needed():
 
 
 def test_exercise_solutions():
-    v = values("again.p_value", "again.mc_se", "intercepts.null_statistics", "intercepts.p_value",
-               "boot_ml.statistic", "boot_ml.p_value", "boot_ml.mc_se", "boot_ml.null_statistics")
+    v = values(
+        "again.p_value",
+        "again.mc_se",
+        "intercepts.null_statistics",
+        "intercepts.p_value",
+        "boot_ml.statistic",
+        "boot_ml.p_value",
+        "boot_ml.mc_se",
+        "boot_ml.null_statistics",
+    )
     # 9.1: another seed agrees within Monte Carlo error.
     assert_same_pvalue(v["again.p_value"], v["again.mc_se"], R["rs_vs_ri_reml"]["lme4_loop"]["p_value"], 1000)
     # 9.2: the bootstrap of the intercepts draws from the exact law (the RLRT is pivotal here).

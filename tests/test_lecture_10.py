@@ -36,8 +36,7 @@ def values(*expressions):
 
 def r_variances(model: str) -> pd.Series:
     v = LME4[model]["variances"]
-    return pd.Series({"school": v.get("school", 0.0), "class": v.get("school:classroom", 0.0),
-                      "pupil": v["Residual"]})
+    return pd.Series({"school": v.get("school", 0.0), "class": v.get("school:classroom", 0.0), "pupil": v["Residual"]})
 
 
 def test_the_lecture_fits_the_sample_r_fitted():
@@ -64,8 +63,14 @@ def test_each_levels_variance_is_lme4s():
     close(v["variances"]["truth"], [16, 9, 64])
     total = ref.sum()
     close(v["icc"]["estimate"], [ref["school"] / total, (ref["school"] + ref["class"]) / total], RTOL)
-    assert_states(TEXT, (ref["school"], ".1f"), (ref["class"], ".1f"), (ref["pupil"], ".1f"),
-                  (ref["school"] / total, ".3f"), ((ref["school"] + ref["class"]) / total, ".3f"))
+    assert_states(
+        TEXT,
+        (ref["school"], ".1f"),
+        (ref["class"], ".1f"),
+        (ref["pupil"], ".1f"),
+        (ref["school"] / total, ".3f"),
+        ((ref["school"] + ref["class"]) / total, ".3f"),
+    )
 
 
 def test_profile_intervals_as_the_prose_reads_them():
@@ -88,13 +93,19 @@ def test_profile_intervals_as_the_prose_reads_them():
 def test_profile_intervals_are_rs(tmp_path):
     """The lecture's REML profile intervals against the REML profile computed in R, and R's own confint."""
     out = tmp_path / "profile.json"
-    run = subprocess.run(["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True,
-                         text=True, timeout=1800)
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True, text=True, timeout=1800
+    )
     assert run.returncode == 0, run.stderr
     r = json.loads(out.read_text())
     table = values("intervals")["intervals"]
-    rows = {"sd school": "sd_school", "sd class": "sd_class", "sd Residual": "sigma", "ICC school": "icc_school",
-            "ICC class": "icc_class"}
+    rows = {
+        "sd school": "sd_school",
+        "sd class": "sd_class",
+        "sd Residual": "sigma",
+        "ICC school": "icc_school",
+        "ICC class": "icc_class",
+    }
     for ours, theirs in rows.items():
         close(table.loc[ours].to_numpy(), [r["reml"][theirs][k] for k in ("estimate", "ci_low", "ci_high")], RTOL)
     assert_states(TEXT, (r["ml"]["ci_low"][0], ".2f"), (r["ml"]["ci_high"][0], ".2f"))  # "school SD 2.64 to 5.50"
@@ -102,13 +113,21 @@ def test_profile_intervals_are_rs(tmp_path):
 
 def test_fixed_effects_and_satterthwaite_df_are_lmertests():
     v = values("fixed")
-    ref = pd.DataFrame({k: LMERTEST["satterthwaite"][k] for k in ("estimate", "std_error", "df", "t")},
-                       index=["Intercept", "hours_c", "experience_c"])
+    ref = pd.DataFrame(
+        {k: LMERTEST["satterthwaite"][k] for k in ("estimate", "std_error", "df", "t")},
+        index=["Intercept", "hours_c", "experience_c"],
+    )
     close(v["fixed"][ref.columns], ref, 1e-5)
     df = ref["df"]
-    assert_states(TEXT, (df["hours_c"], ".0f"), (df["experience_c"], ".0f"), (df["Intercept"], ".0f"),
-                  (ref.loc["hours_c", "estimate"], ".2f"), (ref.loc["experience_c", "estimate"], ".3f"),
-                  (ref.loc["experience_c", "std_error"], ".3f"))
+    assert_states(
+        TEXT,
+        (df["hours_c"], ".0f"),
+        (df["experience_c"], ".0f"),
+        (df["Intercept"], ".0f"),
+        (ref.loc["hours_c", "estimate"], ".2f"),
+        (ref.loc["experience_c", "estimate"], ".3f"),
+        (ref.loc["experience_c", "std_error"], ".3f"),
+    )
     # "one standard error above its true value": (0.346 - 0.3) / 0.045
     assert round((ref.loc["experience_c", "estimate"] - 0.3) / ref.loc["experience_c", "std_error"]) == 1
 
@@ -118,12 +137,19 @@ def test_ignoring_a_level():
     names = {"three levels": "three_level", "schools only": "ignoring_classes", "classes only": "ignoring_schools"}
     for column, model in names.items():
         close(v["errors"][column], LME4[model]["fixed"]["std_error"], 1e-5)
-    se = {model: dict(zip(["Intercept", "hours", "experience"], LME4[model]["fixed"]["std_error"]))
-          for model in names.values()}
+    se = {
+        model: dict(zip(["Intercept", "hours", "experience"], LME4[model]["fixed"]["std_error"]))
+        for model in names.values()
+    }
     drop = 1 - se["ignoring_classes"]["experience"] / se["three_level"]["experience"]
-    assert_states(TEXT, (se["three_level"]["experience"], ".4f"), (se["ignoring_classes"]["experience"], ".4f"),
-                  (100 * drop, ".0f"), (se["three_level"]["Intercept"], ".3f"),
-                  (se["ignoring_schools"]["Intercept"], ".3f"))
+    assert_states(
+        TEXT,
+        (se["three_level"]["experience"], ".4f"),
+        (se["ignoring_classes"]["experience"], ".4f"),
+        (100 * drop, ".0f"),
+        (se["three_level"]["Intercept"], ".3f"),
+        (se["ignoring_schools"]["Intercept"], ".3f"),
+    )
     absorbed = r_variances("ignoring_classes")
     assert_states(TEXT, (absorbed["school"], ".1f"), (absorbed["pupil"], ".1f"))
     statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_classes"]["loglik"])
@@ -148,14 +174,23 @@ def test_class_effects_and_their_shrinkage():
 def test_predictions_beat_own_means_with_rs_numbers():
     """The lecture's RMSEs, recomputed from lme4's fixed effects and predicted effects."""
     ref = LME4["three_level"]
-    data = CSV.assign(hours_c=CSV["hours"] - CSV["hours"].mean(), experience_c=CSV["experience"] - CSV["experience"].mean())
+    data = CSV.assign(
+        hours_c=CSV["hours"] - CSV["hours"].mean(), experience_c=CSV["experience"] - CSV["experience"].mean()
+    )
     beta = ref["fixed"]["estimate"]
     school = pd.Series(ref["effects"]["school"]["estimate"], index=[int(s) for s in ref["effects"]["school"]["level"]])
-    residual = (data["score"] - beta[0] - beta[1] * data["hours_c"] - beta[2] * data["experience_c"]
-                - school.reindex(data["school"]).to_numpy())
+    residual = (
+        data["score"]
+        - beta[0]
+        - beta[1] * data["hours_c"]
+        - beta[2] * data["experience_c"]
+        - school.reindex(data["school"]).to_numpy()
+    )
     own = residual.groupby(data["classroom"]).mean()
-    predicted = pd.Series(ref["effects"]["school:classroom"]["estimate"],
-                          index=[int(level.split(":")[1]) for level in ref["effects"]["school:classroom"]["level"]])
+    predicted = pd.Series(
+        ref["effects"]["school:classroom"]["estimate"],
+        index=[int(level.split(":")[1]) for level in ref["effects"]["school:classroom"]["level"]],
+    )
     truth = simulate_three_level(seed=4).classes.set_index("classroom")["u"]
     rmse_own, rmse_predicted = (np.sqrt(np.mean((x.sort_index() - truth) ** 2)) for x in (own, predicted))
     assert rmse_predicted < rmse_own
@@ -163,8 +198,11 @@ def test_predictions_beat_own_means_with_rs_numbers():
 
 
 def test_exercise_solutions():
-    v = values("pd.Series({seed: class_icc(seed) for seed in range(1, 6)})", "float(statistic_schools)",
-               "classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]")
+    v = values(
+        "pd.Series({seed: class_icc(seed) for seed in range(1, 6)})",
+        "float(statistic_schools)",
+        "classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]",
+    )
     iccs = v["pd.Series({seed: class_icc(seed) for seed in range(1, 6)})"]
     ref = r_variances("three_level")
     close(iccs[4], (ref["school"] + ref["class"]) / ref.sum(), RTOL)  # seed 4 is the lecture's sample
@@ -176,9 +214,19 @@ def test_exercise_solutions():
     assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
     # 10.3: the classes with the largest predicted effect and the largest own mean.
     table = v["classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]"]
-    predicted = dict(zip(LME4["three_level"]["effects"]["school:classroom"]["level"],
-                         LME4["three_level"]["effects"]["school:classroom"]["estimate"]))
+    predicted = dict(
+        zip(
+            LME4["three_level"]["effects"]["school:classroom"]["level"],
+            LME4["three_level"]["effects"]["school:classroom"]["estimate"],
+        )
+    )
     assert max(predicted, key=predicted.get) == "2:5" and table.index.tolist() == [5, 61]
     assert table["n"].tolist() == [30, 8]
-    assert_states(TEXT, (table["estimate"].iloc[0], ".2f"), (table["own mean"].iloc[0], ".2f"),
-                  (table["own mean"].iloc[1], ".2f"), (table["estimate"].iloc[1], ".2f"), (table["truth"].iloc[1], ".2f"))
+    assert_states(
+        TEXT,
+        (table["estimate"].iloc[0], ".2f"),
+        (table["own mean"].iloc[0], ".2f"),
+        (table["own mean"].iloc[1], ".2f"),
+        (table["estimate"].iloc[1], ".2f"),
+        (table["truth"].iloc[1], ".2f"),
+    )

@@ -27,10 +27,12 @@ RS = LME4["models"]["rs"]
 GP = load_gp_cholesterol()
 GROUPS = [int(g) for g in RS["group"]]
 R_RESIDUALS = pd.Series(RS["residuals"])
-R_LEVELS = pd.DataFrame({"estimate": RS["ranef"]["(Intercept)"],
-                         "cond_sd": np.sqrt([c[0][0] for c in RS["cond_cov"]])}, index=GROUPS)
-R_SLOPES = pd.DataFrame({"estimate": RS["ranef"]["age_c"], "cond_sd": np.sqrt([c[1][1] for c in RS["cond_cov"]])},
-                        index=GROUPS)
+R_LEVELS = pd.DataFrame(
+    {"estimate": RS["ranef"]["(Intercept)"], "cond_sd": np.sqrt([c[0][0] for c in RS["cond_cov"]])}, index=GROUPS
+)
+R_SLOPES = pd.DataFrame(
+    {"estimate": RS["ranef"]["age_c"], "cond_sd": np.sqrt([c[1][1] for c in RS["cond_cov"]])}, index=GROUPS
+)
 
 
 def values(*expressions):
@@ -80,16 +82,29 @@ def test_the_league_table_is_lme4s():
     close(levels["upper"] - levels["estimate"], 1.959963984540054 * R_LEVELS["cond_sd"], 1e-3)
     top = R_LEVELS["estimate"].sort_values()
     assert list(top.index[-2:]) == [1, 2] and top.index[0] == 12
-    assert_states(TEXT, (top[2], ".2f"), (top[1], ".2f"), (-top[12], ".2f"), (R_LEVELS["cond_sd"].min(), ".3f"),
-                  (R_LEVELS["cond_sd"].max(), ".3f"), (1.96 * R_LEVELS["cond_sd"].mean(), ".2f"))
+    assert_states(
+        TEXT,
+        (top[2], ".2f"),
+        (top[1], ".2f"),
+        (-top[12], ".2f"),
+        (R_LEVELS["cond_sd"].min(), ".3f"),
+        (R_LEVELS["cond_sd"].max(), ".3f"),
+        (1.96 * R_LEVELS["cond_sd"].mean(), ".2f"),
+    )
 
 
 def independent_ranks(effects: pd.DataFrame, seed: int = 99, draws: int = 20_000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     sample = effects["estimate"].to_numpy() + effects["cond_sd"].to_numpy() * rng.standard_normal((draws, len(effects)))
     ranks = sample.argsort(axis=1).argsort(axis=1) + 1
-    return pd.DataFrame({"low": np.quantile(ranks, 0.025, axis=0), "high": np.quantile(ranks, 0.975, axis=0),
-                         "top": (ranks == len(effects)).mean(axis=0)}, index=effects.index)
+    return pd.DataFrame(
+        {
+            "low": np.quantile(ranks, 0.025, axis=0),
+            "high": np.quantile(ranks, 0.975, axis=0),
+            "top": (ranks == len(effects)).mean(axis=0),
+        },
+        index=effects.index,
+    )
 
 
 def test_rank_intervals_say_what_the_text_says():
@@ -113,8 +128,13 @@ def test_rank_intervals_say_what_the_text_says():
 
 
 def test_exercise_solutions():
-    v = values("test.pvalue", "float(low)", "float(high)", "float(largest)",
-               "stats.spearmanr(order['predicted effect'], order['raw level'])[0]")
+    v = values(
+        "test.pvalue",
+        "float(low)",
+        "float(high)",
+        "float(largest)",
+        "stats.spearmanr(order['predicted effect'], order['raw level'])[0]",
+    )
     # 11.1, from lme4's residuals.
     sex = GP["sex"].to_numpy()
     test = stats.ttest_ind(R_RESIDUALS[sex == 1], R_RESIDUALS[sex == 0])
@@ -122,7 +142,9 @@ def test_exercise_solutions():
     assert_states(TEXT, (test.pvalue, ".3f"), (test.statistic, ".2f"))
     # 11.2, by another simulation of the largest of 12 standardised normal values.
     draws = np.random.default_rng(7).standard_normal((20_000, 12))
-    largest_normal = ((draws - draws.mean(axis=1, keepdims=True)) / draws.std(axis=1, ddof=1, keepdims=True)).max(axis=1)
+    largest_normal = ((draws - draws.mean(axis=1, keepdims=True)) / draws.std(axis=1, ddof=1, keepdims=True)).max(
+        axis=1
+    )
     close([v["float(low)"], v["float(high)"]], np.quantile(largest_normal, [0.025, 0.975]), 0, 0.06)
     standardised = (R_LEVELS["estimate"] - R_LEVELS["estimate"].mean()) / R_LEVELS["estimate"].std()
     close(v["float(largest)"], standardised.max(), 1e-3)

@@ -40,8 +40,9 @@ def values(*expressions):
 
 
 def coefficients(section: dict) -> pd.DataFrame:
-    return pd.DataFrame({"estimate": section["estimate"], "std_error": section["std_error"]},
-                        index=np.atleast_1d(section["term"]))
+    return pd.DataFrame(
+        {"estimate": section["estimate"], "std_error": section["std_error"]}, index=np.atleast_1d(section["term"])
+    )
 
 
 def glmer(model: str = "gp_agq25") -> tuple[pd.DataFrame, float]:
@@ -51,17 +52,20 @@ def glmer(model: str = "gp_agq25") -> tuple[pd.DataFrame, float]:
 
 
 def latent_icc(sd):
-    return np.asarray(sd) ** 2 / (np.asarray(sd) ** 2 + np.pi ** 2 / 3)
+    return np.asarray(sd) ** 2 / (np.asarray(sd) ** 2 + np.pi**2 / 3)
 
 
 def run_r(code: str, folder: Path, timeout: int = 900) -> dict:
     """Run R code (with lme4, geepack and survival loaded) that leaves a list `result`; return it."""
     out = folder / "result.json"
     script = folder / "script.R"
-    script.write_text("suppressPackageStartupMessages({ library(lme4); library(geepack); library(survival) })\n"
-                      f"{code}\njsonlite::write_json(result, {json.dumps(str(out))}, digits = NA, auto_unbox = TRUE)\n")
-    done = subprocess.run(["Rscript", "--vanilla", str(script)], cwd=folder, capture_output=True, text=True,
-                          timeout=timeout)
+    script.write_text(
+        "suppressPackageStartupMessages({ library(lme4); library(geepack); library(survival) })\n"
+        f"{code}\njsonlite::write_json(result, {json.dumps(str(out))}, digits = NA, auto_unbox = TRUE)\n"
+    )
+    done = subprocess.run(
+        ["Rscript", "--vanilla", str(script)], cwd=folder, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -92,14 +96,26 @@ def test_pooled_logistic_regression_and_its_cluster_robust_se():
     close(v["ses"]["ratio"], ratio, 1e-5)
     b0, b1 = ref["estimate"]
     assert ratio[0] > 4  # "more than four times larger"
-    assert_states(TEXT, (b1, ".4f"), (ref.loc["age_c", "std_error"], ".4f"), (np.exp(10 * b1), ".2f"),
-                  (b0, ".3f"), (np.exp(b0), ".2f"), (special.expit(b0), ".2f"),
-                  (R["pooled"]["cluster_se_hc1"][1], ".4f"), (ratio[1], ".1f"))
+    assert_states(
+        TEXT,
+        (b1, ".4f"),
+        (ref.loc["age_c", "std_error"], ".4f"),
+        (np.exp(10 * b1), ".2f"),
+        (b0, ".3f"),
+        (np.exp(b0), ".2f"),
+        (special.expit(b0), ".2f"),
+        (R["pooled"]["cluster_se_hc1"][1], ".4f"),
+        (ratio[1], ".1f"),
+    )
 
 
 def test_gp_indicators_and_separation():
-    v = values("indicators.params", "indicators.bse", "bool(indicators.mle_retvals['converged'])",
-               "indicators.mle_retvals['iterations']")
+    v = values(
+        "indicators.params",
+        "indicators.bse",
+        "bool(indicators.mle_retvals['converged'])",
+        "indicators.mle_retvals['iterations']",
+    )
     ref = coefficients(R["indicators"])
     close(v["indicators.params"]["age_c"], ref.loc["age_c", "estimate"], 1e-5)
     close(v["indicators.bse"]["age_c"], ref.loc["age_c", "std_error"], 1e-4)
@@ -109,8 +125,14 @@ def test_gp_indicators_and_separation():
     assert python_12 < -20 and v["indicators.bse"]["C(doctor)[T.12]"] > 1000
     assert not v["bool(indicators.mle_retvals['converged'])"] and v["indicators.mle_retvals['iterations']"] == 35
     assert R["indicators"]["converged"] and r_12["estimate"] < -20 and r_12["std_error"] > 100
-    assert_states(TEXT, (r_12["estimate"], ".1f"), (r_12["std_error"], ".0f"), (round(python_12), ".0f"),
-                  (ref.loc["age_c", "estimate"], ".3f"), (R["pooled"]["estimate"][1], ".3f"))
+    assert_states(
+        TEXT,
+        (r_12["estimate"], ".1f"),
+        (r_12["std_error"], ".0f"),
+        (round(python_12), ".0f"),
+        (ref.loc["age_c", "estimate"], ".3f"),
+        (R["pooled"]["estimate"][1], ".3f"),
+    )
     assert "-27" in TEXT and "18,000" in TEXT and abs(v["indicators.bse"]["C(doctor)[T.12]"] - 18000) < 500
 
 
@@ -119,23 +141,33 @@ def test_conditional_logistic_regression_is_clogits():
     close(v["conditional.params"], R["conditional"]["estimate"], 1e-5)
     close(v["conditional.bse"], R["conditional"]["std_error"], 1e-4)
     excess = R["indicators"]["estimate"][-1] / R["conditional"]["estimate"] - 1
-    assert_states(TEXT, (R["conditional"]["estimate"], ".3f"), (R["conditional"]["std_error"], ".3f"),
-                  (100 * excess, ".0f"))
+    assert_states(
+        TEXT, (R["conditional"]["estimate"], ".3f"), (R["conditional"]["std_error"], ".3f"), (100 * excess, ".0f")
+    )
 
 
 @pytest.mark.needs_r
 def test_the_pairs_simulation_refitted_by_r(tmp_path):
     """R's glm with pair indicators and clogit, on the lecture's simulated pairs."""
-    v = values("pairs", "informative", "pair_indicators.params['x']", "pair_indicators.bse['x']",
-               "pair_conditional.params['x']", "pair_conditional.bse['x']")
+    v = values(
+        "pairs",
+        "informative",
+        "pair_indicators.params['x']",
+        "pair_indicators.bse['x']",
+        "pair_conditional.params['x']",
+        "pair_conditional.bse['x']",
+    )
     v["pairs"].to_csv(tmp_path / "pairs.csv", index=False)
     v["informative"].to_csv(tmp_path / "informative.csv", index=False)
-    r = run_r("""
+    r = run_r(
+        """
 pairs <- read.csv("pairs.csv"); informative <- read.csv("informative.csv")
 fe <- summary(glm(y ~ factor(gp) + x, family = binomial, data = informative,
                   control = glm.control(epsilon = 1e-14, maxit = 100)))$coefficients["x", 1:2]
 cl <- summary(clogit(y ~ x + strata(gp), data = pairs))$coefficients["x", c("coef", "se(coef)")]
-result <- list(fe = unname(fe), cl = unname(cl), informative = length(unique(informative$gp)))""", tmp_path)
+result <- list(fe = unname(fe), cl = unname(cl), informative = length(unique(informative$gp)))""",
+        tmp_path,
+    )
     close([v["pair_indicators.params['x']"], v["pair_indicators.bse['x']"]], r["fe"], 1e-5)
     close([v["pair_conditional.params['x']"], v["pair_conditional.bse['x']"]], r["cl"], 1e-5)
     close(r["fe"][0], 2 * r["cl"][0], 1e-6)  # "exactly twice the conditional one"
@@ -155,22 +187,33 @@ def test_gee_is_geeglms(tmp_path):
     close(v["gee.bse"], ref["std_error"], 1e-3)
     # given the same working correlation, geeglm gives statsmodels' estimates and robust SEs.
     alpha = v["float(gee.model.cov_struct.dep_params)"]
-    r = run_r(f"""
+    r = run_r(
+        f"""
 gp <- read.csv({json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"]))})
 gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
 working <- matrix({alpha!r}, 39, 39); diag(working) <- 1
 zcor <- fixed2Zcor(working, id = gp$doctor, waves = ave(gp$doctor, gp$doctor, FUN = seq_along))
 fit <- geeglm(high ~ age_c, id = doctor, family = binomial, corstr = "fixed", zcor = zcor, scale.fix = TRUE, data = gp)
-result <- list(estimate = unname(coef(fit)), std_error = unname(summary(fit)$coefficients[, "Std.err"]))""", tmp_path)
+result <- list(estimate = unname(coef(fit)), std_error = unname(summary(fit)$coefficients[, "Std.err"]))""",
+        tmp_path,
+    )
     close(v["gee.params"], r["estimate"], 1e-5)
     close(v["gee.bse"], r["std_error"], 1e-5)
     b1 = v["gee.params"]["age_c"]
-    assert_states(TEXT, (b1, ".4f"), (v["gee.bse"]["age_c"], ".4f"), (np.exp(10 * b1), ".2f"),
-                  (alpha, ".3f"), (R["gee"]["working_correlation"], ".3f"), (R["pooled"]["estimate"][1], ".4f"))
+    assert_states(
+        TEXT,
+        (b1, ".4f"),
+        (v["gee.bse"]["age_c"], ".4f"),
+        (np.exp(10 * b1), ".2f"),
+        (alpha, ".3f"),
+        (R["gee"]["working_correlation"], ".3f"),
+        (R["pooled"]["estimate"][1], ".4f"),
+    )
 
 
 # Mancl and DeRouen's (2001) bias-reduced sandwich, written out from its definition, at statsmodels' working
-# correlation and estimates: each GP's residuals r_k are replaced by (I - H_kk)^{-1} r_k, H_kk = D_k B^{-1} D_k' V_k^{-1}.
+# correlation and estimates: each GP's residuals r_k are replaced by (I - H_kk)^{-1} r_k,
+# H_kk = D_k B^{-1} D_k' V_k^{-1}.
 MANCL_DEROUEN_R = """
 gp <- read.csv({path})
 gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
@@ -195,9 +238,15 @@ result <- list(robust = unname(sqrt(diag(bread %*% meat(FALSE) %*% bread))),
 def mancl_derouen_in_r(tmp_path_factory):
     v = values("float(gee.model.cov_struct.dep_params)", "gee.params")
     b0, b1 = (float(b) for b in v["gee.params"])
-    return run_r(MANCL_DEROUEN_R.format(path=json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"])),
-                                        alpha=v["float(gee.model.cov_struct.dep_params)"], b0=b0, b1=b1),
-                 tmp_path_factory.mktemp("mancl_derouen"))
+    return run_r(
+        MANCL_DEROUEN_R.format(
+            path=json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"])),
+            alpha=v["float(gee.model.cov_struct.dep_params)"],
+            b0=b0,
+            b1=b1,
+        ),
+        tmp_path_factory.mktemp("mancl_derouen"),
+    )
 
 
 @pytest.mark.needs_r
@@ -215,12 +264,15 @@ def test_gee_bias_reduced_se_is_mancl_derouens(mancl_derouen_in_r):
 def test_a_random_age_slope_widens_the_interval(tmp_path):
     """What the lecture says of glmer(high ~ age_c + (age_c | doctor)), its In R block: it converges, and the
     age slope's SE is larger than the random-intercept model's."""
-    r = run_r(f"""
+    r = run_r(
+        f"""
 gp <- read.csv({json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"]))})
 gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
 slopes <- glmer(high ~ age_c + (age_c | doctor), data = gp, family = binomial)
 result <- list(se = coef(summary(slopes))["age_c", "Std. Error"], singular = isSingular(slopes),
-               messages = length(slopes@optinfo$conv$lme4$messages))""", tmp_path)
+               messages = length(slopes@optinfo$conv$lme4$messages))""",
+        tmp_path,
+    )
     assert not r["singular"] and r["messages"] == 0
     fixed, _ = glmer()
     assert r["se"] > fixed.loc["age_c", "std_error"]
@@ -234,26 +286,40 @@ def test_the_random_intercept_model_is_glmers():
     close(v["ri.fixed"]["std_error"], fixed["std_error"], 1e-3)
     close(v["ri.group_sd"], sd, 1e-5)
     b1 = fixed.loc["age_c", "estimate"]
-    assert_states(TEXT, (b1, ".4f"), (fixed.loc["age_c", "std_error"], ".4f"), (10 * b1, ".3f"),
-                  (np.exp(10 * b1), ".2f"), (sd, ".2f"), (np.exp(sd), ".1f"), (b1, ".3f"))
+    assert_states(
+        TEXT,
+        (b1, ".4f"),
+        (fixed.loc["age_c", "std_error"], ".4f"),
+        (10 * b1, ".3f"),
+        (np.exp(10 * b1), ".2f"),
+        (sd, ".2f"),
+        (np.exp(sd), ".1f"),
+        (b1, ".3f"),
+    )
 
 
 def averaged_probability(x, b0, b1, sd):
     """The GLMM's population-averaged probability at centred age x, by adaptive numerical integration."""
+
     def integrand(z):
         return special.expit(b0 + b1 * x + sd * z) * stats.norm.pdf(z)
+
     return integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-12, epsrel=1e-12)[0]
 
 
 def test_attenuation_approximate_and_exact():
-    v = values("float(c)", "float(attenuation)", "float(averaged_slope)",
-               "population_averaged(np.array([-20.0, 0.0, 15.0]))")
+    v = values(
+        "float(c)", "float(attenuation)", "float(averaged_slope)", "population_averaged(np.array([-20.0, 0.0, 15.0]))"
+    )
     fixed, sd = glmer()
     b0, b1 = fixed["estimate"]
-    factor = 1 / np.sqrt(1 + C ** 2 * sd ** 2)
+    factor = 1 / np.sqrt(1 + C**2 * sd**2)
     close([v["float(c)"], v["float(attenuation)"]], [C, factor], 1e-5)
-    close(v["population_averaged(np.array([-20.0, 0.0, 15.0]))"],
-          [averaged_probability(x, b0, b1, sd) for x in (-20.0, 0.0, 15.0)], 1e-5)
+    close(
+        v["population_averaged(np.array([-20.0, 0.0, 15.0]))"],
+        [averaged_probability(x, b0, b1, sd) for x in (-20.0, 0.0, 15.0)],
+        1e-5,
+    )
     ages = load_gp_cholesterol()["age"]
     x = (ages - ages.mean()).to_numpy()
     exact = np.polyfit(x, special.logit([averaged_probability(xi, b0, b1, sd) for xi in x]), 1)[0]
@@ -261,8 +327,16 @@ def test_attenuation_approximate_and_exact():
     gee_slope, gee_se = R["gee"]["estimate"][1], R["gee"]["std_error"][1]
     assert abs(b1 * factor - gee_slope) < 0.2 * gee_se  # "within a fifth of an SE of GEE's"
     assert round(100 * abs(b1 * factor / exact - 1), 1) == 1.5  # "off by only 1.5 %"
-    assert_states(TEXT, (C, ".3f"), (factor, ".3f"), (b1 * factor, ".4f"), (exact, ".4f"), (gee_slope, ".4f"),
-                  (R["conditional"]["estimate"], ".3f"), (gee_slope, ".3f"))
+    assert_states(
+        TEXT,
+        (C, ".3f"),
+        (factor, ".3f"),
+        (b1 * factor, ".4f"),
+        (exact, ".4f"),
+        (gee_slope, ".4f"),
+        (R["conditional"]["estimate"], ".3f"),
+        (gee_slope, ".3f"),
+    )
 
 
 def test_which_question_each_answers():
@@ -278,7 +352,8 @@ def bootstrap_in_r(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bootstrap")
     simulated = values("simulated")["simulated"]
     pd.DataFrame(simulated).to_csv(folder / "simulated.csv", index=False)
-    return run_r(f"""
+    return run_r(
+        f"""
 gp <- read.csv({json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"]))})
 gp$age_c <- gp$age - mean(gp$age)
 simulated <- read.csv("simulated.csv")
@@ -290,7 +365,9 @@ sd_0 <- sapply(simulated, function(y) {{
                                 control = control))
   if (isSingular(fit)) 0 else getME(fit, "theta")
 }})
-result <- list(sd_0 = unname(sd_0))""", folder)
+result <- list(sd_0 = unname(sd_0))""",
+        folder,
+    )
 
 
 @pytest.mark.needs_r
@@ -314,19 +391,33 @@ def test_latent_icc_and_its_bootstrap_interval(bootstrap_in_r):
     icc_06 = random_sd("ri_c_reml").iloc[0] ** 2 / (random_sd("ri_c_reml") ** 2).sum()
     assert interval[0] < icc_06 < interval[1]  # "the 0.55 of notebook 6 lies well inside it"
     assert np.median(r_icc) < latent_icc(sd)  # "a little below the estimate"
-    assert_states(TEXT, (latent_icc(sd), ".3f"), (100 * latent_icc(sd), ".0f"), (interval[0], ".2f"),
-                  (interval[1], ".2f"), (np.median(r_icc), ".3f"), (icc_06, ".2f"))
+    assert_states(
+        TEXT,
+        (latent_icc(sd), ".3f"),
+        (100 * latent_icc(sd), ".0f"),
+        (interval[0], ".2f"),
+        (interval[1], ".2f"),
+        (np.median(r_icc), ".3f"),
+        (icc_06, ".2f"),
+    )
 
 
 @pytest.mark.needs_r
 def test_exercise_solutions(bootstrap_in_r, mancl_derouen_in_r):
-    v = values("odds_ratios_10", "float(laplace.group_sd)", "laplace.fixed", "mor_interval",
-               "float(median_odds_ratio(ri.group_sd))")
+    v = values(
+        "odds_ratios_10",
+        "float(laplace.group_sd)",
+        "laplace.fixed",
+        "mor_interval",
+        "float(median_odds_ratio(ri.group_sd))",
+    )
     fixed, sd = glmer()
     b1, se1 = fixed.loc["age_c", ["estimate", "std_error"]]
     gee_b1, gee_se = R["gee"]["estimate"][1], mancl_derouen_in_r["bias_reduced"][1]  # as the lecture's interval
-    expected = np.exp(10 * np.array([[b1, b1 - 1.96 * se1, b1 + 1.96 * se1],
-                                     [gee_b1, gee_b1 - 1.96 * gee_se, gee_b1 + 1.96 * gee_se]]))
+    expected = np.exp(
+        10
+        * np.array([[b1, b1 - 1.96 * se1, b1 + 1.96 * se1], [gee_b1, gee_b1 - 1.96 * gee_se, gee_b1 + 1.96 * gee_se]])
+    )
     close(v["odds_ratios_10"], expected, 2e-3)  # GEE: geepack's working correlation differs in its 3rd digit
     assert_states(TEXT, *[(x, ".2f") for x in expected.ravel()])
     laplace_fixed, laplace_sd = glmer("gp_laplace")

@@ -51,8 +51,13 @@ def test_the_data():
 
 
 def test_the_growth_curve_is_nlmes():
-    v = values("nlme_summary(growth).fixed", "nlme_summary(growth).random_sd",
-               "float(nlme_summary(growth).random_corr.iloc[0, 1])", "float(growth.llf)", "bool(growth.converged)")
+    v = values(
+        "nlme_summary(growth).fixed",
+        "nlme_summary(growth).random_sd",
+        "float(nlme_summary(growth).random_corr.iloc[0, 1])",
+        "float(growth.llf)",
+        "bool(growth.converged)",
+    )
     ref = R["growth"]
     table = v["nlme_summary(growth).fixed"]
     close(table["estimate"], ref["fixed"]["estimate"], 1e-5)
@@ -63,9 +68,17 @@ def test_the_growth_curve_is_nlmes():
     close(v["float(growth.llf)"], ref["loglik"], 0, 1e-5)
     sd = ref["random_sd"]
     rate, se = slope(ref), slope(ref, "std_error")
-    assert_states(TEXT, (rate, ".2f"), (se, ".3f"), (sd["Time"], ".2f"), (sd["(Intercept)"], ".1f"),
-                  (sd["Residual"], ".1f"), (ref["random_corr"], ".1f"),
-                  (rate - 1.96 * sd["Time"], ".1f"), (rate + 1.96 * sd["Time"], ".1f"))
+    assert_states(
+        TEXT,
+        (rate, ".2f"),
+        (se, ".3f"),
+        (sd["Time"], ".2f"),
+        (sd["(Intercept)"], ".1f"),
+        (sd["Residual"], ".1f"),
+        (ref["random_corr"], ".1f"),
+        (rate - 1.96 * sd["Time"], ".1f"),
+        (rate + 1.96 * sd["Time"], ".1f"),
+    )
 
 
 def lag_correlations(residuals: np.ndarray) -> pd.Series:
@@ -156,9 +169,18 @@ def test_the_ar1_gee_is_geepacks_at_statsmodels_phi(tmp_path):
     v = values("gee_ar1.params", "gee_ar1.bse", "float(gee_ar1.cov_struct.dep_params)", "model_based.bse")
     script, out = tmp_path / "at_phi.R", tmp_path / "at_phi.json"
     script.write_text(GEEPACK_AT_PHI)
-    run = subprocess.run(["Rscript", str(script), str(REFERENCE_DIR / "dietox.csv"),
-                          repr(v["float(gee_ar1.cov_struct.dep_params)"]), str(out)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            "Rscript",
+            str(script),
+            str(REFERENCE_DIR / "dietox.csv"),
+            repr(v["float(gee_ar1.cov_struct.dep_params)"]),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     r = json.loads(out.read_text())
     close(v["gee_ar1.params"], r["estimate"], 1e-6)
@@ -172,12 +194,15 @@ def test_the_growth_rates_side_by_side():
     v = values("rates")
     rates = v["rates"]
     gee = values("gee_ar1.params['Time']", "gee_ar1.bse['Time']")
-    expected = pd.DataFrame({"OLS, weighings independent": [R["ols"]["estimate"][1], R["ols"]["std_error"][1]],
-                             "random intercept and slope": [slope(R["growth"]), slope(R["growth"], "std_error")],
-                             "GEE, exchangeable": [R["gee_exchangeable"]["estimate"][1],
-                                                   R["gee_exchangeable"]["std_error"][1]],
-                             "GEE, AR(1)": [gee["gee_ar1.params['Time']"], gee["gee_ar1.bse['Time']"]]},
-                            index=["kg per week", "SE"]).T
+    expected = pd.DataFrame(
+        {
+            "OLS, weighings independent": [R["ols"]["estimate"][1], R["ols"]["std_error"][1]],
+            "random intercept and slope": [slope(R["growth"]), slope(R["growth"], "std_error")],
+            "GEE, exchangeable": [R["gee_exchangeable"]["estimate"][1], R["gee_exchangeable"]["std_error"][1]],
+            "GEE, AR(1)": [gee["gee_ar1.params['Time']"], gee["gee_ar1.bse['Time']"]],
+        },
+        index=["kg per week", "SE"],
+    ).T
     expected["lower"] = expected["kg per week"] - 1.96 * expected["SE"]
     expected["upper"] = expected["kg per week"] + 1.96 * expected["SE"]
     close(rates, expected, 1e-4)
@@ -190,8 +215,11 @@ def test_the_growth_rates_side_by_side():
     assert 2.5 < gap / slope(R["growth"], "std_error") < 3
     # the exchangeable GEE's estimate "is that of the random-intercept model"
     close(R["gee_exchangeable"]["estimate"], R["intercept_only"]["fixed"]["estimate"], 1e-6)
-    assert_states(TEXT, (R["ols"]["std_error"][1], ".3f"),
-                  *[(expected.loc[row, col], ".2f") for row in expected.index for col in ("lower", "upper")])
+    assert_states(
+        TEXT,
+        (R["ols"]["std_error"][1], ".3f"),
+        *[(expected.loc[row, col], ".2f") for row in expected.index for col in ("lower", "upper")],
+    )
 
 
 def test_exercise_solutions():

@@ -72,9 +72,12 @@ def test_one_clean_run_top_to_bottom(path):
 def test_no_verification_or_noise_in_a_students_view(path):
     for cell in code_cells(read(path)):
         assert not re.search(r"^\s*assert\b", cell.source, re.M), f"an assert cell: {where(cell)}"
-        assert not re.search(r"\btests/|\b(from|import)\s+tests\b", cell.source), f"a lecture reads the tests' data: {where(cell)}"
-        assert not any(o.output_type == "stream" and o.name == "stderr" for o in cell.outputs), \
+        assert not re.search(r"\btests/|\b(from|import)\s+tests\b", cell.source), (
+            f"a lecture reads the tests' data: {where(cell)}"
+        )
+        assert not any(o.output_type == "stream" and o.name == "stderr" for o in cell.outputs), (
             f"stderr (a warning or a progress bar) stored in a student's view: {where(cell)}"
+        )
         for text in output_texts(cell):
             assert "\r" not in text, f"a progress bar's remains: {where(cell)}"
             assert not re.search(r"\bnp\.(float|int)\d+\(", text), f"a numpy scalar's repr printed: {where(cell)}"

@@ -43,19 +43,41 @@ def test_a_progress_bar_is_compared_as_a_terminal_shows_it():
 
 
 def test_a_notebook_is_a_file_of_cell_tests_with_useful_failures(tmp_path):
-    cells = [nbformat.v4.new_code_cell("print(2 + 2)", execution_count=1, outputs=[stream("4\n")]),
-             nbformat.v4.new_code_cell("print(2 + 3)", execution_count=2, outputs=[stream("4\n")]),
-             nbformat.v4.new_code_cell("print('anything')", execution_count=3, outputs=[stream("other\n")],
-                                       metadata={"tags": ["nbval-ignore-output"]}),
-             nbformat.v4.new_code_cell("raise ValueError('bad data')", execution_count=4),
-             nbformat.v4.new_code_cell("x = 1", execution_count=5)]
+    cells = [
+        nbformat.v4.new_code_cell("print(2 + 2)", execution_count=1, outputs=[stream("4\n")]),
+        nbformat.v4.new_code_cell("print(2 + 3)", execution_count=2, outputs=[stream("4\n")]),
+        nbformat.v4.new_code_cell(
+            "print('anything')",
+            execution_count=3,
+            outputs=[stream("other\n")],
+            metadata={"tags": ["nbval-ignore-output"]},
+        ),
+        nbformat.v4.new_code_cell("raise ValueError('bad data')", execution_count=4),
+        nbformat.v4.new_code_cell("x = 1", execution_count=5),
+    ]
     path = tmp_path / "toy.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
-    got = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.lecture_outputs", "-o", "addopts=", "-q",
-                          "-p", "no:cacheprovider", f"--rootdir={tmp_path}", str(path)],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.lecture_outputs",
+            "-o",
+            "addopts=",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--rootdir={tmp_path}",
+            str(path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = got.stdout
     assert "2 failed, 3 passed" in out, out[-3000:]
     assert "toy.ipynb, code cell 1 (cell 1 of the notebook)" in out and "-4" in out and "+5" in out, out[-3000:]
     assert "the cell raised ValueError: bad data" in out and "raise ValueError('bad data')" in out, out[-3000:]
-

@@ -22,11 +22,13 @@ def _notebook(folder, *sources):
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     folder = tmp_path_factory.mktemp("toy")
-    return _notebook(folder,
-                     "import numpy as np\nimport pandas as pd\nfrom pathlib import Path",
-                     "with open('runs.txt', 'a') as log:\n    log.write('run\\n')",
-                     "total = 2 + 3\nframe = pd.DataFrame({'a': [1.5, 2.5]}, index=['x', 'y'])",
-                     "square = lambda v: v * v\nopaque = object()")
+    return _notebook(
+        folder,
+        "import numpy as np\nimport pandas as pd\nfrom pathlib import Path",
+        "with open('runs.txt', 'a') as log:\n    log.write('run\\n')",
+        "total = 2 + 3\nframe = pd.DataFrame({'a': [1.5, 2.5]}, index=['x', 'y'])",
+        "square = lambda v: v * v\nopaque = object()",
+    )
 
 
 def test_values_come_back_as_the_notebook_computed_them(toy):
@@ -80,7 +82,14 @@ def test_a_lecture_value_against_r():
 
 def test_lecture_text_is_the_prose(toy, tmp_path):
     path = tmp_path / "prose.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"),
-                                                   nbformat.v4.new_code_cell("x = 'not prose'"),
-                                                   nbformat.v4.new_markdown_cell("Some *words*.")]), path)
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_markdown_cell("# Title"),
+                nbformat.v4.new_code_cell("x = 'not prose'"),
+                nbformat.v4.new_markdown_cell("Some *words*."),
+            ]
+        ),
+        path,
+    )
     assert lecture_text(path) == "# Title\n\nSome *words*."

@@ -27,7 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT / "tests" / "reference" / "make_lectures_basic_reference.R"
 R = json.loads((ROOT / "tests" / "reference" / "lectures_basic.json").read_text())
 NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 7: "seven", 9: "nine", 10: "ten", 12: "twelve"}
-L01, L02, L03, L04, L05 = "01-why-iid-matters", "02-pooled-analysis", "03-separate-analyses", "04-group-level-and-ivw", "05-fixed-effects"
+L01, L02, L03, L04, L05 = (
+    "01-why-iid-matters",
+    "02-pooled-analysis",
+    "03-separate-analyses",
+    "04-group-level-and-ivw",
+    "05-fixed-effects",
+)
 
 
 def close(ours, reference, rtol=1e-8, atol=0.0):
@@ -57,8 +63,10 @@ def printed_by(lecture: str, call: str) -> str:
 
 # --------------------------------------------------------------------------- the reference itself
 
+
 def test_reference_was_made_from_the_current_data():
     import hashlib
+
     digest = hashlib.sha256((ROOT / R["data"]["path"]).read_bytes()).hexdigest()
     assert digest == R["data"]["sha256"], f"rerun Rscript {REFERENCE_SCRIPT.relative_to(ROOT)}"
 
@@ -74,11 +82,15 @@ def test_reference_is_what_r_computes_now(tmp_path):
             assert fresh[section].keys() == R[section].keys()
             continue
         for key, value in R[section].items():
-            close(fresh[section][key] if not isinstance(value, dict) else list(fresh[section][key].values()),
-                  value if not isinstance(value, dict) else list(value.values()), rtol=1e-9)
+            close(
+                fresh[section][key] if not isinstance(value, dict) else list(fresh[section][key].values()),
+                value if not isinstance(value, dict) else list(value.values()),
+                rtol=1e-9,
+            )
 
 
 # --------------------------------------------------------------------------- 01: why iid matters
+
 
 @pytest.mark.slow
 def test_01_gp_summaries_and_the_truth_are_r_s():
@@ -90,11 +102,15 @@ def test_01_gp_summaries_and_the_truth_are_r_s():
     assert list(v["counts"]) == means["n"]
     close(v["beta"], ri["beta"], rtol=1e-5)
     close([v["sigma_0"], v["sigma"]], [ri["sigma_u"], ri["sigma"]], rtol=1e-4)
-    says(L01, f"an SD of {np.std(means['mean'], ddof=1):.2f} mmol/L",
-         f"(typical SD {np.median(means['sd']):.2f} mmol/L)",
-         f"they span {max(means['mean']) - min(means['mean']):.2f} mmol/L",
-         f"$\\sigma_0$ = {ri['sigma_u']:.3f} mmol/L", f"$\\sigma$ = {ri['sigma']:.3f} mmol/L",
-         f"the ICC is {ri['icc']:.3f}")
+    says(
+        L01,
+        f"an SD of {np.std(means['mean'], ddof=1):.2f} mmol/L",
+        f"(typical SD {np.median(means['sd']):.2f} mmol/L)",
+        f"they span {max(means['mean']) - min(means['mean']):.2f} mmol/L",
+        f"$\\sigma_0$ = {ri['sigma_u']:.3f} mmol/L",
+        f"$\\sigma$ = {ri['sigma']:.3f} mmol/L",
+        f"the ICC is {ri['icc']:.3f}",
+    )
     icc_estimate, icc_low, icc_high = PROFILE["reml_profile"]["ri"]["ICC"]  # lme4's REML profile
     close(v["icc_interval"], [icc_estimate, icc_low, icc_high], rtol=1e-4)
     says(L01, f"runs from {icc_low:.2f} to {icc_high:.2f}", f"(95% profile interval {icc_low:.2f} to {icc_high:.2f})")
@@ -126,13 +142,17 @@ def test_01_simulation_shows_what_the_text_says():
     assert pooled["rejects"] > 0.5 and abs(mixed["rejects"] - 0.05) < 2 * mixed["rejects_mcse"]
     close(rates["covers_mcse"], np.sqrt(rates["covers"] * (1 - rates["covers"]) / n))
     assert v["se_check"].loc["pooled OLS", "ratio"] > 1.15 > v["se_check"].loc["mixed model", "ratio"]
-    says(L01, f"in only {100 * pooled['covers']:.1f}% of the 200 data sets",
-         f"significant in {100 * pooled['rejects']:.1f}% of data sets",
-         f"The mixed model ({100 * mixed['rejects']:.1f}%, MCSE {100 * mixed['rejects_mcse']:.1f}%)",
-         f"{v['se_check'].loc['pooled OLS', 'ratio']:.2f} times as much")
+    says(
+        L01,
+        f"in only {100 * pooled['covers']:.1f}% of the 200 data sets",
+        f"significant in {100 * pooled['rejects']:.1f}% of data sets",
+        f"The mixed model ({100 * mixed['rejects']:.1f}%, MCSE {100 * mixed['rejects_mcse']:.1f}%)",
+        f"{v['se_check'].loc['pooled OLS', 'ratio']:.2f} times as much",
+    )
 
 
 # --------------------------------------------------------------------------- 02: the pooled analysis
+
 
 def test_02_pooled_printout_is_the_handouts_number_for_number():
     assert printed_numbers(printed_by(L02, "r_summary(pooled")) == handout_numbers("pooled")
@@ -143,8 +163,19 @@ CLUSTERED_OVER_NAIVE_SE = "clustered.bse['agedoc'] / naive.bse['agedoc']"
 
 @pytest.mark.slow
 def test_02_band_residual_clustering_and_robust_ses_are_r_s():
-    v = lecture_values(L02, "pooled.conf_int()", "band", "medians", "icc(resid_model)", "anova_p", "icc(age_model)",
-                       "m_bar", "deff", "robust.bse", CLUSTERED_OVER_NAIVE_SE)
+    v = lecture_values(
+        L02,
+        "pooled.conf_int()",
+        "band",
+        "medians",
+        "icc(resid_model)",
+        "anova_p",
+        "icc(age_model)",
+        "m_bar",
+        "deff",
+        "robust.bse",
+        CLUSTERED_OVER_NAIVE_SE,
+    )
     pooled, clustering = R["pooled"], R["residual_clustering"]
     close(v["pooled.conf_int()"][0], list(pooled["ci_low"].values()))
     close(v["pooled.conf_int()"][1], list(pooled["ci_high"].values()))
@@ -159,33 +190,46 @@ def test_02_band_residual_clustering_and_robust_ses_are_r_s():
     close(v["deff"], clustering["design_effect"], rtol=1e-4)
     close(v["robust.bse"], list(pooled["cluster_robust_se"].values()))
     ratio = v["robust.bse"]["age"] / pooled["std_error"]["age"]
-    says(L02, f"The cluster-robust standard error of the slope is {pooled['cluster_robust_se']['age']:.5f}, "
-              f"{ratio:.2f} times the naive {pooled['std_error']['age']:.5f}",
-         f"More than half ({clustering['icc_resid']:.3f})", f"(ICC {clustering['icc_age']:.3f})",
-         f"factor {np.sqrt(clustering['design_effect']):.2f}",
-         f"cluster-robust standard errors ({pooled['cluster_robust_se']['age']:.4f}, factor {ratio:.2f})",
-         f"with an SE of {R['random_intercept']['se_beta']:.4f}, smaller still",
-         f"By a factor of {v[CLUSTERED_OVER_NAIVE_SE]:.2f}")
+    says(
+        L02,
+        f"The cluster-robust standard error of the slope is {pooled['cluster_robust_se']['age']:.5f}, "
+        f"{ratio:.2f} times the naive {pooled['std_error']['age']:.5f}",
+        f"More than half ({clustering['icc_resid']:.3f})",
+        f"(ICC {clustering['icc_age']:.3f})",
+        f"factor {np.sqrt(clustering['design_effect']):.2f}",
+        f"cluster-robust standard errors ({pooled['cluster_robust_se']['age']:.4f}, factor {ratio:.2f})",
+        f"with an SE of {R['random_intercept']['se_beta']:.4f}, smaller still",
+        f"By a factor of {v[CLUSTERED_OVER_NAIVE_SE]:.2f}",
+    )
     assert R["random_intercept"]["se_beta"] < pooled["std_error"]["age"] < pooled["cluster_robust_se"]["age"]
 
 
 # --------------------------------------------------------------------------- 03: separate analyses
+
 
 @pytest.mark.slow
 def test_03_per_gp_slopes_are_lmlists():
     v = lecture_values(L03, "slopes", "width_ratio", "gp_pvalues(data_chol)")
     slopes, ref = v["slopes"], R["separate"]
     assert list(slopes.index) == ref["doctor"] and list(slopes["n"]) == R["gp_means"]["n"]
-    for ours, theirs in [("slope", "slope"), ("std_error", "std_error"), ("lower", "ci_low"), ("upper", "ci_high"),
-                         ("p", "p")]:
+    for ours, theirs in [
+        ("slope", "slope"),
+        ("std_error", "std_error"),
+        ("lower", "ci_low"),
+        ("upper", "ci_high"),
+        ("p", "p"),
+    ]:
         close(slopes[ours], ref[theirs])
     close(v["width_ratio"], ref["width_ratio"])
     close(v["gp_pvalues(data_chol)"], ref["p"])  # scipy's linregress is the same t test
     low, high = slopes["slope"].idxmin(), slopes["slope"].idxmax()
-    says(L03, f"from {slopes['slope'].min():.4f} (Dr {low}) to {slopes['slope'].max():.4f} (Dr {high})",
-         f"{NUMBER_WORDS[(slopes['lower'] > 0).sum()].capitalize()} intervals lie above zero",
-         f"{v['width_ratio'].min():.2f} to {v['width_ratio'].max():.2f} times as wide as the pooled interval "
-         f"(median {v['width_ratio'].median():.2f})")
+    says(
+        L03,
+        f"from {slopes['slope'].min():.4f} (Dr {low}) to {slopes['slope'].max():.4f} (Dr {high})",
+        f"{NUMBER_WORDS[(slopes['lower'] > 0).sum()].capitalize()} intervals lie above zero",
+        f"{v['width_ratio'].min():.2f} to {v['width_ratio'].max():.2f} times as wide as the pooled interval "
+        f"(median {v['width_ratio'].median():.2f})",
+    )
 
 
 def test_03_says_what_lmlists_default_prints():
@@ -193,9 +237,12 @@ def test_03_says_what_lmlists_default_prints():
     assert ref["pooled_rse_df"] == 417
     # the same slopes with one residual SD for all GPs: each SE scaled by pooled SD / the GP's own SD
     close(ref["pooled_rse_std_error"], ref["pooled_rse"] * np.array(ref["std_error"]) / np.array(ref["residual_sd"]))
-    says(L03, f"on 441 − 24 = {ref['pooled_rse_df']} degrees of freedom",
-         f"for Dr 8 it prints p = {ref['pooled_rse_p'][7]:.3f} where Dr 8's own fit gives p = {ref['p'][7]:.3f}",
-         "pool = FALSE")
+    says(
+        L03,
+        f"on 441 − 24 = {ref['pooled_rse_df']} degrees of freedom",
+        f"for Dr 8 it prints p = {ref['pooled_rse_p'][7]:.3f} where Dr 8's own fit gives p = {ref['p'][7]:.3f}",
+        "pool = FALSE",
+    )
 
 
 @pytest.mark.slow
@@ -215,8 +262,11 @@ def test_03_corrections_reject_what_p_adjust_rejects():
     np.testing.assert_array_equal(v["bh"], np.array(ref["fdr_bh"]) < 0.05)
     counts = [int(np.sum(np.array(ref[k]) < 0.05)) for k in ("p", "bonferroni", "holm")]
     assert counts == [10, 9, 10]
-    says(L03, "Ten of the twelve slopes are significant at 5% without correction, nine with Bonferroni's and ten "
-              "with Holm's", "Bonferroni loses Dr 11 (p = 0.012)")
+    says(
+        L03,
+        "Ten of the twelve slopes are significant at 5% without correction, nine with Bonferroni's and ten with Holm's",
+        "Bonferroni loses Dr 11 (p = 0.012)",
+    )
 
 
 @pytest.mark.slow
@@ -224,7 +274,7 @@ def test_03_family_wise_error_rate_is_what_the_formula_says():
     fwer = lecture_values(L03, "fwer")["fwer"]
     n = 500
     unadjusted, bonferroni = fwer.iloc[0], fwer.iloc[1]
-    assert abs(unadjusted - (1 - 0.95 ** 12)) < 3 * np.sqrt(0.46 * 0.54 / n)
+    assert abs(unadjusted - (1 - 0.95**12)) < 3 * np.sqrt(0.46 * 0.54 / n)
     assert bonferroni < 0.05 + 2 * np.sqrt(0.05 * 0.95 / n)
     says(L03, f"in {100 * unadjusted:.1f}% of the shuffled data sets", f"the rate fell to {100 * bonferroni:.1f}%")
 
@@ -234,12 +284,16 @@ def test_03_exercise_solutions_are_right():
     v = lecture_values(L03, "by_formula", "slopes['std_error']")
     close(v["by_formula"], R["separate"]["std_error"])
     residual_sd = np.array(R["separate"]["residual_sd"])
-    says(L03, f"Dr 2's residual SD, {residual_sd[1]:.2f} mmol/L, is like the other GPs' "
-              f"({residual_sd.min():.2f} to {residual_sd.max():.2f})",
-         f"(SD {R['gp_means']['age_sd'][1]:.1f} years)")
+    says(
+        L03,
+        f"Dr 2's residual SD, {residual_sd[1]:.2f} mmol/L, is like the other GPs' "
+        f"({residual_sd.min():.2f} to {residual_sd.max():.2f})",
+        f"(SD {R['gp_means']['age_sd'][1]:.1f} years)",
+    )
 
 
 # --------------------------------------------------------------------------- 04: group level, IVW, meta-analysis
+
 
 def test_04_group_level_printout_is_the_handouts_number_for_number():
     assert printed_numbers(printed_by(L04, "r_summary(grouped")) == handout_numbers("grouped")
@@ -247,10 +301,27 @@ def test_04_group_level_printout_is_the_handouts_number_for_number():
 
 @pytest.mark.slow
 def test_04_ivw_wls_and_dersimonian_laird_are_metafor_s():
-    v = lecture_values(L04, "ivw", "ivw_se", "by_se", "by_matrix", "wls.params['Intercept']", "wls.bse['Intercept']",
-                       "wls.scale", "wls_known.bse['Intercept']", "slopes['weight'] / slopes['weight'].sum()",
-                       "meta.mean_effect_re", "meta.sd_eff_w_re", "meta.tau2", "meta.q", "meta.i2",
-                       "meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]", "q", "tau2", "re")
+    v = lecture_values(
+        L04,
+        "ivw",
+        "ivw_se",
+        "by_se",
+        "by_matrix",
+        "wls.params['Intercept']",
+        "wls.bse['Intercept']",
+        "wls.scale",
+        "wls_known.bse['Intercept']",
+        "slopes['weight'] / slopes['weight'].sum()",
+        "meta.mean_effect_re",
+        "meta.sd_eff_w_re",
+        "meta.tau2",
+        "meta.q",
+        "meta.i2",
+        "meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]",
+        "q",
+        "tau2",
+        "re",
+    )
     ivw, dl = R["ivw"], R["dersimonian_laird"]
     for name in ("ivw", "by_matrix", "wls.params['Intercept']"):
         close(v[name], ivw["estimate"])
@@ -261,14 +332,28 @@ def test_04_ivw_wls_and_dersimonian_laird_are_metafor_s():
     close(v["wls.scale"], ivw["wls_scale"])
     close(v["wls.scale"], dl["q"] / dl["q_df"])  # the scale is Q / (K - 1)
     close(v["slopes['weight'] / slopes['weight'].sum()"], ivw["weight_share"])
-    for ours, theirs in [("meta.mean_effect_re", "estimate"), ("meta.sd_eff_w_re", "std_error"), ("meta.tau2", "tau2"),
-                         ("meta.q", "q"), ("meta.i2", "i2"), ("q", "q"), ("tau2", "tau2"), ("re", "estimate")]:
+    for ours, theirs in [
+        ("meta.mean_effect_re", "estimate"),
+        ("meta.sd_eff_w_re", "std_error"),
+        ("meta.tau2", "tau2"),
+        ("meta.q", "q"),
+        ("meta.i2", "i2"),
+        ("q", "q"),
+        ("tau2", "tau2"),
+        ("re", "estimate"),
+    ]:
         close(v[ours], dl[theirs])
     close(v["meta.summary_frame().loc['random effect', ['ci_low', 'ci_upp']]"], [dl["ci_low"], dl["ci_high"]])
-    says(L04, f"The IVW slope is {ivw['estimate']:.4f} mmol/L per year with standard error {ivw['std_error']:.4f}",
-         f"$Q$ = {dl['q']:.2f} on 11 df", f"$\\tau$ = {np.sqrt(dl['tau2']):.3f} mmol/L per year",
-         f"$I^2$ = {dl['i2']:.3f}", f"The DerSimonian–Laird interval, {dl['ci_low']:.3f} to {dl['ci_high']:.3f}",
-         f"The estimated scale {ivw['wls_scale']:.2f}", f"$\\sqrt{{4.2}} \\approx {np.sqrt(ivw['wls_scale']):.2f}$")
+    says(
+        L04,
+        f"The IVW slope is {ivw['estimate']:.4f} mmol/L per year with standard error {ivw['std_error']:.4f}",
+        f"$Q$ = {dl['q']:.2f} on 11 df",
+        f"$\\tau$ = {np.sqrt(dl['tau2']):.3f} mmol/L per year",
+        f"$I^2$ = {dl['i2']:.3f}",
+        f"The DerSimonian–Laird interval, {dl['ci_low']:.3f} to {dl['ci_high']:.3f}",
+        f"The estimated scale {ivw['wls_scale']:.2f}",
+        f"$\\sqrt{{4.2}} \\approx {np.sqrt(ivw['wls_scale']):.2f}$",
+    )
 
 
 @pytest.mark.slow
@@ -281,8 +366,12 @@ def test_04_simulation_truth_is_nlme_s_and_power_is_low():
     close(v["grouped.bse"], list(R["grouped"]["std_error"].values()))
     assert v["power"] < 0.2  # a slope about 16 mixed-model standard errors from zero, rarely detected
     se, _ = random_slope_age_effect()
-    says(L04, f"Only {100 * v['power']:.1f}% of the simulated sets", f"about {0.05 / se:.0f} standard errors from zero",
-         f"puts 0.05 some {0.05 / ri['se_beta']:.0f} standard errors from zero")
+    says(
+        L04,
+        f"Only {100 * v['power']:.1f}% of the simulated sets",
+        f"about {0.05 / se:.0f} standard errors from zero",
+        f"puts 0.05 some {0.05 / ri['se_beta']:.0f} standard errors from zero",
+    )
 
 
 @pytest.mark.slow
@@ -292,9 +381,12 @@ def test_04_hartung_knapp_interval_is_metafor_s_knha():
     close(v["meta.mean_effect_re"], hk["estimate"])
     close([v["meta.sd_eff_w_re_hksj"], v["hksj_low"], v["hksj_high"]], [hk["std_error"], hk["ci_low"], hk["ci_high"]])
     assert hk["ci_high"] - hk["ci_low"] > dl["ci_high"] - dl["ci_low"]
-    says(L04, f"The HKSJ interval, {hk['ci_low']:.3f} to {hk['ci_high']:.3f}, is a little wider",
-         f"for the mean slope ({hk['ci_low']:.3f} to {hk['ci_high']:.3f})",
-         f"$t$ distribution on $K - 1 = {hk['df']}$ df")
+    says(
+        L04,
+        f"The HKSJ interval, {hk['ci_low']:.3f} to {hk['ci_high']:.3f}, is a little wider",
+        f"for the mean slope ({hk['ci_low']:.3f} to {hk['ci_high']:.3f})",
+        f"$t$ distribution on $K - 1 = {hk['df']}$ df",
+    )
     assert "honest one" not in text_of(L04)
 
 
@@ -302,8 +394,11 @@ def test_04_hartung_knapp_interval_is_metafor_s_knha():
 def test_04_tau_and_i2_intervals_are_metafor_s_q_profile():
     v = lecture_values(L04, "[np.sqrt(tau2_low), np.sqrt(tau2_high), i2_low, i2_high]")  # metafor: confint(dl)
     tau_low, tau_high, i2_low, i2_high = v["[np.sqrt(tau2_low), np.sqrt(tau2_high), i2_low, i2_high]"]
-    says(L04, f"its 95% Q-profile interval, {tau_low:.3f} to {tau_high:.3f},",
-         f"$I^2$ = {R['dersimonian_laird']['i2']:.3f} ({i2_low:.2f} to {i2_high:.2f})")
+    says(
+        L04,
+        f"its 95% Q-profile interval, {tau_low:.3f} to {tau_high:.3f},",
+        f"$I^2$ = {R['dersimonian_laird']['i2']:.3f} ({i2_low:.2f} to {i2_high:.2f})",
+    )
 
 
 @pytest.mark.slow
@@ -313,52 +408,98 @@ def test_04_group_level_claim_is_shown_false_both_ways():
     assert v["claim_power"] > 0.5 and flat_within < 1.5  # significant between GPs, null within every GP
     assert v["power"] < 0.2  # and the reverse: similar significant slopes in every GP, little power
     mcse = np.sqrt(v["claim_power"] * (1 - v["claim_power"]) / 500)
-    says(L04, f"significant in {100 * v['claim_power']:.1f}% of 500 data sets (MCSE {100 * mcse:.1f}%)",
-         f"{flat_within:.2f} of the twelve GPs")
+    says(
+        L04,
+        f"significant in {100 * v['claim_power']:.1f}% of 500 data sets (MCSE {100 * mcse:.1f}%)",
+        f"{flat_within:.2f} of the twelve GPs",
+    )
 
 
 @pytest.mark.slow
 def test_04_meta_regression_with_heterogeneity_is_metafor_s_dl():
-    v = lecture_values(L04, "tau2_resid", "heterogeneous.params['agedoc']", "heterogeneous.bse['agedoc']",
-                       "heterogeneous.pvalues['agedoc']")
+    v = lecture_values(
+        L04,
+        "tau2_resid",
+        "heterogeneous.params['agedoc']",
+        "heterogeneous.bse['agedoc']",
+        "heterogeneous.pvalues['agedoc']",
+    )
     dl, reml = R["meta_regression_dl"], R["meta_regression_reml"]  # rma(..., mods = ~ agedoc, method = "DL"/"REML")
-    close([v["tau2_resid"], v["heterogeneous.params['agedoc']"], v["heterogeneous.bse['agedoc']"],
-           v["heterogeneous.pvalues['agedoc']"]], [dl["tau2"], dl["estimate"], dl["std_error"], dl["p"]], rtol=1e-7)
-    says(L04, f"$\\hat\\tau^2$ = {dl['tau2']:.5f}", f"SE {dl['std_error']:.4f} and p = {dl['p']:.3f}",
-         f"(REML's $\\tau^2$ gives p = {reml['p']:.3f})", "`agedoc` is simulated")
+    close(
+        [
+            v["tau2_resid"],
+            v["heterogeneous.params['agedoc']"],
+            v["heterogeneous.bse['agedoc']"],
+            v["heterogeneous.pvalues['agedoc']"],
+        ],
+        [dl["tau2"], dl["estimate"], dl["std_error"], dl["p"]],
+        rtol=1e-7,
+    )
+    says(
+        L04,
+        f"$\\hat\\tau^2$ = {dl['tau2']:.5f}",
+        f"SE {dl['std_error']:.4f} and p = {dl['p']:.3f}",
+        f"(REML's $\\tau^2$ gives p = {reml['p']:.3f})",
+        "`agedoc` is simulated",
+    )
     assert "flatter" not in text_of(L04)
 
 
 @pytest.mark.slow
 def test_04_exercise_solutions_are_right():
-    v = lecture_values(L04, "meta_regression.params", "meta_regression.bse", "meta_regression.pvalues",
-                       "meta_regression.conf_int()", "low", "high", "by_size.params['age_grouped']")
+    v = lecture_values(
+        L04,
+        "meta_regression.params",
+        "meta_regression.bse",
+        "meta_regression.pvalues",
+        "meta_regression.conf_int()",
+        "low",
+        "high",
+        "by_size.params['age_grouped']",
+    )
     meta = R["meta_regression"]  # metafor's rma(slope, SE^2, mods = ~ agedoc, method = "FE")
     close(v["meta_regression.params"], list(meta["estimate"].values()))
     close(v["meta_regression.bse"], list(meta["std_error"].values()))
     close(v["meta_regression.pvalues"], list(meta["p"].values()), rtol=1e-6)
     close(v["meta_regression.conf_int()"][0], list(meta["ci_low"].values()))
     close(v["meta_regression.conf_int()"][1], list(meta["ci_high"].values()))
-    says(L04, f"${meta['estimate']['agedoc']:.4f}$ mmol/L per year of age",
-         f"(95% interval ${meta['ci_low']['agedoc']:.4f}$ to ${meta['ci_high']['agedoc']:.4f}$, "
-         f"p = {meta['p']['agedoc']:.3f})")
+    says(
+        L04,
+        f"${meta['estimate']['agedoc']:.4f}$ mmol/L per year of age",
+        f"(95% interval ${meta['ci_low']['agedoc']:.4f}$ to ${meta['ci_high']['agedoc']:.4f}$, "
+        f"p = {meta['p']['agedoc']:.3f})",
+    )
     dl = R["dersimonian_laird"]
-    close([v["low"], v["high"]], [dl["estimate"] - 1.96 * np.sqrt(dl["tau2"]), dl["estimate"] + 1.96 * np.sqrt(dl["tau2"])])
+    close(
+        [v["low"], v["high"]],
+        [dl["estimate"] - 1.96 * np.sqrt(dl["tau2"]), dl["estimate"] + 1.96 * np.sqrt(dl["tau2"])],
+    )
     assert abs(v["by_size.params['age_grouped']"] - R["grouped"]["estimate"]["age_grouped"]) < 0.002
 
 
 # --------------------------------------------------------------------------- 05: fixed effects
 
-@pytest.mark.parametrize("model, call", [("varying_intercept", "r_summary(varying_intercept"),
-                                         ("varying_slope", "r_summary(varying_slope")])
+
+@pytest.mark.parametrize(
+    "model, call", [("varying_intercept", "r_summary(varying_intercept"), ("varying_slope", "r_summary(varying_slope")]
+)
 def test_05_printouts_are_the_handouts_number_for_number(model, call):
     assert printed_numbers(printed_by(L05, call)) == handout_numbers(model)
 
 
 @pytest.mark.slow
 def test_05_gp_lines_and_the_saturated_model_are_r_s():
-    v = lecture_values(L05, "lines_vi", "lines_vs", "both", "separate", "with_agedoc.fittedvalues",
-                       "varying_intercept.fittedvalues", "agedoc_on_gp.rsquared", "no_intercept.params")
+    v = lecture_values(
+        L05,
+        "lines_vi",
+        "lines_vs",
+        "both",
+        "separate",
+        "with_agedoc.fittedvalues",
+        "varying_intercept.fittedvalues",
+        "agedoc_on_gp.rsquared",
+        "no_intercept.params",
+    )
     fe = R["fixed_effects"]
     close(v["lines_vi"]["intercept"], fe["vi_intercepts_12"])
     close(v["lines_vs"]["slope"], fe["vs_slopes_12"])
@@ -371,8 +512,11 @@ def test_05_gp_lines_and_the_saturated_model_are_r_s():
     close(v["no_intercept.params"].iloc[:12], fe["vi_intercepts_12"])
     slopes = v["lines_vs"]["slope"]
     intercepts = v["lines_vi"]["intercept"]
-    says(L05, f"they range from {slopes.min():.3f} (Dr {slopes.idxmin()}) to {slopes.max():.3f} (Dr {slopes.idxmax()})",
-         f"Dr {intercepts.idxmax()}'s line lies highest and Dr {intercepts.idxmin()}'s lowest")
+    says(
+        L05,
+        f"they range from {slopes.min():.3f} (Dr {slopes.idxmin()}) to {slopes.max():.3f} (Dr {slopes.idxmax()})",
+        f"Dr {intercepts.idxmax()}'s line lies highest and Dr {intercepts.idxmin()}'s lowest",
+    )
 
 
 @pytest.mark.slow
@@ -383,11 +527,16 @@ def test_05_incidental_parameters_standard_errors_are_r_s():
     close(growing["SE of beta"], fe["growing_se_beta"])
     close(growing["SE of alpha_1"], fe["growing_se_alpha_1"])
     close(growing["sigma / sqrt(n_1)"], fe["growing_floor"])
-    assert np.all(np.diff(fe["growing_se_beta"]) < 0) and np.all(np.array(fe["growing_se_alpha_1"]) > fe["growing_floor"])
-    says(L05, f"per year of age (SE {fe['growing_se_beta'][-1]:.4f})",
-         f"({fe['growing_se_beta'][0]:.4f} with two GPs, {fe['growing_se_beta'][-1]:.4f} with twelve)",
-         f"falls from {fe['growing_se_alpha_1'][0]:.2f} to {fe['growing_se_alpha_1'][-1]:.2f}",
-         f"\\sigma/\\sqrt{{n_1}} \\approx {fe['growing_floor'][-1]:.3f}$ mmol/L")
+    assert np.all(np.diff(fe["growing_se_beta"]) < 0) and np.all(
+        np.array(fe["growing_se_alpha_1"]) > fe["growing_floor"]
+    )
+    says(
+        L05,
+        f"per year of age (SE {fe['growing_se_beta'][-1]:.4f})",
+        f"({fe['growing_se_beta'][0]:.4f} with two GPs, {fe['growing_se_beta'][-1]:.4f} with twelve)",
+        f"falls from {fe['growing_se_alpha_1'][0]:.2f} to {fe['growing_se_alpha_1'][-1]:.2f}",
+        f"\\sigma/\\sqrt{{n_1}} \\approx {fe['growing_floor'][-1]:.3f}$ mmol/L",
+    )
 
 
 @pytest.mark.slow
@@ -411,9 +560,15 @@ def test_05_centred_levels_barely_move():
     intercepts_12 = np.array(R["fixed_effects"]["vi_intercepts_12"][:11])
     intercepts_11 = np.array(R["fixed_effects"]["vi_intercepts_11"])
     delta = R["fixed_effects"]["vi_slope_12"] - R["fixed_effects"]["vi_slope_11"]
-    at_60 = np.abs((intercepts_12 + 60 * R["fixed_effects"]["vi_slope_12"])
-                   - (intercepts_11 + 60 * R["fixed_effects"]["vi_slope_11"]))
+    at_60 = np.abs(
+        (intercepts_12 + 60 * R["fixed_effects"]["vi_slope_12"])
+        - (intercepts_11 + 60 * R["fixed_effects"]["vi_slope_11"])
+    )
     close(move, at_60.max(), rtol=0, atol=5e-5)
     assert at_60.max() < 0.1 * np.abs(intercepts_12 - intercepts_11).min() and delta < 0
-    says(L05, f"{R['fixed_effects']['vi_slope_11']:.4f} with GPs 1–11 and {R['fixed_effects']['vi_slope_12']:.4f} "
-              "with all twelve", f"by at most {at_60.max():.4f} mmol/L")
+    says(
+        L05,
+        f"{R['fixed_effects']['vi_slope_11']:.4f} with GPs 1–11 and {R['fixed_effects']['vi_slope_12']:.4f} "
+        "with all twelve",
+        f"by at most {at_60.max():.4f} mmol/L",
+    )

@@ -24,10 +24,15 @@ def _data():
 # a group, its columns padded with zeros to 3); and two components. theta's rows: the last on the boundary.
 CLASSES = np.r_[np.tile(np.repeat([0, 1, 2], [4, 3, 3]), 3), np.tile(np.repeat([0, 1], 5), 3)]
 NESTED = np.column_stack([CLASSES == c for c in range(3)]).astype(float)
-MODELS = {"slope": (lambda X: X[:, :2], (), [[0.2, -0.3, -0.5], [1.0, 0.0, 0.4], [0.5, 0.7, 0.0]]),
-          "nested": (lambda X: np.column_stack([X[:, 0], NESTED]), (3,), [[0.2, 0.8], [1.0, 0.3], [0.5, 0.0]]),
-          "two components": (lambda X: np.column_stack([X[:, 0], NESTED, X[:, 1:2]]), (3, 1),
-                             [[0.2, 0.8, 0.3], [1.0, 0.3, 0.1], [0.5, 0.0, 0.6]])}
+MODELS = {
+    "slope": (lambda X: X[:, :2], (), [[0.2, -0.3, -0.5], [1.0, 0.0, 0.4], [0.5, 0.7, 0.0]]),
+    "nested": (lambda X: np.column_stack([X[:, 0], NESTED]), (3,), [[0.2, 0.8], [1.0, 0.3], [0.5, 0.0]]),
+    "two components": (
+        lambda X: np.column_stack([X[:, 0], NESTED, X[:, 1:2]]),
+        (3, 1),
+        [[0.2, 0.8, 0.3], [1.0, 0.3, 0.1], [0.5, 0.0, 0.6]],
+    ),
+}
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -38,8 +43,12 @@ def test_analytic_gradient_matches_finite_differences(model, reml):
     profile = Profile(X, columns(X), codes, reml, components)
     stats, idx, theta = profile.statistics(Y), np.arange(len(Y)), np.array(theta)
     h = 1e-6
-    numeric = np.column_stack([(profile.deviance(theta + e, stats, idx) - profile.deviance(theta - e, stats, idx))
-                               / (2 * h) for e in np.eye(theta.shape[1]) * h])
+    numeric = np.column_stack(
+        [
+            (profile.deviance(theta + e, stats, idx) - profile.deviance(theta - e, stats, idx)) / (2 * h)
+            for e in np.eye(theta.shape[1]) * h
+        ]
+    )
     close(profile.deviance(theta, stats, idx, gradient=True)[1], numeric, 1e-5, atol=1e-6)
 
 

@@ -41,8 +41,16 @@ def kinds(folder) -> dict[str, str]:
 
 def test_the_walk_reports_links_and_special_files_and_never_follows_them(submission):
     folder, secret = submission
-    assert kinds(folder) == {"answer.ipynb": FILE, "dangling": LINK, "data": FOLDER, "data/inner_link": LINK,
-                             "data/x.csv": FILE, "file_link": LINK, "folder_link": LINK, "pipe": OTHER}
+    assert kinds(folder) == {
+        "answer.ipynb": FILE,
+        "dangling": LINK,
+        "data": FOLDER,
+        "data/inner_link": LINK,
+        "data/x.csv": FILE,
+        "file_link": LINK,
+        "folder_link": LINK,
+        "pipe": OTHER,
+    }
     assert {link.path: link.target for link in nofollow.links_in(folder)}["data/inner_link"] == str(secret)
 
 
@@ -75,8 +83,13 @@ def test_the_copy_leaves_out_links_and_special_files_and_names_each(submission, 
     nofollow.copy_without_links(folder, tmp_path / "copy", 10**6, left_out.append)
     assert kinds(tmp_path / "copy") == {"answer.ipynb": FILE, "data": FOLDER, "data/x.csv": FILE}
     assert (tmp_path / "copy" / "data" / "x.csv").read_text() == "x\n1\n"
-    assert sorted(entry.path for entry in left_out) == ["dangling", "data/inner_link", "file_link", "folder_link",
-                                                         "pipe"]
+    assert sorted(entry.path for entry in left_out) == [
+        "dangling",
+        "data/inner_link",
+        "file_link",
+        "folder_link",
+        "pipe",
+    ]
 
 
 def test_the_copy_stops_past_its_size_limit(submission, tmp_path):
@@ -96,14 +109,17 @@ def test_the_hook_removes_every_link_and_a_linked_notebook_counts_as_missing(sub
     assert secret.read_text() == "the grader's" and (secret.parent / "submission").is_dir()
     assert notebooks == [str(folder / "answer.ipynb")]
     named = {record.getMessage().split(",")[0] for record in caplog.records}
-    assert named == {f"Removed {folder / name}" for name in ("dangling", "data/inner_link", "file_link",
-                                                              "folder_link", "other.ipynb")}
+    assert named == {
+        f"Removed {folder / name}"
+        for name in ("dangling", "data/inner_link", "file_link", "folder_link", "other.ipynb")
+    }
     assert [r.levelname for r in caplog.records if "other.ipynb" in r.getMessage()] == ["ERROR"]
 
 
 @pytest.mark.parametrize("linked", ["the submission folder", "the student's folder"])
-def test_the_hook_fails_a_submission_whose_folder_is_a_link_and_reads_nothing_of_it(submission, tmp_path, linked,
-                                                                                    caplog):
+def test_the_hook_fails_a_submission_whose_folder_is_a_link_and_reads_nothing_of_it(
+    submission, tmp_path, linked, caplog
+):
     """submitted/<student>/<assignment>, or submitted/<student>, put there by hand as a link (to a classmate's
     folder): the link goes, the notebook list is emptied (nbgrader then fails that student alone), and what it
     points to stays as it was. The whole-class run: tests/test_cheats.py."""
@@ -111,8 +127,10 @@ def test_the_hook_fails_a_submission_whose_folder_is_a_link_and_reads_nothing_of
     classmate = tmp_path / "submitted" / "alice" / "a"
     classmate.parent.mkdir(parents=True)
     folder.rename(classmate)
-    link, target = {"the submission folder": (tmp_path / "submitted" / "bob" / "a", classmate),
-                    "the student's folder": (tmp_path / "submitted" / "bob", classmate.parent)}[linked]
+    link, target = {
+        "the submission folder": (tmp_path / "submitted" / "bob" / "a", classmate),
+        "the student's folder": (tmp_path / "submitted" / "bob", classmate.parent),
+    }[linked]
     link.parent.mkdir(exist_ok=True)
     link.symlink_to(target, target_is_directory=True)
     before = kinds(classmate)
@@ -122,8 +140,12 @@ def test_the_hook_fails_a_submission_whose_folder_is_a_link_and_reads_nothing_of
     assert notebooks == [] and not os.path.lexists(link)
     assert kinds(classmate) == before and secret.read_text() == "the grader's"
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("ERROR", f"Not graded, and the link removed: {link} is a symbolic link (to {target}), not a folder of the "
-                  "student's: nothing it points to is read")]
+        (
+            "ERROR",
+            f"Not graded, and the link removed: {link} is a symbolic link (to {target}), not a folder of the "
+            "student's: nothing it points to is read",
+        )
+    ]
 
 
 def test_make_grade_finds_every_submission_whose_folder_is_a_link(tmp_path):
@@ -205,8 +227,9 @@ def test_collect_takes_nothing_of_a_submission_that_is_itself_a_link(submission,
 
     inbound = tmp_path / "mallory+a+2024-01-01 00:00:00.000000 UTC+x"
     inbound.symlink_to(submission[0], target_is_directory=True)
-    collect = CollectWithoutLinks(coursedir=CourseDirectory(root=str(tmp_path / "course")),
-                                  authenticator=Authenticator())
+    collect = CollectWithoutLinks(
+        coursedir=CourseDirectory(root=str(tmp_path / "course")), authenticator=Authenticator()
+    )
     with caplog.at_level(logging.WARNING):
         collect.do_copy(str(inbound), str(tmp_path / "course" / "submitted" / "mallory" / "a"))
     assert not (tmp_path / "course").exists()
@@ -236,8 +259,13 @@ def test_a_link_in_a_students_name_never_displaces_their_submission(tmp_path, al
     (course / "submitted" / "bob" / "a").mkdir(parents=True)
     (course / "submitted" / "bob" / "a" / "answer.ipynb").write_text("bob's, collected before")
     coursedir = CourseDirectory(root=str(course), assignment_id="a", course_id="c")
-    collect = CollectWithoutLinks(coursedir=coursedir, authenticator=Authenticator(), root=str(tmp_path / "exchange"),
-                                  update=True, check_owner=False)
+    collect = CollectWithoutLinks(
+        coursedir=coursedir,
+        authenticator=Authenticator(),
+        root=str(tmp_path / "exchange"),
+        update=True,
+        check_owner=False,
+    )
     with caplog.at_level(logging.WARNING):
         collect.start()
     assert (course / "submitted" / "alice" / "a" / "answer.ipynb").read_text() == "alice's"

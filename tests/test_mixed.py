@@ -40,19 +40,29 @@ def _load(dataset: str) -> pd.DataFrame:
         return data.assign(Time_c=data["Time"] - data["Time"].mean())
     gp = load_gp_cholesterol()
     age_gp = gp.groupby("doctor")["age"].transform("mean")
-    return gp.assign(age_c=gp["age"] - gp["age"].mean(), agedoc_c=gp["agedoc"] - gp["agedoc"].mean(),
-                     age_gp=age_gp, age_gp_c=age_gp - gp["age"].mean(),
-                     age_within=gp["age"] - age_gp, row_in_gp=gp.groupby("doctor").cumcount() + 1)
+    return gp.assign(
+        age_c=gp["age"] - gp["age"].mean(),
+        agedoc_c=gp["agedoc"] - gp["agedoc"].mean(),
+        age_gp=age_gp,
+        age_gp_c=age_gp - gp["age"].mean(),
+        age_within=gp["age"] - age_gp,
+        row_in_gp=gp.groupby("doctor").cumcount() + 1,
+    )
 
 
 DATA = {name: _load(name) for name in ("gp_cholesterol", "dietox")}
 LME_CASES = [(d, m) for d in DATA for m in REFERENCE[d]["lme"]]
 LECTURE_CASES = [(d, m) for d, m in LME_CASES if REFERENCE[d]["lme"][m]["spec"].get("lecture")]
 # (engine, dataset, model): statsmodels on the lectures' models, fit_lme on all.
-REPORT_CASES = ([("statsmodels", d, m) for d, m in LECTURE_CASES] + [("fit_lme", d, m) for d, m in LME_CASES])
+REPORT_CASES = [("statsmodels", d, m) for d, m in LECTURE_CASES] + [("fit_lme", d, m) for d, m in LME_CASES]
 LMER_CASES = [(e, d, m) for e, d, m in REPORT_CASES if REFERENCE[d]["lmer"][m]["converged"]]
-ANOVA_CASES = [(e, d, a) for e in ("statsmodels", "fit_lme") for d in DATA for a in REFERENCE[d]["anova"]
-               if e == "fit_lme" or all((d, m) in LECTURE_CASES for m in REFERENCE[d]["anova"][a]["rows"])]
+ANOVA_CASES = [
+    (e, d, a)
+    for e in ("statsmodels", "fit_lme")
+    for d in DATA
+    for a in REFERENCE[d]["anova"]
+    if e == "fit_lme" or all((d, m) in LECTURE_CASES for m in REFERENCE[d]["anova"][a]["rows"])
+]
 
 _fits: dict[tuple[str, str, str], mixed.LmeFit] = {}
 
@@ -68,8 +78,9 @@ def statsmodels_fit(dataset: str, model: str, method=None):
     re_formula = None if spec["random"].strip() == "~ 1" else spec["random"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its boundary heuristic; check_fit judges the optimum
-        return smf.mixedlm(spec["fixed"], rows(dataset, model), groups=spec["group"],
-                           re_formula=re_formula).fit(reml=spec["reml"], method=method)
+        return smf.mixedlm(spec["fixed"], rows(dataset, model), groups=spec["group"], re_formula=re_formula).fit(
+            reml=spec["reml"], method=method
+        )
 
 
 def fitted(dataset: str, model: str, engine: str = "fit_lme") -> mixed.LmeFit:
@@ -77,11 +88,13 @@ def fitted(dataset: str, model: str, engine: str = "fit_lme") -> mixed.LmeFit:
     if (engine, dataset, model) not in _fits:
         if engine == "statsmodels":
             _fits[engine, dataset, model] = nlme_summary(
-                statsmodels_fit(dataset, model, OPTIMISER.get((dataset, model))))
+                statsmodels_fit(dataset, model, OPTIMISER.get((dataset, model)))
+            )
         else:
             spec = REFERENCE[dataset]["lme"][model]["spec"]
-            _fits[engine, dataset, model] = fit_lme(rows(dataset, model), spec["fixed"], spec["random"],
-                                                    spec["group"], reml=spec["reml"])
+            _fits[engine, dataset, model] = fit_lme(
+                rows(dataset, model), spec["fixed"], spec["random"], spec["group"], reml=spec["reml"]
+            )
     return _fits[engine, dataset, model]
 
 
@@ -93,7 +106,8 @@ def test_reference_was_made_from_the_current_data(dataset):
     """Checked without R too: a data file rebuilt since the reference was made fails here."""
     meta = REFERENCE["data"][dataset]
     assert sha256_of(REFERENCE_DIR.parent.parent / meta["path"]) == meta["sha256"], (
-        f"{meta['path']} changed since r_reference.json was made: rerun Rscript tests/reference/make_reference.R")
+        f"{meta['path']} changed since r_reference.json was made: rerun Rscript tests/reference/make_reference.R"
+    )
     assert meta["rows"] == len(DATA[dataset])
 
 
@@ -190,16 +204,21 @@ def test_icc_matches_r(model):
     close(icc(fitted("gp_cholesterol", model)), REFERENCE["gp_cholesterol"]["icc"][model], OTHER_RTOL)
 
 
-@pytest.mark.parametrize("ours,theirs", [("ri_c_reml", "ri_reml"), ("ri_c_ml", "ri_ml"),
-                                         ("ri_null_reml", "ri_null_reml")])
+@pytest.mark.parametrize(
+    "ours,theirs", [("ri_c_reml", "ri_reml"), ("ri_c_ml", "ri_ml"), ("ri_null_reml", "ri_null_reml")]
+)
 def test_icc_of_a_statsmodels_fit_matches_r(ours, theirs):
     """Centring age moves the intercept, not the variances: the ICC is R's for raw age."""
     result = statsmodels_fit("gp_cholesterol", ours)
     close(icc(result), REFERENCE["gp_cholesterol"]["icc"][theirs], OTHER_RTOL)
 
 
-OLS_FORMULAS = {"pooled": "chol ~ age", "grouped": "chol_grouped ~ age_grouped",
-                "varying_intercept": "chol ~ C(doctor) + age", "varying_slope": "chol ~ age:C(doctor)"}
+OLS_FORMULAS = {
+    "pooled": "chol ~ age",
+    "grouped": "chol_grouped ~ age_grouped",
+    "varying_intercept": "chol ~ C(doctor) + age",
+    "varying_slope": "chol ~ age:C(doctor)",
+}
 
 
 @pytest.mark.parametrize("model", OLS_FORMULAS)
@@ -212,9 +231,14 @@ def test_statsmodels_ols_matches_lm_for_the_first_half(model):
     assert len(fit.params) == len(coef["term"])  # same columns, in R's order
     close(fit.params, coef["estimate"], ESTIMATE_RTOL)
     close([fit.bse, fit.tvalues, fit.pvalues], [coef["std_error"], coef["t"], coef["p"]], OTHER_RTOL)
-    close([np.sqrt(fit.scale), fit.df_resid, fit.rsquared, fit.rsquared_adj, fit.fvalue, fit.df_model, fit.f_pvalue],
-          [ref[k] for k in ("sigma", "df_residual", "r_squared", "adj_r_squared", "f_statistic", "f_df_model",
-                            "f_p_value")], OTHER_RTOL)
+    close(
+        [np.sqrt(fit.scale), fit.df_resid, fit.rsquared, fit.rsquared_adj, fit.fvalue, fit.df_model, fit.f_pvalue],
+        [
+            ref[k]
+            for k in ("sigma", "df_residual", "r_squared", "adj_r_squared", "f_statistic", "f_df_model", "f_p_value")
+        ],
+        OTHER_RTOL,
+    )
     close(np.quantile(fit.resid, [0, 0.25, 0.5, 0.75, 1]), list(ref["residual_quantiles"].values()), OTHER_RTOL, 1e-12)
 
 
@@ -240,8 +264,9 @@ def _differences(fresh, committed, path="") -> list[str]:
 def test_reference_is_current(tmp_path):
     """Rerun the R script: a committed reference that differs from R's output is stale."""
     out = tmp_path / "r_reference.json"
-    run = subprocess.run(["Rscript", str(REFERENCE_DIR / "make_reference.R"), str(out)],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE_DIR / "make_reference.R"), str(out)], capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr
     fresh = json.loads(out.read_text())
     assert fresh["data"] == REFERENCE["data"], "data changed: rerun Rscript tests/reference/make_reference.R"
@@ -277,8 +302,11 @@ def test_check_fit_refuses_statsmodels_stopped_short_on_raw_age():
     plain = _raw_fit(DATA["gp_cholesterol"])
     assert not plain.converged and plain.llf < ref["loglik"] - 1
     assert np.isnan(plain.aic)  # and no AIC under REML, which nlme_summary gives as nlme does
-    with pytest.raises(LmeConvergenceError, match=r"statsmodels stopped \d+(\.\d+)? below the maximum .*"
-                                                  r"converged=False.*method='powell'"):
+    with pytest.raises(
+        LmeConvergenceError,
+        match=r"statsmodels stopped \d+(\.\d+)? below the maximum .*"
+        r"converged=False.*method='powell'",
+    ):
         check_fit(plain)
 
 
@@ -328,16 +356,22 @@ def test_nlme_summary_refuses_what_it_cannot_report():
         nlme_summary(smf.ols("chol ~ age", gp).fit())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        components = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula="0",
-                                 vc_formula={"sex": "0 + C(sex)"}).fit()
+        components = smf.mixedlm(
+            "chol ~ age_c", gp, groups="doctor", re_formula="0", vc_formula={"sex": "0 + C(sex)"}
+        ).fit()
     with pytest.raises(LmeInputError, match="variance components"):
         check_fit(components)
 
 
 def test_summary_of_a_statsmodels_fit_reads_like_r():
     text = str(fitted("gp_cholesterol", "rs_agedoc_c_reml", "statsmodels"))
-    for expected in ["Linear mixed-effects model fit by REML", " Formula: ~ 1 + age_c | doctor",
-                     "Fixed effects:  chol ~ age_c + agedoc_c", "(Intercept)", "Number of Groups: 12"]:
+    for expected in [
+        "Linear mixed-effects model fit by REML",
+        " Formula: ~ 1 + age_c | doctor",
+        "Fixed effects:  chol ~ age_c + agedoc_c",
+        "(Intercept)",
+        "Number of Groups: 12",
+    ]:
         assert expected in text
 
 
@@ -374,18 +408,22 @@ def test_icc_refuses_random_slope_fit():
 @pytest.fixture
 def small():
     rng = np.random.default_rng(3)
-    return pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40), "g": np.repeat(np.arange(8), 5),
-                         "label": ["a", "b"] * 20})
+    return pd.DataFrame(
+        {"y": rng.normal(size=40), "x": rng.normal(size=40), "g": np.repeat(np.arange(8), 5), "label": ["a", "b"] * 20}
+    )
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"fixed": "y ~ age"}, "unknown column 'age'"),
-    ({"fixed": "y ~ np.log(x2)"}, "unknown column 'x2'"),
-    ({"random": "~ 1 + z"}, "unknown column 'z'"),
-    ({"group": "doctor"}, "unknown column 'doctor'"),
-    ({"fixed": "~ x"}, "two-sided"),
-    ({"random": "~ 1 | g"}, "without '|'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"fixed": "y ~ age"}, "unknown column 'age'"),
+        ({"fixed": "y ~ np.log(x2)"}, "unknown column 'x2'"),
+        ({"random": "~ 1 + z"}, "unknown column 'z'"),
+        ({"group": "doctor"}, "unknown column 'doctor'"),
+        ({"fixed": "~ x"}, "two-sided"),
+        ({"random": "~ 1 | g"}, "without '|'"),
+    ],
+)
 def test_bad_formulas_are_named(small, kwargs, message):
     args = {"fixed": "y ~ x", "random": "~ 1", "group": "g"} | kwargs
     with pytest.raises(LmeInputError, match=message):
@@ -460,6 +498,12 @@ def test_nlme_df_rule_for_a_column_varying_in_some_groups_only():
 
 def test_summary_reads_like_r():
     text = str(fitted("gp_cholesterol", "rs_agedoc_reml"))
-    for expected in ["Linear mixed-effects model fit by REML", "Random effects:", " Formula: ~ 1 + age | doctor",
-                     "Fixed effects:  chol ~ age + agedoc", "Number of Observations: 441", "Number of Groups: 12"]:
+    for expected in [
+        "Linear mixed-effects model fit by REML",
+        "Random effects:",
+        " Formula: ~ 1 + age | doctor",
+        "Fixed effects:  chol ~ age + agedoc",
+        "Number of Observations: 441",
+        "Number of Groups: 12",
+    ]:
         assert expected in text

@@ -64,8 +64,11 @@ def notebooks(root: Path):
 
 def benign(root: Path) -> dict:
     release, source = notebooks(root)
-    return {"solution": fx.with_solutions(release, source), "untouched": release,
-            "partly_right": fx.partly_right(release, source, A)[0]}
+    return {
+        "solution": fx.with_solutions(release, source),
+        "untouched": release,
+        "partly_right": fx.partly_right(release, source, A)[0],
+    }
 
 
 def submit(course: Path, student: str, nb, timestamp: str | None = None) -> None:
@@ -86,8 +89,14 @@ def new_course(generated: Path, dest: Path, submissions: dict) -> Path:
 
 
 def grade(root: Path, *extra: str):
-    return subprocess.run([sys.executable, "-m", "grading", "grade", A, "--course", str(root), *extra],
-                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "grading", "grade", A, "--course", str(root), *extra],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def grades(root: Path, students) -> dict:
@@ -201,8 +210,9 @@ def test_an_attack_on_a_worker_fails_alone(serial_and_cluster, student):
     assert "blocked" in said and "ATTACK WORKED" not in said, said
     assert "HIDDEN TESTS" not in said and "_reference" not in said
     solution = grades(serial, {"solution"})
-    assert {k[1:]: v for k, v in grades(course, {student}).items()} == {k[1:]: v for k, v in solution.items()}, \
+    assert {k[1:]: v for k, v in grades(course, {student}).items()} == {k[1:]: v for k, v in solution.items()}, (
         "the attacker scores what the right answers score, nothing more"
+    )
 
 
 @pytest.mark.slow
@@ -215,16 +225,24 @@ def test_a_killed_worker_loses_no_grade(generated, tmp_path):
     course = new_course(generated, tmp_path / "grading", students)
     own = LocalhostCluster(tmp_path / "dask")
     try:
-        run = subprocess.Popen([sys.executable, "-m", "grading", "grade", A, "--course", str(course),
-                                "--scheduler", own.address], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "grading", "grade", A, "--course", str(course), "--scheduler", own.address],
+            cwd=REPO,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         with own.client() as client:
             victim, deadline = None, time.monotonic() + 600
             while time.monotonic() < deadline:
                 names = {w: info["name"] for w, info in client.scheduler_info()["workers"].items()}
                 holding = client.has_what()
-                grading = [w for w, tasks in client.processing().items()
-                           if tasks and any(not str(k).startswith("grade-") for k in holding.get(w, ()))]
+                grading = [
+                    w
+                    for w, tasks in client.processing().items()
+                    if tasks and any(not str(k).startswith("grade-") for k in holding.get(w, ()))
+                ]
                 if grading:
                     victim = names[grading[0]]
                     break
@@ -239,8 +257,9 @@ def test_a_killed_worker_loses_no_grade(generated, tmp_path):
     assert run.returncode == 0, err[-4000:]
     assert submissions_in_gradebook(course) == sorted(students)
     full = sum(fx.auto_points(source).values())
-    assert sorted((r["student_id"], float(r["raw_score"])) for r in csv_rows(course)) == \
-        [(s, full) for s in sorted(students)]
+    assert sorted((r["student_id"], float(r["raw_score"])) for r in csv_rows(course)) == [
+        (s, full) for s in sorted(students)
+    ]
     for student in students:
         assert (course / "autograded" / student / A / f"{A}.ipynb").is_file()
 
@@ -255,8 +274,9 @@ def test_local_cluster_by_default_resumes_after_a_kill(generated, tmp_path):
         return {p.parts[-3]: p.stat() for p in root.glob(f"autograded/*/{A}/{A}.ipynb")}
 
     make = ["make", "-s", "-o", ".venv/.installed", "grade", f"A={A}", f"COURSE={root}"]
-    run = subprocess.Popen(make, cwd=REPO, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        make, cwd=REPO, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     while not finished() and run.poll() is None:
         time.sleep(0.1)
     assert run.poll() is None, "make grade ended before the first student was graded"
@@ -274,8 +294,9 @@ def test_local_cluster_by_default_resumes_after_a_kill(generated, tmp_path):
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), f"{student} regraded"
     assert submissions_in_gradebook(root) == sorted(students)
     full = sum(fx.auto_points(source).values())
-    assert sorted((r["student_id"], float(r["raw_score"])) for r in csv_rows(root)) == \
-        [(s, full) for s in sorted(students)]
+    assert sorted((r["student_id"], float(r["raw_score"])) for r in csv_rows(root)) == [
+        (s, full) for s in sorted(students)
+    ]
 
 
 @pytest.mark.slow

@@ -40,7 +40,9 @@ def test_a_submission_carries_its_links_by_name_only_and_the_worker_gets_links_t
     parallel.write_tree(received, submission.files)
     parallel.put_back_links(received, submission.links)
     assert {p.relative_to(received).as_posix(): os.readlink(p) for p in received.rglob("*") if p.is_symlink()} == {
-        "data/classmates": os.devnull, "notes.txt": os.devnull}
+        "data/classmates": os.devnull,
+        "notes.txt": os.devnull,
+    }
 
 
 @pytest.mark.parametrize("path", ["../escaped", "/etc/escaped", "data/../../escaped"])
@@ -50,27 +52,37 @@ def test_writing_a_tree_refuses_paths_that_leave_it(tmp_path, path):
     assert not (tmp_path / "escaped").exists()
 
 
-@pytest.mark.parametrize("log, said", [
-    ("[INFO] Converting\n[ERROR] No notebooks found, did you forget to run 'nbgrader generate_assignment'?\n"
-     "[ERROR] There was an error processing assignment: /tmp/x\n[ERROR] Traceback (most recent call last):\n"
-     "[ERROR] Please see the the above traceback for details",
-     "No notebooks found, did you forget to run 'nbgrader generate_assignment'?"),
-    ("[ERROR] There was an error processing assignment: /tmp/x\n[ERROR] Traceback (most recent call last):\n"
-     "    json.decoder.JSONDecodeError: Expecting property name\n"
-     "    nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{nope'\n"
-     "[ERROR] Please see the the above traceback for details",
-     "NotJSONError: Notebook does not appear to be JSON: '{nope'"),
-    ("KilledWorker: attempted to run task grade-a-s1 on 3 different workers",
-     "KilledWorker: attempted to run task grade-a-s1 on 3 different workers"),
-    ("", "no log"),
-])
+@pytest.mark.parametrize(
+    "log, said",
+    [
+        (
+            "[INFO] Converting\n[ERROR] No notebooks found, did you forget to run 'nbgrader generate_assignment'?\n"
+            "[ERROR] There was an error processing assignment: /tmp/x\n[ERROR] Traceback (most recent call last):\n"
+            "[ERROR] Please see the the above traceback for details",
+            "No notebooks found, did you forget to run 'nbgrader generate_assignment'?",
+        ),
+        (
+            "[ERROR] There was an error processing assignment: /tmp/x\n[ERROR] Traceback (most recent call last):\n"
+            "    json.decoder.JSONDecodeError: Expecting property name\n"
+            "    nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{nope'\n"
+            "[ERROR] Please see the the above traceback for details",
+            "NotJSONError: Notebook does not appear to be JSON: '{nope'",
+        ),
+        (
+            "KilledWorker: attempted to run task grade-a-s1 on 3 different workers",
+            "KilledWorker: attempted to run task grade-a-s1 on 3 different workers",
+        ),
+        ("", "no log"),
+    ],
+)
 def test_a_failure_is_named_with_its_most_specific_error(log, said):
     assert parallel.reason(log) == said
 
 
 def run_grade(*args):
-    return subprocess.run([sys.executable, "-m", "grading", "grade", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "grading", "grade", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_grading_without_a_generated_assignment_says_what_to_do(tmp_path):
@@ -80,8 +92,9 @@ def test_grading_without_a_generated_assignment_says_what_to_do(tmp_path):
     assert not (tmp_path / "gradebook.db").exists(), "nothing is written into a course that is not one"
 
 
-@pytest.mark.parametrize("configuration",
-                         ["", "c.Autograde.autograde_preprocessors = ['nbgrader.preprocessors.Execute']\n"])
+@pytest.mark.parametrize(
+    "configuration", ["", "c.Autograde.autograde_preprocessors = ['nbgrader.preprocessors.Execute']\n"]
+)
 def test_a_course_that_autogrades_without_the_judge_is_refused(tmp_path, alembic_on_path, configuration):
     from nbgrader.api import Gradebook
 
@@ -94,8 +107,13 @@ def test_a_course_that_autogrades_without_the_judge_is_refused(tmp_path, alembic
     assert not (tmp_path / "grades.csv").exists()
 
 
-@pytest.mark.parametrize("args, said", [(["--workers", "0"], "--workers needs a positive number"),
-                                        (["--workers", "2", "--scheduler", "tcp://x:8786"], "not allowed with")])
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--workers", "0"], "--workers needs a positive number"),
+        (["--workers", "2", "--scheduler", "tcp://x:8786"], "not allowed with"),
+    ],
+)
 def test_bad_options_are_refused(tmp_path, args, said):
     run = run_grade("random_intercepts", "--course", str(tmp_path), "--no-sandbox", *args)
     assert run.returncode != 0 and said in run.stderr

@@ -11,8 +11,15 @@ import statsmodels.formula.api as smf  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from helpers.data import load_gp_cholesterol  # noqa: E402
-from helpers.plots import (BACKGROUND, OKABE_ITO, add_fit, dr_labels, facet_by_gp, highlight_colours,  # noqa: E402
-                           scatter_highlighting)
+from helpers.plots import (
+    BACKGROUND,
+    OKABE_ITO,
+    add_fit,
+    dr_labels,
+    facet_by_gp,
+    highlight_colours,  # noqa: E402
+    scatter_highlighting,
+)
 
 DATA = load_gp_cholesterol()
 

@@ -15,7 +15,9 @@ from helpers.plots import highlight_colours, plot_gp_lines, plot_shrinkage, spre
 
 DATA = load_gp_cholesterol()
 # Crowded on purpose: twelve parallel lines 0.01 mmol/L apart, whose names must still not overlap.
-LINES = pd.DataFrame({"intercept": np.arange(12) * 0.01 + 3, "slope": 0.05}, index=pd.Index(range(1, 13), name="doctor"))
+LINES = pd.DataFrame(
+    {"intercept": np.arange(12) * 0.01 + 3, "slope": 0.05}, index=pd.Index(range(1, 13), name="doctor")
+)
 
 
 def test_spread_labels_keeps_order_and_gap_and_moves_only_the_crowded():
@@ -45,12 +47,17 @@ def test_every_line_is_named_at_its_end_and_no_two_names_overlap():
     for k, end in ends.items():
         assert np.allclose(names[f"Dr {k}"].xy, (end, 3 + 0.01 * (k - 1) + 0.05 * end))  # the stroke starts at the end
     ax.figure.canvas.draw()
-    boxes = sorted((Text.get_window_extent(t) for t in names.values()), key=lambda box: box.y0)  # the name, not its stroke
+    boxes = sorted(
+        (Text.get_window_extent(t) for t in names.values()), key=lambda box: box.y0
+    )  # the name, not its stroke
     assert all(upper.y0 >= lower.y1 - 0.5 for lower, upper in zip(boxes, boxes[1:]))
     axes_box = ax.get_window_extent()
     assert all(axes_box.x0 <= box.x0 and box.x1 <= axes_box.x1 + 1 for box in boxes)  # inside the axes
     colours = highlight_colours([4, 9])
-    assert to_hex(ax.lines[3].get_color()) == colours[4].lower() and to_hex(names["Dr 9"].get_color()) == colours[9].lower()
+    assert (
+        to_hex(ax.lines[3].get_color()) == colours[4].lower()
+        and to_hex(names["Dr 9"].get_color()) == colours[9].lower()
+    )
     assert to_hex(ax.lines[0].get_color()) not in {c.lower() for c in colours.values()}
     with pytest.raises(ValueError, match="no GP"):
         plot_gp_lines(DATA, LINES, "t", highlight=[0])

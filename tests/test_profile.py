@@ -26,7 +26,8 @@ def fit(model: str, reml: bool = True):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' retries and its boundary rule of thumb
         return smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula=RE_FORMULAS[model]).fit(
-            reml=reml, method="lbfgs")
+            reml=reml, method="lbfgs"
+        )
 
 
 @pytest.mark.parametrize("model", ["ri", "rs"])
@@ -35,8 +36,9 @@ def test_reml_profile_intervals_are_rs(model):
     reference = REFERENCE["reml_profile"][model]
     assert list(ours.index) == list(reference)
     for name, (estimate, low, high) in reference.items():
-        np.testing.assert_allclose(ours.loc[name, ["ci_low", "ci_high"]].to_numpy(dtype=float), [low, high],
-                                   rtol=2e-5, err_msg=name)
+        np.testing.assert_allclose(
+            ours.loc[name, ["ci_low", "ci_high"]].to_numpy(dtype=float), [low, high], rtol=2e-5, err_msg=name
+        )
         # the estimate is the fit's: statsmodels stops a few parts in 1e4 short on the flat correlation
         np.testing.assert_allclose(ours.loc[name, "estimate"], estimate, rtol=1e-3, err_msg=name)
 
@@ -49,8 +51,9 @@ def test_ml_profile_intervals_are_lme4s_confint(model):
     ours = profile_intervals(fit(model, reml=False))
     for name, (low, high) in REFERENCE["confint_ml"][model].items():
         atol = 0.01 if name.startswith("cor") else 0
-        np.testing.assert_allclose(ours.loc[name, ["ci_low", "ci_high"]].to_numpy(dtype=float), [low, high],
-                                   rtol=1e-3, atol=atol, err_msg=name)
+        np.testing.assert_allclose(
+            ours.loc[name, ["ci_low", "ci_high"]].to_numpy(dtype=float), [low, high], rtol=1e-3, atol=atol, err_msg=name
+        )
 
 
 def test_intervals_are_not_wald_intervals():

@@ -33,8 +33,13 @@ def made_up_notebook(tmp_path, *codes):
 
 
 def test_checked_lines_are_recorded_and_the_rest_runs_as_written(tmp_path):
-    code, checks = script([(3, "```r\nm <- lm(chol ~ age, data = gp)\ncoef(m)  # python: fit.params\n```"),
-                           (5, "```r\nx <- 2  # python: two\n```")], tmp_path / "out.json")
+    code, checks = script(
+        [
+            (3, "```r\nm <- lm(chol ~ age, data = gp)\ncoef(m)  # python: fit.params\n```"),
+            (5, "```r\nx <- 2  # python: two\n```"),
+        ],
+        tmp_path / "out.json",
+    )
     assert [(c.cell, c.r, c.python) for c in checks] == [(3, "coef(m)", "fit.params"), (5, "x <- 2", "two")]
     assert "m <- lm(chol ~ age, data = gp)" in code and ".record(1, { coef(m) })" in code
     assert code.index("read.csv") < code.index("m <- lm")
@@ -44,8 +49,9 @@ def test_the_agreed_form_is_enforced():
     assert form_problems(block("1")) == []
     code = nbformat.v4.new_code_cell("1")
     assert "an in-r cell must be markdown" in form_problems(code)
-    assert "an in-r cell must hold a ```r block" in form_problems(nbformat.v4.new_markdown_cell(
-        "<details><summary>In R</summary>\n\nno code\n\n</details>"))
+    assert "an in-r cell must hold a ```r block" in form_problems(
+        nbformat.v4.new_markdown_cell("<details><summary>In R</summary>\n\nno code\n\n</details>")
+    )
 
 
 def test_values_compare_names_ignored_and_column_by_column():
@@ -59,8 +65,9 @@ def test_values_compare_names_ignored_and_column_by_column():
 
 @pytest.mark.needs_r
 def test_blocks_run_in_one_session_in_order(tmp_path):
-    path = made_up_notebook(tmp_path, "m <- lm(chol ~ age, data = gp)", "coef(m)[['age']]  # python: slope",
-                            "nrow(gp)  # python: n")
+    path = made_up_notebook(
+        tmp_path, "m <- lm(chol ~ age, data = gp)", "coef(m)[['age']]  # python: slope", "nrow(gp)  # python: n"
+    )
     (slope, r_slope), (n, r_n) = run(path, tmp_path)
     assert (slope.python, n.python) == ("slope", "n")
     assert r_n.tolist() == [441.0] and 0.05 < r_slope[0] < 0.052
@@ -81,6 +88,9 @@ def test_r_blocks_print_the_lectures_numbers(path, tmp_path):
     if not checks:
         return
     values = lecture_values(path.stem, *sorted({c.python for c, _ in checks}))
-    wrong = [f"cell {c.cell}: {c.r}  # python: {c.python}: {problem}" for c, r_value in checks
-             if (problem := same_numbers(r_value, values[c.python]))]
+    wrong = [
+        f"cell {c.cell}: {c.r}  # python: {c.python}: {problem}"
+        for c, r_value in checks
+        if (problem := same_numbers(r_value, values[c.python]))
+    ]
     assert not wrong, "\n".join(wrong)

@@ -59,9 +59,13 @@ def mixedlm(formula, data, group, re_formula=None, reml=True, **fit_kwargs):
 # ----------------------------------------------------------------------------- silent wrong numbers
 
 
-@pytest.mark.parametrize(("case", "data", "formula"), [
-    ("single_group", "sleepstudy_308", "Reaction ~ Days"),
-    ("confounded", "sleepstudy", "Reaction ~ Days + C(Subject)")])
+@pytest.mark.parametrize(
+    ("case", "data", "formula"),
+    [
+        ("single_group", "sleepstudy_308", "Reaction ~ Days"),
+        ("confounded", "sleepstudy", "Reaction ~ Days + C(Subject)"),
+    ],
+)
 def test_exact_rlrt_refuses_a_variance_it_cannot_test(r_run, r_numbers, case, data, formula):
     """R's exactRLRT finds nothing to test here (RLRT 0, p 1); we say why rather than give a p-value."""
     assert r_numbers["exact_rlrt"][case] == {"statistic": 0, "p_value": 1}
@@ -79,7 +83,9 @@ def test_predicted_effects_are_lme4s_conditional_modes(r_run, r_numbers, case, r
     for term, numbers in ref.items():
         ours = effects[effects["term"] == ("Intercept" if term == "(Intercept)" else term)]
         assert [str(g) for g in ours["group"]] == numbers["group"]
-        close(ours["estimate"], numbers["estimate"], ESTIMATE_RTOL, atol=ESTIMATE_RTOL * np.abs(numbers["estimate"]).max())
+        close(
+            ours["estimate"], numbers["estimate"], ESTIMATE_RTOL, atol=ESTIMATE_RTOL * np.abs(numbers["estimate"]).max()
+        )
         close(ours["cond_sd"], numbers["cond_sd"], ESTIMATE_RTOL)
 
 
@@ -107,8 +113,11 @@ def test_a_zero_variance_is_reported_as_lme4_reports_it(r_run, r_numbers):
     assert ref["singular"] and ref["sd"][0] == 0
     data = read(r_run, "dyestuff2")
     fit = mixedlm("Yield ~ 1", data, "Batch")
-    with pytest.warns(SingularFitWarning, match=r"boundary \(singular\) fit: the variance of the random "
-                                                r"\(Intercept\) is estimated as 0"):
+    with pytest.warns(
+        SingularFitWarning,
+        match=r"boundary \(singular\) fit: the variance of the random "
+        r"\(Intercept\) is estimated as 0",
+    ):
         report = nlme_summary(fit)
     check_fit(fit)
     assert_lmer_numbers(report, ref)
@@ -129,8 +138,11 @@ def test_a_correlation_of_minus_one_is_reported_as_lme4_reports_it(r_run, r_numb
     data = read(r_run, "igf")
     with pytest.warns(SingularFitWarning, match=r"perfectly correlated: age and \(Intercept\) \(-1\)"):
         assert_lmer_numbers(fit_lme(data, "conc ~ age", "~ age", "Lot"), ref)
-    with pytest.raises(LmeConvergenceError, match=r"boundary \(singular\) fit \(the random effects are perfectly "
-                                                  r"correlated.*fit_lme reaches it"):
+    with pytest.raises(
+        LmeConvergenceError,
+        match=r"boundary \(singular\) fit \(the random effects are perfectly "
+        r"correlated.*fit_lme reaches it",
+    ):
         check_fit(mixedlm("conc ~ age", data, "Lot", "~ age"))
 
 
@@ -156,8 +168,13 @@ def test_one_group_cannot_estimate_a_between_group_variance(r_run):
             call()
 
 
-@pytest.mark.parametrize(("case", "data", "fixed"), [("single_row", "sleepstudy_single_row", "Reaction ~ Days"),
-                                                     ("text_covariate", "orthodont", "distance ~ age + Sex")])
+@pytest.mark.parametrize(
+    ("case", "data", "fixed"),
+    [
+        ("single_row", "sleepstudy_single_row", "Reaction ~ Days"),
+        ("text_covariate", "orthodont", "distance ~ age + Sex"),
+    ],
+)
 def test_fit_lme_takes_groups_of_one_row_and_text_covariates(r_run, r_numbers, case, data, fixed):
     """As nlme::lme does: a subject with one observation, and Orthodont's Sex as text (R's term SexMale)."""
     ref = r_numbers[case]
@@ -182,9 +199,11 @@ def test_r_summary_prints_rs_text(r_run, r_numbers):
     sleep_308["noise"] = (np.arange(len(sleep_308)) + 1) % 3
     few_with_missing = read(r_run, "sleepstudy").head(7)
     few_with_missing.loc[2, "Reaction"] = np.nan
-    fits = {"pvalue_below_1e3": (smf.ols("Reaction ~ Days + noise", sleep_308), "sleep_308"),
-            "text_factor": (smf.ols("distance ~ age + Sex", read(r_run, "orthodont")), "orthodont"),
-            "few_with_missing": (smf.ols("Reaction ~ Days", few_with_missing), "few_with_missing")}
+    fits = {
+        "pvalue_below_1e3": (smf.ols("Reaction ~ Days + noise", sleep_308), "sleep_308"),
+        "text_factor": (smf.ols("distance ~ age + Sex", read(r_run, "orthodont")), "orthodont"),
+        "few_with_missing": (smf.ols("Reaction ~ Days", few_with_missing), "few_with_missing"),
+    }
     for name, (model, data_name) in fits.items():
         assert r_summary_text(model.fit(), data=data_name) == r_numbers["lm_printouts"][name] + "\n", name
 

@@ -34,8 +34,12 @@ FITS = {
     "varying_slope": ("chol ~ age:C(doctor)", DATA, "chol ~ age:as.factor(doctor)", "data_chol"),
     "few_df": ("chol ~ age", DATA.head(6).set_axis(range(1, 7)), None, "first_six"),  # R's row names 1..6
     "no_intercept": ("chol ~ age - 1", DATA, None, "data_chol"),
-    "long_call": ("chol ~ age + bmi + sex + agedoc + bmi:sex + age:bmi + sex:agedoc + age:agedoc", DATA, None,
-                  "data_chol"),
+    "long_call": (
+        "chol ~ age + bmi + sex + agedoc + bmi:sex + age:bmi + sex:agedoc + age:agedoc",
+        DATA,
+        None,
+        "data_chol",
+    ),
     "one_gp": ("chol ~ age + bmi + sex", DATA[DATA["doctor"] == 3], None, "dr3"),
 }
 HANDOUT_MODELS = ["pooled", "grouped", "varying_intercept", "varying_slope"]
@@ -95,15 +99,18 @@ def test_names_mapping_renames_terms():
 
 
 @pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.SingularMatrixWarning")
-@pytest.mark.parametrize("make, message", [
-    (lambda: smf.wls("chol ~ age", DATA, weights=DATA["age"]).fit(), "OLS fit"),
-    (lambda: smf.glm("chol ~ age", DATA).fit(), "OLS fit"),
-    (lambda: smf.ols("chol ~ age", DATA), "OLS fit"),  # the model, not fitted
-    (lambda: DATA, "OLS fit"),
-    (lambda: smf.ols("chol ~ age", DATA).fit(cov_type="HC3"), "cov_type='HC3'"),
-    (lambda: smf.ols("chol ~ age + I(2 * age)", DATA).fit(), "rank deficient"),
-    (lambda: sm.OLS(DATA["chol"], sm.add_constant(DATA["age"])).fit(), "pass the R formula"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: smf.wls("chol ~ age", DATA, weights=DATA["age"]).fit(), "OLS fit"),
+        (lambda: smf.glm("chol ~ age", DATA).fit(), "OLS fit"),
+        (lambda: smf.ols("chol ~ age", DATA), "OLS fit"),  # the model, not fitted
+        (lambda: DATA, "OLS fit"),
+        (lambda: smf.ols("chol ~ age", DATA).fit(cov_type="HC3"), "cov_type='HC3'"),
+        (lambda: smf.ols("chol ~ age + I(2 * age)", DATA).fit(), "rank deficient"),
+        (lambda: sm.OLS(DATA["chol"], sm.add_constant(DATA["age"])).fit(), "pass the R formula"),
+    ],
+)
 def test_bad_input_is_refused_with_a_clear_error(make, message):
     with pytest.raises((TypeError, ValueError), match=re.escape(message)):
         r_summary_text(make())

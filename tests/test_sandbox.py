@@ -171,8 +171,9 @@ print(json.dumps({{
     assert set(seen["root"]) == {p.split("/")[1] for p in keep} | {"dev", "etc", "proc", "run", "tmp"}
     assert set(seen["etc"]) == {p.split("/")[2] for p in keep if p.startswith("/etc/")} | {"passwd", "group"}
     repository = Path(sandbox.__file__).parent.parent
-    assert set(seen["repository"]) == {Path(p).relative_to(repository).parts[0] for p in keep
-                                       if Path(p).is_relative_to(repository)}
+    assert set(seen["repository"]) == {
+        Path(p).relative_to(repository).parts[0] for p in keep if Path(p).is_relative_to(repository)
+    }
     assert "grading" not in seen["repository"]
     assert seen["writable"] == ["/tmp", "/tmp/work"]
 
@@ -227,7 +228,8 @@ def test_interrupts_reach_the_kernel(folder, manager):
         time.sleep(2)
         run.loop.run_until_complete(km.interrupt_kernel())
         while (reply := run.loop.run_until_complete(run.kc.get_shell_msg(timeout=30)))["parent_header"].get(
-                "msg_id") != cell:
+            "msg_id"
+        ) != cell:
             pass
         assert reply["content"]["ename"] == "KeyboardInterrupt"
         assert run("print(6 * 7)").strip() == "42"
@@ -235,9 +237,11 @@ def test_interrupts_reach_the_kernel(folder, manager):
 
 def test_grading_kernels_ignore_convergence_warnings_only(folder):
     with kernel(UnsandboxedKernelManager(kernel_name="python3"), folder) as run:
-        said = run("import warnings\nfrom statsmodels.tools.sm_exceptions import ConvergenceWarning\n"
-                   "warnings.warn('convergence noise', ConvergenceWarning)\nwarnings.warn('other warning')\n"
-                   "print(sorted(n for n in dir() if 'grading' in n))")
+        said = run(
+            "import warnings\nfrom statsmodels.tools.sm_exceptions import ConvergenceWarning\n"
+            "warnings.warn('convergence noise', ConvergenceWarning)\nwarnings.warn('other warning')\n"
+            "print(sorted(n for n in dir() if 'grading' in n))"
+        )
     assert "convergence noise" not in said and "other warning" in said
     assert "[]" in said, "the startup file binds no name in the student's namespace"
 
@@ -268,8 +272,9 @@ def imports(name):
 print(json.dumps({"folder": sorted(os.listdir(".")), "helpers": imports("helpers"),
                   "planted": imports("planted_module"), "path": sys.path}))
 """)
-    assert seen["folder"] == ["data.csv", "helpers.py", "planted_module.py"], \
+    assert seen["folder"] == ["data.csv", "helpers.py", "planted_module.py"], (
         "no notebook, no symbolic link, nothing reached through a link"
+    )
     assert seen["helpers"] == helpers.__file__
     assert seen["planted"] == "ModuleNotFoundError", "the working folder is not on sys.path (PYTHONSAFEPATH)"
     assert "" not in seen["path"] and "/tmp/work" not in seen["path"]
@@ -294,7 +299,8 @@ def test_output_outside_jupyter_and_large_files_are_capped(folder, capfd):
     kernel must not reach it, and a file may not grow past the file size limit."""
     km = sandboxed(output_kb=64, file_size_mb=8)
     with kernel(km, folder) as run:
-        said = run("""
+        said = run(
+            """
 import os, sys
 chunk = b"x" * 2**20
 for fd in (sys.stdout._original_stdstream_copy, sys.stderr._original_stdstream_copy):
@@ -307,7 +313,9 @@ try:
 except OSError as e:
     print(type(e).__name__, e.strerror)
 print(os.path.getsize("big"))
-""", timeout=600)
+""",
+            timeout=600,
+        )
     log = capfd.readouterr()
     assert len(log.out) + len(log.err) < 80 * 1024, "at most the output cap, and the note that it was reached"
     assert "kernel output beyond 64 KiB dropped" in log.err
@@ -344,11 +352,14 @@ def test_cpu_time_wall_clock_and_leftovers(folder):
     km = sandboxed(cpu_seconds=2, wall_seconds=60)
     with kernel(km, folder) as run:
         slot = km.slot.number
-        run("import os, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
-            "if os.fork() == 0:\n    os.setsid()\n    import time; time.sleep(600)")
+        run(
+            "import os, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+            "if os.fork() == 0:\n    os.setsid()\n    import time; time.sleep(600)"
+        )
         time.sleep(4)
-        spinning = run("import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'while True: pass'])"
-                       ".returncode)")
+        spinning = run(
+            "import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'while True: pass']).returncode)"
+        )
     assert spinning.strip() == "-24", "SIGXCPU: killed after its CPU seconds"
     for _ in range(100):
         if not sandbox.processes_of(uid_of(slot)):
@@ -368,20 +379,26 @@ def test_a_fork_bomb_leaves_nothing_that_hurts_the_next_kernel_of_its_slot(folde
     bomb = sandboxed(processes=64)
     with kernel(bomb, folder) as run:
         slot = bomb.slot.number
-        said = run("import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
-                   "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)")
+        said = run(
+            "import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
+            "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)"
+        )
         assert 0 < int(said) < 64, "pids.max / RLIMIT_NPROC stopped it"
     # What a bomb leaves while it dies, made certain: processes of the slot's user holding its whole quota.
     uid, gid = uid_of(slot), pwd.getpwnam(sandbox.user_name(slot)).pw_gid
-    left = [subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "600"])
-            for _ in range(64)]
+    left = [
+        subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "600"])
+        for _ in range(64)
+    ]
     reapers = [threading.Thread(target=p.wait) for p in left]  # as a dying sandbox's first process reaps
     for reaper in reapers:
         reaper.start()
     honest = SandboxedKernelManager(kernel_name="python3", limits=SandboxLimits(processes=64), slot_number=slot)
     with kernel(honest, folder) as run:
-        said = run("import subprocess, threading\nthreads = [threading.Thread(target=lambda: None) for _ in "
-                   "range(16)]\nfor t in threads: t.start()\nprint(subprocess.run(['true']).returncode)")
+        said = run(
+            "import subprocess, threading\nthreads = [threading.Thread(target=lambda: None) for _ in "
+            "range(16)]\nfor t in threads: t.start()\nprint(subprocess.run(['true']).returncode)"
+        )
     assert said.strip() == "0", said
     for reaper in reapers:
         reaper.join()
@@ -394,14 +411,21 @@ def test_memory_ceiling_holds_for_the_whole_sandbox(folder):
     km = sandboxed(memory_mb=1536)
     with kernel(km, folder) as run:
         hog = run("x = bytearray(2 * 2**30)")
-        said = run.json("""
+        said = run.json(
+            """
 import json, subprocess, sys
 code = "import time; x = bytearray(b'1') * (500 * 2**20); print('full', flush=True); time.sleep(20)"
 hogs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(5)]
 print(json.dumps([h.wait() for h in hogs]))
-""", timeout=300)
-        peak = max(int((folder_ / name).read_text()) for folder_ in km.slot.cgroups
-                   for name in ("memory.max_usage_in_bytes", "memory.peak") if (folder_ / name).exists())
+""",
+            timeout=300,
+        )
+        peak = max(
+            int((folder_ / name).read_text())
+            for folder_ in km.slot.cgroups
+            for name in ("memory.max_usage_in_bytes", "memory.peak")
+            if (folder_ / name).exists()
+        )
     assert "MemoryError" in hog
     assert -9 in said, "the out-of-memory killer of the cgroup ended at least one"
     assert peak <= 1536 * MiB
@@ -417,8 +441,11 @@ def test_a_custom_memory_setting_reaches_the_kernel(folder):
             limit = run.json("import json, resource; print(json.dumps(resource.getrlimit(resource.RLIMIT_AS)))")
             if manager is SandboxedKernelManager:
                 (cgroup,) = [f for f, names in km.slot.cgroups.items() if "memory" in names]
-                ceiling = next(int((cgroup / n).read_text()) for n in ("memory.limit_in_bytes", "memory.max")
-                               if (cgroup / n).exists())
+                ceiling = next(
+                    int((cgroup / n).read_text())
+                    for n in ("memory.limit_in_bytes", "memory.max")
+                    if (cgroup / n).exists()
+                )
                 assert ceiling == 8192 * MiB
         assert limit == [8192 * MiB, 8192 * MiB], manager.__name__
 
@@ -446,8 +473,9 @@ def as_unprivileged_user(argv: list[str], files: dict[str, Path], cwd: Path, kee
         python = command.index(sys.executable)  # the sandbox's first process, started by unshare
         command[python:python] = [sys.executable, "-c", LOOPBACK_UP_THEN]
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        return subprocess.run(command, cwd=cwd, env=sandbox.launch_env(spec, env), capture_output=True, text=True,
-                              timeout=900)
+        return subprocess.run(
+            command, cwd=cwd, env=sandbox.launch_env(spec, env), capture_output=True, text=True, timeout=900
+        )
     finally:
         slot.release()
 
@@ -465,9 +493,17 @@ def test_grading_without_the_sandbox_works_for_a_user_without_root(tmp_path):
     nbformat.write(fx.with_solutions(release, source), submitted)
     files = {f"course/{p.relative_to(course)}": p for p in course.rglob("*") if p.is_file()}
     grading = Path(sandbox.__file__).parent
-    run = as_unprivileged_user(["sh", "-c", f"{' '.join(GRADE)} {A} --course /tmp/work/course --no-sandbox "
-                                f"--workers 1 && cat /tmp/work/course/grades.csv"],
-                               files, tmp_path, keep=[str(grading)])
+    run = as_unprivileged_user(
+        [
+            "sh",
+            "-c",
+            f"{' '.join(GRADE)} {A} --course /tmp/work/course --no-sandbox "
+            f"--workers 1 && cat /tmp/work/course/grades.csv",
+        ],
+        files,
+        tmp_path,
+        keep=[str(grading)],
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     (row,) = [r for r in csv.DictReader(run.stderr.splitlines()[-2:]) if r["student_id"] == "me"]
     assert float(row["raw_score"]) == sum(fx.auto_points(source).values())
@@ -488,8 +524,9 @@ def test_make_grades_memory_setting_reaches_the_kernel(tmp_path):
     nbformat.write(nb, course / "submitted" / "me" / A / f"{A}.ipynb")
     with open(course / "nbgrader_config.py", "a") as config:
         config.write("\nc.SandboxLimits.memory_mb = 8192\n")
-    run = subprocess.run([*GRADE, A, "--course", str(course), "--workers", "1"], capture_output=True, text=True,
-                         timeout=900)
+    run = subprocess.run(
+        [*GRADE, A, "--course", str(course), "--workers", "1"], capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     graded = read_nb(course / "autograded" / "me" / A / f"{A}.ipynb")
     said = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
@@ -517,10 +554,16 @@ def fake_proc(tmp_path: Path, cgroup: str, mounts: list[str]) -> Path:
 
 def test_cgroup_v1_folders_nest_under_the_graders_own(tmp_path):
     fs = tmp_path / "cgroup"
-    proc = fake_proc(tmp_path, "4:memory:/outer/job\n8:pids:/\n2:cpu,cpuacct:/\n0::/\n",
-                     [f"/ {fs}/memory rw - cgroup cgroup rw,memory", f"/ {fs}/pids rw - cgroup cgroup rw,pids",
-                      f"/ {fs}/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
-                      f"/ {fs}/unified rw - cgroup2 cgroup2 rw"])
+    proc = fake_proc(
+        tmp_path,
+        "4:memory:/outer/job\n8:pids:/\n2:cpu,cpuacct:/\n0::/\n",
+        [
+            f"/ {fs}/memory rw - cgroup cgroup rw,memory",
+            f"/ {fs}/pids rw - cgroup cgroup rw,pids",
+            f"/ {fs}/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
+            f"/ {fs}/unified rw - cgroup2 cgroup2 rw",
+        ],
+    )
     assert sandbox.cgroup_bases(proc=proc) == {fs / "memory" / "outer" / "job": ["memory"], fs / "pids": ["pids"]}
 
 

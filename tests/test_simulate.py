@@ -29,8 +29,9 @@ def test_shape_sizes_and_school_level_columns():
 
 
 def test_large_sample_recovers_the_generating_parameters():
-    s = simulate_schools(n_schools=300, pupils_per_school=40, seed=3, slope=1.5, funding_effect=2.0,
-                         school_sd=4.0, residual_sd=6.0)
+    s = simulate_schools(
+        n_schools=300, pupils_per_school=40, seed=3, slope=1.5, funding_effect=2.0, school_sd=4.0, residual_sd=6.0
+    )
     fit = fit_lme(s.data, "score ~ hours + funding", "~ 1", "school")
     est = fit.fixed["estimate"]
     se = fit.fixed["std_error"]
@@ -41,8 +42,13 @@ def test_large_sample_recovers_the_generating_parameters():
     assert icc(fit) == pytest.approx(s.icc, abs=0.05)
     # the realised effects are the ones in the data: removing them leaves pure noise
     u0 = s.schools.set_index("school")["u0"]
-    resid = s.data["score"] - 60 - u0.loc[s.data["school"]].to_numpy() - 1.5 * (s.data["hours"] - 6) \
+    resid = (
+        s.data["score"]
+        - 60
+        - u0.loc[s.data["school"]].to_numpy()
+        - 1.5 * (s.data["hours"] - 6)
         - 2.0 * s.data["funding"]
+    )
     assert resid.std() == pytest.approx(6.0, rel=0.05)
 
 
@@ -56,22 +62,25 @@ def test_slope_variation_and_confounding_have_their_effect():
     assert abs(np.corrcoef(none.schools["u0"], none.schools["hours_mean"])[0, 1]) < 0.15
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    (dict(), TypeError, "seed"),
-    (dict(seed=-1), ValueError, "seed"),
-    (dict(seed=1.5), TypeError, "seed"),
-    (dict(seed=1, n_schools=1), ValueError, "n_schools"),
-    (dict(seed=1, pupils_per_school=1), ValueError, "pupils_per_school"),
-    (dict(seed=1, n_schools=3, pupils_per_school=[4, 4]), ValueError, "3"),
-    (dict(seed=1, n_schools=2, pupils_per_school=[4, 2.5]), TypeError, "pupils_per_school[1]"),
-    (dict(seed=1, pupils_per_school="25"), TypeError, "pupils_per_school"),
-    (dict(seed=1, school_sd=-1), ValueError, "school_sd"),
-    (dict(seed=1, residual_sd=0), ValueError, "residual_sd"),
-    (dict(seed=1, slope=float("nan")), ValueError, "slope"),
-    (dict(seed=1, slope="2"), TypeError, "slope"),
-    (dict(seed=1, effect_corr=1.0), ValueError, "effect_corr"),
-    (dict(seed=1, confounding=0.5, hours_between_sd=0), ValueError, "confounding"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        (dict(), TypeError, "seed"),
+        (dict(seed=-1), ValueError, "seed"),
+        (dict(seed=1.5), TypeError, "seed"),
+        (dict(seed=1, n_schools=1), ValueError, "n_schools"),
+        (dict(seed=1, pupils_per_school=1), ValueError, "pupils_per_school"),
+        (dict(seed=1, n_schools=3, pupils_per_school=[4, 4]), ValueError, "3"),
+        (dict(seed=1, n_schools=2, pupils_per_school=[4, 2.5]), TypeError, "pupils_per_school[1]"),
+        (dict(seed=1, pupils_per_school="25"), TypeError, "pupils_per_school"),
+        (dict(seed=1, school_sd=-1), ValueError, "school_sd"),
+        (dict(seed=1, residual_sd=0), ValueError, "residual_sd"),
+        (dict(seed=1, slope=float("nan")), ValueError, "slope"),
+        (dict(seed=1, slope="2"), TypeError, "slope"),
+        (dict(seed=1, effect_corr=1.0), ValueError, "effect_corr"),
+        (dict(seed=1, confounding=0.5, hours_between_sd=0), ValueError, "confounding"),
+    ],
+)
 def test_bad_input_is_refused_with_a_message_naming_it(kwargs, error, words):
     with pytest.raises(error, match=re.escape(words)):
         simulate_schools(**kwargs)
@@ -90,14 +99,17 @@ def test_clustered_binary_is_reproducible_and_recovers_its_conditional_odds_rati
     assert sample.clinics["u0"].std() == pytest.approx(1.2, rel=0.15)
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    (dict(seed=1, n_clinics=1), ValueError, "n_clinics"),
-    (dict(seed=1, n_clinics=2, patients_per_clinic=[4, 2.5]), TypeError, "patients_per_clinic[1]"),
-    (dict(seed=1, odds_ratio=0), ValueError, "odds_ratio"),
-    (dict(seed=1, clinic_sd=-1), ValueError, "clinic_sd"),
-    (dict(seed=1, treated_share=1), ValueError, "treated_share"),
-    (dict(seed=1, intercept=float("inf")), ValueError, "intercept"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        (dict(seed=1, n_clinics=1), ValueError, "n_clinics"),
+        (dict(seed=1, n_clinics=2, patients_per_clinic=[4, 2.5]), TypeError, "patients_per_clinic[1]"),
+        (dict(seed=1, odds_ratio=0), ValueError, "odds_ratio"),
+        (dict(seed=1, clinic_sd=-1), ValueError, "clinic_sd"),
+        (dict(seed=1, treated_share=1), ValueError, "treated_share"),
+        (dict(seed=1, intercept=float("inf")), ValueError, "intercept"),
+    ],
+)
 def test_clustered_binary_refuses_bad_input_naming_it(kwargs, error, words):
     with pytest.raises(error, match=re.escape(words)):
         simulate_clustered_binary(**kwargs)

@@ -18,8 +18,13 @@ import statsmodels.formula.api as smf
 
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.mixed import SingularFitWarning
-from helpers.smallsample import (SmallSampleError, covariance_parameters, kenward_roger, kenward_roger_vcov,
-                                 satterthwaite)
+from helpers.smallsample import (
+    SmallSampleError,
+    covariance_parameters,
+    kenward_roger,
+    kenward_roger_vcov,
+    satterthwaite,
+)
 from tests.rscript import assert_same_numbers, rerun
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -45,8 +50,13 @@ def fit(spec: dict, data: pd.DataFrame | None = None, **fit_args):
     the GP's age, whose slope variance is 1e-3 of the intercept's; Powell reaches it."""
     data = DATASETS[spec["data"]] if data is None else data
     data = data.assign(**{f"{c}_c": data[c] - data[c].mean() for c in spec["centre"]})
-    model = smf.mixedlm(spec["fixed"], data, groups=spec["group"], re_formula=spec["random"],
-                        vc_formula={v: f"0 + C({v})" for v in spec["nested"]} or None)
+    model = smf.mixedlm(
+        spec["fixed"],
+        data,
+        groups=spec["group"],
+        re_formula=spec["random"],
+        vc_formula={v: f"0 + C({v})" for v in spec["nested"]} or None,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return model.fit(reml=True, **({"method": ["lbfgs", "powell"]} | fit_args))
@@ -79,7 +89,8 @@ MODELS = list(REFERENCE["models"])
 def test_reference_was_made_from_the_current_data(dataset):
     meta = REFERENCE["data"][dataset]
     assert sha256_of(REFERENCE_DIR.parent.parent / meta["path"]) == meta["sha256"], (
-        f"{meta['path']} changed since the reference was made: rerun Rscript {SCRIPT.relative_to(Path.cwd())}")
+        f"{meta['path']} changed since the reference was made: rerun Rscript {SCRIPT.relative_to(Path.cwd())}"
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)

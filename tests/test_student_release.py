@@ -58,8 +58,9 @@ def texts_inside(archive: Path) -> dict[str, str]:
             data = zipped.read(name)
             if name.endswith(".whl"):
                 with zipfile.ZipFile(io.BytesIO(data)) as wheel:
-                    texts |= {f"{name}/{inner}": wheel.read(inner).decode("utf-8", "replace")
-                              for inner in wheel.namelist()}
+                    texts |= {
+                        f"{name}/{inner}": wheel.read(inner).decode("utf-8", "replace") for inner in wheel.namelist()
+                    }
             else:
                 texts[name] = data.decode("utf-8", "replace")
     return texts
@@ -67,10 +68,12 @@ def texts_inside(archive: Path) -> dict[str, str]:
 
 def test_the_archive_holds_the_lectures_the_released_assignments_and_the_wheel(built):
     wheel, archive, folder = built
-    assert sorted(p.name for p in (folder / "notebooks").glob("*.ipynb")) == \
-        sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert sorted(p.relative_to(folder / "assignments") for p in (folder / "assignments").glob("*/*.ipynb")) == \
-        sorted(p.relative_to(ROOT / "grading" / "course" / "source") for p in SOURCES)
+    assert sorted(p.name for p in (folder / "notebooks").glob("*.ipynb")) == sorted(
+        p.name for p in (ROOT / "notebooks").glob("*.ipynb")
+    )
+    assert sorted(p.relative_to(folder / "assignments") for p in (folder / "assignments").glob("*/*.ipynb")) == sorted(
+        p.relative_to(ROOT / "grading" / "course" / "source") for p in SOURCES
+    )
     assert (folder / wheel.name).read_bytes() == wheel.read_bytes()
     assert (folder / "constraints.txt").read_text() == (ROOT / "requirements.txt").read_text()
     for name in ("README.md", "LICENSE", "LICENSE-CONTENT"):
@@ -86,8 +89,11 @@ def test_the_wheel_is_helpers_with_the_data_and_nothing_of_grading(built):
     assert packages == {"helpers"}
     for data in student_build.DATA_FILES:
         assert f"helpers/datasets/{data}" in names
-    required = {re.match(r"Requires-Dist: ([A-Za-z0-9_.\-]+)", line).group(1).lower()
-                for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
+    required = {
+        re.match(r"Requires-Dist: ([A-Za-z0-9_.\-]+)", line).group(1).lower()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    }
     assert {"jupyterlab", "statsmodels", "seaborn"} <= required
     assert required.isdisjoint(NOT_FOR_STUDENTS), required
 
@@ -100,14 +106,16 @@ def test_no_solution_or_hidden_test_is_inside(built):
     assert len(secret) > 20, "the sources' solutions should have been found"  # the check would pass vacuously
     # the lectures and helpers may share a line of code with a solution; the assignments may not
     released = {name: text for name, text in texts.items() if "/assignments/" in name}
-    leaked = {f"{line!r} ({secret[line]}) in {name}" for name, text in released.items() for line in secret
-              if line in text}
+    leaked = {
+        f"{line!r} ({secret[line]}) in {name}" for name, text in released.items() for line in secret if line in text
+    }
     assert not leaked, "\n".join(sorted(leaked))
 
 
 def test_the_build_refuses_a_release_that_gives_answers_away(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nassert x == 1\n"
-                                                                    "### END HIDDEN TESTS")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nassert x == 1\n### END HIDDEN TESTS")]
+    )
     (tmp_path / "a").mkdir()
     nbformat.write(nb, tmp_path / "a" / "a.ipynb")
     with pytest.raises(SystemExit, match="BEGIN HIDDEN TESTS"):
@@ -119,26 +127,59 @@ def test_a_fresh_environment_installs_it_and_runs_the_first_lecture(built, tmp_p
     env_dir = tmp_path / "venv"
     python, env = fresh_venv(env_dir)
     # what grading/student/README.md tells a student to run, in the unpacked folder
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", "constraints.txt",
-                              "--find-links", ".", student_build.NAME], cwd=folder, env=env,
-                             capture_output=True, text=True, timeout=1800)
+    install = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-c",
+            "constraints.txt",
+            "--find-links",
+            ".",
+            student_build.NAME,
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert install.returncode == 0, install.stderr[-4000:]
     check_students_environment(python, env)
 
-    loaded = subprocess.run([str(python), "-c", "import helpers.data as d; print(d.DATASETS_DIR); "
-                             "print(len(d.load_gp_cholesterol()))"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True)
+    loaded = subprocess.run(
+        [str(python), "-c", "import helpers.data as d; print(d.DATASETS_DIR); print(len(d.load_gp_cholesterol()))"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     where, rows = loaded.stdout.split()
     assert Path(where).is_relative_to(env_dir) and rows == "441", loaded.stdout + loaded.stderr
 
-    run = subprocess.run([str(python), "-c", "import sys, nbformat, nbclient; "
-                          "nb = nbformat.read(sys.argv[1], as_version=4); "
-                          "nbclient.NotebookClient(nb, timeout=900, kernel_name='python3', "
-                          "resources={'metadata': {'path': 'notebooks'}}).execute(); "
-                          "nbformat.write(nb, sys.argv[2])", FIRST_LECTURE, str(tmp_path / "ran.ipynb")],
-                         cwd=folder, env=env, capture_output=True, text=True, timeout=1800)
+    run = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import sys, nbformat, nbclient; "
+            "nb = nbformat.read(sys.argv[1], as_version=4); "
+            "nbclient.NotebookClient(nb, timeout=900, kernel_name='python3', "
+            "resources={'metadata': {'path': 'notebooks'}}).execute(); "
+            "nbformat.write(nb, sys.argv[2])",
+            FIRST_LECTURE,
+            str(tmp_path / "ran.ipynb"),
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     ran = nbformat.read(tmp_path / "ran.ipynb", as_version=4)
     stored = nbformat.read(ROOT / FIRST_LECTURE, as_version=4)
-    assert [len(c.outputs) for c in ran.cells if c.cell_type == "code"] == \
-        [len(c.outputs) for c in stored.cells if c.cell_type == "code"]
+    assert [len(c.outputs) for c in ran.cells if c.cell_type == "code"] == [
+        len(c.outputs) for c in stored.cells if c.cell_type == "code"
+    ]

@@ -32,7 +32,8 @@ ESTIMATE_RTOL, OTHER_RTOL = 1e-5, 1e-4
 BSE_RTOL = 5e-3
 
 PUPILS = pd.read_csv(REFERENCE_DIR / "three_level.csv").assign(
-    hours_c=lambda d: d["hours"] - d["hours"].mean(), experience_c=lambda d: d["experience"] - d["experience"].mean())
+    hours_c=lambda d: d["hours"] - d["hours"].mean(), experience_c=lambda d: d["experience"] - d["experience"].mean()
+)
 FIXED = "score ~ hours_c + experience_c"
 
 
@@ -163,8 +164,10 @@ def test_true_variances_and_iccs():
 @pytest.mark.slow
 def test_a_large_sample_recovers_each_levels_variance():
     s = simulate_three_level(n_schools=150, seed=11, school_sd=4.0, class_sd=3.0, residual_sd=8.0)
-    data = s.data.assign(hours_c=lambda d: d["hours"] - d["hours"].mean(),
-                         experience_c=lambda d: d["experience"] - d["experience"].mean())
+    data = s.data.assign(
+        hours_c=lambda d: d["hours"] - d["hours"].mean(),
+        experience_c=lambda d: d["experience"] - d["experience"].mean(),
+    )
     result = fit_statsmodels("three_level", data)
     assert result.cov_re.iloc[0, 0] == pytest.approx(16, rel=0.3)
     assert result.vcomp[0] == pytest.approx(9, rel=0.3)
@@ -172,15 +175,18 @@ def test_a_large_sample_recovers_each_levels_variance():
     assert result.fe_params["experience_c"] == pytest.approx(0.3, abs=4 * result.bse_fe["experience_c"])
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    ({"seed": None}, TypeError, "seed"),
-    ({"seed": 1, "n_schools": 1}, ValueError, "n_schools"),
-    ({"seed": 1, "classes_per_school": (3, 2)}, ValueError, r"classes_per_school\[1\]"),
-    ({"seed": 1, "pupils_per_class": [2, 5]}, TypeError, "tuple"),
-    ({"seed": 1, "class_sd": -1.0}, ValueError, "class_sd"),
-    ({"seed": 1, "residual_sd": 0.0}, ValueError, "residual_sd"),
-    ({"seed": 1, "slope": float("nan")}, ValueError, "slope"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"seed": None}, TypeError, "seed"),
+        ({"seed": 1, "n_schools": 1}, ValueError, "n_schools"),
+        ({"seed": 1, "classes_per_school": (3, 2)}, ValueError, r"classes_per_school\[1\]"),
+        ({"seed": 1, "pupils_per_class": [2, 5]}, TypeError, "tuple"),
+        ({"seed": 1, "class_sd": -1.0}, ValueError, "class_sd"),
+        ({"seed": 1, "residual_sd": 0.0}, ValueError, "residual_sd"),
+        ({"seed": 1, "slope": float("nan")}, ValueError, "slope"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, error, message):
     with pytest.raises(error, match=message):
         simulate_three_level(**kwargs)
@@ -197,8 +203,9 @@ def test_profile_intervals_are_lme4s_and_a_direct_reml_profiles(tmp_path):
     """ML: lme4's confint(method = "profile"); REML (what lecture 10 prints): the REML likelihood written out
     in R from V school by school and profiled there, for the three SDs and the two ICCs."""
     out = tmp_path / "profile.json"
-    run = subprocess.run(["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True,
-                         text=True, timeout=1800)
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True, text=True, timeout=1800
+    )
     assert run.returncode == 0, run.stderr
     r = json.loads(out.read_text())
     three = smf.mixedlm(FIXED, PUPILS, groups="school", re_formula="1", vc_formula={"classroom": "0 + C(classroom)"})

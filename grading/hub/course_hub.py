@@ -46,15 +46,19 @@ class Settings:
     COURSE_HUB_PREFIX     put before every account name ("" : instructor, student1, ...)
     COURSE_HUB_STUDENTS   how many student accounts: 3
     """
+
     state: Path = field(default_factory=lambda: Path(os.environ.get("COURSE_HUB_STATE", REPO / "_build" / "hub")))
     ip: str = field(default_factory=lambda: os.environ.get("COURSE_HUB_IP", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("COURSE_HUB_PORT", "8000")))
-    exchange: Path = field(default_factory=lambda: Path(os.environ.get("COURSE_HUB_EXCHANGE",
-                                                                        "/srv/nbgrader/exchange")))
-    course_template: Path = field(default_factory=lambda: Path(os.environ.get("COURSE_HUB_COURSE",
-                                                                               REPO / "grading" / "course")))
-    install: Path = field(default_factory=lambda: Path(os.environ.get("COURSE_HUB_INSTALL",
-                                                                       "/opt/random-effects-course")))
+    exchange: Path = field(
+        default_factory=lambda: Path(os.environ.get("COURSE_HUB_EXCHANGE", "/srv/nbgrader/exchange"))
+    )
+    course_template: Path = field(
+        default_factory=lambda: Path(os.environ.get("COURSE_HUB_COURSE", REPO / "grading" / "course"))
+    )
+    install: Path = field(
+        default_factory=lambda: Path(os.environ.get("COURSE_HUB_INSTALL", "/opt/random-effects-course"))
+    )
     prefix: str = field(default_factory=lambda: os.environ.get("COURSE_HUB_PREFIX", ""))
     student_count: int = field(default_factory=lambda: int(os.environ.get("COURSE_HUB_STUDENTS", "3")))
 
@@ -120,8 +124,15 @@ def gitignored(course: Path):
     """shutil.copytree's ignore function for what the course's .gitignore keeps out of git (students' work,
     grades, logs): a new course root starts without any of it."""
     ignore_file = course / ".gitignore"
-    patterns = [line.strip().rstrip("/") for line in ignore_file.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if ignore_file.is_file() else []
+    patterns = (
+        [
+            line.strip().rstrip("/")
+            for line in ignore_file.read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        if ignore_file.is_file()
+        else []
+    )
     patterns += ["__pycache__", ".ipynb_checkpoints"]
 
     def ignore(_folder, names):
@@ -162,14 +173,19 @@ def trial_passwords(settings: Settings) -> dict[str, str]:
 
 def check_reachable(user: str) -> None:
     """The servers run as the accounts, from this folder's environment: each must be able to use it."""
-    probe = subprocess.run(["runuser", "-u", user, "--",
-                            str(VENV_BIN / "python"), "-c", "import helpers, nbgrader, jupyterhub"],
-                           capture_output=True, text=True, cwd="/")
+    probe = subprocess.run(
+        ["runuser", "-u", user, "--", str(VENV_BIN / "python"), "-c", "import helpers, nbgrader, jupyterhub"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
     if probe.returncode != 0:
-        sys.exit(f"make hub: account {user} cannot use the course environment {VENV_BIN.parent}:\n"
-                 f"{probe.stderr.strip()[-800:]}\nEvery account runs its server from there, so the environment "
-                 f"and every folder above it must be readable by all, and made by an interpreter they may run "
-                 f"(HUB_PYTHON); `make hub` (not `make hub-serve`) installs the course where they can read it.")
+        sys.exit(
+            f"make hub: account {user} cannot use the course environment {VENV_BIN.parent}:\n"
+            f"{probe.stderr.strip()[-800:]}\nEvery account runs its server from there, so the environment "
+            f"and every folder above it must be readable by all, and made by an interpreter they may run "
+            f"(HUB_PYTHON); `make hub` (not `make hub-serve`) installs the course where they can read it."
+        )
 
 
 def prepare(settings: Settings) -> dict[str, str]:
@@ -182,8 +198,9 @@ def prepare(settings: Settings) -> dict[str, str]:
     for user in [settings.grader, *settings.people]:
         ensure_account(user)
     ensure_exchange(settings.exchange)
-    if not copy_once(settings.course_template, settings.course_root, settings.grader,
-                     ignore=gitignored(settings.course_template)):
+    if not copy_once(
+        settings.course_template, settings.course_root, settings.grader, ignore=gitignored(settings.course_template)
+    ):
         print(f"Keeping the grader's course root as it is: {settings.course_root}")
     for user in settings.people:
         copy_once(LECTURES, settings.home(user) / "lectures", user, ignore=gitignored(LECTURES))

@@ -44,9 +44,23 @@ def repository_files(repo: Path, leave_out: Path) -> list[str]:
     .gitignore applied below its folder."""
     if (repo / ".git").exists() and shutil.which("git"):
         # safe.directory: root lists the files of a clone that another account may own
-        listing = subprocess.run(["git", "-c", f"safe.directory={repo}", "-C", str(repo), "ls-files", "-z",
-                                  "--cached", "--others", "--exclude-standard"],
-                                 capture_output=True, text=True, check=True).stdout
+        listing = subprocess.run(
+            [
+                "git",
+                "-c",
+                f"safe.directory={repo}",
+                "-C",
+                str(repo),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         found = [name for name in listing.split("\0") if name and (repo / name).is_file()]
     else:
         found = walked_files(repo)
@@ -104,8 +118,20 @@ def git_history(repo: Path) -> Path | None:
         return repo / ".git"
     if not (repo / ".git").exists() or not shutil.which("git"):
         return None
-    common = subprocess.run(["git", "-c", f"safe.directory={repo}", "-C", str(repo), "rev-parse",
-                             "--path-format=absolute", "--git-common-dir"], capture_output=True, text=True)
+    common = subprocess.run(
+        [
+            "git",
+            "-c",
+            f"safe.directory={repo}",
+            "-C",
+            str(repo),
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-common-dir",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return Path(common.stdout.strip()) if common.returncode == 0 else None
 
 
@@ -137,8 +163,10 @@ def claim(place: Path) -> int:
     os.chmod(place, 0o755)
     why = unreadable(place, [])
     if why:
-        sys.exit(f"make hub: the install place COURSE_HUB_INSTALL={place} is no better: {why}. Choose a folder "
-                 "that every account may enter (under /opt or /srv).")
+        sys.exit(
+            f"make hub: the install place COURSE_HUB_INSTALL={place} is no better: {why}. Choose a folder "
+            "that every account may enter (under /opt or /srv)."
+        )
     lock = os.open(place / LOCK, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -155,8 +183,10 @@ def install(repo: Path, files: list[str], place: Path) -> tuple[int, int, int]:
     manifest = place / MANIFEST
     before = set(manifest.read_text().splitlines()) if manifest.is_file() else set()
     if not before and set(os.listdir(place)) - {LOCK}:
-        sys.exit(f"make hub: {place} holds files that are not an install of the course's; empty it or set "
-                 "another COURSE_HUB_INSTALL")
+        sys.exit(
+            f"make hub: {place} holds files that are not an install of the course's; empty it or set "
+            "another COURSE_HUB_INSTALL"
+        )
     added = changed = 0
     for name in files:
         source, target = repo / name, place / name
@@ -187,8 +217,10 @@ def main() -> None:
     os.umask(0o022)  # what make builds for the servers (their environment, the proxy) must be readable by all
     files = repository_files(REPO, leave_out=settings.course_template)
     for folder in keep_solutions_private(solution_folders(REPO, settings.course_template)):
-        print(f"make hub: every account could reach {folder}, which holds the solutions; now only its owner may "
-              f"enter it (the students' servers need nothing of it; `chmod o+rx {folder}` would undo this)")
+        print(
+            f"make hub: every account could reach {folder}, which holds the solutions; now only its owner may "
+            f"enter it (the students' servers need nothing of it; `chmod o+rx {folder}` would undo this)"
+        )
     why = unreadable(REPO, files)
     if why is None:
         place = REPO

@@ -57,8 +57,7 @@ COMMON_ENVIRONMENT = {"PATH": PATH, "COURSE_HUB_EXCHANGE": str(settings.exchange
 
 c.Spawner.cmd = [str(VENV_BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
-c.Spawner.environment = {**COMMON_ENVIRONMENT,
-                         "JUPYTER_CONFIG_PATH": f"{HERE / 'jupyter'}:{HERE / 'jupyter-people'}"}
+c.Spawner.environment = {**COMMON_ENVIRONMENT, "JUPYTER_CONFIG_PATH": f"{HERE / 'jupyter'}:{HERE / 'jupyter-people'}"}
 c.Spawner.start_timeout = 180  # s: a busy server can be slow to import JupyterLab's extensions
 c.Spawner.http_timeout = 180
 
@@ -66,20 +65,30 @@ c.Spawner.http_timeout = 180
 # the course's own nbgrader_config.py). The service's name must be the course id (nbgrader builds its
 # links from it). Members of the formgrade group (the instructor; add teaching assistants there) may open it.
 FORMGRADE_GROUP = f"formgrade-{settings.course_id}"
-c.JupyterHub.services = [{
-    "name": settings.course_id,
-    "url": FORMGRADER_URL,
-    "command": [str(VENV_BIN / "jupyterhub-singleuser")],
-    "user": settings.grader,
-    "cwd": str(settings.course_root),
-    "environment": {**COMMON_ENVIRONMENT, "JUPYTER_CONFIG_PATH": str(HERE / "jupyter"),
-                    "JUPYTERHUB_DEFAULT_URL": "/formgrader"},
-    "oauth_no_confirm": True,
-}]
+c.JupyterHub.services = [
+    {
+        "name": settings.course_id,
+        "url": FORMGRADER_URL,
+        "command": [str(VENV_BIN / "jupyterhub-singleuser")],
+        "user": settings.grader,
+        "cwd": str(settings.course_root),
+        "environment": {
+            **COMMON_ENVIRONMENT,
+            "JUPYTER_CONFIG_PATH": str(HERE / "jupyter"),
+            "JUPYTERHUB_DEFAULT_URL": "/formgrader",
+        },
+        "oauth_no_confirm": True,
+    }
+]
 c.JupyterHub.load_groups = {FORMGRADE_GROUP: {"users": [settings.instructor]}}
-c.JupyterHub.load_roles = [{
-    "name": FORMGRADE_GROUP,
-    "groups": [FORMGRADE_GROUP],
-    "scopes": [f"access:services!service={settings.course_id}", "list:services",
-               f"read:services!service={settings.course_id}"],
-}]
+c.JupyterHub.load_roles = [
+    {
+        "name": FORMGRADE_GROUP,
+        "groups": [FORMGRADE_GROUP],
+        "scopes": [
+            f"access:services!service={settings.course_id}",
+            "list:services",
+            f"read:services!service={settings.course_id}",
+        ],
+    }
+]

@@ -33,8 +33,17 @@ DATA_FILES = ["gp_cholesterol.csv", "gp_cholesterol.yml", "gp_cholesterol.md", "
 LICENCES = ["LICENSE", "LICENSE-CONTENT"]
 # What nbgrader's release must have removed (the markers of solutions, hidden tests and the marking guide).
 LEAK_MARKERS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "Marking guide", "_reference")
-COURSE_GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv",
-                    ".nbgrader.log", ".grade", "__pycache__")
+COURSE_GENERATED = (
+    "release",
+    "submitted",
+    "autograded",
+    "feedback",
+    "gradebook.db",
+    "grades.csv",
+    ".nbgrader.log",
+    ".grade",
+    "__pycache__",
+)
 
 
 def project() -> dict:
@@ -48,13 +57,15 @@ def student_requirements(metadata: dict) -> list[str]:
 
 def pyproject_text(metadata: dict) -> str:
     requirements = "".join(f'    "{r}",\n' for r in student_requirements(metadata))
-    return (f'[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
-            f'[project]\nname = "{NAME}"\nversion = "{metadata["version"]}"\n'
-            f'description = "{metadata["description"]}: what a student installs"\n'
-            f'readme = "README.md"\nrequires-python = "{metadata["requires-python"]}"\n'
-            f'license = {{ text = "{metadata["license"]["text"]}" }}\ndependencies = [\n{requirements}]\n\n'
-            f'[tool.setuptools]\npackages = ["helpers"]\n\n'
-            f'[tool.setuptools.package-data]\nhelpers = ["datasets/*"]\n')
+    return (
+        f'[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{NAME}"\nversion = "{metadata["version"]}"\n'
+        f'description = "{metadata["description"]}: what a student installs"\n'
+        f'readme = "README.md"\nrequires-python = "{metadata["requires-python"]}"\n'
+        f'license = {{ text = "{metadata["license"]["text"]}" }}\ndependencies = [\n{requirements}]\n\n'
+        f'[tool.setuptools]\npackages = ["helpers"]\n\n'
+        f'[tool.setuptools.package-data]\nhelpers = ["datasets/*"]\n'
+    )
 
 
 def build_wheel(metadata: dict, work: Path, out: Path) -> Path:
@@ -66,8 +77,21 @@ def build_wheel(metadata: dict, work: Path, out: Path) -> Path:
     shutil.copy2(ROOT / "grading" / "student" / "README.md", stage / "README.md")
     (stage / "pyproject.toml").write_text(pyproject_text(metadata))
     # The build backend of this environment, without a download: setuptools comes with every venv.
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(out), str(stage)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(out),
+            str(stage),
+        ],
+        check=True,
+    )
     (wheel,) = out.glob(f"{NAME.replace('-', '_')}-{metadata['version']}-*.whl")
     return wheel
 
@@ -79,8 +103,13 @@ def released_assignments(work: Path) -> Path:
     bin_dir = Path(sys.executable).parent  # nbgrader runs alembic from PATH
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
-        run = subprocess.run([str(bin_dir / "nbgrader"), "generate_assignment", assignment], cwd=course, env=env,
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [str(bin_dir / "nbgrader"), "generate_assignment", assignment],
+            cwd=course,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if run.returncode:
             raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{run.stderr[-3000:]}")
     return course / "release"
@@ -104,8 +133,9 @@ def build(out: Path = OUT) -> tuple[Path, Path]:
         work = Path(tmp)
         wheel = build_wheel(metadata, work, out)
         folder = work / top
-        shutil.copytree(ROOT / "notebooks", folder / "notebooks",
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        shutil.copytree(
+            ROOT / "notebooks", folder / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        )
         shutil.copytree(released_assignments(work), folder / "assignments")
         refuse_leaks(folder / "assignments")
         shutil.copy2(wheel, folder / wheel.name)

@@ -24,14 +24,20 @@ from prerequisites import chromium_executable, missing
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "_build" / "test-artifacts" / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 # JupyterLab settings for the test servers: no news or update checks, and every cell in the page (no
 # virtual scrolling), so that the whole notebook can be inspected.
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        '{"fetchNews": "false", '
-        '"checkForUpdates": false}',
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": '{"fetchNews": "false", '
+    '"checkForUpdates": false}',
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
 }
 SERVER_START_TIMEOUT = 180  # s; a busy two-core machine can be slow to import JupyterLab's extensions
@@ -116,8 +122,13 @@ def free_port() -> int:
 
 def make_lab_command() -> list[str]:
     """The command `make lab` runs (read from the Makefile with make -n), with an absolute jupyter path."""
-    dry_run = subprocess.run(["make", "-s", "-n", "--no-print-directory", "lab", "JUPYTER_PORT=0"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    dry_run = subprocess.run(
+        ["make", "-s", "-n", "--no-print-directory", "lab", "JUPYTER_PORT=0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     line = next((line for line in dry_run.splitlines() if re.search(r"jupyter\S* lab\b", line)), None)
     assert line is not None, f"make -n lab prints no jupyter lab command:\n{dry_run}"
     argv = shlex.split(line)
@@ -143,14 +154,18 @@ class LabServer:
         for name, text in LAB_SETTINGS.items():
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(text)
-        env = venv_environment(JUPYTER_CONFIG_DIR=str(state / "config"), JUPYTER_RUNTIME_DIR=str(state / "runtime"),
-                               JUPYTERLAB_SETTINGS_DIR=str(settings),
-                               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
+        env = venv_environment(
+            JUPYTER_CONFIG_DIR=str(state / "config"),
+            JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+        )
         self.log = state / "server.log"
         self.command = shlex.join(argv)
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.wait_until_up()
 
     def url(self, path: str) -> str:

@@ -42,6 +42,7 @@ def lab_settings(home) -> dict:
 
 # ------------------------------------------------------------------------------------------- formgrader
 
+
 def formgrader_row(page, assignment: str):
     return page.locator("tr", has=page.locator("td.name", has_text=re.compile(rf"^\s*{assignment}\s*$")))
 
@@ -63,6 +64,7 @@ def formgrader_action(page, assignment: str, action: str, screenshot) -> str:
 
 # ------------------------------------------------------------------------------- the Assignments panel
 
+
 def open_assignments(page) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Nbgrader$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Assignment List$")).click()
@@ -71,8 +73,9 @@ def open_assignments(page) -> None:
 
 def assignment_row(page, section: str, assignment: str):
     """The row of ``assignment`` in one list of the Assignments panel (released, fetched, submitted)."""
-    return page.locator(f"#{section}_assignments_list > .list_item",
-                        has=page.locator(".item_name", has_text=assignment)).first
+    return page.locator(
+        f"#{section}_assignments_list > .list_item", has=page.locator(".item_name", has_text=assignment)
+    ).first
 
 
 def click_in_row(page, section: str, assignment: str, button: str, then_section: str | None = None) -> None:
@@ -84,21 +87,28 @@ def click_in_row(page, section: str, assignment: str, button: str, then_section:
 
 # --------------------------------------------------------------------------------------------- answers
 
+
 def answers_from_solution(source_notebook) -> dict[str, str]:
     """grade_id -> what a student who knows the model answer types into each answer cell (code or written):
     the instructor's cell without nbgrader's solution markers."""
     nb = nbformat.read(source_notebook, as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: "\n".join(
-                line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION",
-                                                                                  "### END SOLUTION"))
-            for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: "\n".join(
+            line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+        )
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 def answer_cells(notebook) -> dict[str, tuple[int, str]]:
     """grade_id -> (position, cell type) of each answer cell in a fetched notebook."""
     nb = nbformat.read(notebook, as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: (i, cell.cell_type) for i, cell in enumerate(nb.cells)
-            if cell.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: (i, cell.cell_type)
+        for i, cell in enumerate(nb.cells)
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 def type_into_cell(page, panel, position: int, code: str) -> None:

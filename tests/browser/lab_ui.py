@@ -6,8 +6,10 @@ import re
 import uuid
 
 RUN_TIMEOUT = 600_000  # ms for Run All Cells: a simulation on a busy two-core machine
-ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
-                 '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
+ERROR_OUTPUTS = (
+    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+)
 
 # True once no code cell waits or runs ("[*]") and either every code cell shows its execution count or
 # some output is an error (Run All stops at the first failing cell).

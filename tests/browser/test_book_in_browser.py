@@ -15,8 +15,11 @@ def book_server():
     """The book as `make book` builds it (rebuilt first when its sources changed), served over HTTP."""
     subprocess.run([sys.executable, str(ROOT / "book" / "build.py")], check=True)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(BOOK)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(BOOK)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=30)

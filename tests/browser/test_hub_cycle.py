@@ -34,8 +34,18 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ROOT
-from hub_ui import (HubSession, answer_cells, answers_from_solution, assignment_row, click_in_row,
-                    formgrader_action, lab_settings, open_assignments, save, type_into_cell)
+from hub_ui import (
+    HubSession,
+    answer_cells,
+    answers_from_solution,
+    assignment_row,
+    click_in_row,
+    formgrader_action,
+    lab_settings,
+    open_assignments,
+    save,
+    type_into_cell,
+)
 from lab_ui import error_outputs, open_notebook, run_all_cells, unnumbered_code_cells
 from prerequisites import missing
 
@@ -80,8 +90,9 @@ def _free(port: int) -> bool:
 
 def make_hub_course() -> Path:
     """The course root `make hub` copies for the grader (read from the target's command, as make runs it)."""
-    dry_run = subprocess.run(["make", "-s", "-n", "--no-print-directory", "hub"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout
+    dry_run = subprocess.run(
+        ["make", "-s", "-n", "--no-print-directory", "hub"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     found = re.search(r"COURSE_HUB_COURSE=(\S+)", dry_run)
     assert found, f"make -n hub passes no COURSE_HUB_COURSE:\n{dry_run}"
     return Path(found.group(1))
@@ -136,9 +147,16 @@ def hub(tmp_path_factory):
         state = tmp_path_factory.mktemp("hub-state")
         shared = Path(tempfile.mkdtemp(prefix="course-hub-test-"))  # under /tmp: every account may enter it
         os.chmod(shared, 0o755)
-        settings = course_hub.Settings(state=state, ip="127.0.0.1", port=free_port_block(),
-                                       exchange=shared / "exchange", course_template=make_hub_course(),
-                                       install=shared / "install", prefix=PREFIX, student_count=2)
+        settings = course_hub.Settings(
+            state=state,
+            ip="127.0.0.1",
+            port=free_port_block(),
+            exchange=shared / "exchange",
+            course_template=make_hub_course(),
+            install=shared / "install",
+            prefix=PREFIX,
+            student_count=2,
+        )
         accounts = [settings.grader, *settings.people]
         remove_accounts(accounts)  # left by an interrupted run
         try:
@@ -157,14 +175,27 @@ def hub(tmp_path_factory):
 
 def start_make_hub(settings):
     """`make hub` with these settings, in the background; its output goes to a log in the hub's state."""
-    env = dict(os.environ, COURSE_HUB_STATE=str(settings.state), COURSE_HUB_IP=settings.ip,
-               COURSE_HUB_PORT=str(settings.port), COURSE_HUB_EXCHANGE=str(settings.exchange),
-               COURSE_HUB_INSTALL=str(settings.install), COURSE_HUB_PREFIX=settings.prefix,
-               COURSE_HUB_STUDENTS=str(settings.student_count))
+    env = dict(
+        os.environ,
+        COURSE_HUB_STATE=str(settings.state),
+        COURSE_HUB_IP=settings.ip,
+        COURSE_HUB_PORT=str(settings.port),
+        COURSE_HUB_EXCHANGE=str(settings.exchange),
+        COURSE_HUB_INSTALL=str(settings.install),
+        COURSE_HUB_PREFIX=settings.prefix,
+        COURSE_HUB_STUDENTS=str(settings.student_count),
+    )
     log = settings.state / "make-hub.log"
     with open(log, "w") as out:
-        process = subprocess.Popen(["make", "--no-print-directory", "hub"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "hub"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return process, log
 
 
@@ -302,8 +333,12 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
     # The instructor collects; the course's grading command grades (as root, as the administrator runs it).
     instructor.goto(hub.formgrader())
     formgrader_action(instructor, ASSIGNMENT, "collect", screenshot)
-    graded = subprocess.run(["make", "--no-print-directory", "grade", f"A={ASSIGNMENT}", f"COURSE={course}"],
-                            cwd=ROOT, capture_output=True, text=True)
+    graded = subprocess.run(
+        ["make", "--no-print-directory", "grade", f"A={ASSIGNMENT}", f"COURSE={course}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
     grader = pwd.getpwnam(settings.grader)
     subprocess.run(["chown", "-R", f"{grader.pw_uid}:{grader.pw_gid}", str(course)], check=True)
@@ -349,5 +384,8 @@ def autograded_maximum(source_notebook) -> float:
     """The points of the assignment's autograded test cells (what a perfect answer scores before manual
     grading), from the instructor's notebook."""
     nb = nbformat.read(source_notebook, as_version=4)
-    return sum(cell.metadata["nbgrader"].get("points", 0) for cell in nb.cells
-               if cell.metadata.get("nbgrader", {}).get("grade") and not cell.metadata["nbgrader"].get("solution"))
+    return sum(
+        cell.metadata["nbgrader"].get("points", 0)
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and not cell.metadata["nbgrader"].get("solution")
+    )

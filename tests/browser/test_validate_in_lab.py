@@ -20,10 +20,20 @@ def course_copy(tmp_path):
         pytest.fail("grading/course/source/ holds no assignment")
     assignment = sources[0].parent.name
     course = tmp_path / "grading"
-    shutil.copytree(ROOT / "grading" / "course", course, ignore=shutil.ignore_patterns(
-        "release", "submitted", "autograded", "feedback", "gradebook.db", "*.log", ".ipynb_checkpoints"))
-    result = subprocess.run(["nbgrader", "generate_assignment", assignment, "--force"], cwd=course,
-                            capture_output=True, text=True, env=venv_environment())
+    shutil.copytree(
+        ROOT / "grading" / "course",
+        course,
+        ignore=shutil.ignore_patterns(
+            "release", "submitted", "autograded", "feedback", "gradebook.db", "*.log", ".ipynb_checkpoints"
+        ),
+    )
+    result = subprocess.run(
+        ["nbgrader", "generate_assignment", assignment, "--force"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        env=venv_environment(),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     released = course / "release" / assignment / sources[0].name
     assert released.is_file(), f"generate_assignment made no {released}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.data import DIETOX_CSV as BUNDLED
+
 TARGET = Path(__file__).with_name("dietox.csv")
 
 
