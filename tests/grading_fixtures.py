@@ -273,9 +273,9 @@ def memory_hog(nb):
     """Allocates without bound in Question 1: the kernel's memory ceiling stops it."""
     # np.empty reserves address space without touching it: quick to hit the ceiling, and
     # without a ceiling the loop would run into the cell timeout instead of a MemoryError.
-    _cell(nb, "q1_sizes").source = (
-        "def hog():\n    chunks = []\n    while True:\n        chunks.append(np.empty(2**27))\n\nhog()"
-    )
+    _cell(
+        nb, "q1_sizes"
+    ).source = "def hog():\n    chunks = []\n    while True:\n        chunks.append(np.empty(2**27))\n\nhog()"
     return ["q1_sizes_test"]
 
 
