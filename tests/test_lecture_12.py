@@ -431,7 +431,7 @@ def test_exercise_solutions(bootstrap_in_r, mancl_derouen_in_r):
 
     close(v["float(median_odds_ratio(ri.group_sd))"], mor(sd), 1e-5)
     close(v["mor_interval"], mor(np.percentile(bootstrap_in_r["sd_0"], [2.5, 97.5])), 1e-3)
-    assert mor(sd) > np.exp(10 * b1)  # "more than ten years of age do"
+    assert mor(sd) > np.exp(10 * b1)  # "more than the point estimate for ten years of age"
     assert_states(TEXT, (mor(sd), ".1f"), *[(x, ".1f") for x in v["mor_interval"]])
 
 
