@@ -50,6 +50,7 @@ SOLUTION_PROMPTS = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hi
 # The lectures' exercises (notebooks-common conventions): a "## Exercises" section at the end, before the
 # version stamp; one "**Exercise N.m.**" cell per exercise; its solution in cells tagged "solution".
 EXERCISES_HEADING = "## Exercises"
+IN_R_TAG = "in-r"  # a folded "In R" block beside a model fit (tests/r_blocks.py reads the same tag)
 EXERCISE = re.compile(r"\*\*Exercise (\d+)\.(\d+)\.\*\*")
 SOLUTION_TAG = "solution"
 CODE_SOLUTION_TAGS = {"hide-cell", SOLUTION_TAG}
@@ -207,7 +208,7 @@ def exercise_form_problems(nb, number: int) -> list[str]:
     tagged "solution": code cells also tagged "hide-cell", with JupyterLab's ``source_hidden`` and
     ``outputs_hidden`` set and the first line "# Solution to exercise N.m"; markdown cells whose whole
     text is ``<details><summary>Solution N.m</summary>``, a blank line, the words, a blank line,
-    ``</details>``.
+    ``</details>``. A solution may be followed by a folded "In R" block (a cell tagged "in-r") with its R call.
     """
     cells = nb.cells
     headings = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith(EXERCISES_HEADING)]
@@ -229,6 +230,8 @@ def exercise_form_problems(nb, number: int) -> list[str]:
                 problems.append(f"exercise {current} should be {number}.{len(seen) + 1}")
             seen.append([current, 0])
             continue
+        if seen and seen[-1][1] and IN_R_TAG in cell.metadata.get("tags", []):
+            continue  # the solution's R call, folded in its own "In R" block, after the solution it answers
         if not is_lecture_solution(cell):
             problems.append(
                 f"after the exercises heading, a cell is neither an exercise nor a solution: {cell.source[:60]!r}"
