@@ -14,28 +14,10 @@ this one run. Asserts nothing. Run: ``.venv/bin/python bench/bench_glmm.py``.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
-from bench_mixed import REPS, ROUNDS, per_fit
+from bench_mixed import REPS, ROUNDS, per_fit, r_per_fit
 
 from helpers.data import GP_CHOLESTEROL_CSV, load_gp_cholesterol
 from helpers.glmm import fit_glmer
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def glmer_per_fit(nagq: int) -> float | None:
-    if shutil.which("Rscript") is None:
-        return None
-    run = subprocess.run(
-        ["Rscript", str(ROOT / "bench" / "bench_glmm.R"), str(GP_CHOLESTEROL_CSV), str(nagq), str(REPS), str(ROUNDS)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(run.stdout.split()[-1])
 
 
 def main() -> None:
@@ -44,7 +26,7 @@ def main() -> None:
     print("random-intercept logistic model, high ~ age_c, 441 patients / 12 GPs (seconds per fit)")
     for nagq in (25, 1):
         ours = per_fit(lambda: fit_glmer("high ~ age_c", data, "doctor", nagq=nagq))
-        glmer = glmer_per_fit(nagq)
+        glmer = r_per_fit("bench_glmm.R", GP_CHOLESTEROL_CSV, nagq, REPS, ROUNDS)
         ratio = "" if glmer is None else f"   {ours / glmer:6.1f} x glmer"
         print(f"  helpers.glmm.fit_glmer, nagq={nagq:<2d}   {ours * 1e3:8.1f} ms{ratio}")
         print(

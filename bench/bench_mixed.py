@@ -41,14 +41,12 @@ def per_fit(fit) -> float:
     return best / REPS
 
 
-def nlme_per_fit() -> float | None:
+def r_per_fit(script: str, *arguments) -> float | None:
+    """Seconds per fit that an R script of bench/ reports as its last word (None without Rscript)."""
     if shutil.which("Rscript") is None:
         return None
     run = subprocess.run(
-        ["Rscript", str(ROOT / "bench" / "bench_mixed.R"), str(GP_CHOLESTEROL_CSV), str(REPS), str(ROUNDS)],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["Rscript", str(ROOT / "bench" / script), *map(str, arguments)], capture_output=True, text=True, check=True
     )
     return float(run.stdout.split()[-1])
 
@@ -72,7 +70,7 @@ def main() -> None:
         "  + check_fit + nlme_summary": per_fit(with_helpers),
         "helpers.mixed.fit_lme": per_fit(lambda: fit_lme(data, "chol ~ age_c", "~ 1 + age_c", "doctor")),
     }
-    nlme = nlme_per_fit()
+    nlme = r_per_fit("bench_mixed.R", GP_CHOLESTEROL_CSV, REPS, ROUNDS)
     print("random intercept and slope, chol ~ age_c, REML, 441 patients / 12 GPs (seconds per fit)")
     for name, seconds in timings.items():
         ratio = "" if nlme is None else f"   {seconds / nlme:6.1f} x nlme"
