@@ -155,6 +155,10 @@ def test_exercise_solutions():
     var_u, var_e = random_sd("ri_c_reml") ** 2
     for n, predicted in [(4, "0.66"), (36, "0.78")]:
         assert f"{var_u / (var_u + var_e / n) * 0.8:.2f}" == predicted and predicted in TEXT
+    factor_4 = var_u / (var_u + var_e / 4)
+    sd_4, sd_36 = (np.sqrt(var_u / (var_u + var_e / n) * var_e / n) for n in (4, 36))  # SD of u_0k given the data
+    assert_states(TEXT, (sd_4, ".3f"), (sd_36, ".3f"))
+    assert_states(TEXT, (0.8 * factor_4 - 1.96 * sd_4, ".2f"), (0.8 * factor_4 + 1.96 * sd_4, ".1f"))
     assert_states(TEXT, (1 + 19 * icc, ".2f"), (np.ceil(441 * (1 + 19 * icc) / 20), ".0f"))
 
 

@@ -142,12 +142,16 @@ def test_01_simulation_shows_what_the_text_says():
     assert pooled["rejects"] > 0.5 and abs(mixed["rejects"] - 0.05) < 2 * mixed["rejects_mcse"]
     close(rates["covers_mcse"], np.sqrt(rates["covers"] * (1 - rates["covers"]) / n))
     assert v["se_check"].loc["pooled OLS", "ratio"] > 1.15 > v["se_check"].loc["mixed model", "ratio"]
+    sd_mcse = 1 / np.sqrt(2 * (n - 1))  # relative Monte Carlo SE of an SD from n normal replications
+    assert v["se_check"].loc["pooled OLS", "ratio"] > 1 + 3 * sd_mcse
+    assert (abs(v["se_check"].loc[["mixed model", "group-level"], "ratio"] - 1) < sd_mcse).all()
     says(
         L01,
         f"in only {100 * pooled['covers']:.1f}% of the 200 data sets",
         f"significant in {100 * pooled['rejects']:.1f}% of data sets",
         f"The mixed model ({100 * mixed['rejects']:.1f}%, MCSE {100 * mixed['rejects_mcse']:.1f}%)",
         f"{v['se_check'].loc['pooled OLS', 'ratio']:.2f} times as much",
+        f"uncertain by about {100 * sd_mcse:.0f}%",
     )
 
 
