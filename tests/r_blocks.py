@@ -5,7 +5,7 @@ A lecture shows, beside a statsmodels call, a folded markdown cell tagged ``in-r
 ends in ``# python: EXPR`` claims that its R value is the Python value of ``EXPR`` in the lecture's
 namespace. tests/test_r_blocks.py runs every block of a notebook, in order, in one ``Rscript`` session after
 :data:`PREAMBLE` (from the repository root, as a reader would; it reads the GP data as ``gp`` and
-lecture 13's pig data as ``dietox``, from the copy of statsmodels' file the tests keep), and compares each
+lecture 14's pig data as ``dietox``, from the copy of statsmodels' file the tests keep), and compares each
 such line's value with what :func:`tests.lecture_values.lecture_values` evaluates.
 
 How values are compared (:func:`same_numbers`): both sides become one flat vector of numbers, names

@@ -283,8 +283,8 @@ def test_the_course_map_gives_the_syllabus_and_the_notation():
     wanted += [SYLLABUS["assignments"][p.parent.name]["hours"] for p in EXERCISES]
     assert [float(row[1].removesuffix(" h")) for row in rows] == wanted
     advanced = [row[0] for row in rows if row[0].endswith("(advanced)")]
-    assert [t.split(" ·")[0] for t in advanced] == ["9"], advanced
-    assert "Lecture 9 is advanced" in html.select_one("section#syllabus").get_text(" ", strip=True)
+    assert [t.split(" ·")[0] for t in advanced] == ["10"], advanced
+    assert "Lecture 10 is advanced" in html.select_one("section#syllabus").get_text(" ", strip=True)
     assert html.select("section#syllabus ul li"), "the prerequisites are missing"
 
     symbols = html.select("section#notation table tbody tr")

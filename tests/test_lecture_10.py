@@ -1,8 +1,8 @@
-"""Lecture 10 (three-level models): every number it computes or states, against lme4 and lmerTest.
+"""Lecture 10 (testing a variance component): every number it computes or states, against R.
 
-R's numbers: tests/reference/three_level_reference.json (lme4 on the lecture's sample,
-tests/reference/three_level.csv) and the three_level model of smallsample_reference.json
-(lmerTest's Satterthwaite df). What the prose says is read from the notebook's markdown.
+R's numbers: tests/reference/boundary_reference.json (lme4's statistics, an lme4 loop of fresh fits,
+pbkrtest's PBmodcomp, RLRsim's exactRLRT). Simulated quantities are compared within Monte Carlo
+error (tests/mc_compare.py); what the prose says is read from the notebook's markdown.
 """
 
 from __future__ import annotations
@@ -14,219 +14,245 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+import statsmodels.formula.api as smf
+from scipy import optimize, stats
 
-from helpers.simulate import simulate_three_level
+from helpers.boundary import chi2_mixture_pvalue, rlrt_statistics
 from tests.lecture_values import lecture_text, lecture_values
+from tests.mc_compare import assert_same_distribution, assert_same_pvalue
 from tests.r_reference import assert_states, close
 
 pytestmark = pytest.mark.slow
-LECTURE = "10-three-level-models"
+LECTURE = "10-testing-variance-components"
 TEXT = lecture_text(LECTURE)
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-LME4 = json.loads((REFERENCE_DIR / "three_level_reference.json").read_text())["models"]
-LMERTEST = json.loads((REFERENCE_DIR / "smallsample_reference.json").read_text())["models"]["three_level"]
-CSV = pd.read_csv(REFERENCE_DIR / "three_level.csv")
-RTOL = 1e-4
+REFERENCE = Path(__file__).resolve().parent / "reference"
+R = json.loads((REFERENCE / "boundary_reference.json").read_text())["comparisons"]
+LRT_ATOL = 1e-5
 
 
 def values(*expressions):
     return lecture_values(LECTURE, *expressions)
 
 
-def r_variances(model: str) -> pd.Series:
-    v = LME4[model]["variances"]
-    return pd.Series({"school": v.get("school", 0.0), "class": v.get("school:classroom", 0.0), "pupil": v["Residual"]})
+def test_the_fits_reached_their_optimum():
+    v = values("float(ri.llf)", "float(rs.llf)")
+    close([v["float(ri.llf)"], v["float(rs.llf)"]], R["rs_vs_ri_reml"]["loglik"], 0, 1e-5)
 
 
-def test_the_lecture_fits_the_sample_r_fitted():
-    v = values("pupils[['school', 'classroom', 'pupil', 'hours', 'experience', 'score']]")
-    pd.testing.assert_frame_equal(v["pupils[['school', 'classroom', 'pupil', 'hours', 'experience', 'score']]"], CSV)
-    assert "25 schools" in TEXT and "87 classes and 1499 pupils" in TEXT
-    sample = simulate_three_level(seed=4)
-    counts = sample.schools["n_classes"].value_counts()
-    assert (counts[1], counts[5]) == (3, 9) and sample.classes["n"].median() == 17
-    assert sample.classes["n"].agg(["min", "max"]).tolist() == [3, 30]
-
-
-def test_true_variance_shares_and_iccs():
-    sample = simulate_three_level(seed=4)
-    shares = sample.variances / sample.variances.sum()
-    assert_states(TEXT, *((100 * s, ".1f") for s in shares))
-    assert_states(TEXT, (sample.icc["school"], ".3f"), (sample.icc["class"], ".3f"))
-
-
-def test_each_levels_variance_is_lme4s():
-    v = values("variances", "icc")
-    ref = r_variances("three_level")
-    close(v["variances"]["estimate"], ref, RTOL)
-    close(v["variances"]["truth"], [16, 9, 64])
-    total = ref.sum()
-    close(v["icc"]["estimate"], [ref["school"] / total, (ref["school"] + ref["class"]) / total], RTOL)
+def test_observed_statistics_and_their_mixture_pvalues():
+    v = values("tests")
+    table = v["tests"]
+    close(table["LRT"], [R["ri_vs_none_reml"]["statistic"], R["rs_vs_ri_reml"]["statistic"]], 0, LRT_ATOL)
+    intercepts, slopes = table["LRT"]
+    close(table["p, chi-square"], [stats.chi2.sf(intercepts, 1), stats.chi2.sf(slopes, 2)], 1e-10)
+    # The mixtures from their definition, not from the helper under test.
+    close(
+        table["p, 50:50 mixture"],
+        [stats.chi2.sf(intercepts, 1) / 2, (stats.chi2.sf(slopes, 1) + stats.chi2.sf(slopes, 2)) / 2],
+        1e-10,
+    )
     assert_states(
         TEXT,
-        (ref["school"], ".1f"),
-        (ref["class"], ".1f"),
-        (ref["pupil"], ".1f"),
-        (ref["school"] / total, ".3f"),
-        ((ref["school"] + ref["class"]) / total, ".3f"),
+        (intercepts, ".1f"),
+        (slopes, ".2f"),
+        (stats.chi2.sf(slopes, 2), ".4f"),
+        (table["p, 50:50 mixture"].iloc[1], ".4f"),
+        (table["p, 50:50 mixture"].iloc[0], ".1e"),
     )
 
 
-def test_profile_intervals_as_the_prose_reads_them():
-    table = values("intervals")["intervals"]
-    truth = simulate_three_level(seed=4)
-    sds = np.sqrt(truth.variances.to_numpy())
-    true_values = np.r_[sds, truth.icc.to_numpy()]
-    # "Every interval contains its truth."
-    assert ((table["ci_low"] < true_values) & (true_values < table["ci_high"])).all()
-    assert (table["ci_low"] < table["estimate"]).all() and (table["estimate"] < table["ci_high"]).all()
-    width = table["ci_high"] - table["ci_low"]
-    assert width["sd school"] > width["sd class"] > width["sd Residual"]  # "each narrower than the one above it"
-    above, below = table["ci_high"] - table["estimate"], table["estimate"] - table["ci_low"]
-    assert (above.iloc[:2] > below.iloc[:2]).all()  # "the first two reach further above the estimate"
-    assert table.loc["sd school", "ci_high"] / table.loc["sd school", "ci_low"] > 2  # "more than twice the lower"
-    assert_states(TEXT, *[(end, ".2f") for end in table[["ci_low", "ci_high"]].to_numpy().ravel()])
+def test_exact_rlrt_is_rlrsims():
+    v = values("exact.statistic", "exact.p_value", "exact.null_statistics")
+    ref = R["ri_vs_none_reml"]["exact_rlrt"]
+    close(v["exact.statistic"], ref["statistic"], 0, LRT_ATOL)
+    assert_same_distribution(v["exact.null_statistics"], ref["null"])
+    assert ref["p_value_rlrsim"] == 0 and v["exact.p_value"] == 1 / 10_001  # "p <= 1/10,001"
+    share = np.mean(v["exact.null_statistics"] <= 1e-8)
+    assert share > 0.5  # "more than the half the mixture assumes"
+    assert_states(TEXT, (100 * share, ".1f"))
+    # "The mixture is ... a little below [the exact CDF] at every point" of the plot.
+    grid = np.linspace(0.01, 6, 200)
+    exact_cdf = np.searchsorted(np.sort(v["exact.null_statistics"]), grid, side="right") / 10_000
+    assert (exact_cdf >= 0.5 + 0.5 * stats.chi2.cdf(grid, 1) - 0.005).all()
+
+
+def test_bootstrap_of_the_slopes_matches_an_lme4_loop():
+    v = values("boot.statistic", "boot.p_value", "boot.mc_se", "boot.null_statistics", "boot.n_boot")
+    ref = R["rs_vs_ri_reml"]
+    close(v["boot.statistic"], ref["statistic"], 0, LRT_ATOL)
+    assert v["boot.n_boot"] == 1000
+    assert_same_distribution(v["boot.null_statistics"], ref["lme4_loop"])
+    assert_same_pvalue(v["boot.p_value"], v["boot.mc_se"], ref["lme4_loop"]["p_value"], ref["lme4_loop"]["n"])
+    exceed = int(np.sum(v["boot.null_statistics"] >= v["boot.statistic"]))
+    assert "Two of the 1000" in TEXT and exceed == 2 and v["boot.p_value"] == 3 / 1001
+    assert_states(TEXT, (v["boot.p_value"], ".4f"), (v["boot.mc_se"], ".4f"))
+
+
+def test_critical_values():
+    v = values("mixture_q", "np.quantile(boot.null_statistics, 0.95)")
+    for level, q in zip([0.10, 0.05, 0.01], v["mixture_q"]):
+        # 0.5 P(chi2_1 > q) + 0.5 P(chi2_2 > q) = level, solved here independently of the lecture
+        expected = optimize.brentq(lambda x: 0.5 * stats.chi2.sf(x, 1) + 0.5 * stats.chi2.sf(x, 2) - level, 0.01, 60)
+        close(q, expected, 1e-8)
+    boot_q = v["np.quantile(boot.null_statistics, 0.95)"]
+    assert_states(TEXT, (boot_q, ".2f"), (v["mixture_q"][1], ".2f"), (stats.chi2.isf(0.05, 2), ".2f"))
+    assert boot_q < v["mixture_q"][1] < stats.chi2.isf(0.05, 2)  # "between the two"
+
+
+def test_the_mixture_is_conservative_for_the_slopes():
+    v = values("mixture_size", "mixture_size_mcse", "boot.null_statistics", "mixture_q")
+    null = v["boot.null_statistics"]
+    size = np.mean(null >= v["mixture_q"][1])
+    mcse = np.sqrt(size * (1 - size) / len(null))
+    close([v["mixture_size"], v["mixture_size_mcse"]], [size, mcse], 1e-12)
+    assert (0.05 - size) / mcse > 2  # "still a little conservative", beyond Monte Carlo error
+    # lme4's refit loop agrees: its 95% point lies below the mixture's 5% point too
+    assert R["rs_vs_ri_reml"]["lme4_loop"]["quantiles"][6] < v["mixture_q"][1]
+    assert R["rs_vs_ri_reml"]["lme4_loop"]["probs"][6] == 0.95
+    assert_states(TEXT, (100 * size, ".1f"), (100 * mcse, ".1f"), ((0.05 - size) / mcse, ".1f"))
+
+
+def test_the_small_variance_example():
+    v = values(
+        "float(small_ri.llf)",
+        "float(small_exact.statistic)",
+        "small_exact.p_value",
+        "small_exact.mc_se",
+        "small_boot.p_value",
+        "small_boot.mc_se",
+        "float(small_boot.statistic)",
+        "small_ols.model.exog",
+        "small_ols.model.endog",
+    )
+    X, y = v["small_ols.model.exog"], v["small_ols.model.endog"]
+    n, p = X.shape
+    rss = np.sum((y - X @ np.linalg.lstsq(X, y, rcond=None)[0]) ** 2)
+    ols_reml = -0.5 * ((n - p) * (np.log(2 * np.pi * rss / (n - p)) + 1) + np.linalg.slogdet(X.T @ X)[1])
+    statistic = v["float(small_exact.statistic)"]
+    close(statistic, 2 * (v["float(small_ri.llf)"] - ols_reml), 0, 1e-6)  # R's logLik(lm, REML = TRUE)
+    close(v["float(small_boot.statistic)"], statistic, 0, 1e-8)
+    naive, mixture = stats.chi2.sf(statistic, 1), stats.chi2.sf(statistic, 1) / 2
+    assert naive > 0.1 and 0.05 < mixture < 0.06  # the chi-square test and the mixture above 5%
+    # "5% lies more than two standard errors above it"; the bootstrap "cannot tell which side of 5%".
+    assert v["small_exact.p_value"] + 2 * v["small_exact.mc_se"] < 0.05
+    assert abs(v["small_boot.p_value"] - 0.05) < 2 * v["small_boot.mc_se"]
+    assert_same_pvalue(v["small_boot.p_value"], v["small_boot.mc_se"], v["small_exact.p_value"], 100_000)
+    assert_states(
+        TEXT,
+        (naive, ".3f"),
+        (mixture, ".3f"),
+        (v["small_exact.p_value"], ".4f"),
+        (v["small_exact.mc_se"], ".4f"),
+        (v["small_boot.p_value"], ".3f"),
+        (v["small_boot.mc_se"], ".3f"),
+    )
+    assert (
+        "From 100,000 draws" in TEXT
+        and len(values("small_exact.null_statistics")["small_exact.null_statistics"]) == 100_000
+    )
 
 
 @pytest.mark.needs_r
-def test_profile_intervals_are_rs(tmp_path):
-    """The lecture's REML profile intervals against the REML profile computed in R, and R's own confint."""
-    out = tmp_path / "profile.json"
+def test_the_small_variance_example_is_rlrsims(tmp_path):
+    """The exact RLRT of the small-variance example against RLRsim's, from a million draws, on the same sample."""
+    v = values(
+        "small[['score', 'hours_c', 'school']]",
+        "float(small_exact.statistic)",
+        "small_exact.p_value",
+        "small_exact.mc_se",
+    )
+    sample, out = tmp_path / "small.csv", tmp_path / "rlrsim.json"
+    v["small[['score', 'hours_c', 'school']]"].to_csv(sample, index=False)
     run = subprocess.run(
-        ["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True, text=True, timeout=1800
+        ["Rscript", str(REFERENCE / "exact_rlrt_of_a_sample.R"), str(sample), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr
-    r = json.loads(out.read_text())
-    table = values("intervals")["intervals"]
-    rows = {
-        "sd school": "sd_school",
-        "sd class": "sd_class",
-        "sd Residual": "sigma",
-        "ICC school": "icc_school",
-        "ICC class": "icc_class",
-    }
-    for ours, theirs in rows.items():
-        close(table.loc[ours].to_numpy(), [r["reml"][theirs][k] for k in ("estimate", "ci_low", "ci_high")], RTOL)
-    assert_states(TEXT, (r["ml"]["ci_low"][0], ".2f"), (r["ml"]["ci_high"][0], ".2f"))  # "school SD 2.64 to 5.50"
+    rlrsim = json.loads(out.read_text())
+    close(v["float(small_exact.statistic)"], rlrsim["statistic"], 0, LRT_ATOL)
+    assert_same_pvalue(v["small_exact.p_value"], v["small_exact.mc_se"], rlrsim["p_value"], rlrsim["n_sim"])
+    assert rlrsim["p_value"] < 0.05  # the conclusion the lecture draws holds for R's p-value too
 
 
-def test_fixed_effects_and_satterthwaite_df_are_lmertests():
-    v = values("fixed")
-    ref = pd.DataFrame(
-        {k: LMERTEST["satterthwaite"][k] for k in ("estimate", "std_error", "df", "t")},
-        index=["Intercept", "hours_c", "experience_c"],
+def test_size_and_power_over_many_samples():
+    """The rejection rates of section 5 and what the prose says of them."""
+    v = values("table", "float(gain)", "n_data", "simulated[0.0]", "simulated[2.0]", "critical")
+    table, gain = v["table"], v["float(gain)"]
+    assert v["n_data"] == 2000 and len(v["simulated[0.0]"]) == len(v["simulated[2.0]"]) == 2000
+    close(v["critical"].iloc[:2], [stats.chi2.isf(0.05, 1), stats.chi2.isf(0.10, 1)], 1e-10)
+    # The same statistic under three critical values: nested rejections, the gain a difference of powers.
+    assert (table["critical value"].diff().iloc[1:] < 0).all() and table["power"].is_monotonic_increasing
+    close(gain, table.loc["exact RLRT", "power"] - table.loc["chi-square(1)", "power"], 0, 1e-12)
+    size, power = table["size"], table["power"]
+    se = np.sqrt(0.05 * 0.95 / 2000)
+    assert size["chi-square(1)"] < 0.05 - 4 * se and abs(size["exact RLRT"] - 0.05) < 2 * se  # "about 2% instead of 5%"
+    assert round(100 * size["chi-square(1)"]) == 2 and round(100 * gain) == 10
+    assert power["exact RLRT"] < 0.3 and 1 / 8 < power["chi-square(1)"] < 1 / 6  # "a quarter", "one in seven"
+    assert_states(TEXT, (100 * power["chi-square(1)"], ".0f"), (100 * power["exact RLRT"], ".0f"))
+
+
+@pytest.mark.needs_r
+def test_size_and_power_are_lme4s_and_rlrsims(tmp_path):
+    """lme4 computes the same RLRT on given responses; an independent lme4 and RLRsim simulation on the same
+    design finds the same rejection rates within Monte Carlo error."""
+    v = values("small[['hours_c', 'school']]", "small['score'].to_numpy()", "table", "small_exact.null_statistics")
+    design = v["small[['hours_c', 'school']]"]
+    small = design.assign(score=v["small['score'].to_numpy()"])
+    fit = smf.mixedlm("score ~ hours_c", small, groups="school").fit(reml=True, method="powell")
+    rng = np.random.default_rng(3)
+    codes = small["school"].astype("category").cat.codes.to_numpy()
+    responses = 60 + 2 * small["hours_c"].to_numpy() + 2 * rng.standard_normal((12, 12))[:, codes]
+    responses += 8 * rng.standard_normal(responses.shape)
+    files = {name: tmp_path / name for name in ("design.csv", "responses.csv", "power.json")}
+    design.to_csv(files["design.csv"], index=False)
+    pd.DataFrame(responses.T).to_csv(files["responses.csv"], index=False)
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE / "rlrt_power.R"), *map(str, files.values())],
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
-    close(v["fixed"][ref.columns], ref, 1e-5)
-    df = ref["df"]
-    assert_states(
-        TEXT,
-        (df["hours_c"], ".0f"),
-        (df["experience_c"], ".0f"),
-        (df["Intercept"], ".0f"),
-        (ref.loc["hours_c", "estimate"], ".2f"),
-        (ref.loc["experience_c", "estimate"], ".3f"),
-        (ref.loc["experience_c", "std_error"], ".3f"),
-    )
-    # "one standard error above its true value": (0.346 - 0.3) / 0.045
-    assert round((ref.loc["experience_c", "estimate"] - 0.3) / ref.loc["experience_c", "std_error"]) == 1
+    assert run.returncode == 0, run.stderr
+    r = json.loads(files["power.json"].read_text())
+    close(rlrt_statistics(fit, responses), r["given"], 0, LRT_ATOL)
+    critical = r["critical"]["exact"]
+    share_above = np.mean(v["small_exact.null_statistics"] > critical)  # R's 95% point cuts our null at 5%
+    assert abs(share_above - 0.05) < 4 * np.sqrt(0.05 * 0.95 * (1 / r["n_sim"] + 1 / 100_000))
+    table = v["table"]
+    for ours, theirs in [("chi-square(1)", "chi_square"), ("50:50 mixture", "mixture"), ("exact RLRT", "exact")]:
+        for column, sd in [("size", "school_sd_0"), ("power", "school_sd_2")]:
+            assert_same_pvalue(
+                table.loc[ours, column], table.loc[ours, f"{column} MC s.e."], r["rejection"][sd][theirs], r["n_data"]
+            )
 
 
-def test_ignoring_a_level():
-    v = values("errors", "statistic_classes")
-    names = {"three levels": "three_level", "schools only": "ignoring_classes", "classes only": "ignoring_schools"}
-    for column, model in names.items():
-        close(v["errors"][column], LME4[model]["fixed"]["std_error"], 1e-5)
-    se = {
-        model: dict(zip(["Intercept", "hours", "experience"], LME4[model]["fixed"]["std_error"]))
-        for model in names.values()
-    }
-    drop = 1 - se["ignoring_classes"]["experience"] / se["three_level"]["experience"]
-    assert_states(
-        TEXT,
-        (se["three_level"]["experience"], ".4f"),
-        (se["ignoring_classes"]["experience"], ".4f"),
-        (100 * drop, ".0f"),
-        (se["three_level"]["Intercept"], ".3f"),
-        (se["ignoring_schools"]["Intercept"], ".3f"),
-    )
-    absorbed = r_variances("ignoring_classes")
-    assert_states(TEXT, (absorbed["school"], ".1f"), (absorbed["pupil"], ".1f"))
-    statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_classes"]["loglik"])
-    close(v["statistic_classes"], statistic, 0, 1e-4)
-    assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
-
-
-def test_class_effects_and_their_shrinkage():
-    v = values("classes", "sigma2_c", "sigma2")
-    classes = v["classes"]
-    ref = LME4["three_level"]["effects"]
-    close(classes["estimate"], ref["school:classroom"]["estimate"], RTOL, 1e-6)
-    # The identity the picture shows: each class's prediction is its own mean times lambda(n).
-    lam = v["sigma2_c"] / (v["sigma2_c"] + v["sigma2"] / classes["n"])
-    close(classes["estimate"], lam * classes["own mean"], 1e-5, 1e-7)  # lambda from the polished optimum
-    assert round(100 * v["sigma2_c"] / (v["sigma2_c"] + v["sigma2"] / 3), -1) == 30  # "about 30%"
-    assert round(100 * v["sigma2_c"] / (v["sigma2_c"] + v["sigma2"] / 30), -1) == 80  # "about 80%"
-    truth = simulate_three_level(seed=4).classes.set_index("classroom")["u"]
-    close(classes["truth"], truth)
-
-
-def test_predictions_beat_own_means_with_rs_numbers():
-    """The lecture's RMSEs, recomputed from lme4's fixed effects and predicted effects."""
-    ref = LME4["three_level"]
-    data = CSV.assign(
-        hours_c=CSV["hours"] - CSV["hours"].mean(), experience_c=CSV["experience"] - CSV["experience"].mean()
-    )
-    beta = ref["fixed"]["estimate"]
-    school = pd.Series(ref["effects"]["school"]["estimate"], index=[int(s) for s in ref["effects"]["school"]["level"]])
-    residual = (
-        data["score"]
-        - beta[0]
-        - beta[1] * data["hours_c"]
-        - beta[2] * data["experience_c"]
-        - school.reindex(data["school"]).to_numpy()
-    )
-    own = residual.groupby(data["classroom"]).mean()
-    predicted = pd.Series(
-        ref["effects"]["school:classroom"]["estimate"],
-        index=[int(level.split(":")[1]) for level in ref["effects"]["school:classroom"]["level"]],
-    )
-    truth = simulate_three_level(seed=4).classes.set_index("classroom")["u"]
-    rmse_own, rmse_predicted = (np.sqrt(np.mean((x.sort_index() - truth) ** 2)) for x in (own, predicted))
-    assert rmse_predicted < rmse_own
-    assert_states(TEXT, (rmse_own, ".2f"), (rmse_predicted, ".2f"))
+def test_replicates_needed():
+    assert 2 * np.sqrt(0.04 * 0.96 / 1500) < 0.0102 and 2 * np.sqrt(0.04 * 0.96 / 1400) > 0.01  # "about B = 1500"
+    assert "about $B = 1500$" in TEXT
 
 
 def test_exercise_solutions():
     v = values(
-        "pd.Series({seed: class_icc(seed) for seed in range(1, 6)})",
-        "float(statistic_schools)",
-        "classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]",
+        "again.p_value",
+        "again.mc_se",
+        "intercepts.null_statistics",
+        "intercepts.p_value",
+        "boot_ml.statistic",
+        "boot_ml.p_value",
+        "boot_ml.mc_se",
+        "boot_ml.null_statistics",
     )
-    iccs = v["pd.Series({seed: class_icc(seed) for seed in range(1, 6)})"]
-    ref = r_variances("three_level")
-    close(iccs[4], (ref["school"] + ref["class"]) / ref.sum(), RTOL)  # seed 4 is the lecture's sample
-    assert iccs.between(0.2, 0.36).all() and abs(iccs.mean() - 0.281) < 0.03
-    assert_states(TEXT, *((x, ".3f") for x in iccs))
-    # 10.2: the school variance, from lme4's log-likelihoods.
-    statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_schools"]["loglik"])
-    close(v["float(statistic_schools)"], statistic, 0, 1e-4)
-    assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
-    # 10.3: the classes with the largest predicted effect and the largest own mean.
-    table = v["classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]"]
-    predicted = dict(
-        zip(
-            LME4["three_level"]["effects"]["school:classroom"]["level"],
-            LME4["three_level"]["effects"]["school:classroom"]["estimate"],
-        )
-    )
-    assert max(predicted, key=predicted.get) == "2:5" and table.index.tolist() == [5, 61]
-    assert table["n"].tolist() == [30, 8]
-    assert_states(
-        TEXT,
-        (table["estimate"].iloc[0], ".2f"),
-        (table["own mean"].iloc[0], ".2f"),
-        (table["own mean"].iloc[1], ".2f"),
-        (table["estimate"].iloc[1], ".2f"),
-        (table["truth"].iloc[1], ".2f"),
-    )
+    # 9.1: another seed agrees within Monte Carlo error.
+    assert_same_pvalue(v["again.p_value"], v["again.mc_se"], R["rs_vs_ri_reml"]["lme4_loop"]["p_value"], 1000)
+    # 9.2: the bootstrap of the intercepts draws from the exact law (the RLRT is pivotal here).
+    assert v["intercepts.p_value"] == 1 / 5001
+    assert_same_distribution(v["intercepts.null_statistics"], R["ri_vs_none_reml"]["exact_rlrt"]["null"])
+    # 9.3: ML, against lme4's statistic and pbkrtest's PBmodcomp.
+    ref = R["rs_vs_ri_ml"]
+    close(v["boot_ml.statistic"], ref["statistic"], 0, LRT_ATOL)
+    assert_same_distribution(v["boot_ml.null_statistics"], ref["pbmodcomp"])
+    assert_same_pvalue(v["boot_ml.p_value"], v["boot_ml.mc_se"], ref["pbmodcomp"]["p_value"], ref["pbmodcomp"]["n"])
+    assert chi2_mixture_pvalue(ref["statistic"], 2) == pytest.approx(0.0056, abs=5e-5)
+    assert "9.41" in TEXT and "0.0056" in TEXT and "0.0091" in TEXT

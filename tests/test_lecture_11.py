@@ -1,13 +1,14 @@
-"""Lecture 11 (checking a mixed model): every number it computes or states, against lme4 and nlme.
+"""Lecture 11 (three-level models): every number it computes or states, against lme4 and lmerTest.
 
-R's numbers: tests/reference/diagnostics_reference.json (lme4's residuals, predicted effects and
-ranef(condVar = TRUE)) and r_reference.json (nlme's residual SD). Claims about ranks are checked by
-an independent simulation from lme4's numbers; what the prose says is read from the markdown.
+R's numbers: tests/reference/three_level_reference.json (lme4 on the lecture's sample,
+tests/reference/three_level.csv) and the three_level model of smallsample_reference.json
+(lmerTest's Satterthwaite df). What the prose says is read from the notebook's markdown.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,139 +16,217 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers.data import load_gp_cholesterol
+from helpers.simulate import simulate_three_level
 from tests.lecture_values import lecture_text, lecture_values
-from tests.r_reference import assert_states, close, random_sd
+from tests.r_reference import assert_states, close
 
 pytestmark = pytest.mark.slow
-LECTURE = "11-checking-a-mixed-model"
+LECTURE = "11-three-level-models"
 TEXT = lecture_text(LECTURE)
-LME4 = json.loads((Path(__file__).resolve().parent / "reference" / "diagnostics_reference.json").read_text())
-RS = LME4["models"]["rs"]
-GP = load_gp_cholesterol()
-GROUPS = [int(g) for g in RS["group"]]
-R_RESIDUALS = pd.Series(RS["residuals"])
-R_LEVELS = pd.DataFrame(
-    {"estimate": RS["ranef"]["(Intercept)"], "cond_sd": np.sqrt([c[0][0] for c in RS["cond_cov"]])}, index=GROUPS
-)
-R_SLOPES = pd.DataFrame(
-    {"estimate": RS["ranef"]["age_c"], "cond_sd": np.sqrt([c[1][1] for c in RS["cond_cov"]])}, index=GROUPS
-)
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+LME4 = json.loads((REFERENCE_DIR / "three_level_reference.json").read_text())["models"]
+LMERTEST = json.loads((REFERENCE_DIR / "smallsample_reference.json").read_text())["models"]["three_level"]
+CSV = pd.read_csv(REFERENCE_DIR / "three_level.csv")
+RTOL = 1e-4
 
 
 def values(*expressions):
     return lecture_values(LECTURE, *expressions)
 
 
-def test_the_fit_and_its_residuals_are_lme4s():
-    v = values("float(rs.llf)", "rs.resid.to_numpy()")
-    close(v["float(rs.llf)"], RS["loglik"], 0, 1e-5)
-    close(v["rs.resid.to_numpy()"], R_RESIDUALS, 0, 1e-4)
+def r_variances(model: str) -> pd.Series:
+    v = LME4[model]["variances"]
+    return pd.Series({"school": v.get("school", 0.0), "class": v.get("school:classroom", 0.0), "pupil": v["Residual"]})
 
 
-def test_residual_spread_by_gp():
-    v = values("spread", "levene.pvalue")
-    by_gp = R_RESIDUALS.groupby(GP["doctor"].to_numpy())
-    close(v["spread"].to_numpy(), by_gp.std().to_numpy(), 1e-3)
-    p = stats.levene(*[group for _, group in by_gp]).pvalue
-    close(v["levene.pvalue"], p, 1e-3)
-    sigma = random_sd("rs_c_reml")["Residual"]
-    assert_states(TEXT, (by_gp.std().min(), ".3f"), (by_gp.std().max(), ".3f"), (sigma, ".3f"), (p, ".2f"))
+def test_the_lecture_fits_the_sample_r_fitted():
+    v = values("pupils[['school', 'classroom', 'pupil', 'hours', 'experience', 'score']]")
+    pd.testing.assert_frame_equal(v["pupils[['school', 'classroom', 'pupil', 'hours', 'experience', 'score']]"], CSV)
+    assert "25 schools" in TEXT and "87 classes and 1499 pupils" in TEXT
+    sample = simulate_three_level(seed=4)
+    counts = sample.schools["n_classes"].value_counts()
+    assert (counts[1], counts[5]) == (3, 9) and sample.classes["n"].median() == 17
+    assert sample.classes["n"].agg(["min", "max"]).tolist() == [3, 30]
 
 
-def test_residuals_are_centred_near_zero_not_on_it_within_each_gp():
-    """Shrinkage leaves part of each GP's departure in its residuals, with the sign of its predicted effect."""
-    v = values("centre")
-    by_gp = R_RESIDUALS.groupby(GP["doctor"].to_numpy()).mean()
-    close(v["centre"].to_numpy(), by_gp.to_numpy(), 0, 1e-5)
-    assert (np.sign(by_gp) == np.sign(R_LEVELS["estimate"].reindex(by_gp.index))).all()
-    levels = R_LEVELS["estimate"]
-    assert by_gp.idxmax() == levels.idxmax() == 2 and by_gp.idxmin() == levels.idxmin() == 12
-    assert_states(TEXT, (by_gp.max(), ".3f"), (by_gp.min(), ".3f"))
-    assert "centred on 0, as they must be" not in TEXT
+def test_true_variance_shares_and_iccs():
+    sample = simulate_three_level(seed=4)
+    shares = sample.variances / sample.variances.sum()
+    assert_states(TEXT, *((100 * s, ".1f") for s in shares))
+    assert_states(TEXT, (sample.icc["school"], ".3f"), (sample.icc["class"], ".3f"))
 
 
-def test_the_residuals_upper_tail():
-    """'the three largest are a little larger than normality predicts'"""
-    z = np.sort((R_RESIDUALS - R_RESIDUALS.mean()) / R_RESIDUALS.std())
-    expected = stats.norm.ppf((np.arange(1, 442) - 0.5) / 441)
-    assert (z[-3:] > expected[-3:]).all() and (z[-3:] - expected[-3:]).max() < 1
-
-
-def test_the_league_table_is_lme4s():
-    v = values("levels")
-    levels = v["levels"].loc[GROUPS]
-    close(levels["estimate"], R_LEVELS["estimate"], 1e-3, 1e-4)
-    close(levels["cond_sd"], R_LEVELS["cond_sd"], 1e-3)
-    close(levels["upper"] - levels["estimate"], 1.959963984540054 * R_LEVELS["cond_sd"], 1e-3)
-    top = R_LEVELS["estimate"].sort_values()
-    assert list(top.index[-2:]) == [1, 2] and top.index[0] == 12
+def test_each_levels_variance_is_lme4s():
+    v = values("variances", "icc")
+    ref = r_variances("three_level")
+    close(v["variances"]["estimate"], ref, RTOL)
+    close(v["variances"]["truth"], [16, 9, 64])
+    total = ref.sum()
+    close(v["icc"]["estimate"], [ref["school"] / total, (ref["school"] + ref["class"]) / total], RTOL)
     assert_states(
         TEXT,
-        (top[2], ".2f"),
-        (top[1], ".2f"),
-        (-top[12], ".2f"),
-        (R_LEVELS["cond_sd"].min(), ".3f"),
-        (R_LEVELS["cond_sd"].max(), ".3f"),
-        (1.96 * R_LEVELS["cond_sd"].mean(), ".2f"),
+        (ref["school"], ".1f"),
+        (ref["class"], ".1f"),
+        (ref["pupil"], ".1f"),
+        (ref["school"] / total, ".3f"),
+        ((ref["school"] + ref["class"]) / total, ".3f"),
     )
 
 
-def independent_ranks(effects: pd.DataFrame, seed: int = 99, draws: int = 20_000) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    sample = effects["estimate"].to_numpy() + effects["cond_sd"].to_numpy() * rng.standard_normal((draws, len(effects)))
-    ranks = sample.argsort(axis=1).argsort(axis=1) + 1
-    return pd.DataFrame(
-        {
-            "low": np.quantile(ranks, 0.025, axis=0),
-            "high": np.quantile(ranks, 0.975, axis=0),
-            "top": (ranks == len(effects)).mean(axis=0),
-        },
-        index=effects.index,
+def test_profile_intervals_as_the_prose_reads_them():
+    table = values("intervals")["intervals"]
+    truth = simulate_three_level(seed=4)
+    sds = np.sqrt(truth.variances.to_numpy())
+    true_values = np.r_[sds, truth.icc.to_numpy()]
+    # "Every interval contains its truth."
+    assert ((table["ci_low"] < true_values) & (true_values < table["ci_high"])).all()
+    assert (table["ci_low"] < table["estimate"]).all() and (table["estimate"] < table["ci_high"]).all()
+    width = table["ci_high"] - table["ci_low"]
+    assert width["sd school"] > width["sd class"] > width["sd Residual"]  # "each narrower than the one above it"
+    above, below = table["ci_high"] - table["estimate"], table["estimate"] - table["ci_low"]
+    assert (above.iloc[:2] > below.iloc[:2]).all()  # "the first two reach further above the estimate"
+    assert table.loc["sd school", "ci_high"] / table.loc["sd school", "ci_low"] > 2  # "more than twice the lower"
+    assert_states(TEXT, *[(end, ".2f") for end in table[["ci_low", "ci_high"]].to_numpy().ravel()])
+
+
+@pytest.mark.needs_r
+def test_profile_intervals_are_rs(tmp_path):
+    """The lecture's REML profile intervals against the REML profile computed in R, and R's own confint."""
+    out = tmp_path / "profile.json"
+    run = subprocess.run(
+        ["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True, text=True, timeout=1800
     )
+    assert run.returncode == 0, run.stderr
+    r = json.loads(out.read_text())
+    table = values("intervals")["intervals"]
+    rows = {
+        "sd school": "sd_school",
+        "sd class": "sd_class",
+        "sd Residual": "sigma",
+        "ICC school": "icc_school",
+        "ICC class": "icc_class",
+    }
+    for ours, theirs in rows.items():
+        close(table.loc[ours].to_numpy(), [r["reml"][theirs][k] for k in ("estimate", "ci_low", "ci_high")], RTOL)
+    assert_states(TEXT, (r["ml"]["ci_low"][0], ".2f"), (r["ml"]["ci_high"][0], ".2f"))  # "school SD 2.64 to 5.50"
 
 
-def test_rank_intervals_say_what_the_text_says():
-    v = values("level_ranks", "slope_ranks")
-    lecture = v["level_ranks"]
-    assert lecture.loc[2, ["rank_low", "rank_high"]].tolist() == [12, 12]
-    assert lecture.loc[1, ["rank_low", "rank_high"]].tolist() == [11, 11]
-    assert lecture.loc[12, ["rank_low", "rank_high"]].tolist() == [1, 2]
-    assert lecture.loc[8, ["rank_low", "rank_high"]].tolist() == [1, 5]
-    assert lecture.loc[[5, 3, 6, 4], "rank_low"].min() == 7 and lecture.loc[[5, 3, 6, 4], "rank_high"].max() == 10
-    # An independent simulation from lme4's numbers agrees on every interval, give or take one place.
-    ours = independent_ranks(R_LEVELS)
-    assert (ours.loc[2, "top"] > 0.99) and (abs(ours["low"] - lecture["rank_low"].reindex(ours.index)) <= 1).all()
-    assert (abs(ours["high"] - lecture["rank_high"].reindex(ours.index)) <= 1).all()
-    slopes = v["slope_ranks"]
-    assert slopes.index[0] == 8 and slopes.loc[8, "rank_high"] == 4
-    assert (slopes.drop(index=8)["rank_high"] > 4).all()  # "only Dr 8's ... among the four lowest"
-    assert (slopes["rank_high"] - slopes["rank_low"]).median() >= 7  # "almost any place"
-    others = independent_ranks(R_SLOPES)
-    assert others.loc[8, "high"] <= 5 and (others.drop(index=8)["high"] > 4).all()
+def test_fixed_effects_and_satterthwaite_df_are_lmertests():
+    v = values("fixed")
+    ref = pd.DataFrame(
+        {k: LMERTEST["satterthwaite"][k] for k in ("estimate", "std_error", "df", "t")},
+        index=["Intercept", "hours_c", "experience_c"],
+    )
+    close(v["fixed"][ref.columns], ref, 1e-5)
+    df = ref["df"]
+    assert_states(
+        TEXT,
+        (df["hours_c"], ".0f"),
+        (df["experience_c"], ".0f"),
+        (df["Intercept"], ".0f"),
+        (ref.loc["hours_c", "estimate"], ".2f"),
+        (ref.loc["experience_c", "estimate"], ".3f"),
+        (ref.loc["experience_c", "std_error"], ".3f"),
+    )
+    # "one standard error above its true value": (0.346 - 0.3) / 0.045
+    assert round((ref.loc["experience_c", "estimate"] - 0.3) / ref.loc["experience_c", "std_error"]) == 1
+
+
+def test_ignoring_a_level():
+    v = values("errors", "statistic_classes")
+    names = {"three levels": "three_level", "schools only": "ignoring_classes", "classes only": "ignoring_schools"}
+    for column, model in names.items():
+        close(v["errors"][column], LME4[model]["fixed"]["std_error"], 1e-5)
+    se = {
+        model: dict(zip(["Intercept", "hours", "experience"], LME4[model]["fixed"]["std_error"]))
+        for model in names.values()
+    }
+    drop = 1 - se["ignoring_classes"]["experience"] / se["three_level"]["experience"]
+    assert_states(
+        TEXT,
+        (se["three_level"]["experience"], ".4f"),
+        (se["ignoring_classes"]["experience"], ".4f"),
+        (100 * drop, ".0f"),
+        (se["three_level"]["Intercept"], ".3f"),
+        (se["ignoring_schools"]["Intercept"], ".3f"),
+    )
+    absorbed = r_variances("ignoring_classes")
+    assert_states(TEXT, (absorbed["school"], ".1f"), (absorbed["pupil"], ".1f"))
+    statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_classes"]["loglik"])
+    close(v["statistic_classes"], statistic, 0, 1e-4)
+    assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
+
+
+def test_class_effects_and_their_shrinkage():
+    v = values("classes", "sigma2_c", "sigma2")
+    classes = v["classes"]
+    ref = LME4["three_level"]["effects"]
+    close(classes["estimate"], ref["school:classroom"]["estimate"], RTOL, 1e-6)
+    # The identity the picture shows: each class's prediction is its own mean times lambda(n).
+    lam = v["sigma2_c"] / (v["sigma2_c"] + v["sigma2"] / classes["n"])
+    close(classes["estimate"], lam * classes["own mean"], 1e-5, 1e-7)  # lambda from the polished optimum
+    assert round(100 * v["sigma2_c"] / (v["sigma2_c"] + v["sigma2"] / 3), -1) == 30  # "about 30%"
+    assert round(100 * v["sigma2_c"] / (v["sigma2_c"] + v["sigma2"] / 30), -1) == 80  # "about 80%"
+    truth = simulate_three_level(seed=4).classes.set_index("classroom")["u"]
+    close(classes["truth"], truth)
+
+
+def test_predictions_beat_own_means_with_rs_numbers():
+    """The lecture's RMSEs, recomputed from lme4's fixed effects and predicted effects."""
+    ref = LME4["three_level"]
+    data = CSV.assign(
+        hours_c=CSV["hours"] - CSV["hours"].mean(), experience_c=CSV["experience"] - CSV["experience"].mean()
+    )
+    beta = ref["fixed"]["estimate"]
+    school = pd.Series(ref["effects"]["school"]["estimate"], index=[int(s) for s in ref["effects"]["school"]["level"]])
+    residual = (
+        data["score"]
+        - beta[0]
+        - beta[1] * data["hours_c"]
+        - beta[2] * data["experience_c"]
+        - school.reindex(data["school"]).to_numpy()
+    )
+    own = residual.groupby(data["classroom"]).mean()
+    predicted = pd.Series(
+        ref["effects"]["school:classroom"]["estimate"],
+        index=[int(level.split(":")[1]) for level in ref["effects"]["school:classroom"]["level"]],
+    )
+    truth = simulate_three_level(seed=4).classes.set_index("classroom")["u"]
+    rmse_own, rmse_predicted = (np.sqrt(np.mean((x.sort_index() - truth) ** 2)) for x in (own, predicted))
+    assert rmse_predicted < rmse_own
+    assert_states(TEXT, (rmse_own, ".2f"), (rmse_predicted, ".2f"))
 
 
 def test_exercise_solutions():
     v = values(
-        "test.pvalue",
-        "float(low)",
-        "float(high)",
-        "float(largest)",
-        "stats.spearmanr(order['predicted effect'], order['raw level'])[0]",
+        "pd.Series({seed: class_icc(seed) for seed in range(1, 6)})",
+        "float(statistic_schools)",
+        "classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]",
     )
-    # 11.1, from lme4's residuals.
-    sex = GP["sex"].to_numpy()
-    test = stats.ttest_ind(R_RESIDUALS[sex == 1], R_RESIDUALS[sex == 0])
-    close(v["test.pvalue"], test.pvalue, 1e-2)
-    assert_states(TEXT, (test.pvalue, ".3f"), (test.statistic, ".2f"))
-    # 11.2, by another simulation of the largest of 12 standardised normal values.
-    draws = np.random.default_rng(7).standard_normal((20_000, 12))
-    largest_normal = ((draws - draws.mean(axis=1, keepdims=True)) / draws.std(axis=1, ddof=1, keepdims=True)).max(
-        axis=1
+    iccs = v["pd.Series({seed: class_icc(seed) for seed in range(1, 6)})"]
+    ref = r_variances("three_level")
+    close(iccs[4], (ref["school"] + ref["class"]) / ref.sum(), RTOL)  # seed 4 is the lecture's sample
+    assert iccs.between(0.2, 0.36).all() and abs(iccs.mean() - 0.281) < 0.03
+    assert_states(TEXT, *((x, ".3f") for x in iccs))
+    # 10.2: the school variance, from lme4's log-likelihoods.
+    statistic = 2 * (LME4["three_level"]["loglik"] - LME4["ignoring_schools"]["loglik"])
+    close(v["float(statistic_schools)"], statistic, 0, 1e-4)
+    assert_states(TEXT, (statistic, ".1f"), (stats.chi2.sf(statistic, 1) / 2, ".1e"))
+    # 10.3: the classes with the largest predicted effect and the largest own mean.
+    table = v["classes.loc[[classes['estimate'].idxmax(), classes['own mean'].idxmax()]]"]
+    predicted = dict(
+        zip(
+            LME4["three_level"]["effects"]["school:classroom"]["level"],
+            LME4["three_level"]["effects"]["school:classroom"]["estimate"],
+        )
     )
-    close([v["float(low)"], v["float(high)"]], np.quantile(largest_normal, [0.025, 0.975]), 0, 0.06)
-    standardised = (R_LEVELS["estimate"] - R_LEVELS["estimate"].mean()) / R_LEVELS["estimate"].std()
-    close(v["float(largest)"], standardised.max(), 1e-3)
-    assert standardised.idxmax() == 2
-    # 11.3: the fixed-effects levels rank the GPs as lme4's predictions do.
-    assert v["stats.spearmanr(order['predicted effect'], order['raw level'])[0]"] == pytest.approx(1.0)
+    assert max(predicted, key=predicted.get) == "2:5" and table.index.tolist() == [5, 61]
+    assert table["n"].tolist() == [30, 8]
+    assert_states(
+        TEXT,
+        (table["estimate"].iloc[0], ".2f"),
+        (table["own mean"].iloc[0], ".2f"),
+        (table["own mean"].iloc[1], ".2f"),
+        (table["estimate"].iloc[1], ".2f"),
+        (table["truth"].iloc[1], ".2f"),
+    )

@@ -75,7 +75,7 @@ def test_an_unknown_lecture_is_named():
 @pytest.mark.slow
 def test_a_lecture_value_against_r():
     """The random-slope lecture's REML log-likelihood is nlme's (run to its optimum)."""
-    v = lecture_values("08-random-slopes-and-comparison", "float(rs.llf)", "len(gp)")
+    v = lecture_values("08-random-slopes", "float(rs.llf)", "len(gp)")
     assert v["len(gp)"] == 441
     assert abs(v["float(rs.llf)"] - nlme("rs_c_reml")["loglik"]) < 1e-5
 

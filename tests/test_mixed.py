@@ -29,7 +29,7 @@ ESTIMATE_RTOL = 1e-5  # the issue's tolerances: estimates to 1e-5, everything el
 OTHER_RTOL = 1e-3
 LOGLIK_ATOL = 1e-5  # stricter than 1e-3 relative, which would hide a wrong optimum
 # statsmodels' default start (its gradient optimisers) stops 30 log-likelihood units short on this
-# model; lecture 08 shows check_fit refusing that fit and Powell's method reaching the optimum.
+# model; lecture 09 shows check_fit refusing that fit and Powell's method reaching the optimum.
 OPTIMISER = {("gp_cholesterol", "rs_agedoc_c_reml"): "powell"}
 
 
@@ -325,7 +325,7 @@ def test_check_fit_refuses_a_fit_statsmodels_calls_converged():
 
 
 def test_check_fit_refuses_the_default_start_for_the_gp_age_model_and_passes_powell():
-    """Lecture 08's case: centred age, the GP's age and a random slope, by REML."""
+    """Lecture 09's case: centred age, the GP's age and a random slope, by REML."""
     ref = REFERENCE["gp_cholesterol"]["lme_converged"]["rs_agedoc_c_reml"]
     with pytest.raises(LmeConvergenceError, match="below the maximum"):
         check_fit(statsmodels_fit("gp_cholesterol", "rs_agedoc_c_reml"))

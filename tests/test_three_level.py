@@ -2,7 +2,7 @@
 
 R's numbers live in tests/reference/three_level_reference.json, written by
 tests/reference/make_three_level_reference.R from tests/reference/three_level.csv
-(the sample of lecture 10, exported by tests/reference/export_three_level.py).
+(the sample of lecture 11, exported by tests/reference/export_three_level.py).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def test_predicted_school_and_class_effects_match_lme4():
 
 
 def test_ignoring_the_middle_level_understates_the_class_level_standard_error():
-    """What lecture 10 shows, as R computes it: the teacher's experience varies between classes,
+    """What lecture 11 shows, as R computes it: the teacher's experience varies between classes,
     so without class effects its SE is too small (as if each pupil were a separate class)."""
     se = {name: dict(zip(m["fixed"]["term"], m["fixed"]["std_error"])) for name, m in MODELS.items()}
     assert se["ignoring_classes"]["experience_c"] < 0.7 * se["three_level"]["experience_c"]
@@ -200,7 +200,7 @@ PROFILE_NAMES = ("school", "class")
 @pytest.mark.slow
 @pytest.mark.needs_r
 def test_profile_intervals_are_lme4s_and_a_direct_reml_profiles(tmp_path):
-    """ML: lme4's confint(method = "profile"); REML (what lecture 10 prints): the REML likelihood written out
+    """ML: lme4's confint(method = "profile"); REML (what lecture 11 prints): the REML likelihood written out
     in R from V school by school and profiled there, for the three SDs and the two ICCs."""
     out = tmp_path / "profile.json"
     run = subprocess.run(

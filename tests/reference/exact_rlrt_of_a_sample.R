@@ -2,8 +2,8 @@
 #
 #   Rscript tests/reference/exact_rlrt_of_a_sample.R sample.csv output.json
 #
-# sample.csv holds `score`, `hours_c` and `school` (lecture 09's small-variance example, written by
-# tests/test_lecture_09.py). lme4 fits score ~ hours_c + (1 | school) by REML to its optimum and
+# sample.csv holds `score`, `hours_c` and `school` (lecture 10's small-variance example, written by
+# tests/test_lecture_10.py). lme4 fits score ~ hours_c + (1 | school) by REML to its optimum and
 # exactRLRT simulates the statistic's null distribution a million times, so that its p-value (Monte
 # Carlo s.e. about 2e-4) is a reference for the lecture's 100,000 draws. The seed is fixed.
 

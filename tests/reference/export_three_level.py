@@ -1,8 +1,8 @@
-"""Write tests/reference/three_level.csv: the pupils-in-classes-in-schools sample of lecture 10.
+"""Write tests/reference/three_level.csv: the pupils-in-classes-in-schools sample of lecture 11.
 
 ``helpers.simulate.simulate_three_level(seed=THREE_LEVEL_SEED)`` draws it; R reads this CSV
 (make_three_level_reference.R, make_smallsample_reference.R), so both sides fit the same
-numbers, and a test checks that lecture 10 draws exactly this sample.
+numbers, and a test checks that lecture 11 draws exactly this sample.
 Run: ``.venv/bin/python tests/reference/export_three_level.py``.
 """
 

@@ -1,4 +1,4 @@
-# Reference numbers for lecture 12 (binary outcomes; tests/test_lecture_12.py), computed by R itself.
+# Reference numbers for lecture 13 (binary outcomes; tests/test_lecture_13.py), computed by R itself.
 #
 #   Rscript tests/reference/make_binary_reference.R [output.json]
 #

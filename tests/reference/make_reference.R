@@ -6,7 +6,7 @@
 # lecture calls it, and run to convergence) and lme4::lmer (REML and ML), anova()
 # tables, the ICC and the four OLS models of the first half (stats::lm), plus the
 # same mixed models on the dietox pig data
-# (tests/reference/dietox.csv). For lectures 06-08 also: Satterthwaite and Kenward-Roger
+# (tests/reference/dietox.csv). For lectures 06-09 also: Satterthwaite and Kenward-Roger
 # df (lmerTest, pbkrtest), the meta-analyses of the twelve GP slopes (metafor), the
 # cluster-robust pooled slope (sandwich) and the Hausman statistic of lecture 07. Writes every number, the R and package versions and
 # the data files' SHA-256 to tests/reference/r_reference.json (or the given path).
@@ -192,7 +192,7 @@ gp_result$icc <- list(ri_reml = icc_of(gp_result$lme$ri_reml), ri_ml = icc_of(gp
                       ri_null_reml = icc_of(gp_result$lme_converged$ri_null_reml))
 
 # Satterthwaite and Kenward-Roger denominator df of the fixed effects (lmerTest; KR by pbkrtest,
-# with its adjusted standard errors), for the random-slope models of lecture 08.
+# with its adjusted standard errors), for the random-slope models of lectures 08 and 09.
 small_sample <- function(spec) {
   formula <- as.formula(paste(spec$fixed, "+ (", sub("~", "", spec$random), "|", spec$group, ")"))
   fit <- lmerTest::lmer(formula, data = gp, REML = TRUE)
@@ -204,7 +204,7 @@ small_sample <- function(spec) {
 }
 gp_result$small_sample <- lapply(gp_specs[c("rs_c_reml", "rs_agedoc_c_reml")], small_sample)
 
-# Lecture 08's picture of the age effect: the twelve GP slopes combined by inverse-variance
+# Lecture 09's picture of the age effect: the twelve GP slopes combined by inverse-variance
 # weights (fixed effect) and by DerSimonian-Laird (random effects), and the pooled OLS slope with
 # a cluster-robust (CR1, HC1-type) standard error and a t interval on 12 - 1 df.
 by_gp <- lapply(split(gp, gp$doctor), function(d) summary(lm(chol ~ age, data = d))$coefficients["age", ])

@@ -1,4 +1,4 @@
-# Reference numbers for tests/test_lecture_13.py: lecture 13's models of the dietox pig data in R.
+# Reference numbers for tests/test_lecture_14.py: lecture 14's models of the dietox pig data in R.
 #
 #   Rscript tests/reference/make_repeated_measures_reference.R [output.json]
 #

@@ -74,7 +74,7 @@ specs <- list(
                       centre = c("age", "agedoc")),
   dietox_ri = spec("dietox", "Weight ~ Time", "~ 1", "Pig"),
   dietox_rs = spec("dietox", "Weight ~ Time_c", "~ 1 + Time_c", "Pig", centre = "Time"),
-  # Pupils in classes in schools (lecture 10): a class-level covariate, classes as a variance component.
+  # Pupils in classes in schools (lecture 11): a class-level covariate, classes as a variance component.
   three_level = spec("three_level", "score ~ hours_c + experience_c", "~ 1", "school",
                      centre = c("hours", "experience"), nested = "classroom")
 )

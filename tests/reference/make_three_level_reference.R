@@ -1,4 +1,4 @@
-# Reference numbers for tests/test_three_level.py: the three-level sample of lecture 10 by lme4.
+# Reference numbers for tests/test_three_level.py: the three-level sample of lecture 11 by lme4.
 #
 #   Rscript tests/reference/make_three_level_reference.R [output.json]
 #

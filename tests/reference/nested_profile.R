@@ -1,8 +1,8 @@
-# Profile-likelihood intervals for lecture 10's three-level model, for helpers.nested.
+# Profile-likelihood intervals for lecture 11's three-level model, for helpers.nested.
 #
 #   Rscript tests/reference/nested_profile.R output.json
 #
-# Reads tests/reference/three_level.csv (the sample of lecture 10). Two references:
+# Reads tests/reference/three_level.csv (the sample of lecture 11). Two references:
 # - `ml`: lme4's own confint(method = "profile") for the SDs of the ML fit. (lme4 1.1 profiles the ML
 #   deviance even for a REML fit, so its intervals for a REML fit are these too.)
 # - `reml`: the profile of the REML log-likelihood itself, computed here from V written out school by school

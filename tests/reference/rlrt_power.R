@@ -2,8 +2,8 @@
 #
 #   Rscript tests/reference/rlrt_power.R sample.csv responses.csv output.json
 #
-# sample.csv holds `hours_c` and `school` (lecture 09's small-variance example, written by
-# tests/test_lecture_09.py); responses.csv holds response vectors, one per column, whose restricted
+# sample.csv holds `hours_c` and `school` (lecture 10's small-variance example, written by
+# tests/test_lecture_10.py); responses.csv holds response vectors, one per column, whose restricted
 # LRT lme4 computes exactly (to check helpers.boundary.rlrt_statistics). Independently of Python, the
 # script then draws its own scores on the same design, 60 + 2 hours_c + school effect + pupil noise
 # (SD 8), for a school SD of 0 and of 2, computes the restricted LRT of each data set with lme4
