@@ -293,6 +293,7 @@ result <- list(estimate = b, se = se, sd_1 = vc$sdcor[2], rho = vc$sdcor[3],
                profile = unname(suppressWarnings(confint(slopes, parm = c(".sig02", ".sig03"), method = "profile",
                                                          quiet = TRUE))),
                odds_ratio = exp(10 * (b + c(0, -1, 1) * qnorm(0.975) * se)), lrt = lrt,
+               odds_ratio_t = exp(10 * (b + c(-1, 1) * qt(0.975, df = 12 - 2) * se)),
                p_mixture = 0.5 * pchisq(lrt, 1, lower.tail = FALSE) + 0.5 * pchisq(lrt, 2, lower.tail = FALSE),
                singular = isSingular(slopes), messages = length(slopes@optinfo$conv$lme4$messages))""",
         tmp_path,
@@ -317,7 +318,9 @@ result <- list(estimate = b, se = se, sd_1 = vc$sdcor[2], rho = vc$sdcor[3],
         (10 * r["profile_sd_1"][1], ".2f"),
         (np.exp(10 * r["profile_sd_1"][1]), ".1f"),
         *[(x, ".2f") for x in r["odds_ratio"]],
+        *[(x, ".2f") for x in r["odds_ratio_t"]],
     )
+    assert 2.5 < r["odds_ratio"][2] / r["odds_ratio"][1] < 3.5  # "known only to within a factor of about three"
 
 
 def test_the_random_intercept_model_is_glmers():
