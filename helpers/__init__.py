@@ -3,7 +3,8 @@
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
 - :mod:`helpers.mixed`: on statsmodels' MixedLM fits, what nlme::lme reports (check_fit, nlme_summary, lrt, icc),
   and the verified optimiser fit_lme behind the check.
-- :mod:`helpers.glmm`: a random-intercept logistic model by maximum likelihood, as lme4's glmer (fit_glmer).
+- :mod:`helpers.glmm`: a random-intercept logistic model by maximum likelihood, as lme4's glmer (fit_glmer), and
+  the profile-likelihood interval of its sigma_0 (profile_group_sd).
 - :mod:`helpers.likelihood`: the one likelihood engine under mixed, boundary and smallsample.
 - :mod:`helpers.smallsample`: Satterthwaite and Kenward-Roger df for a statsmodels MixedLM fit (as lmerTest, pbkrtest).
 - :mod:`helpers.boundary`: testing a variance on the boundary: the chi-square mixture, a fast parametric-bootstrap

@@ -34,7 +34,7 @@ from statsmodels.tools.numdiff import approx_fprime, approx_hess3
 
 from helpers.rsummary import LEGEND, format_pval, format_r
 
-__all__ = ["GlmmFit", "GlmmInputError", "GlmmConvergenceError", "SingularFitWarning", "fit_glmer"]
+__all__ = ["GlmmFit", "GlmmInputError", "GlmmConvergenceError", "SingularFitWarning", "fit_glmer", "profile_group_sd"]
 
 LATENT_VARIANCE = np.pi**2 / 3  # variance of the standard logistic distribution
 SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on sigma_0
@@ -206,6 +206,52 @@ def fit_glmer(formula: str, data: pd.DataFrame, groups: str, nagq: int = 1) -> G
         pearson_residuals=pd.Series((y - mu) / np.sqrt(mu * (1 - mu)), index=X.index, name="pearson"),
         checks=checks,
     )
+
+
+def profile_group_sd(fit: GlmmFit, data: pd.DataFrame, level: float = 0.95) -> np.ndarray:
+    """The profile-likelihood interval of sigma_0: ``confint(fit, parm = "theta_", method = "profile")``.
+
+    The interval holds every sigma_0 whose log-likelihood, maximised over beta, lies within
+    chi2_1(level) / 2 of the maximum; its ends are found by root-finding (glmer's ``confint``
+    interpolates a spline through its profile, so its ends may differ in the fourth digit). It starts
+    at 0 when sigma_0 = 0 lies within. ``data`` must be the data ``fit`` was fitted to: the function
+    refits nothing else, and raises :class:`GlmmInputError` if the likelihood at ``fit``'s estimates
+    is not ``fit``'s. A monotone function of sigma_0 (the latent ICC, the median odds ratio) has as
+    its interval the function of these ends.
+    """
+    if not 0 < level < 1:
+        raise GlmmInputError(f"level must be between 0 and 1, got {level}")
+    y, X, codes, _ = _design(fit.formula, data, fit.groups)
+    problem = _Likelihood(y, X.to_numpy(), codes, fit.nagq)
+    beta = fit.fixed["estimate"].to_numpy()
+    if not np.isclose(-problem.negative_loglik(np.append(beta, fit.group_sd)), fit.loglik, rtol=1e-8, atol=1e-8):
+        raise GlmmInputError("data is not the data the model was fitted to: the log-likelihood differs")
+    cutoff = fit.loglik - stats.chi2.ppf(level, 1) / 2
+
+    def above_cutoff(sd):
+        """How far the profile log-likelihood at sigma_0 = sd lies above the interval's cutoff."""
+
+        def negative(b):
+            return problem.negative_loglik(np.append(b, sd))
+
+        result = optimize.minimize(
+            negative,
+            beta,
+            jac=lambda b: approx_fprime(b, negative, centered=True),
+            method="BFGS",
+            options={"gtol": 1e-8},
+        )
+        return -result.fun - cutoff
+
+    lower = 0.0 if above_cutoff(0.0) >= 0 else optimize.brentq(above_cutoff, 0.0, fit.group_sd, xtol=1e-10)
+    upper = max(2 * fit.group_sd, 1.0)
+    for _ in range(30):
+        if above_cutoff(upper) < 0:
+            break
+        upper *= 2
+    else:
+        raise GlmmConvergenceError(f"the profile of sigma_0 stays above the cutoff up to {upper:.3g}")
+    return np.array([lower, optimize.brentq(above_cutoff, fit.group_sd, upper, xtol=1e-10)])
 
 
 # ----------------------------------------------------------------------------- design

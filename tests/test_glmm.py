@@ -10,6 +10,7 @@ script so the committed file cannot drift from what R computes.
 from __future__ import annotations
 
 import json
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 import statsmodels.formula
 
 from helpers.data import load_gp_cholesterol, sha256_of
-from helpers.glmm import GlmmConvergenceError, GlmmInputError, SingularFitWarning, fit_glmer
+from helpers.glmm import GlmmConvergenceError, GlmmInputError, SingularFitWarning, fit_glmer, profile_group_sd
 from tests.r_reference import close
 from tests.rscript import assert_same_numbers, rerun
 
@@ -222,6 +223,49 @@ def test_separation_is_refused():
     gp = DATA["gp_cholesterol"]
     with pytest.raises(GlmmConvergenceError, match="separate"):
         fit_glmer("high ~ chol", gp, "doctor")
+
+
+# glmer's deviance function of (theta, beta), at nAGQ = 25: its minimum over beta with sigma_0 = theta held at each
+# of our ends must lie chi2_1(0.95) above the overall minimum (what defines the ends), and confint's spline
+# interpolation of lme4's own profile must give nearly the same ends.
+PROFILE_R = """
+suppressPackageStartupMessages(library(lme4))
+gp <- read.csv({path})
+gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
+fit <- glmer(high ~ age_c + (1 | doctor), data = gp, family = binomial, nAGQ = 25)
+deviance_of <- update(fit, devFunOnly = TRUE)
+nelder_mead <- list(reltol = 1e-15, maxit = 5000)  # BFGS's trial steps can leave the range PIRLS handles
+profiled <- function(sd) optim(fixef(fit), function(beta) deviance_of(c(sd, beta)), control = nelder_mead)$value
+best <- optim(c(getME(fit, "theta"), fixef(fit)), deviance_of, control = nelder_mead)$value
+jsonlite::write_json(list(rise = sapply(c({low!r}, {high!r}), profiled) - best, cutoff = qchisq(0.95, 1),
+                          confint = unname(confint(fit, parm = "theta_", method = "profile", quiet = TRUE)[1, ])),
+                     {out}, digits = NA)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.needs_r
+def test_profile_interval_of_sigma_0_is_glmers(tmp_path):
+    gp = DATA["gp_cholesterol"]
+    low, high = (float(end) for end in profile_group_sd(fitted("gp_agq25"), gp))
+    script, out = tmp_path / "profile.R", tmp_path / "profile.json"
+    path = REFERENCE_DIR.parent.parent / REFERENCE["data"]["gp_cholesterol"]["path"]
+    script.write_text(PROFILE_R.format(path=json.dumps(str(path)), low=low, high=high, out=json.dumps(str(out))))
+    run = subprocess.run(["Rscript", "--vanilla", str(script)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    r = json.loads(out.read_text())
+    close(r["rise"], [r["cutoff"][0]] * 2, 1e-4)
+    close([low, high], r["confint"], 1e-4)
+    narrower = profile_group_sd(fitted("gp_agq25"), gp, level=0.5)
+    assert low < narrower[0] < fitted("gp_agq25").group_sd < narrower[1] < high
+
+
+def test_profile_interval_refuses_other_data_and_levels():
+    fit, gp = fitted("gp_agq25"), DATA["gp_cholesterol"]
+    with pytest.raises(GlmmInputError, match="not the data the model was fitted to"):
+        profile_group_sd(fit, gp.iloc[:-40])
+    with pytest.raises(GlmmInputError, match="level must be between 0 and 1"):
+        profile_group_sd(fit, gp, level=95)
 
 
 @pytest.mark.slow

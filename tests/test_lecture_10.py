@@ -152,6 +152,16 @@ def test_the_small_variance_example():
     )
 
 
+def test_the_small_variance_example_is_the_course_copy_r_reads():
+    """The lecture's In R block reads tests/reference/small_schools.csv: it must be the sample the lecture draws."""
+    from reference.export_small_schools import small_schools_csv_text  # noqa: PLC0415  (tests/ is on sys.path)
+
+    assert (REFERENCE / "small_schools.csv").read_text() == small_schools_csv_text()
+    columns = "small[['school', 'pupil', 'hours', 'funding', 'score']]"
+    copy = pd.read_csv(REFERENCE / "small_schools.csv")
+    pd.testing.assert_frame_equal(values(columns)[columns], copy, check_dtype=False, rtol=1e-12)
+
+
 @pytest.mark.needs_r
 def test_the_small_variance_example_is_rlrsims(tmp_path):
     """The exact RLRT of the small-variance example against RLRsim's, from a million draws, on the same sample."""

@@ -91,6 +91,10 @@ def test_the_league_table_is_lme4s():
         (R_LEVELS["cond_sd"].max(), ".3f"),
         (1.96 * R_LEVELS["cond_sd"].mean(), ".2f"),
     )
+    z = 1.959963984540054
+    for gp in (2, 1):  # the prediction intervals the prose states
+        assert_states(TEXT, *[(top[gp] + s * z * R_LEVELS["cond_sd"][gp], ".2f") for s in (-1, 1)])
+    assert_states(TEXT, *[(-(top[12] + s * z * R_LEVELS["cond_sd"][12]), ".2f") for s in (-1, 1)])
 
 
 def independent_ranks(effects: pd.DataFrame, seed: int = 99, draws: int = 20_000) -> pd.DataFrame:

@@ -3,8 +3,9 @@
 R's numbers: tests/reference/binary_reference.json (make_binary_reference.R: glm, sandwich's vcovCL,
 glm with GP indicators, survival::clogit, geepack::geeglm, glmer's profile interval of sigma_0) and
 tests/reference/glmm_reference.json (glmer, nAGQ = 25 and Laplace, on the same model). What the
-lecture simulates (the pairs of the incidental-parameter section, the bootstrap's data sets) is
-refitted by R at test time: the same data, R's functions. The cell showing statsmodels' fit with GP
+lecture simulates (the pairs of the incidental-parameter section) is refitted by R at test time: the
+same data, R's functions. So are the numbers the prose quotes from R alone: Mancl and DeRouen's
+bias-reduced SE with its t quantile, and glmer's fit with a random age slope. The cell showing statsmodels' fit with GP
 indicators is not compared by nbval (where a non-converging Newton search stops is not a result);
 what the prose says about it is checked here.
 """
@@ -231,7 +232,8 @@ meat <- function(adjust) Reduce(`+`, lapply(clusters, function(k) {{
   s %*% t(s)
 }}))
 result <- list(robust = unname(sqrt(diag(bread %*% meat(FALSE) %*% bread))),
-               bias_reduced = unname(sqrt(diag(bread %*% meat(TRUE) %*% bread))))"""
+               bias_reduced = unname(sqrt(diag(bread %*% meat(TRUE) %*% bread))),
+               z = qnorm(0.975), t_10 = qt(0.975, df = length(clusters) - length(beta)))"""
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +263,19 @@ def test_gee_bias_reduced_se_is_mancl_derouens(mancl_derouen_in_r):
 
 
 @pytest.mark.needs_r
+def test_gee_intervals_small_sample(mancl_derouen_in_r):
+    """GEE's odds ratio for ten years: z and t (12 GPs less 2 coefficients) quantiles on the bias-reduced SE."""
+    v = values("gee_intervals", "gee.params")
+    b1, se = v["gee.params"]["age_c"], mancl_derouen_in_r["bias_reduced"][1]
+    quantiles = np.array([mancl_derouen_in_r["z"], mancl_derouen_in_r["t_10"]])
+    close(v["gee_intervals"]["quantile"], quantiles, 1e-10)
+    expected = np.exp(10 * (b1 + np.outer(quantiles, [-1, 1]) * se))
+    close(v["gee_intervals"][["ci_low", "ci_high"]], expected, 1e-5)
+    assert expected[1, 0] < expected[0, 0] and expected[1, 1] > expected[0, 1]  # "widens"
+    assert_states(TEXT, (quantiles[1], ".3f"), *[(x, ".2f") for x in expected.ravel()])
+
+
+@pytest.mark.needs_r
 def test_a_random_age_slope_widens_the_interval(tmp_path):
     """What the lecture says of glmer(high ~ age_c + (age_c | doctor)), its In R block: it converges, and the
     age slope's SE is larger than the random-intercept model's."""
@@ -268,15 +283,44 @@ def test_a_random_age_slope_widens_the_interval(tmp_path):
         f"""
 gp <- read.csv({json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"]))})
 gp$high <- as.integer(gp$chol >= 6.2); gp$age_c <- gp$age - mean(gp$age)
-slopes <- glmer(high ~ age_c + (age_c | doctor), data = gp, family = binomial)
-result <- list(se = coef(summary(slopes))["age_c", "Std. Error"], singular = isSingular(slopes),
-               messages = length(slopes@optinfo$conv$lme4$messages))""",
+exact_laplace <- glmerControl(tolPwrss = 1e-12)
+slopes <- glmer(high ~ age_c + (1 + age_c | doctor), data = gp, family = binomial, control = exact_laplace)
+one_slope <- glmer(high ~ age_c + (1 | doctor), data = gp, family = binomial, control = exact_laplace)
+vc <- as.data.frame(VarCorr(slopes))
+b <- fixef(slopes)[["age_c"]]; se <- sqrt(vcov(slopes)["age_c", "age_c"])
+lrt <- 2 * as.numeric(logLik(slopes) - logLik(one_slope))
+result <- list(estimate = b, se = se, sd_1 = vc$sdcor[2], rho = vc$sdcor[3],
+               profile = unname(suppressWarnings(confint(slopes, parm = c(".sig02", ".sig03"), method = "profile",
+                                                         quiet = TRUE))),
+               odds_ratio = exp(10 * (b + c(0, -1, 1) * qnorm(0.975) * se)), lrt = lrt,
+               odds_ratio_t = exp(10 * (b + c(-1, 1) * qt(0.975, df = 12 - 2) * se)),
+               p_mixture = 0.5 * pchisq(lrt, 1, lower.tail = FALSE) + 0.5 * pchisq(lrt, 2, lower.tail = FALSE),
+               singular = isSingular(slopes), messages = length(slopes@optinfo$conv$lme4$messages))""",
         tmp_path,
     )
     assert not r["singular"] and r["messages"] == 0
     fixed, _ = glmer()
-    assert r["se"] > fixed.loc["age_c", "std_error"]
-    assert "its SE for the age slope is larger" in TEXT
+    ratio = r["se"] / fixed.loc["age_c", "std_error"]
+    profile = np.array(r["profile"])  # rows rho and sigma_1, columns the ends, as R's matrix
+    assert profile[0].tolist() == [-1, 1]  # "its profile interval is the whole range from -1 to 1"
+    r["profile_sd_1"] = profile[1]
+    assert ratio > 1 and r["profile_sd_1"][0] == 0 and r["p_mixture"] > 0.5
+    assert_states(
+        TEXT,
+        (r["estimate"], ".3f"),
+        (r["se"], ".4f"),
+        (100 * (ratio - 1), ".0f"),
+        (r["sd_1"], ".3f"),
+        (r["profile_sd_1"][1], ".3f"),
+        (r["rho"], ".2f"),
+        (r["lrt"], ".2f"),
+        (r["p_mixture"], ".2f"),
+        (10 * r["profile_sd_1"][1], ".2f"),
+        (np.exp(10 * r["profile_sd_1"][1]), ".1f"),
+        *[(x, ".2f") for x in r["odds_ratio"]],
+        *[(x, ".2f") for x in r["odds_ratio_t"]],
+    )
+    assert 2.5 < r["odds_ratio"][2] / r["odds_ratio"][1] < 3.5  # "known only to within a factor of about three"
 
 
 def test_the_random_intercept_model_is_glmers():
@@ -346,64 +390,30 @@ def test_which_question_each_answers():
     assert_states(TEXT, (conditional, ".2f"), (marginal, ".2f"))
 
 
-@pytest.fixture(scope="module")
-def bootstrap_in_r(tmp_path_factory):
-    """glmer (nAGQ = 25, run to its optimum) refitted to each of the lecture's simulated data sets."""
-    folder = tmp_path_factory.mktemp("bootstrap")
-    simulated = values("simulated")["simulated"]
-    pd.DataFrame(simulated).to_csv(folder / "simulated.csv", index=False)
-    return run_r(
-        f"""
-gp <- read.csv({json.dumps(str(REFERENCE_DIR.parent.parent / R["data"]["path"]))})
-gp$age_c <- gp$age - mean(gp$age)
-simulated <- read.csv("simulated.csv")
-control <- glmerControl(optimizer = "nloptwrap", tolPwrss = 1e-12,
-                        optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15))
-sd_0 <- sapply(simulated, function(y) {{
-  gp$high <- y
-  fit <- suppressMessages(glmer(high ~ age_c + (1 | doctor), data = gp, family = binomial, nAGQ = 25,
-                                control = control))
-  if (isSingular(fit)) 0 else getME(fit, "theta")
-}})
-result <- list(sd_0 = unname(sd_0))""",
-        folder,
-    )
-
-
-@pytest.mark.needs_r
-def test_latent_icc_and_its_bootstrap_interval(bootstrap_in_r):
-    v = values("float(ri.icc)", "boot_icc", "icc_interval", "simulated.shape", "simulated")
+def test_latent_icc_and_its_profile_interval():
+    v = values("float(ri.icc)", "sd_interval", "icc_interval")
     _, sd = glmer()
     close(v["float(ri.icc)"], latent_icc(sd), 1e-5)
-    assert tuple(v["simulated.shape"]) == (441, 100)
-    # The data sets come from the fitted model: their prevalence is its population average, within Monte Carlo error.
-    b0, b1 = glmer()[0]["estimate"]
-    ages = load_gp_cholesterol()["age"]
-    expected = np.mean([averaged_probability(x, b0, b1, sd) for x in (ages - ages.mean())])
-    prevalence = v["simulated"].mean(axis=0)
-    assert abs(prevalence.mean() - expected) < 4 * prevalence.std(ddof=1) / np.sqrt(len(prevalence))
-    r_icc = latent_icc(bootstrap_in_r["sd_0"])
-    close(v["boot_icc"], r_icc, 1e-3, 1e-4)
-    interval = np.percentile(r_icc, [2.5, 97.5])
-    close(v["icc_interval"], interval, 1e-3)
-    profile = latent_icc(R["glmer_profile_sd"])  # the In R block's profile interval
-    assert profile[0] < latent_icc(sd) < profile[1] and profile[0] < interval[1] and interval[0] < profile[1]
+    # glmer's confint interpolates a spline through its profile; ours finds the ends by root-finding.
+    profile = np.array(R["glmer_profile_sd"])
+    close(v["sd_interval"], profile, 1e-4)
+    close(v["icc_interval"], latent_icc(v["sd_interval"]), 1e-12)
     icc_06 = random_sd("ri_c_reml").iloc[0] ** 2 / (random_sd("ri_c_reml") ** 2).sum()
-    assert interval[0] < icc_06 < interval[1]  # "the 0.55 of notebook 6 lies well inside it"
-    assert np.median(r_icc) < latent_icc(sd)  # "a little below the estimate"
+    assert latent_icc(profile[0]) < icc_06 < latent_icc(profile[1])  # "the 0.55 of notebook 6 lies inside it"
+    assert profile[1] - sd > 1.5 * (sd - profile[0])  # "reaching much further above ... than below"
     assert_states(
         TEXT,
         (latent_icc(sd), ".3f"),
         (100 * latent_icc(sd), ".0f"),
-        (interval[0], ".2f"),
-        (interval[1], ".2f"),
-        (np.median(r_icc), ".3f"),
+        *[(x, ".2f") for x in profile],
+        *[(x, ".3f") for x in v["icc_interval"]],
+        *[(x, ".2f") for x in latent_icc(profile)],
         (icc_06, ".2f"),
     )
 
 
 @pytest.mark.needs_r
-def test_exercise_solutions(bootstrap_in_r, mancl_derouen_in_r):
+def test_exercise_solutions(mancl_derouen_in_r):
     v = values(
         "odds_ratios_10",
         "float(laplace.group_sd)",
@@ -414,10 +424,9 @@ def test_exercise_solutions(bootstrap_in_r, mancl_derouen_in_r):
     fixed, sd = glmer()
     b1, se1 = fixed.loc["age_c", ["estimate", "std_error"]]
     gee_b1, gee_se = R["gee"]["estimate"][1], mancl_derouen_in_r["bias_reduced"][1]  # as the lecture's interval
-    expected = np.exp(
-        10
-        * np.array([[b1, b1 - 1.96 * se1, b1 + 1.96 * se1], [gee_b1, gee_b1 - 1.96 * gee_se, gee_b1 + 1.96 * gee_se]])
-    )
+    t_10 = mancl_derouen_in_r["t_10"]
+    gp_specific = [b1, b1 - 1.96 * se1, b1 + 1.96 * se1]
+    expected = np.exp(10 * np.array([gp_specific, [gee_b1, gee_b1 - t_10 * gee_se, gee_b1 + t_10 * gee_se]]))
     close(v["odds_ratios_10"], expected, 2e-3)  # GEE: geepack's working correlation differs in its 3rd digit
     assert_states(TEXT, *[(x, ".2f") for x in expected.ravel()])
     laplace_fixed, laplace_sd = glmer("gp_laplace")
@@ -430,7 +439,7 @@ def test_exercise_solutions(bootstrap_in_r, mancl_derouen_in_r):
         return np.exp(np.sqrt(2) * np.asarray(s) * stats.norm.ppf(0.75))
 
     close(v["float(median_odds_ratio(ri.group_sd))"], mor(sd), 1e-5)
-    close(v["mor_interval"], mor(np.percentile(bootstrap_in_r["sd_0"], [2.5, 97.5])), 1e-3)
+    close(v["mor_interval"], mor(R["glmer_profile_sd"]), 1e-3)
     assert mor(sd) > np.exp(10 * b1)  # "more than the point estimate for ten years of age"
     assert_states(TEXT, (mor(sd), ".1f"), *[(x, ".1f") for x in v["mor_interval"]])
 
