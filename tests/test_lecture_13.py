@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import stats
+
+from helpers.profile import profile_intervals
 
 from tests.lecture_values import lecture_text, lecture_values
 from tests.r_reference import assert_states, close
@@ -100,28 +103,43 @@ def test_the_time_origin():
 def test_the_profile_intervals_of_the_growth_curve():
     """The helper's profile on this model matches lme4's (ML: what lme4 profiles); the lecture's REML
     intervals agree with nlme's Wald intervals to the digits the prose says they do."""
-    import statsmodels.formula.api as smf
-
-    from helpers.profile import profile_intervals
-
     data = DIETOX.assign(week=DIETOX["Time"] - 1)
-    ml = smf.mixedlm("Weight ~ week", data, groups="Pig", re_formula="~ week").fit(reml=False, method="nm", maxiter=5000)
+    ml = smf.mixedlm("Weight ~ week", data, groups="Pig", re_formula="~ week").fit(
+        reml=False, method="nm", maxiter=5000
+    )
     ours = profile_intervals(ml)
     lme4 = R["growth_ml_profile"]
-    rows = {"sd_(Intercept)|Pig": "sd (Intercept)", "cor_week.(Intercept)|Pig": "cor (Intercept), week",
-            "sd_week|Pig": "sd week", "sigma": "sd Residual"}
+    rows = {
+        "sd_(Intercept)|Pig": "sd (Intercept)",
+        "cor_week.(Intercept)|Pig": "cor (Intercept), week",
+        "sd_week|Pig": "sd week",
+        "sigma": "sd Residual",
+    }
     for term, low, high in zip(lme4["term"], lme4["lower"], lme4["upper"]):
         close(ours.loc[rows[term], ["ci_low", "ci_high"]].to_numpy(float), [low, high], 1e-4, 1e-4)
     lecture = values("growth_intervals")["growth_intervals"]
     wald = R["growth_intervals"]
-    for name, ref, fmt in [("sd (Intercept)", "sd((Intercept))", ".1f"), ("sd week", "sd(week)", ".2f"),
-                           ("cor (Intercept), week", "cor((Intercept),week)", ".2f")]:
+    for name, ref, fmt in [
+        ("sd (Intercept)", "sd((Intercept))", ".1f"),
+        ("sd week", "sd(week)", ".2f"),
+        ("cor (Intercept), week", "cor((Intercept),week)", ".2f"),
+    ]:
         close(lecture.loc[name, "estimate"], wald[ref]["estimate"], 1e-4, 1e-5)
         # "close to the profile intervals, a little shorter at the top"
         assert abs(lecture.loc[name, "ci_low"] - wald[ref]["lower"]) < 0.03 * lecture.loc[name, "estimate"]
         assert 0 < lecture.loc[name, "ci_high"] - wald[ref]["upper"] < 0.02 * lecture.loc[name, "estimate"]
-        assert_states(TEXT, *[(abs(x), fmt) for x in (lecture.loc[name, "ci_low"], lecture.loc[name, "ci_high"],
-                                                      wald[ref]["lower"], wald[ref]["upper"])])
+        assert_states(
+            TEXT,
+            *[
+                (abs(x), fmt)
+                for x in (
+                    lecture.loc[name, "ci_low"],
+                    lecture.loc[name, "ci_high"],
+                    wald[ref]["lower"],
+                    wald[ref]["upper"],
+                )
+            ],
+        )
     # "an interval of about +-18% around 0.65"
     sd_week = lecture.loc["sd week"]
     assert_states(TEXT, (100 * (sd_week["ci_high"] - sd_week["ci_low"]) / 2 / sd_week["estimate"], ".0f"))
@@ -155,7 +173,10 @@ def test_what_the_prose_says_of_nlmes_ar1_fit():
     assert len({format(slope(f), ".2f") for f in fits}) == 1, "optimisers disagree on the rate"
     assert_states(TEXT, (slope(R["ar1"]), ".2f"))
     # "SE ... 0.083 (0.082 with other optimisers)", "sigma_1 = 0.52 (0.51 with other optimisers)"
-    for numbers, fmt in (([slope(f, "std_error") for f in fits], ".3f"), ([f["random_sd"]["week"] for f in fits], ".2f")):
+    for numbers, fmt in (
+        ([slope(f, "std_error") for f in fits], ".3f"),
+        ([f["random_sd"]["week"] for f in fits], ".2f"),
+    ):
         assert_states(TEXT, (numbers[0], fmt), (min(numbers), fmt), (max(numbers), fmt))
         assert len({format(n, fmt) for n in numbers}) == 2
     phis = [f["phi"] for f in fits]
@@ -166,8 +187,13 @@ def test_what_the_prose_says_of_nlmes_ar1_fit():
     assert_states(TEXT, (max(logliks) - logliks[0], ".2f"))
     assert all(f["random_corr"] > 0.96 for f in fits) and R["ar1"]["random_corr"] < max(f["random_corr"] for f in fits)
     others = R["ar1_other_optimisers"]
-    assert_states(TEXT, (R["ar1"]["random_corr"], ".2f"), (-R["growth"]["loglik"], ".1f"),
-                  (others["nelder_mead"]["random_corr"], ".3f"), (others["l_bfgs_b"]["random_corr"], ".4f"))
+    assert_states(
+        TEXT,
+        (R["ar1"]["random_corr"], ".2f"),
+        (-R["growth"]["loglik"], ".1f"),
+        (others["nelder_mead"]["random_corr"], ".3f"),
+        (others["l_bfgs_b"]["random_corr"], ".4f"),
+    )
     # the lines "pass through one point, sigma_0 / sigma_1 weeks before the first weighing (about 5 weeks here)"
     assert {format(f["random_sd"]["(Intercept)"] / f["random_sd"]["week"], ".0f") for f in fits} == {"5"}
     # "rises by about 170 ... a likelihood-ratio statistic of 341 on 1 degree of freedom", for every optimiser
@@ -306,8 +332,13 @@ def test_why_the_gee_rates_differ():
     assert abs(gains.mean() - ar1_complete) < 0.01 and abs(gains.mean() - complete["ar1"]["estimate"][1]) < 0.01
     assert_states(TEXT, (ar1_complete, ".3f"))
     # "4.3 kg in their first week, then 6 to 8 kg a week, and 5.9 in the last"
-    assert_states(TEXT, (gains[0], ".1f"), (gains[-1], ".1f"), (gains.mean(), ".3f"),
-                  (complete["independence"]["estimate"][1], ".3f"))
+    assert_states(
+        TEXT,
+        (gains[0], ".1f"),
+        (gains[-1], ".1f"),
+        (gains.mean(), ".3f"),
+        (complete["independence"]["estimate"][1], ".3f"),
+    )
     assert 6 <= gains[1:-1].min() and gains[1:-1].max() <= 8.2
 
 
