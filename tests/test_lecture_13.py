@@ -386,6 +386,21 @@ def test_exercise_solutions():
     assert_states(TEXT, *[(phi**weeks, ".2f") for weeks in (1, 4, 11)])
 
 
+def test_exercise_13_4_weekly_means():
+    """With a mean for each week the working correlations agree where every pig was weighed (geepack)."""
+    means = values("weekly_means")["weekly_means"]
+    ref = R["weekly_means"]
+    close(means["independence"], ref["independence"], 1e-6)
+    close(means["exchangeable"], ref["exchangeable"], 1e-6, 5e-3)  # the two programs' alphas differ a little
+    close(means["AR(1)"], ref["ar1"], 1e-6, 0.02)  # so do their phis
+    complete_weeks = means.iloc[:11]
+    close(complete_weeks.max(axis=1) - complete_weeks.min(axis=1), 0, 0, 1e-6)
+    close(complete_weeks["independence"], DIETOX.groupby("Time")["Weight"].mean().iloc[:11], 1e-9)
+    spread = means.iloc[11].max() - means.iloc[11].min()
+    assert_states(TEXT, (spread, ".2f"))
+    assert format(spread, ".1f") == format(max(ref[k][11] for k in ref) - min(ref[k][11] for k in ref), ".1f")
+
+
 @pytest.mark.needs_r
 def test_reference_is_current(tmp_path):
     """Rerun the R script: its numbers must equal the committed ones, to rounding."""

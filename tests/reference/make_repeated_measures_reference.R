@@ -8,7 +8,8 @@
 # from Time = 0, nlme's intervals() of both, the AR(1) correlation alone (gls), their anova() and AIC, the
 # random-intercept-only model and OLS; lme4's profile intervals of the ML growth curve; geepack's GEE under
 # independence, exchangeable and AR(1) working correlations (robust SEs, working parameters) and the same on
-# the pigs weighed every week, with their mean weekly gains. Nothing random.
+# the pigs weighed every week, with their mean weekly gains; the same GEEs with a mean for each week. Nothing
+# random.
 
 script_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- dirname(normalizePath(sub("^--file=", "", script_arg)))
@@ -102,5 +103,7 @@ reference <- list(
   complete_pigs = list(n = length(unique(complete$Pig)), ar1 = gee_numbers("ar1", complete),
                        exchangeable = gee_numbers("exchangeable", complete),
                        independence = gee_numbers("independence", complete)),
-  complete_weekly_gain = unname(diff(tapply(complete$Weight, complete$week, mean))))
+  complete_weekly_gain = unname(diff(tapply(complete$Weight, complete$week, mean))),
+  weekly_means = lapply(c(independence = "independence", exchangeable = "exchangeable", ar1 = "ar1"), function(corstr)
+    unname(coef(geeglm(Weight ~ factor(week) - 1, id = Pig, waves = week, data = dietox, corstr = corstr)))))
 write_reference(reference, out)
