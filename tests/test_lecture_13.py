@@ -386,7 +386,7 @@ def test_exercise_solutions():
     assert_states(TEXT, *[(phi**weeks, ".2f") for weeks in (1, 4, 11)])
 
 
-def test_exercise_13_4_weekly_means():
+def test_the_weekly_means_agree_where_every_pig_was_weighed():
     """With a mean for each week the working correlations agree where every pig was weighed (geepack)."""
     means = values("weekly_means")["weekly_means"]
     ref = R["weekly_means"]
