@@ -212,8 +212,13 @@ PARTLY_RIGHT = {
                 'cond_or_hat = np.exp(trial_glmm.fixed.loc["treated", "estimate"])',
                 'cond_or_hat = np.exp(smf.logit("event ~ treated", trial.data).fit(disp=0).params["treated"])',
             ),
+            (
+                "q7_gee_ar1",
+                "cov_struct=sm.cov_struct.Autoregressive(grid=True)).fit()",
+                "cov_struct=sm.cov_struct.Exchangeable()).fit()",
+            ),
         ],
-        ["q1_pooled_test", "q2_gee_test", "q3_glmm_test", "q4_transfer_test"],
+        ["q1_pooled_test", "q2_gee_test", "q3_glmm_test", "q4_transfer_test", "q7_gee_ar1_test"],
     ),
 }
 

@@ -21,6 +21,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grading import judge as jd
 from grading.parallel import read_tree
 from grading.timeouts import notebook_timeout_for, timeout_for
 
@@ -259,6 +260,60 @@ def test_feedback_hides_hidden_tests_and_reference_values(course):
             assert not leaked, f"{page}: hidden test code visible: {leaked[:2]}"
         partly = next(p for p in pages if p.parts[-3] == "partly_right").read_text()
         assert "please check your method" in partly, "a failed hidden test should still say what failed"
+
+
+@pytest.mark.needs_root  # autograde runs student code in the sandbox
+@pytest.mark.slow
+def test_feedback_names_the_wrong_working_correlation(course):
+    """Assignment 6's partly right fixture fits Question 7's GEE with an exchangeable working correlation: the
+    hidden test takes its points and its feedback names that mistake (issue 21 C)."""
+    root, _ = course
+    (page,) = (root / "feedback" / "partly_right" / "binary_outcomes").glob("*.html")
+    assert "gee_rate looks like the exchangeable working correlation, not AR(1)" in page.read_text()
+
+
+def test_assignment_6_question_7_accepts_every_correct_method_and_names_each_mistake():
+    """Question 7's hidden test, judged as the grader judges it: statsmodels' AR(1) GEE, geepack's (another
+    moment estimator of phi) and the bias-reduced SE pass; each common mistake fails under its own name.
+    geepack's and nlme's numbers come from R (tests/reference/repeated_measures_reference.json, rerun by
+    tests/test_lecture_14.py; its time is counted from the first weighing, which leaves the rate unchanged)."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    from helpers.data import load_dietox
+
+    cells = read_nb(notebook_of(GRADING, "binary_outcomes")).cells
+    setup = [c.source for c in cells if (fx.grade_id(c) or "").startswith("setup")]
+    test = jd.TestCell("q7_gee_ar1_test", next(c.source for c in cells if fx.grade_id(c) == "q7_gee_ar1_test"), setup)
+    r = json.loads((REPO / "tests" / "reference" / "repeated_measures_reference.json").read_text())
+    dietox = load_dietox()
+    model = smf.gee("Weight ~ Time", groups="Pig", data=dietox, cov_struct=sm.cov_struct.Autoregressive(grid=True))
+    ours = model.fit()
+
+    def judged(rate, se):
+        return jd.judge(test, jd.Export(values={"gee_rate": rate, "gee_rate_se": se}), None)
+
+    right = [
+        (ours.params["Time"], ours.bse["Time"]),
+        (r["gee_ar1"]["estimate"][1], r["gee_ar1"]["std_error"][1]),
+        (ours.params["Time"], model.fit(cov_type="bias_reduced").bse["Time"]),
+    ]
+    for rate, se in right:
+        assert judged(rate, se).passed, (rate, se)
+    rate, se = ours.params["Time"], ours.bse["Time"]
+    growth = r["growth"]["fixed"]
+    wrong = {
+        "exchangeable working correlation": (r["gee_exchangeable"]["estimate"][1], se),
+        "independence working correlation": (r["gee_independence"]["estimate"][1], se),
+        "mixed model with a random intercept and slope, not the GEE": (growth["estimate"][1], se),
+        "naive (model-based) SE": (rate, model.fit(cov_type="naive").bse["Time"]),
+        "robust SE of the exchangeable GEE": (rate, r["gee_exchangeable"]["std_error"][1]),
+        "SE of the mixed model": (rate, growth["std_error"][1]),
+        "SE of ordinary least squares": (rate, r["ols"]["std_error"][1]),
+    }
+    for named, (rate, se) in wrong.items():
+        verdict = judged(rate, se)
+        assert not verdict.passed and named in verdict.evalue, (named, verdict.evalue)
 
 
 def _html_escape(text: str) -> str:
