@@ -16,8 +16,8 @@ Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g
 ``H_g = (I + G_g D)^-1``: with ``F_g = H_g B_g``, ``[X y]'V^-1[X y] = [X y]'[X y] - sum B_g' D F_g``
 (V relative to sigma^2), whose differential ``-sum F_g' dD F_g`` gives the gradient.
 :func:`moments_at` works instead from each group's marginal covariance ``V_g``, linear in the covariance
-parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and (:func:`marginal_loglik`) an
-implementation independent of those sums that verifies an optimum.
+parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and an implementation of the
+likelihood independent of those sums that verifies an optimum.
 
 Its users take a statsmodels fit apart with :func:`mixedlm_of` and :func:`mixedlm_design`. :func:`minimise` is
 the optimiser, damped Newton on a stack of fits at once (a bootstrap's); :func:`optimise` fits one response
@@ -207,25 +207,12 @@ class Moments:
     places: np.ndarray | None = None  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
 
 
-def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float:
-    """The log-likelihood of one response at theta (d,), as :func:`moments_at` computes it from each group's
-    marginal covariance: an implementation independent of :class:`Profile`'s per-group sums."""
-    est = profile.estimates(theta[None], profile.statistics(y[None]), np.zeros(1, dtype=int))
-    sigma2, D = est["sigma2"][0], est["D"][0]
-    design = [
-        (profile.X[rows], y[rows], profile.covariance_derivatives(profile.Z[rows]))
-        for rows in (profile.codes == g for g in range(profile.k))
-    ]
-    psi = np.r_[sigma2 * D[profile.rows, profile.cols], sigma2]
-    return float(moments_at(psi, design, profile.reml)[1])
-
-
 def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, float]:
     """Moments and the log-likelihood (REML, or ML with reml=False) at the covariance parameters psi = values.
 
     ``design`` holds, per group, (X_g, y_g, dV_g/dpsi): V_g = sum_i psi_i dV_g/dpsi_i is linear in psi.
     The marginal form of the likelihood, each group's V factorised directly: also the referee that
-    verifies :class:`Profile`'s optimum (see :func:`marginal_loglik`)."""
+    verifies :class:`Profile`'s optimum (see :meth:`ResponseProfile.moments`)."""
     p, k = design[0][0].shape[1], len(values)
     a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
     traces, products = np.zeros(k), np.zeros((k, k))
@@ -316,14 +303,22 @@ class ResponseProfile:
     def loglik(self, theta) -> float:
         return -self.deviance(theta) / 2
 
-    def factor(self, theta) -> np.ndarray:
-        return self.engine.factor(theta)
-
-    def marginal_loglik(self, theta) -> float:
-        return marginal_loglik(self.engine, theta, self.y)
-
     def estimates(self, theta) -> dict:
         return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
+
+    def covariances(self, theta) -> np.ndarray:
+        """psi at theta: the random effects' covariances at theta's places on Z's own scale, then sigma^2."""
+        est = self.estimates(theta)
+        relative = self.S @ est["D"] @ self.S.T
+        return est["sigma2"] * np.r_[relative[self.engine.rows, self.engine.cols], 1.0]
+
+    def moments(self, psi: np.ndarray) -> tuple[Moments, float]:
+        """:func:`moments_at` psi (:meth:`covariances`' order and scale) for this response."""
+        design = [
+            (self.X[rows], self.y[rows], self.engine.covariance_derivatives(self.Z[rows]))
+            for rows in (self.codes == g for g in range(self.engine.k))
+        ]
+        return moments_at(psi, design, self.reml)
 
     def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
         """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
@@ -346,6 +341,7 @@ def semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
 
 
 _AGREE = 1e-5  # largest log-likelihood difference between fits that agree
+NOT_CONVERGED = 1e-2  # a statsmodels fit this far below the verified maximum log-likelihood did not converge
 _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 
 
@@ -373,7 +369,7 @@ def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     }
     checks["starts_agreeing"] = [name for name, dev in zip(starts, devs) if (dev - best) / 2 < _AGREE]
     if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
-        L = problem.factor(theta)
+        L = problem.engine.factor(theta)
         hint = "" if np.abs(np.diag(L)).min() > SINGULAR else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
         raise LmeConvergenceError(
             f"could not verify the optimum: the Hessian of the deviance is not positive "
@@ -388,7 +384,7 @@ def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
             f"could not verify the optimum: the fits from different starts disagree on the log-likelihood "
             f"({checks['loglik_by_start']})"
         )
-    independent = problem.marginal_loglik(theta)
+    independent = problem.moments(problem.covariances(theta))[1]
     if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
         raise LmeConvergenceError(
             f"the log-likelihood from the marginal covariances, {independent}, disagrees "

@@ -290,7 +290,7 @@ def _report(model: ResponseProfile, theta, labels, xnames, znames, index, formul
     sd = np.sqrt(np.diag(psi))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
-    checks = {**checks, "singular": _singularity(model.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
+    checks = {**checks, "singular": _singularity(model.engine.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
     ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
     cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
     ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)

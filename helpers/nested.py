@@ -17,14 +17,21 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from helpers.likelihood import LmeConvergenceError, Profile, ResponseProfile, mixedlm_design, mixedlm_of, optimise
+from helpers.likelihood import (
+    NOT_CONVERGED,
+    LmeConvergenceError,
+    Profile,
+    ResponseProfile,
+    mixedlm_design,
+    mixedlm_of,
+    optimise,
+)
 from helpers.profile import profile_ends
 
 __all__ = ["NestedProfileError", "nested_profile_intervals"]
 
 # How far (in log-variance or logit units) the search for an endpoint goes before it settles on the boundary.
 _REACH = 24.0
-_MAX_GAIN = 1e-2  # a fit further than this below the optimum did not converge
 
 
 class NestedProfileError(ValueError):
@@ -123,11 +130,9 @@ class _NestedLikelihood:
             theta, _ = optimise(problem)
         except LmeConvergenceError as err:
             raise NestedProfileError(f"the optimum of the likelihood could not be verified: {err}") from err
-        optimum = problem.estimates(theta)
-        sigma2 = optimum["sigma2"]
-        self.estimate = sigma2 * np.r_[np.diag(problem.S @ optimum["D"] @ problem.S.T)[[0, 1]], 1.0]
+        self.estimate = problem.covariances(theta)  # (group, unit, residual)
         self.maximum = problem.loglik(theta)
-        if self.maximum - at_fit > _MAX_GAIN:
+        if self.maximum - at_fit > NOT_CONVERGED:
             raise NestedProfileError(
                 f"the fit is {self.maximum - at_fit:.3g} below the optimum of its likelihood: "
                 "it did not converge. Refit it (another .fit(method=...)) and try again"

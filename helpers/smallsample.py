@@ -34,13 +34,13 @@ import pandas as pd
 from scipy import stats
 
 from helpers.likelihood import (
+    NOT_CONVERGED,
     SINGULAR,
     LmeConvergenceError,
     Moments,
     ResponseProfile,
     mixedlm_design,
     mixedlm_of,
-    moments_at,
     optimise,
     semidefinite_cholesky,
 )
@@ -48,8 +48,6 @@ from helpers.mixed import SingularFitWarning
 
 __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_vcov", "covariance_parameters"]
 
-# A fit more than _MAX_GAIN below the REML optimum did not converge and should be refitted.
-_MAX_GAIN = 1e-2
 # A variance below this share of the residual variance is on the boundary of the
 # parameter space, where neither approximation is defined.
 _BOUNDARY = 1e-6
@@ -220,23 +218,15 @@ def _moments(result) -> Moments:
         theta, _ = optimise(problem)
     except LmeConvergenceError as err:
         raise SmallSampleError(f"the REML optimum could not be reached: {err}") from err
-    est = problem.estimates(theta)
-    relative = problem.S @ est["D"] @ problem.S.T
-    values = est["sigma2"] * np.r_[relative[problem.engine.rows, problem.engine.cols], 1.0]
     names = _parameter_names(model)
+    values = problem.covariances(theta)
     values = np.where(_free(names, values, _BOUNDARY * values[-1]), values, 0.0)
-    engine = problem.engine
-    derivatives = engine.covariance_derivatives
-    design = [
-        (model.exog_li[g], model.endog_li[g], derivatives(Z[model.row_indices[label]]))
-        for g, label in enumerate(model.group_labels)
-    ]
-    m, loglik = moments_at(values, design)
+    m, loglik = problem.moments(values)
     free = _free(names, values)
     correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < SINGULAR
     _check_boundary(names, free, correlated)
     gain = loglik - result.llf
-    if gain > _MAX_GAIN:
+    if gain > NOT_CONVERGED:
         raise SmallSampleError(
             f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
             "converge. Centre (and scale) the covariates and refit, or try another "
@@ -247,7 +237,7 @@ def _moments(result) -> Moments:
             **m.__dict__,
             "names": names,
             "fe_names": list(model.exog_names[: model.k_fe]),
-            "places": np.unique(np.r_[engine.rows, engine.cols], return_inverse=True)[1].reshape(2, -1),
+            "places": np.unique(np.r_[problem.engine.rows, problem.engine.cols], return_inverse=True)[1].reshape(2, -1),
         }
     )
 
