@@ -22,9 +22,8 @@ keep (:mod:`helpers.progress`).
 The bootstrap refits the profiled likelihood of :mod:`helpers.likelihood`: the data enter only through
 per-group sums of squares and products, so every replicate reuses the design,
 and a batch of replicates is optimised at once (damped Newton steps on the
-relative Cholesky factor, vectorised over replicates and groups). Every refit's
-convergence is checked; the few that a batch leaves unconverged are refitted
-one by one.
+relative Cholesky factor, vectorised over replicates and groups: :func:`helpers.likelihood.minimise`).
+Every refit's convergence is checked; the few that a batch leaves unconverged are minimised again.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from helpers.likelihood import Profile, group_codes
+from helpers.likelihood import Profile, minimise, mixedlm_design, mixedlm_of
 from helpers.progress import progress_bar
 
 __all__ = [
@@ -50,10 +49,6 @@ __all__ = [
 ]
 
 _CHUNK = 100  # replicates optimised together (one step of the progress bar)
-_FD_STEP = 1e-4  # finite-difference step on the standardised Cholesky factor
-_MAX_NEWTON = 200
-_TOL_DECREASE = 1e-9  # deviance change accepted as converged
-_TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
 _ROUNDING = 1e-6  # a negative LRT statistic smaller than this is rounding of equal log-likelihoods
 
 
@@ -102,7 +97,7 @@ class BootstrapLRT:
     method: str
     seed: int
     null_fit: dict = field(default_factory=dict)  # the estimates the data were simulated from
-    refits: dict = field(default_factory=dict)  # how many refits needed the one-by-one fallback
+    refits: dict = field(default_factory=dict)  # how many refits a batch left unconverged
 
     @property
     def n_boot(self) -> int:
@@ -242,27 +237,20 @@ def _spec(result, role: str) -> _Spec:
             [],
             list(model.exog_names),
         )
-    if kind != "MixedLM" or not hasattr(result, "cov_re"):
+    if kind != "MixedLM":
         raise BoundaryTestError(
             f"the {role} model must be a fitted smf.mixedlm(...) (or, for no random effects, "
             f"smf.ols(...)) result, got {type(result).__name__}"
         )
+    mixedlm_of(result, BoundaryTestError)
     if model.k_vc:
         raise BoundaryTestError(
             f"the {role} model has variance components (vc_formula); these tests support one "
             "grouping factor with re_formula random effects"
         )
-    if getattr(result, "freepat", None) is not None:
-        raise BoundaryTestError(f"the {role} model was fitted with constraints (free=...); refit it without them")
+    y, X, Z, codes, _ = mixedlm_design(model)
     return _Spec(
-        np.asarray(model.endog, float),
-        np.asarray(model.exog, float),
-        np.asarray(model.exog_re, float),
-        group_codes(model),
-        bool(model.reml),
-        float(result.llf),
-        list(model.data.exog_re_names),
-        list(model.exog_names),
+        y, X, Z, codes, bool(model.reml), float(result.llf), list(model.data.exog_re_names), list(model.exog_names)
     )
 
 
@@ -296,70 +284,14 @@ def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
     return alternative.reml, order
 
 
-def _minimise(profile: Profile, stats: tuple, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimise the deviance of every replicate from the best of its starting points.
-
-    ``starts`` is (B, s, d). Returns theta (B, d), deviance (B,) and a converged flag
-    (B,). Damped Newton: finite-difference gradient and Hessian, the Hessian shifted
-    to be positive definite, the shift grown when a step fails to lower the deviance."""
-    n_rep, n_start, d = starts.shape
-    idx = np.repeat(np.arange(n_rep), n_start)
-    first = profile.deviance(starts.reshape(-1, d), stats, idx).reshape(n_rep, n_start)
-    theta = starts[np.arange(n_rep), first.argmin(axis=1)].copy()
-    dev = first.min(axis=1)
-    damping = np.full(n_rep, 1e-6)
-    converged = np.zeros(n_rep, bool)
-    eye, h = np.eye(d), _FD_STEP
-    pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
-    offsets = np.concatenate(
-        [h * eye, -h * eye] + ([np.array([h * (eye[i] + eye[j]) for i, j in pairs])] if pairs else [])
-    )
-    for _ in range(_MAX_NEWTON):
-        active = np.flatnonzero(~converged)
-        if not active.size:
-            break
-        x = theta[active]
-        points = (x[:, None, :] + offsets[None]).reshape(-1, d)
-        values = profile.deviance(points, stats, np.repeat(active, len(offsets))).reshape(len(active), -1)
-        f0 = dev[active]
-        plus, minus = values[:, :d], values[:, d : 2 * d]
-        grad = (plus - minus) / (2 * h)
-        hess = np.zeros((len(active), d, d))
-        hess[:, range(d), range(d)] = (plus - 2 * f0[:, None] + minus) / h**2
-        for col, (i, j) in enumerate(pairs):
-            hess[:, i, j] = hess[:, j, i] = (values[:, 2 * d + col] - plus[:, i] - plus[:, j] + f0) / h**2
-        lowest = np.linalg.eigvalsh(hess)[:, 0]
-        shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
-        step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
-        trial = x + step
-        f_trial = profile.deviance(trial, stats, active)
-        better = f_trial <= f0 + 1e-12 * np.abs(f0)
-        decrease = np.where(better, f0 - f_trial, 0.0)
-        theta[active[better]] = trial[better]
-        dev[active[better]] = f_trial[better]
-        damping[active] = np.where(better, np.maximum(damping[active] / 10, 1e-12), damping[active] * 10)
-        small_gradient = np.abs(grad).max(axis=1) < _TOL_GRADIENT
-        converged[active] = better & (decrease < _TOL_DECREASE) & small_gradient
-        # A step that cannot lower the deviance however damped is at the bottom up to rounding.
-        converged[active] |= (~better) & (damping[active] > 1e8) & small_gradient
-    return theta, dev, converged
-
-
-def _polish(profile: Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, todo: np.ndarray) -> int:
-    """Refit, one by one, the replicates a batch left unconverged; returns how many there were."""
-    for r in np.flatnonzero(todo):
-        idx = np.array([r])
-
-        def fun(t):
-            return float(profile.deviance(t[None], stats, idx)[0])
-
-        best = optimize.minimize(
-            fun, theta[r], method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000 * profile.d}
-        )
-        best = optimize.minimize(fun, best.x, method="BFGS", options={"gtol": 1e-7})
-        if best.fun < dev[r]:
-            theta[r], dev[r] = best.x, best.fun
-    return int(np.count_nonzero(todo))
+def _restart(profile: Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, todo: np.ndarray) -> int:
+    """Minimise again, from where they stopped, the fits a batch left unconverged; returns how many there were."""
+    rows = np.flatnonzero(todo)
+    if rows.size:
+        again, lower, _ = minimise(profile, stats, theta[rows][:, None], rows)
+        better = lower < dev[rows]
+        theta[rows[better]], dev[rows[better]] = again[better], lower[better]
+    return int(rows.size)
 
 
 class _Comparison:
@@ -375,7 +307,7 @@ class _Comparison:
         Z = Z / self.scale
         self.alt = Profile(alternative.X, Z, alternative.codes, self.reml)
         self.null = Profile(alternative.X, Z[:, : self.q0], alternative.codes, self.reml)
-        self.refits_polished = 0
+        self.refits_restarted = 0
 
     def _embed(self, theta0: np.ndarray, fill: float) -> np.ndarray:
         """The null's factor as the alternative's, with ``fill`` on the new diagonal entries."""
@@ -393,8 +325,8 @@ class _Comparison:
             fills = np.array([0.05, 0.2, 0.6, 1.5])
             starts0 = np.repeat(fills[None, :, None], len(Y), axis=0) * np.ones((1, 1, self.null.d))
             starts0[:, :, [c for c in range(self.null.d) if self.null.rows[c] != self.null.cols[c]]] = 0.0
-            theta0, dev0, ok0 = _minimise(self.null, stats0, starts0)
-            self.refits_polished += _polish(self.null, stats0, theta0, dev0, ~ok0)
+            theta0, dev0, ok0 = minimise(self.null, stats0, starts0)
+            self.refits_restarted += _restart(self.null, stats0, theta0, dev0, ~ok0)
         else:
             stats0 = self.null.statistics(Y)
             theta0, dev0 = np.zeros((len(Y), 0)), self.null.deviance(np.zeros((len(Y), 0)), stats0, np.arange(len(Y)))
@@ -402,15 +334,12 @@ class _Comparison:
         starts = [self._embed(theta0, fill) for fill in (0.05, 0.2, 0.6)]
         if alt_start is not None:
             starts.append(np.broadcast_to(alt_start, (len(Y), self.alt.d)))
-        theta1, dev1, ok1 = _minimise(self.alt, stats1, np.stack(starts, axis=1))
-        self.refits_polished += _polish(self.alt, stats1, theta1, dev1, ~ok1)
+        theta1, dev1, ok1 = minimise(self.alt, stats1, np.stack(starts, axis=1))
+        self.refits_restarted += _restart(self.alt, stats1, theta1, dev1, ~ok1)
         # The alternative contains the null: where it is not lower (rounding), the null's point is its optimum.
         dev1 = np.minimum(dev1, self.alt.deviance(self._embed(theta0, 0.0), stats1, np.arange(len(Y))))
         out.update(theta0=theta0, dev0=dev0, theta1=theta1, dev1=dev1, stats0=stats0, lrt=np.maximum(dev0 - dev1, 0.0))
         return out
-
-    def loglik(self, dev: float) -> float:
-        return -dev / 2
 
 
 def lr_statistic(null, alternative) -> float:
@@ -422,7 +351,7 @@ def lr_statistic(null, alternative) -> float:
     null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
     comparison = _Comparison(null_spec, alt_spec)
     observed = comparison.fit(alt_spec.y[None])
-    _check_against_statsmodels(comparison, observed, null_spec, alt_spec)
+    _check_against_statsmodels(observed, null_spec, alt_spec)
     return float(observed["lrt"][0])
 
 
@@ -440,7 +369,7 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
     comparison = _Comparison(null_spec, alt_spec)
     observed = comparison.fit(alt_spec.y[None])
-    _check_against_statsmodels(comparison, observed, null_spec, alt_spec)
+    _check_against_statsmodels(observed, null_spec, alt_spec)
     statistic = float(observed["lrt"][0])
     null_fit = comparison.null.estimates(observed["theta0"], observed["stats0"], np.array([0]))
     mean, sigma = null_fit["beta"] @ comparison.null.X.T, float(np.sqrt(null_fit["sigma2"][0]))
@@ -471,17 +400,17 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
         method="REML" if comparison.reml else "ML",
         seed=seed,
         null_fit=null_fit,
-        refits={"replicates": n_boot, "refitted one by one": comparison.refits_polished},
+        refits={"replicates": n_boot, "minimised again": comparison.refits_restarted},
     )
 
 
-def _check_against_statsmodels(comparison: _Comparison, observed: dict, null: _Spec, alt: _Spec) -> None:
+def _check_against_statsmodels(observed: dict, null: _Spec, alt: _Spec) -> None:
     """Our optimum must be at least statsmodels' (to rounding) for both observed fits."""
     for spec, dev, name in ((null, observed["dev0"][0], "null"), (alt, observed["dev1"][0], "alternative")):
-        if spec.llf is not None and comparison.loglik(dev) < spec.llf - 1e-6 * max(1.0, abs(spec.llf)):
+        if spec.llf is not None and -dev / 2 < spec.llf - 1e-6 * max(1.0, abs(spec.llf)):
             raise BoundaryTestError(
                 f"could not refit the {name} model to its statsmodels optimum "
-                f"({comparison.loglik(dev)} < {spec.llf}); please report this data set"
+                f"({-dev / 2} < {spec.llf}); please report this data set"
             )
 
 

@@ -1,8 +1,9 @@
-"""The likelihood under :mod:`helpers.mixed`, :mod:`helpers.boundary` and :mod:`helpers.smallsample`: one engine.
+"""The one likelihood under :mod:`helpers.mixed`, :mod:`helpers.boundary`, :mod:`helpers.smallsample`,
+:mod:`helpers.profile` and :mod:`helpers.nested`.
 
 The model is ``y = X beta + Z_g u_g + e`` with one grouping factor g, ``u_g ~ N(0, sigma^2 D)`` and
 ``e ~ N(0, sigma^2 I)``. :class:`Profile` gives ``-2 log L`` (REML or ML) profiled over beta and
-sigma^2, and its gradient, in theta: the lower triangle, row by row, of the Cholesky factor L of
+sigma^2 (or at a given sigma^2), and its gradient, in theta: the lower triangle, row by row, of the Cholesky factor L of
 ``D = L L'`` (lme4's parametrisation, in which a boundary fit, a variance of 0 or a correlation of
 -1 or +1, is an ordinary point with a zero on the diagonal of L). Variance components nested in g
 (statsmodels' vc_formula, e.g. classes within a school) are further columns of Z_g with a diagonal
@@ -15,8 +16,12 @@ Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g
 ``H_g = (I + G_g D)^-1``: with ``F_g = H_g B_g``, ``[X y]'V^-1[X y] = [X y]'[X y] - sum B_g' D F_g``
 (V relative to sigma^2), whose differential ``-sum F_g' dD F_g`` gives the gradient.
 :func:`moments_at` works instead from each group's marginal covariance ``V_g``, linear in the covariance
-parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and (:func:`marginal_loglik`) an
-implementation independent of those sums that verifies an optimum.
+parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and an implementation of the
+likelihood independent of those sums that verifies an optimum.
+
+Its users take a statsmodels fit apart with :func:`mixedlm_of` and :func:`mixedlm_design`. :func:`minimise` is
+the optimiser, damped Newton on a stack of fits at once (a bootstrap's); :func:`optimise` fits one response
+(:class:`ResponseProfile`) from several starts and verifies the optimum, or raises :class:`LmeConvergenceError`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 
 def standardiser(M: np.ndarray) -> np.ndarray:
@@ -39,12 +45,38 @@ def standardiser(M: np.ndarray) -> np.ndarray:
     return T
 
 
-def group_codes(model) -> np.ndarray:
-    """Each observation's group number (0, 1, ...) in a statsmodels MixedLM, in its group_labels' order."""
-    codes = np.empty(model.nobs, dtype=int)
-    for k, label in enumerate(model.group_labels):
-        codes[model.row_indices[label]] = k
-    return codes
+def mixedlm_of(result, error: type[Exception]):
+    """The model of a fitted statsmodels MixedLM; ``error`` for anything else, or a penalised or constrained fit."""
+    model = getattr(result, "model", None)
+    if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
+        raise error(f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}")
+    if any(
+        getattr(x, name, None) is not None for x, name in ((result, "cov_pen"), (model, "fe_pen"), (result, "freepat"))
+    ):
+        raise error("penalised or constrained (free=...) fits are not supported")
+    return model
+
+
+def mixedlm_design(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """A statsmodels MixedLM as the engine takes it: y, X, Z, group codes and the components' column counts.
+
+    Z holds the random-effect columns (re_formula), then each variance component's (vc_formula): a group's own
+    in the first of them, zero beyond."""
+    mats = [
+        [z.toarray() if sparse.issparse(z) else np.asarray(z, float) for z in per_group]
+        for per_group in model.exog_vc.mats
+    ]
+    components = [max(z.shape[1] for z in per_group) for per_group in mats]
+    Z = np.zeros((model.nobs, model.k_re + sum(components)))
+    if model.k_re:
+        Z[:, : model.k_re] = model.exog_re
+    first = model.k_re + np.cumsum([0, *components])
+    codes = np.empty(model.nobs, dtype=int)  # each observation's group, numbered in group_labels' order
+    for g, label in enumerate(model.group_labels):
+        codes[model.row_indices[label]] = g
+        for c, per_group in enumerate(mats):
+            Z[np.ix_(model.row_indices[label], first[c] + np.arange(per_group[g].shape[1]))] = per_group[g]
+    return np.asarray(model.endog, float), np.asarray(model.exog, float), Z, codes, components
 
 
 class Profile:
@@ -107,13 +139,15 @@ class Profile:
         F = H @ B
         W = np.empty((m, p + 1, p + 1))
         W[:, :p, :p], W[:, :p, p], W[:, p, :p], W[:, p, p] = self.XtX, xty, xty, yty
-        M = W - np.einsum("mgia,mij,mgjb->mab", B, D, F)
+        M = W - np.einsum("mgia,mgib->mab", B, D[:, None] @ F)
         beta = np.linalg.solve(M[:, :p, :p], M[:, :p, p][..., None])[..., 0]
         rss = M[:, p, p] - np.einsum("mp,mp->m", M[:, p, :p], beta)  # (y - X beta)' V^-1 (y - X beta)
         return L, D, H, F, M, beta, rss, logdet
 
-    def deviance(self, theta: np.ndarray, stats: tuple, idx: np.ndarray, gradient: bool = False):
-        """-2 log L at theta (m, d) for the responses idx (m,); with gradient=True also d/dtheta (m, d)."""
+    def deviance(self, theta: np.ndarray, stats: tuple, idx: np.ndarray, gradient: bool = False, sigma2=None):
+        """-2 log L at theta (m, d) for the responses idx (m,); with gradient=True also d/dtheta (m, d).
+
+        With ``sigma2`` (m,), -2 log L at that residual variance rather than profiled over it (no gradient)."""
         with np.errstate(all="ignore"):
             try:
                 L, D, H, F, M, beta, rss, logdet = self._parts(theta, stats, idx)
@@ -121,7 +155,10 @@ class Profile:
                 infinite = np.full(len(idx), np.inf)
                 return (infinite, np.zeros_like(theta)) if gradient else infinite
             p, nu = self.p, self.nu
-            dev = nu * (1 + np.log(2 * np.pi * rss / nu)) + logdet
+            if sigma2 is None:
+                dev = nu * (1 + np.log(2 * np.pi * rss / nu)) + logdet
+            else:
+                dev = nu * np.log(2 * np.pi * sigma2) + rss / sigma2 + logdet
             if self.reml:
                 dev = dev + np.linalg.slogdet(M[:, :p, :p])[1] + self.shift
             dev = np.where(np.isfinite(dev), dev, np.inf)
@@ -167,20 +204,7 @@ class Moments:
     expected: np.ndarray  # expected REML information of psi
     observed: np.ndarray  # observed REML information of psi
     score: np.ndarray  # gradient of the REML log-likelihood in psi
-    perfectly_correlated: bool = False  # the random effects' covariance is singular with every variance > 0
-
-
-def marginal_loglik(profile: Profile, theta: np.ndarray, y: np.ndarray) -> float:
-    """The log-likelihood of one response at theta (d,), as :func:`moments_at` computes it from each group's
-    marginal covariance: an implementation independent of :class:`Profile`'s per-group sums."""
-    est = profile.estimates(theta[None], profile.statistics(y[None]), np.zeros(1, dtype=int))
-    sigma2, D = est["sigma2"][0], est["D"][0]
-    design = [
-        (profile.X[rows], y[rows], profile.covariance_derivatives(profile.Z[rows]))
-        for rows in (profile.codes == g for g in range(profile.k))
-    ]
-    psi = np.r_[sigma2 * D[profile.rows, profile.cols], sigma2]
-    return float(moments_at(psi, design, profile.reml)[1])
+    places: np.ndarray | None = None  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
 
 
 def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, float]:
@@ -188,7 +212,7 @@ def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, 
 
     ``design`` holds, per group, (X_g, y_g, dV_g/dpsi): V_g = sum_i psi_i dV_g/dpsi_i is linear in psi.
     The marginal form of the likelihood, each group's V factorised directly: also the referee that
-    verifies :class:`Profile`'s optimum (see :func:`marginal_loglik`)."""
+    verifies :class:`Profile`'s optimum (see :meth:`ResponseProfile.moments`)."""
     p, k = design[0][0].shape[1], len(values)
     a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
     traces, products = np.zeros(k), np.zeros((k, k))
@@ -242,6 +266,213 @@ def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, 
         score=-0.5 * (tr_pv - quad),
     )
     return moments, loglik
+
+
+# ----------------------------------------------------------------------------- one response, verified
+
+
+class LmeConvergenceError(RuntimeError):
+    """The optimum could not be verified, so no result is returned."""
+
+
+SINGULAR = 1e-4  # lme4's isSingular tolerance on the diagonal of the relative Cholesky factor
+_BOUNDARY = (
+    "the optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
+    "or a correlation of -1 or +1: a boundary (singular) fit)"
+)
+
+
+class ResponseProfile:
+    """The engine's profile of one response, on unit-SD random-effect columns Zc = Z S (centred too when
+    there is an intercept), where the likelihood surface is well scaled; Psi = S Psi_c S' maps back exactly.
+    Variance components' columns (the last ``sum(components)``) are kept as they are."""
+
+    def __init__(self, y, X, Z, codes, reml, components=()):
+        self.y, self.X, self.Z, self.codes, self.reml = y, X, Z, codes, reml
+        self.S = np.eye(Z.shape[1])
+        q_re = Z.shape[1] - sum(components)
+        self.S[:q_re, :q_re] = standardiser(Z[:, :q_re])
+        self.engine = Profile(X, Z @ self.S, codes, reml, components)
+        self.stats = self.engine.statistics(y[None])
+        self.diag = self.engine.diag
+
+    def deviance(self, theta, gradient=False):
+        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient)
+        return (float(out[0][0]), out[1][0]) if gradient else float(out[0])
+
+    def loglik(self, theta) -> float:
+        return -self.deviance(theta) / 2
+
+    def estimates(self, theta) -> dict:
+        return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
+
+    def covariances(self, theta) -> np.ndarray:
+        """psi at theta: the random effects' covariances at theta's places on Z's own scale, then sigma^2."""
+        est = self.estimates(theta)
+        relative = self.S @ est["D"] @ self.S.T
+        return est["sigma2"] * np.r_[relative[self.engine.rows, self.engine.cols], 1.0]
+
+    def moments(self, psi: np.ndarray) -> tuple[Moments, float]:
+        """:func:`moments_at` psi (:meth:`covariances`' order and scale) for this response."""
+        design = [
+            (self.X[rows], self.y[rows], self.engine.covariance_derivatives(self.Z[rows]))
+            for rows in (self.codes == g for g in range(self.engine.k))
+        ]
+        return moments_at(psi, design, self.reml)
+
+    def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
+        """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
+        S_inv = np.linalg.inv(self.S)
+        return semidefinite_cholesky(S_inv @ relative_cov @ S_inv.T)[self.engine.rows, self.engine.cols]
+
+
+_ONE = np.zeros(1, dtype=int)  # the index of the single response in the engine's stack
+
+
+def semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower-triangular L with L L' = M for a positive semidefinite M: a zero pivot gives a zero column."""
+    L = np.zeros_like(M)
+    for j in range(len(M)):
+        pivot = M[j, j] - L[j, :j] @ L[j, :j]
+        if pivot > 1e-12 * max(1.0, np.abs(M).max()):
+            L[j, j] = np.sqrt(pivot)
+            L[j + 1 :, j] = (M[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
+    return L
+
+
+_AGREE = 1e-5  # largest log-likelihood difference between fits that agree
+NOT_CONVERGED = 1e-2  # a statsmodels fit this far below the verified maximum log-likelihood did not converge
+_GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
+
+
+def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
+    """Minimise the deviance from three starts, polish, and verify the optimum."""
+    diag = problem.diag
+
+    def with_gradient(theta):
+        return problem.deviance(theta, gradient=True)
+
+    # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
+    starts = {f"from {fill:g}": np.where(diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
+    with np.errstate(all="ignore"):
+        ends, devs, _ = minimise(
+            problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
+        )
+        theta, grad, hess = _newton_polish(with_gradient, ends[devs.argmin()])
+    best = problem.deviance(theta)
+    if not np.isfinite(best):
+        raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
+    checks = {
+        "loglik_by_start": {name: -float(dev) / 2 for name, dev in zip(starts, devs)},
+        "max_abs_gradient": float(np.abs(grad).max()),
+        "min_hessian_eigenvalue": float(np.linalg.eigvalsh(hess).min()) if np.isfinite(hess).all() else np.nan,
+    }
+    checks["starts_agreeing"] = [name for name, dev in zip(starts, devs) if (dev - best) / 2 < _AGREE]
+    if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
+        L = problem.engine.factor(theta)
+        hint = "" if np.abs(np.diag(L)).min() > SINGULAR else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
+        raise LmeConvergenceError(
+            f"could not verify the optimum: the Hessian of the deviance is not positive "
+            f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}"
+        )
+    if checks["max_abs_gradient"] > _GRAD:
+        raise LmeConvergenceError(
+            f"could not verify the optimum: gradient {checks['max_abs_gradient']:.3g} exceeds {_GRAD}"
+        )
+    if len(checks["starts_agreeing"]) < 2:
+        raise LmeConvergenceError(
+            f"could not verify the optimum: the fits from different starts disagree on the log-likelihood "
+            f"({checks['loglik_by_start']})"
+        )
+    independent = problem.moments(problem.covariances(theta))[1]
+    if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
+        raise LmeConvergenceError(
+            f"the log-likelihood from the marginal covariances, {independent}, disagrees "
+            f"with the profiled one, {-best / 2}, at the optimum; please report this data set"
+        )
+    checks["marginal_loglik"] = independent
+    return theta, checks
+
+
+_STEP = 1e-5  # of the central differences of the gradient that give the Hessian
+_MAX_NEWTON = 200
+_TOL_DECREASE = 1e-9  # deviance change accepted as converged
+_TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
+
+
+def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray | None = None):
+    """Minimise the deviance of each of a stack of fits from the best of its starting points.
+
+    ``starts`` is (B, s, d); ``idx`` (B,) the response of each fit (default: fit b is response b). Returns
+    theta (B, d), deviance (B,) and a converged flag (B,). Damped Newton, all fits at once: the analytic
+    gradient, the Hessian from its central differences shifted to be positive definite, the shift grown
+    when a step fails to lower the deviance."""
+    n_fit, n_start, d = starts.shape
+    idx = np.arange(n_fit) if idx is None else np.asarray(idx)
+    first = profile.deviance(starts.reshape(-1, d), stats, np.repeat(idx, n_start)).reshape(n_fit, n_start)
+    theta = starts[np.arange(n_fit), first.argmin(axis=1)].copy()
+    dev = first.min(axis=1)
+    damping = np.full(n_fit, 1e-6)
+    converged = np.zeros(n_fit, bool)
+    eye = np.eye(d)
+    offsets = np.concatenate([_STEP * eye, -_STEP * eye])
+    for _ in range(_MAX_NEWTON):
+        active = np.flatnonzero(~converged)
+        if not active.size:
+            break
+        x, f0 = theta[active], dev[active]
+        grad = profile.deviance(x, stats, idx[active], gradient=True)[1]
+        points = (x[:, None, :] + offsets[None]).reshape(-1, d)
+        moved = profile.deviance(points, stats, np.repeat(idx[active], 2 * d), gradient=True)[1]
+        moved = moved.reshape(len(active), 2, d, d)  # (fit, +/-, direction, gradient)
+        hess = (moved[:, 0] - moved[:, 1]) / (2 * _STEP)
+        hess = (hess + np.swapaxes(hess, 1, 2)) / 2
+        lowest = np.linalg.eigvalsh(hess)[:, 0]
+        shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
+        step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
+        trial = x + step
+        f_trial = profile.deviance(trial, stats, idx[active])
+        better = f_trial <= f0 + 1e-12 * np.abs(f0)
+        decrease = np.where(better, f0 - f_trial, 0.0)
+        theta[active[better]] = trial[better]
+        dev[active[better]] = f_trial[better]
+        damping[active] = np.where(better, np.maximum(damping[active] / 10, 1e-12), damping[active] * 10)
+        small_gradient = np.abs(grad).max(axis=1) < _TOL_GRADIENT
+        converged[active] = better & (decrease < _TOL_DECREASE) & small_gradient
+        # A step that cannot lower the deviance however damped is at the bottom up to rounding.
+        converged[active] |= (~better) & (damping[active] > 1e8) & small_gradient
+    return theta, dev, converged
+
+
+def _hessian(with_gradient, x, h=1e-5):
+    """Central differences of the analytic gradient, symmetrised."""
+    E = np.eye(len(x)) * h
+    cols = [(with_gradient(x + e)[1] - with_gradient(x - e)[1]) / (2 * h) for e in E]
+    hess = np.column_stack(cols)
+    return (hess + hess.T) / 2
+
+
+def _newton_polish(with_gradient, x, steps=4):
+    """Newton steps from an optimizer's answer: cheap, and they settle the last digits.
+
+    Returns the point with the gradient and Hessian there."""
+    f, grad = with_gradient(x)
+    hess = _hessian(with_gradient, x)
+    for _ in range(steps):
+        if np.abs(grad).max() < 1e-9:
+            break
+        try:
+            candidate = x - np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        f_new, grad_new = with_gradient(candidate)
+        # Near the top f is flat to rounding, so accept a step that shrinks the gradient
+        # unless f rises by more than rounding noise.
+        if not (f_new <= f + 1e-12 * max(1.0, abs(f)) and np.abs(grad_new).max() < np.abs(grad).max()):
+            break
+        x, f, grad = candidate, f_new, grad_new
+        hess = _hessian(with_gradient, x)
+    return x, grad, hess
 
 
 def _group_sum(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:

@@ -31,10 +31,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import optimize, stats
+from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
-from helpers.likelihood import Profile, group_codes, marginal_loglik, standardiser
+from helpers.likelihood import (
+    SINGULAR,
+    LmeConvergenceError,
+    ResponseProfile,
+    mixedlm_design,
+    mixedlm_of,
+    optimise,
+    standardiser,
+)
 from helpers.rsummary import r_column_order, r_term
 
 __all__ = [
@@ -53,10 +61,6 @@ __all__ = [
 
 class LmeInputError(ValueError):
     """The data or formulas cannot define the model; the message names the problem."""
-
-
-class LmeConvergenceError(RuntimeError):
-    """The optimum could not be verified, so no result is returned."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -154,8 +158,8 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     if not isinstance(reml, (bool, np.bool_)):
         raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
     y, X, Z, codes, labels = _design(data, fixed, random, group)
-    model = _Standardised(y, X.to_numpy(), Z.to_numpy(), codes, reml)
-    theta, checks = _optimise(model)
+    model = ResponseProfile(y, X.to_numpy(), Z.to_numpy(), codes, reml)
+    theta, checks = optimise(model)
     report = _report(
         model, theta, labels, list(X.columns), list(Z.columns), X.index, (fixed.strip(), random.strip(), group), checks
     )
@@ -267,57 +271,7 @@ def icc(fit) -> float:
 # ----------------------------------------------------------------------------- reports
 
 
-class _Standardised:
-    """The engine's profile of one response, on unit-SD random-effect columns Zc = Z S (centred too when
-    there is an intercept), where the likelihood surface is well scaled; Psi = S Psi_c S' maps back exactly.
-    Variance components' columns (the last ``sum(components)``) are kept as they are."""
-
-    def __init__(self, y, X, Z, codes, reml, components=()):
-        self.y, self.X, self.Z, self.codes, self.reml = y, X, Z, codes, reml
-        self.S = np.eye(Z.shape[1])
-        q_re = Z.shape[1] - sum(components)
-        self.S[:q_re, :q_re] = standardiser(Z[:, :q_re])
-        self.engine = Profile(X, Z @ self.S, codes, reml, components)
-        self.stats = self.engine.statistics(y[None])
-        self.diag = self.engine.diag
-
-    def deviance(self, theta, gradient=False):
-        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient)
-        return (float(out[0][0]), out[1][0]) if gradient else float(out[0])
-
-    def loglik(self, theta) -> float:
-        return -self.deviance(theta) / 2
-
-    def factor(self, theta) -> np.ndarray:
-        return self.engine.factor(theta)
-
-    def marginal_loglik(self, theta) -> float:
-        return marginal_loglik(self.engine, theta, self.y)
-
-    def estimates(self, theta) -> dict:
-        return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
-
-    def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
-        """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
-        S_inv = np.linalg.inv(self.S)
-        return _semidefinite_cholesky(S_inv @ relative_cov @ S_inv.T)[self.engine.rows, self.engine.cols]
-
-
-_ONE = np.zeros(1, dtype=int)  # the index of the single response in the engine's stack
-
-
-def _semidefinite_cholesky(M: np.ndarray) -> np.ndarray:
-    """Lower-triangular L with L L' = M for a positive semidefinite M: a zero pivot gives a zero column."""
-    L = np.zeros_like(M)
-    for j in range(len(M)):
-        pivot = M[j, j] - L[j, :j] @ L[j, :j]
-        if pivot > 1e-12 * max(1.0, np.abs(M).max()):
-            L[j, j] = np.sqrt(pivot)
-            L[j + 1 :, j] = (M[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
-    return L
-
-
-def _report(model: _Standardised, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
+def _report(model: ResponseProfile, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
     """Everything ``summary(lme)``, ``ranef`` and ``fitted`` report, at theta."""
     S, reml = model.S, model.reml
     est = model.estimates(theta)
@@ -336,7 +290,7 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
     sd = np.sqrt(np.diag(psi))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
-    checks = {**checks, "singular": _singularity(model.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
+    checks = {**checks, "singular": _singularity(model.engine.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
     ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
     cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
     ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
@@ -367,9 +321,9 @@ def _report(model: _Standardised, theta, labels, xnames, znames, index, formula,
 
 def _singularity(L, sd, corr, names, sigma) -> str:
     """What makes a fit singular, in words; "" when it is not (lme4's isSingular)."""
-    if np.abs(np.diag(L)).min() > _SINGULAR:
+    if np.abs(np.diag(L)).min() > SINGULAR:
         return ""
-    zero = [n for n, v in zip(names, sd) if v < _SINGULAR * sigma]
+    zero = [n for n, v in zip(names, sd) if v < SINGULAR * sigma]
     if zero:
         return f"the variance of the random {', '.join(zero)} is estimated as 0"
     pairs = [
@@ -388,11 +342,6 @@ def _singularity(L, sd, corr, names, sigma) -> str:
 _ONE_GROUP = (
     "the data have a single group, and one group cannot estimate a between-group variance: its "
     "random effect is indistinguishable from the intercept. Fit a linear model (smf.ols) instead"
-)
-_SINGULAR = 1e-4  # lme4's isSingular tolerance on the diagonal of the relative Cholesky factor
-_BOUNDARY = (
-    "the optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
-    "or a correlation of -1 or +1: a boundary (singular) fit)"
 )
 
 
@@ -421,11 +370,8 @@ def _as_report(fit) -> LmeFit:
 
 def _verified(result) -> tuple[FitCheck, LmeFit]:
     """check_fit and nlme_summary of one statsmodels result, computed once."""
+    mixedlm_of(result, LmeInputError)
     inner = getattr(result, "_results", result)
-    if not isinstance(inner, MixedLMResults):
-        raise LmeInputError(
-            f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), not {type(result).__name__}"
-        )
     if inner not in _checked:
         _checked[inner] = _verify(inner)
         _warn_if_singular(_checked[inner][1])
@@ -438,14 +384,12 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
         raise LmeInputError(
             "only random effects given by re_formula are supported, not variance components (vc_formula)"
         )
-    if result.cov_pen is not None or sm.fe_pen is not None or result.freepat is not None:
-        raise LmeInputError("penalised or constrained MixedLM fits are not supported")
     if sm.n_groups < 2:
         raise LmeInputError(_ONE_GROUP)
-    X, Z = np.asarray(sm.exog, float), np.asarray(sm.exog_re, float)
-    model = _Standardised(np.asarray(sm.endog, float), X, Z, group_codes(sm), bool(result.reml))
+    y, X, Z, codes, _ = mixedlm_design(sm)
+    model = ResponseProfile(y, X, Z, codes, bool(result.reml))
     theta = model.theta_of(np.asarray(result.cov_re_unscaled, float))
-    best_theta, _ = _optimise(model)
+    best_theta, _ = optimise(model)
     maximum = model.loglik(best_theta)
     gradient = model.deviance(theta, gradient=True)[1]
     check = FitCheck(loglik=float(result.llf), maximum=float(maximum), max_abs_gradient=float(np.abs(gradient).max()))
@@ -581,107 +525,6 @@ def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- optimum
-
-_AGREE = 1e-5  # largest log-likelihood difference between optimizers that agree
-_GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
-
-
-def _optimise(problem: _Standardised) -> tuple[np.ndarray, dict]:
-    """Minimise the deviance with independent optimizers, polish, and verify the optimum."""
-    diag = problem.diag
-
-    def with_gradient(theta):
-        return problem.deviance(theta, gradient=True)
-
-    # Different algorithms from different starts; the third is a referee, run only
-    # when the first two disagree. (L-BFGS-B is avoided: its per-iteration overhead
-    # dwarfs these small problems when another process holds a core.)
-    # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
-    plans = [
-        ("BFGS", with_gradient, True, np.where(diag, 1.0, 0.0), {"gtol": 1e-6}),
-        ("SLSQP", with_gradient, True, np.where(diag, 0.3, 0.0), {"ftol": 1e-13, "maxiter": 500}),
-        (
-            "Nelder-Mead",
-            problem.deviance,
-            None,
-            np.where(diag, 3.0, 0.0),
-            {"xatol": 1e-7, "fatol": 1e-10, "maxiter": 2000 * len(diag)},
-        ),
-    ]
-    runs = {}
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for method, fun, jac, start, options in plans:
-            runs[method] = optimize.minimize(fun, start, method=method, jac=jac, options=options)
-            values = sorted(r.fun for r in runs.values())
-            if len(values) >= 2 and values[1] - values[0] < 2 * _AGREE:
-                break
-        theta, grad, hess = _newton_polish(with_gradient, min(runs.values(), key=lambda r: r.fun).x)
-    best = problem.deviance(theta)
-    if not np.isfinite(best):
-        raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
-    checks = {
-        "loglik_by_optimizer": {m: -float(r.fun) / 2 for m, r in runs.items()},
-        "max_abs_gradient": float(np.abs(grad).max()),
-        "min_hessian_eigenvalue": float(np.linalg.eigvalsh(hess).min()) if np.isfinite(hess).all() else np.nan,
-    }
-    checks["optimizers_agreeing"] = [m for m, r in runs.items() if (r.fun - best) / 2 < _AGREE]
-    if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
-        L = problem.factor(theta)
-        hint = "" if np.abs(np.diag(L)).min() > _SINGULAR else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
-        raise LmeConvergenceError(
-            f"could not verify the optimum: the Hessian of the deviance is not positive "
-            f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}"
-        )
-    if checks["max_abs_gradient"] > _GRAD:
-        raise LmeConvergenceError(
-            f"could not verify the optimum: gradient {checks['max_abs_gradient']:.3g} exceeds {_GRAD}"
-        )
-    if len(checks["optimizers_agreeing"]) < 2:
-        raise LmeConvergenceError(
-            f"could not verify the optimum: the optimizers disagree on the log-likelihood "
-            f"({checks['loglik_by_optimizer']})"
-        )
-    independent = problem.marginal_loglik(theta)
-    if not abs(independent + best / 2) < 1e-6 * max(1.0, abs(best)):
-        raise LmeConvergenceError(
-            f"the log-likelihood from the marginal covariances, {independent}, disagrees "
-            f"with the profiled one, {-best / 2}, at the optimum; please report this data set"
-        )
-    checks["marginal_loglik"] = independent
-    return theta, checks
-
-
-def _hessian(with_gradient, x, h=1e-5):
-    """Central differences of the analytic gradient, symmetrised."""
-    E = np.eye(len(x)) * h
-    cols = [(with_gradient(x + e)[1] - with_gradient(x - e)[1]) / (2 * h) for e in E]
-    hess = np.column_stack(cols)
-    return (hess + hess.T) / 2
-
-
-def _newton_polish(with_gradient, x, steps=4):
-    """Newton steps from an optimizer's answer: cheap, and they settle the last digits.
-
-    Returns the point with the gradient and Hessian there."""
-    f, grad = with_gradient(x)
-    hess = _hessian(with_gradient, x)
-    for _ in range(steps):
-        if np.abs(grad).max() < 1e-9:
-            break
-        try:
-            candidate = x - np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        f_new, grad_new = with_gradient(candidate)
-        # Near the top f is flat to rounding, so accept a step that shrinks the gradient
-        # unless f rises by more than rounding noise.
-        if not (f_new <= f + 1e-12 * max(1.0, abs(f)) and np.abs(grad_new).max() < np.abs(grad).max()):
-            break
-        x, f, grad = candidate, f_new, grad_new
-        hess = _hessian(with_gradient, x)
-    return x, grad, hess
-
 
 # ----------------------------------------------------------------------------- printing
 

@@ -7,25 +7,31 @@ whose profile (REML) log-likelihood lies within ``chi2_1(level) / 2`` of its max
 maximised over. It adds the two intra-class correlations, profiled the same way.
 
 The fit is ``smf.mixedlm(..., groups=<top level>, re_formula="1", vc_formula={<name>: "0 + C(<unit>)"})``,
-a random intercept per top-level group and one variance component whose units nest in it. The REML
-log-likelihood is computed from each unit's sums (nested compound symmetry: each unit's block of V is
-inverted in closed form, each group's by Sherman-Morrison) and checked against the fit's.
+a random intercept per top-level group and one variance component whose units nest in it. The log-likelihood
+is :mod:`helpers.likelihood`'s, checked against the fit's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
-from scipy.sparse import issparse
+from scipy import special, stats
+
+from helpers.likelihood import (
+    NOT_CONVERGED,
+    LmeConvergenceError,
+    Profile,
+    ResponseProfile,
+    mixedlm_design,
+    mixedlm_of,
+    optimise,
+)
+from helpers.profile import profile_ends
 
 __all__ = ["NestedProfileError", "nested_profile_intervals"]
 
 # How far (in log-variance or logit units) the search for an endpoint goes before it settles on the boundary.
 _REACH = 24.0
-_STEP = 0.25
-_XTOL = 1e-7
-_MAX_GAIN = 1e-2  # a fit further than this below the optimum did not converge
 
 
 class NestedProfileError(ValueError):
@@ -94,43 +100,21 @@ def _report(coordinates, value: float) -> float:
 
 class _NestedLikelihood:
     def __init__(self, result):
-        model = getattr(result, "model", None)
-        if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
-            raise NestedProfileError(
-                f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}"
-            )
+        model = mixedlm_of(result, NestedProfileError)
         names = list(model.exog_vc.names) if model.k_vc else []
         if model.k_re != 1 or not np.all(np.asarray(model.exog_re) == 1) or len(names) != 1:
             raise NestedProfileError(
                 'the model must have a random intercept per group (re_formula="1") and one '
                 "variance component for the units nested in the groups (vc_formula)"
             )
-        if getattr(result, "cov_pen", None) is not None or model.fe_pen is not None:
-            raise NestedProfileError("penalised fits are not supported")
-        self.reml = model.reml
-        p = model.k_fe
-        self.dof = model.n_totobs - (p if model.reml else 0)
-        sums = []  # per unit: n, X'1, y'1, and the unit's group
-        self.xx, self.xy, self.yy = np.zeros((p, p)), np.zeros(p), 0.0
-        for g in range(model.n_groups):
-            x, y = model.exog_li[g], model.endog_li[g]
-            z = model.exog_vc.mats[0][g]
-            z = z.toarray() if issparse(z) else np.asarray(z)
-            if not set(np.unique(z)) <= {0.0, 1.0} or not np.all(z.sum(axis=1) == 1):
-                raise NestedProfileError(
-                    "each observation must belong to exactly one unit of the variance "
-                    'component (vc_formula "0 + C(unit)")'
-                )
-            z = z[:, z.sum(axis=0) > 0]
-            self.xx += x.T @ x
-            self.xy += x.T @ y
-            self.yy += y @ y
-            sums += [(z[:, j].sum(), z[:, j] @ x, z[:, j] @ y, g) for j in range(z.shape[1])]
-        self.n_unit = np.array([s[0] for s in sums])
-        self.x_unit = np.array([s[1] for s in sums])
-        self.y_unit = np.array([s[2] for s in sums])
-        self.group = np.array([s[3] for s in sums])
-        self.n_groups = model.n_groups
+        y, X, Z, codes, components = mixedlm_design(model)
+        units = Z[:, 1:]
+        if not np.isin(units, (0.0, 1.0)).all() or not np.all(units.sum(axis=1) == 1):
+            raise NestedProfileError(
+                'each observation must belong to exactly one unit of the variance component (vc_formula "0 + C(unit)")'
+            )
+        self.engine = Profile(X, Z, codes, model.reml, components)
+        self.stats = self.engine.statistics(y[None])
         estimate = np.array([result.cov_re.iloc[0, 0], float(np.asarray(result.vcomp)[0]), result.scale])
         if np.any(estimate <= 0):
             raise NestedProfileError("a variance is estimated as 0: the fit is on the boundary; drop that level")
@@ -141,83 +125,29 @@ class _NestedLikelihood:
                 f"log-likelihood ({result.llf:.6f})"
             )
         # statsmodels stops a little short of the optimum; the profile is measured from the optimum itself
-        found = optimize.minimize(
-            lambda x: -self.loglike(np.exp(x)), np.log(estimate), method="BFGS", options={"gtol": 1e-8}
-        )
-        if -found.fun - at_fit > _MAX_GAIN:
+        problem = ResponseProfile(y, X, Z, codes, model.reml, components)
+        try:
+            theta, _ = optimise(problem)
+        except LmeConvergenceError as err:
+            raise NestedProfileError(f"the optimum of the likelihood could not be verified: {err}") from err
+        self.estimate = problem.covariances(theta)  # (group, unit, residual)
+        self.maximum = problem.loglik(theta)
+        if self.maximum - at_fit > NOT_CONVERGED:
             raise NestedProfileError(
-                f"the fit is {-found.fun - at_fit:.3g} below the optimum of its likelihood: "
+                f"the fit is {self.maximum - at_fit:.3g} below the optimum of its likelihood: "
                 "it did not converge. Refit it (another .fit(method=...)) and try again"
             )
-        self.estimate, self.maximum = (np.exp(found.x), -found.fun) if -found.fun > at_fit else (estimate, at_fit)
 
     def loglike(self, v: np.ndarray) -> float:
-        """The log-likelihood at variances v = (group, unit, residual).
-
-        A unit's block sigma^2 I + s_u^2 J has inverse (I - c J) / sigma^2 with c = s_u^2 / (sigma^2 + n s_u^2),
-        so a' A^-1 b needs only a'b and the unit sums of a and b; a group adds s_g^2 11' (Sherman-Morrison).
-        """
-        s_g, s_u, sigma2 = v
-        c = s_u / (sigma2 + self.n_unit * s_u)
-        # A^-1 applied to sums: a'A^-1 b = (a'b - sum_units c (1'a)(1'b)) / sigma^2
-        xax = (self.xx - np.einsum("u,ua,ub->ab", c, self.x_unit, self.x_unit)) / sigma2
-        xay = (self.xy - np.einsum("u,ua,u->a", c, self.x_unit, self.y_unit)) / sigma2
-        yay = (self.yy - np.sum(c * self.y_unit**2)) / sigma2
-        weight = 1 - c * self.n_unit  # A^-1 1 summed over a unit, times sigma^2
-        one_a_one = np.bincount(self.group, weight * self.n_unit, self.n_groups) / sigma2
-        x_a_one = (
-            np.array(
-                [
-                    np.bincount(self.group, weight * self.x_unit[:, a], self.n_groups)
-                    for a in range(self.x_unit.shape[1])
-                ]
-            ).T
-            / sigma2
-        )
-        y_a_one = np.bincount(self.group, weight * self.y_unit, self.n_groups) / sigma2
-        d = s_g / (1 + s_g * one_a_one)
-        xvx = xax - np.einsum("g,ga,gb->ab", d, x_a_one, x_a_one)
-        xvy = xay - np.einsum("g,ga,g->a", d, x_a_one, y_a_one)
-        yvy = yay - np.sum(d * y_a_one**2)
-        logdet = (
-            np.sum(self.n_unit - 1) * np.log(sigma2)
-            + np.sum(np.log(sigma2 + self.n_unit * s_u))
-            + np.sum(np.log1p(s_g * one_a_one))
-        )
-        quadratic = yvy - xvy @ np.linalg.solve(xvx, xvy)
-        value = self.dof * np.log(2 * np.pi) + logdet + quadratic
-        if self.reml:
-            value += np.linalg.slogdet(xvx)[1]
-        return -value / 2
-
-    def _profile(self, coordinates, index: int, value: float, start: np.ndarray) -> tuple[float, np.ndarray]:
-        free = np.arange(3) != index
-
-        def negative(y):
-            x = start.copy()
-            x[free], x[index] = y, value
-            return -self.loglike(coordinates(x))
-
-        found = optimize.minimize(negative, start[free], method="BFGS", options={"gtol": 1e-7})
-        x = start.copy()
-        x[free], x[index] = found.x, value
-        return -found.fun, x
+        """The log-likelihood at variances v = (group, unit, residual)."""
+        theta = np.sqrt(v[:2] / v[2])
+        return -self.engine.deviance(theta[None], self.stats, np.zeros(1, dtype=int), sigma2=v[2:])[0] / 2
 
     def interval(self, coordinates, index: int, cutoff: float) -> tuple[float, float, float]:
         centre = _to_coordinates(coordinates, self.estimate)
-        ends = []
-        for direction in (-1, 1):
-            start, inner, step, end = centre.copy(), centre[index], _STEP, None
-            while abs(inner - centre[index]) < _REACH:
-                outer = inner + direction * step
-                profiled, start = self._profile(coordinates, index, outer, start)
-                if profiled < self.maximum - cutoff:
-                    held = start.copy()
-                    drop = lambda t: self.maximum - self._profile(coordinates, index, t, held)[0] - cutoff  # noqa: E731
-                    end = _report(coordinates, optimize.brentq(drop, min(inner, outer), max(inner, outer), xtol=_XTOL))
-                    break
-                inner, step = outer, step * 1.5
-            if end is None:  # the profile never drops far enough: the boundary of the parameter
-                end = (np.inf if direction > 0 else 0.0) if coordinates is _variances else float(direction > 0)
-            ends.append(end)
+        loglike = lambda x: self.loglike(coordinates(x))  # noqa: E731
+        ends = profile_ends(loglike, centre, index, self.maximum - cutoff, _REACH)
+        # where the profile never drops far enough: the boundary of the parameter
+        bounds = (0.0, np.inf) if coordinates is _variances else (0.0, 1.0)
+        ends = [bound if end is None else _report(coordinates, end) for end, bound in zip(ends, bounds)]
         return (_report(coordinates, centre[index]), *ends)

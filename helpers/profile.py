@@ -7,8 +7,8 @@ far from normal. :func:`profile_intervals` gives what R's
 between random effects and the residual SD, the values whose profile likelihood lies within
 ``chi2_1(level) / 2`` of the maximum. For a random-intercept-only model it adds the ICC.
 
-The likelihood is the one the fit maximised (REML or ML), computed from each group's
-cross-products and checked against statsmodels' log-likelihood at the fit's estimates. Each parameter is
+The likelihood is the one the fit maximised (REML or ML), :mod:`helpers.likelihood`'s, checked against
+statsmodels' log-likelihood at the fit's estimates. Each parameter is
 held at a value while the others are maximised over; an endpoint that the profile never
 reaches before a boundary (an SD of 0, a correlation of -1 or 1) is that boundary, as lme4
 reports it. (statsmodels' ``profile_re`` holds a variance *relative to* the residual variance,
@@ -24,13 +24,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from helpers.likelihood import Profile, mixedlm_design, mixedlm_of
+
 __all__ = ["ProfileError", "profile_intervals"]
 
 # How far (in log-SD or atanh-correlation units) the search for an endpoint may go before it
 # settles on the boundary: an SD of exp(-12) times its estimate is 0 to every printed digit.
 _REACH = 12.0
 _STEP = 0.25
-_XTOL = 1e-6
+_XTOL = 1e-7
+_GTOL = 1e-7
 
 
 class ProfileError(ValueError):
@@ -61,23 +64,15 @@ class _Likelihood:
     """The log-likelihood of a MixedLM in unconstrained coordinates: log SDs, atanh correlations, log sigma."""
 
     def __init__(self, result):
-        model = getattr(result, "model", None)
-        if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
-            raise ProfileError(
-                f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}"
-            )
-        if model.k_vc or getattr(result, "cov_pen", None) is not None or model.fe_pen is not None:
-            raise ProfileError("variance components (vc_formula) and penalised fits are not supported")
+        model = mixedlm_of(result, ProfileError)
+        if model.k_vc:
+            raise ProfileError("variance components (vc_formula) are not supported")
         if model.k_re == 0:
             raise ProfileError("the model has no random effects")
-        self.k_re, self.reml = model.k_re, model.reml
-        self.dof = model.n_totobs - (model.k_fe if model.reml else 0)
-        # Each GP's cross-products, all the likelihood needs: Z'Z, Z'[X y] and [X y]'[X y].
-        z = model.exog_re_li
-        xy = [np.column_stack([x, y]) for x, y in zip(model.exog_li, model.endog_li)]
-        self.ztz = np.array([zk.T @ zk for zk in z])
-        self.zt_xy = np.array([zk.T @ xyk for zk, xyk in zip(z, xy)])
-        self.xy_xy = sum(xyk.T @ xyk for xyk in xy)
+        self.k_re = model.k_re
+        y, X, Z, codes, _ = mixedlm_design(model)
+        self.engine = Profile(X, Z, codes, model.reml)
+        self.stats = self.engine.statistics(y[None])
         cov = np.asarray(result.cov_re, dtype=float)
         sd = np.sqrt(np.diag(cov))
         if np.any(sd <= 0):
@@ -117,73 +112,62 @@ class _Likelihood:
         return self._loglike(corr * np.outer(sd, sd) / sigma2, sigma2)
 
     def _loglike(self, relative: np.ndarray, sigma2: float | None) -> float:
-        """The log-likelihood at a covariance relative to sigma^2 (sigma^2 = None: at its profile maximum).
-
-        With H_k = I + Z_k Psi Z_k' (V_k = sigma^2 H_k), Woodbury's identity writes every term
-        through each GP's cross-products: H_k^-1 = I - Z_k (I + Psi Z_k'Z_k)^-1 Psi Z_k'.
-        """
-        inner = np.eye(self.k_re) + relative @ self.ztz
-        sign, logdet = np.linalg.slogdet(inner)
-        if np.any(sign <= 0):
+        """The log-likelihood at a covariance relative to sigma^2 (sigma^2 = None: at its profile maximum)."""
+        try:
+            theta = np.linalg.cholesky(relative)[self.engine.rows, self.engine.cols]
+        except np.linalg.LinAlgError:
             return -np.inf
-        shrink = np.linalg.solve(inner, np.broadcast_to(relative, inner.shape))  # (I + Psi Z'Z)^-1 Psi
-        zt_xy = self.zt_xy
-        cross = self.xy_xy - np.einsum("gqa,gqr,grb->ab", zt_xy, shrink, zt_xy)  # [X y]' H^-1 [X y]
-        xhx, xhy, yhy = cross[:-1, :-1], cross[:-1, -1], cross[-1, -1]
-        quadratic = yhy - xhy @ np.linalg.solve(xhx, xhy)
-        if sigma2 is None:
-            sigma2 = quadratic / self.dof
-        value = self.dof * np.log(2 * np.pi * sigma2) + logdet.sum() + quadratic / sigma2
-        if self.reml:
-            value += np.linalg.slogdet(xhx)[1]
-        return -value / 2
-
-    def _profile(self, index: int, value: float, start: np.ndarray) -> tuple[float, np.ndarray]:
-        """The maximum of the log-likelihood with coordinate ``index`` held at ``value``."""
-        free = np.arange(len(self.estimate)) != index
-
-        def negative(y):
-            x = start.copy()
-            x[free] = y
-            x[index] = value
-            return -self.loglike(x)
-
-        found = optimize.minimize(negative, start[free], method="BFGS", options={"gtol": 1e-6})
-        x = start.copy()
-        x[free], x[index] = found.x, value
-        return -found.fun, x
+        held = None if sigma2 is None else np.array([sigma2])
+        return -self.engine.deviance(theta[None], self.stats, np.zeros(1, dtype=int), sigma2=held)[0] / 2
 
     def interval(self, index: int, cutoff: float) -> tuple[float, float, float]:
-        ends = [self._endpoint(index, cutoff, direction) for direction in (-1, 1)]
+        low, high = profile_ends(self.loglike, self.estimate, index, self.maximum - cutoff, _REACH)
+        bounds = (0.0, np.inf) if self.kinds[index] == "sd" else (-1.0, 1.0)
+        ends = [bound if end is None else self.natural(index, end) for end, bound in zip((low, high), bounds)]
         return (self.natural(index, self.estimate[index]), *ends)
-
-    def _endpoint(self, index: int, cutoff: float, direction: int) -> float:
-        centre, start = self.estimate[index], self.estimate.copy()
-        drop = lambda value: self.maximum - self._profile(index, value, start)[0] - cutoff  # noqa: E731
-        inner, step = centre, _STEP
-        while abs(inner - centre) < _REACH:
-            outer = inner + direction * step
-            profiled, start = self._profile(index, outer, start)
-            if profiled < self.maximum - cutoff:
-                root = optimize.brentq(drop, min(inner, outer), max(inner, outer), xtol=_XTOL)
-                return self.natural(index, root)
-            inner, step = outer, step * 1.5
-        return 0.0 if self.kinds[index] == "sd" else float(direction)
 
     def icc_interval(self, cutoff: float) -> tuple[float, float, float]:
         """The ICC depends on the ratio sigma_0 / sigma alone, over which sigma^2 profiles out exactly."""
-        ratio = lambda z: np.array([[np.exp(2 * z)]])  # noqa: E731  (sigma_0^2 / sigma^2 at log-ratio z)
+        centre = self.estimate[:1] - self.estimate[-1:]  # log(sigma_0 / sigma)
+        loglike = lambda z: self._loglike(np.exp(2 * z)[None], None)  # noqa: E731
         icc = lambda z: 1 / (1 + np.exp(-2 * z))  # noqa: E731
-        centre = self.estimate[0] - self.estimate[-1]
-        drop = lambda z: self.maximum - self._loglike(ratio(z), None) - cutoff  # noqa: E731
-        ends = []
-        for direction in (-1, 1):
-            inner, step, end = centre, _STEP, float(direction > 0)
-            while abs(inner - centre) < _REACH:
-                outer = inner + direction * step
-                if drop(outer) > 0:
-                    end = icc(optimize.brentq(drop, min(inner, outer), max(inner, outer), xtol=_XTOL))
-                    break
-                inner, step = outer, step * 1.5
-            ends.append(end)
-        return (icc(centre), *ends)
+        ends = profile_ends(loglike, centre, 0, self.maximum - cutoff, _REACH)
+        return (icc(centre[0]), *(float(bound) if end is None else icc(end) for end, bound in zip(ends, (0, 1))))
+
+
+def profile_ends(loglike, centre: np.ndarray, index: int, threshold: float, reach: float) -> list[float | None]:
+    """Where the profile of coordinate ``index`` of ``loglike`` (every other coordinate maximised over) falls to
+    ``threshold``, below and above ``centre[index]``: None where it does not within ``reach`` of it.
+
+    The search steps outward, each step half as long again as the last, and brackets the crossing for brentq."""
+    ends = []
+    for direction in (-1, 1):
+        start, inner, step, end = centre.copy(), centre[index], _STEP, None
+        while abs(inner - centre[index]) < reach:
+            outer = inner + direction * step
+            profiled, start = _maximise(loglike, index, outer, start)
+            if profiled < threshold:
+                held = start.copy()
+                drop = lambda t: threshold - _maximise(loglike, index, t, held)[0]  # noqa: E731
+                end = optimize.brentq(drop, min(inner, outer), max(inner, outer), xtol=_XTOL)
+                break
+            inner, step = outer, step * 1.5
+        ends.append(end)
+    return ends
+
+
+def _maximise(loglike, index: int, value: float, start: np.ndarray) -> tuple[float, np.ndarray]:
+    """The maximum of ``loglike`` with coordinate ``index`` held at ``value``, and where it is."""
+    x = start.copy()
+    x[index] = value
+    free = np.arange(len(x)) != index
+    if not free.any():
+        return loglike(x), x
+
+    def negative(y):
+        x[free] = y
+        return -loglike(x)
+
+    found = optimize.minimize(negative, start[free], method="BFGS", options={"gtol": _GTOL})
+    x[free] = found.x
+    return -found.fun, x

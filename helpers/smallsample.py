@@ -12,9 +12,10 @@ Both work in the covariance parameters psi of the marginal model
 components, residual variance), which is linear in psi:
 
 - Satterthwaite: ``df = 2 (c' Phi c)^2 / (g' I^-1 g)``, with ``Phi`` the covariance
-  of the fixed effects, ``g = d(c' Phi c)/d psi`` and ``I`` the observed REML
-  information of psi (the curvature lmerTest differentiates numerically; at the
-  optimum it is the same in any parametrisation).
+  of the fixed effects, ``g = d(c' Phi c)/d phi`` and ``I`` the observed REML
+  information of phi = (theta, sigma^2), lme4's Cholesky parametrisation, in which
+  lmerTest differentiates numerically. Inside the parameter space this is the df
+  computed in psi; at a correlation of -1 or +1 it is lmerTest's.
 - Kenward-Roger (1997): ``Phi`` inflated for the estimation of psi and the
   df from the expected REML information (their equations with no second
   derivatives of V, which is linear).
@@ -30,15 +31,23 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import stats
 
-from helpers.likelihood import Moments, group_codes, moments_at
-from helpers.mixed import _SINGULAR, LmeConvergenceError, SingularFitWarning, _optimise, _Standardised
+from helpers.likelihood import (
+    NOT_CONVERGED,
+    SINGULAR,
+    LmeConvergenceError,
+    Moments,
+    ResponseProfile,
+    mixedlm_design,
+    mixedlm_of,
+    optimise,
+    semidefinite_cholesky,
+)
+from helpers.mixed import SingularFitWarning
 
 __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_vcov", "covariance_parameters"]
 
-# A fit more than _MAX_GAIN below the REML optimum did not converge and should be refitted.
-_MAX_GAIN = 1e-2
 # A variance below this share of the residual variance is on the boundary of the
 # parameter space, where neither approximation is defined.
 _BOUNDARY = 1e-6
@@ -64,23 +73,19 @@ def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
 
     ``result`` is a REML fit of ``smf.mixedlm(...)``. The standard errors are the
     model's own; only the df (and so t's p-value and the interval) change. A variance
-    estimated as 0 (a boundary fit, with a warning) takes no part, as in lmerTest.
+    estimated as 0 (a boundary fit, with a warning) takes no part, as in lmerTest; at a
+    correlation of -1 or +1 (also with a warning) the df are lmerTest's, from the curvature
+    in lme4's Cholesky factor, where that boundary is an inner point.
     """
     m = _moments(result)
-    if m.perfectly_correlated:
-        raise SmallSampleError(
-            "Satterthwaite df at a correlation of -1 or +1 are not computed here: there the REML likelihood is "
-            "highest outside the covariances' parameter space, so its curvature in them is not the curvature along "
-            "the boundary that lmerTest differentiates. Use kenward_roger (pbkrtest's df, defined there) or drop "
-            "the random slope"
-        )
     # lmerTest differentiates in lme4's Cholesky factor, in which Phi is flat at a variance of 0:
     # such a variance drops out.
     free = _free(m.names, m.values)
-    info_inv = _inverse(m.observed[np.ix_(free, free)], "observed")
+    hessian, jacobian = _cholesky_coordinates(m)
+    info_inv = _inverse(hessian[np.ix_(free, free)], "observed")
     var = np.diag(m.phi)
-    grad = np.einsum("ja,iab,bj->ji", m.phi, m.b[free], m.phi)  # d Phi_jj / d psi_i, one row per coefficient
-    df = 2 * var**2 / np.einsum("ji,ik,jk->j", grad, info_inv, grad)
+    grad = np.einsum("ja,iab,bj->ji", m.phi, m.b, m.phi) @ jacobian  # d Phi_jj / d (theta, sigma^2)
+    df = 2 * var**2 / np.einsum("ji,ik,jk->j", grad[:, free], info_inv, grad[:, free])
     return _table(m.fe_names, m.beta, np.sqrt(var), df, level)
 
 
@@ -106,6 +111,38 @@ def kenward_roger_vcov(result) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- the two approximations
+
+
+def _cholesky_coordinates(m: Moments) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian of -log L_R in lmerTest's coordinates (theta, sigma^2), theta the Cholesky factor of the
+    random effects' covariance relative to sigma^2, and the Jacobian d psi / d (theta, sigma^2).
+
+    -d2 log L / d phi2 = J' I J - sum_k score_k d2 psi_k / d phi2, with I the observed information in psi.
+    Inside the parameter space the score is 0 and this is I in other coordinates. At a correlation of
+    -1 or +1 it is not: there the likelihood is stationary in theta (lme4's optimum) but not in psi."""
+    d = len(m.values) - 1
+    s = m.values[-1]
+    i, j = m.places
+    D = np.zeros((i.max(initial=-1) + 1,) * 2)
+    D[i, j] = D[j, i] = m.values[:-1] / s
+    L = semidefinite_cholesky(D)
+
+    def same(u, v):
+        return np.equal.outer(u, v).astype(float)
+
+    jacobian = np.zeros((d + 1, d + 1))
+    # psi_k = s (L L')_{i_k j_k}, theta_a = L_{i_a j_a}, residual = s
+    jacobian[:d, :d] = s * (same(i, i) * L[np.ix_(j, j)] + same(j, i) * L[np.ix_(i, j)])
+    jacobian[:d, d], jacobian[d, d] = D[i, j], 1.0
+    second = np.zeros((d, d + 1, d + 1))
+    second[:, :d, :d] = (
+        s
+        * same(j, j)[None]
+        * (same(i, i)[:, :, None] * same(j, i)[:, None, :] + same(j, i)[:, :, None] * same(i, i)[:, None, :])
+    )
+    second[:, :d, d] = second[:, d, :d] = jacobian[:d, :d] / s
+    hessian = jacobian.T @ m.observed @ jacobian - np.einsum("k,kab->ab", m.score[:d], second)
+    return (hessian + hessian.T) / 2, jacobian
 
 
 def _kr_vcov(m: Moments) -> np.ndarray:
@@ -175,29 +212,21 @@ def _moments(result) -> Moments:
     the optimum, which moves the df by as much; R's lmerTest and pbkrtest, run to
     convergence, agree with the verified optimum."""
     model = _check_result(result)
-    names, Z, components = _random_design(result)
-    problem = _Standardised(
-        np.asarray(model.endog, float), np.asarray(model.exog, float), Z, group_codes(model), True, components
-    )
+    y, X, Z, codes, components = mixedlm_design(model)
+    problem = ResponseProfile(y, X, Z, codes, True, components)
     try:
-        theta, _ = _optimise(problem)
+        theta, _ = optimise(problem)
     except LmeConvergenceError as err:
         raise SmallSampleError(f"the REML optimum could not be reached: {err}") from err
-    est = problem.estimates(theta)
-    relative = problem.S @ est["D"] @ problem.S.T
-    values = est["sigma2"] * np.r_[relative[problem.engine.rows, problem.engine.cols], 1.0]
+    names = _parameter_names(model)
+    values = problem.covariances(theta)
     values = np.where(_free(names, values, _BOUNDARY * values[-1]), values, 0.0)
-    derivatives = problem.engine.covariance_derivatives
-    design = [
-        (model.exog_li[g], model.endog_li[g], derivatives(Z[model.row_indices[label]]))
-        for g, label in enumerate(model.group_labels)
-    ]
-    m, loglik = moments_at(values, design)
+    m, loglik = problem.moments(values)
     free = _free(names, values)
-    correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < _SINGULAR
+    correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < SINGULAR
     _check_boundary(names, free, correlated)
     gain = loglik - result.llf
-    if gain > _MAX_GAIN:
+    if gain > NOT_CONVERGED:
         raise SmallSampleError(
             f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
             "converge. Centre (and scale) the covariates and refit, or try another "
@@ -208,51 +237,29 @@ def _moments(result) -> Moments:
             **m.__dict__,
             "names": names,
             "fe_names": list(model.exog_names[: model.k_fe]),
-            "perfectly_correlated": correlated,
+            "places": np.unique(np.r_[problem.engine.rows, problem.engine.cols], return_inverse=True)[1].reshape(2, -1),
         }
     )
 
 
 def _check_result(result):
-    model = getattr(result, "model", None)
-    if type(model).__name__ != "MixedLM" or not hasattr(result, "cov_re"):
-        raise SmallSampleError(
-            f"expected a fitted statsmodels MixedLM (smf.mixedlm(...).fit()), got {type(result).__name__}"
-        )
+    model = mixedlm_of(result, SmallSampleError)
     if not model.reml:
         raise SmallSampleError("small-sample df are defined for REML fits: refit with .fit(reml=True)")
     if model.k_fe == 0:
         raise SmallSampleError("the model has no fixed effects to test")
-    if any(
-        getattr(x, name, None) is not None for x, name in ((result, "cov_pen"), (model, "fe_pen"), (result, "freepat"))
-    ):
-        raise SmallSampleError("penalised or constrained (free=...) fits are not supported")
     return model
 
 
-def _random_design(result):
-    """psi's names; Z, the random-effect columns then each variance component's (a group's own in the first of
-    them, zero beyond, as the engine takes them); and the number of columns of each component."""
-    model = result.model
+def _parameter_names(model) -> list[str]:
+    """psi's names: random-effect variances and covariances, variance components, the residual variance."""
     re_names = list(model.data.exog_re_names) if model.k_re else []
     names = [
         f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})"
         for i in range(model.k_re)
         for j in range(i + 1)
     ]
-    names += [f"Var({n})" for n in model.exog_vc.names] + ["Residual"]
-    mats = [
-        [z.toarray() if sparse.issparse(z) else np.asarray(z) for z in per_group] for per_group in model.exog_vc.mats
-    ]
-    components = [max(z.shape[1] for z in per_group) for per_group in mats]
-    Z = np.zeros((model.nobs, model.k_re + sum(components)))
-    if model.k_re:
-        Z[:, : model.k_re] = model.exog_re
-    first = model.k_re + np.cumsum([0, *components])
-    for g, label in enumerate(model.group_labels):
-        for c, per_group in enumerate(mats):
-            Z[np.ix_(model.row_indices[label], first[c] + np.arange(per_group[g].shape[1]))] = per_group[g]
-    return names, Z, components
+    return names + [f"Var({n})" for n in model.exog_vc.names] + ["Residual"]
 
 
 def _free(names, values, zero: float = 0.0) -> np.ndarray:

@@ -191,7 +191,7 @@ def test_every_refit_is_statsmodels_optimum_or_better(reml):
         ours = -comparison.alt.deviance(theta[None], comparison.alt.statistics(y[None]), np.array([0]))[0] / 2
         L = comparison.alt.factor(theta)
         assert _statsmodels_loglik(y, reml, L, comparison.scale) == pytest.approx(ours, abs=1e-8)
-    assert comparison.refits_polished == 0
+    assert comparison.refits_restarted == 0
 
 
 # ----------------------------------------------------------------------------- the mixture, seeds, errors

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.likelihood import Profile, marginal_loglik
+from helpers.likelihood import Profile, ResponseProfile
 from tests.r_reference import close
 
 
@@ -55,14 +55,20 @@ def test_analytic_gradient_matches_finite_differences(model, reml):
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("model", MODELS)
 def test_profiled_and_marginal_likelihoods_agree(model, reml):
-    """Two implementations: per-group sums through (I + G D)^-1, and each group's V factorised."""
+    """Two implementations: per-group sums through (I + G D)^-1, and each group's V factorised; the profiled
+    likelihood, and the likelihood at a residual variance other than the profiled one."""
     X, codes, Y = _data()
     columns, components, thetas = MODELS[model]
-    profile = Profile(X, columns(X), codes, reml, components)
+    problem = ResponseProfile(Y[0], X, columns(X), codes, reml, components)
     for theta in thetas:
         theta = np.array(theta)
-        profiled = -profile.deviance(theta[None], profile.statistics(Y[:1]), np.zeros(1, dtype=int))[0] / 2
-        close(marginal_loglik(profile, theta, Y[0]), profiled, 1e-10)
+        psi = problem.covariances(theta)
+        close(problem.moments(psi)[1], problem.loglik(theta), 1e-10)
+        for factor in (0.5, 2.0):
+            held = -problem.engine.deviance(
+                theta[None], problem.stats, np.zeros(1, dtype=int), sigma2=factor * psi[-1:]
+            )
+            close(problem.moments(factor * psi)[1], held[0] / 2, 1e-10)
 
 
 def test_no_random_effects_is_the_linear_model():

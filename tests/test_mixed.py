@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from helpers import mixed
+from helpers import likelihood, mixed
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.mixed import LmeConvergenceError, LmeInputError, check_fit, fit_lme, icc, lrt, nlme_summary
 from tests.r_reference import REFERENCE, REFERENCE_FILE, close
@@ -471,21 +471,15 @@ def test_boundary_optimum_is_reported_with_a_warning():
     close(fit.random_sd, [0, np.sqrt(ols.scale)], 1e-8, atol=[1e-6, 0])
 
 
-def test_disagreeing_optimizers_raise(monkeypatch):
-    real = mixed.optimize.minimize
-
-    def stop_early(fun, x0, method, **kwargs):  # each optimizer gives up after one iteration
-        kwargs["options"] = {"maxiter": 1}
-        return real(fun, x0, method=method, **kwargs)
-
-    monkeypatch.setattr(mixed.optimize, "minimize", stop_early)
-    monkeypatch.setattr(mixed, "_newton_polish", lambda f, x: (x, *_derivatives_at(f, x)))
+def test_disagreeing_starts_raise(monkeypatch):
+    monkeypatch.setattr(likelihood, "_MAX_NEWTON", 1)  # each fit gives up after one step
+    monkeypatch.setattr(likelihood, "_newton_polish", lambda f, x: (x, *_derivatives_at(f, x)))
     with pytest.raises(LmeConvergenceError, match="could not verify"):
         fit_lme(DATA["dietox"], "Weight ~ Time", "~ 1 + Time", "Pig")
 
 
 def _derivatives_at(with_gradient, x):
-    return with_gradient(x)[1], mixed._hessian(with_gradient, x)
+    return with_gradient(x)[1], likelihood._hessian(with_gradient, x)
 
 
 def test_nlme_df_rule_for_a_column_varying_in_some_groups_only():

@@ -121,6 +121,7 @@ reference <- list(
     satterthwaite_df = unname(summary(dyestuff2, ddf = "Satterthwaite")$coefficients[, "df"]),
     kenward_roger_df = unname(summary(dyestuff2, ddf = "Kenward-Roger")$coefficients[, "df"]))),
   igf = c(lmer_numbers(igf), list(
+    satterthwaite_df = unname(summary(igf, ddf = "Satterthwaite")$coefficients[, "df"]),
     kenward_roger_df = unname(summary(igf, ddf = "Kenward-Roger")$coefficients[, "df"]),
     kenward_roger_se = unname(summary(igf, ddf = "Kenward-Roger")$coefficients[, "Std. Error"]))),
   single_row = lme_numbers(single_row),
