@@ -75,10 +75,11 @@ grade: $(STAMP)
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## A private course root in DEST whose every autograded number differs from the public course's, drawn from
-## the secret SEED (at least 16 characters; keep it, and DEST, out of anything students can read); see grading/README.md.
+## the secret SEED (at least 16 characters; keep it, and DEST, out of anything students can read), and from those
+## of the earlier copies in AVOID (course roots, e.g. last term's); see grading/README.md.
 private: $(STAMP)
 	$(if $(and $(SEED),$(DEST)),,$(error give the secret and a new folder: make private SEED=<secret> DEST=<folder>))
-	$(BIN)/python -m grading private --seed '$(SEED)' --dest '$(DEST)'
+	$(BIN)/python -m grading private --seed '$(SEED)' --dest '$(DEST)' $(foreach a,$(AVOID),--avoid '$(a)')
 
 ## A trial JupyterHub for a class on this machine (as root): accounts, formgrader, exchange; prints the
 ## address and the accounts (COURSE_HUB_PORT=…, COURSE_HUB_IP=0.0.0.0 to open it; see grading/README.md).

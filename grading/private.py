@@ -14,7 +14,8 @@ The same literal of one assignment becomes the same value wherever it appears, s
 computing their references from the setup's data. Each N is a SHA-256 of the secret, the assignment and what
 it replaces: the released notebooks show the students their data, never the secret. A draw is kept only if the
 instructor notebook passes all its tests and every value a hidden test compares (:func:`hidden_checks`) lies
-outside that test's tolerance of the public course's; else the assignment is drawn again.
+outside that test's tolerance of the public course's (but the few the design fixes, :data:`SAME_IN_EVERY_COPY`);
+else the assignment is drawn again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import copy
 import hashlib
 import json
 import shutil
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,8 +218,8 @@ def hidden_checks(recorded: list[dict], code: list) -> dict[str, list[dict]]:
 def shared_values(
     checks: dict[str, list[dict]], others: dict[str, list[dict]], same: frozenset = frozenset()
 ) -> list[str]:
-    """The hidden checks that ``others``' reference would pass (with the tolerance of ``checks``), but for the
-    names in ``same``."""
+    """The hidden checks of which one reference would pass the other's check (with either's tolerance), but for
+    the names in ``same``."""
     shared = []
     for grade_id, entries in checks.items():
         theirs = others.get(grade_id, [])
@@ -224,7 +227,9 @@ def shared_values(
             raise PrivateCopyError(f"{grade_id}: {len(entries)} hidden checks here, {len(theirs)} in the other")
         for mine, other in zip(entries, theirs, strict=True):
             want, got = np.asarray(mine["reference"]), np.asarray(other["reference"])
-            close = want.shape == got.shape and np.allclose(got, want, rtol=mine["rtol"], atol=mine["atol"])
+            close = want.shape == got.shape and any(
+                np.allclose(got, want, rtol=check["rtol"], atol=check["atol"]) for check in (mine, other)
+            )
             if close and mine["name"] not in same:
                 shared.append(f"{grade_id}: {mine['name']}")
     return shared
@@ -239,19 +244,40 @@ def assignments(course: Path) -> list[str]:
     return sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
 
 
-def make_private(
-    secret: str, dest: Path, course: Path = COURSE_ROOT, public: dict[str, dict] | None = None
-) -> dict[str, dict]:
-    """Write the private course root ``dest``. Returns per assignment the attempt kept, its hidden checks and the
-    public course's (``public``: those of an earlier call, not computed again)."""
+def refuse(secret: str, dest: Path) -> None:
+    """Raise :class:`PrivateCopyError` for a secret too short to stay secret or a folder already in use."""
     if len(secret) < SEED_MIN_LENGTH:
         raise PrivateCopyError(
             f"the seed must have at least {SEED_MIN_LENGTH} characters (a short one can be found again from the "
             f"released data); make one with: python -c 'import secrets; print(secrets.token_hex(16))'"
         )
-    dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
+    if Path(dest).exists() and any(Path(dest).iterdir()):
         raise PrivateCopyError(f"{dest} exists and is not empty: give a new folder")
+
+
+def course_checks(course: Path) -> dict[str, dict]:
+    """The hidden checks of every instructor notebook of a course root, by assignment."""
+    checks = {}
+    for assignment in assignments(course):
+        path = notebook_of(course, assignment)
+        checks[assignment] = execute(nbformat.read(path, as_version=4), path.parent)[1]
+    return checks
+
+
+def make_private(
+    secret: str,
+    dest: Path,
+    course: Path = COURSE_ROOT,
+    public: dict[str, dict] | None = None,
+    avoid: list[dict[str, dict]] = (),
+    log: Callable[[str], None] = lambda line: None,
+) -> dict[str, dict]:
+    """Write the private course root ``dest``. Returns per assignment the attempt kept, its hidden checks and the
+    public course's (``public``: those of an earlier call, not computed again). No value may be shared with the
+    public course nor with the copies whose :func:`course_checks` are in ``avoid`` (a former term's copy, whose
+    answers may be about). ``log`` hears of every draw."""
+    refuse(secret, dest)
+    dest = Path(dest)
     public = dict(public or {})
     kept, result = {}, {}
     for assignment in assignments(course):
@@ -259,7 +285,8 @@ def make_private(
         nb = nbformat.read(path, as_version=4)
         if assignment not in public:
             public[assignment] = execute(nb, path.parent)[1]
-        attempt, kept[assignment], checks = _draw_assignment(secret, assignment, nb, public[assignment], path.parent)
+        others = [public[assignment], *(earlier[assignment] for earlier in avoid if assignment in earlier)]
+        attempt, kept[assignment], checks = _draw_assignment(secret, assignment, nb, others, path.parent, log)
         result[assignment] = {"attempt": attempt, "checks": checks, "public": public[assignment]}
     dest.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
@@ -270,19 +297,24 @@ def make_private(
     return result
 
 
-def _draw_assignment(secret: str, assignment: str, public, public_checks: dict, folder: Path) -> tuple:
+def _draw_assignment(secret: str, assignment: str, public, others: list[dict], folder: Path, log) -> tuple:
     problems = []
     for attempt in range(ATTEMPTS):
         nb = rewrite_notebook(public, Draw(secret, assignment, attempt))
         try:
             ran, checks = execute(nb, folder)
         except Exception as error:  # noqa: BLE001 (a draw the solution fails on is drawn again)
-            problems.append(f"attempt {attempt}: the instructor notebook failed ({type(error).__name__})")
+            problems.append(
+                f"draw {attempt}: the solution fails on it ({getattr(error, 'ename', type(error).__name__)})"
+            )
+            log(f"{assignment}: {problems[-1]}; drawing again")
             continue
-        shared = shared_values(checks, public_checks, SAME_IN_EVERY_COPY.get(assignment, frozenset()))
+        same = SAME_IN_EVERY_COPY.get(assignment, frozenset())
+        shared = sorted({name for other in others for name in shared_values(checks, other, same)})
         if not shared:
             return attempt, ran, checks
-        problems.append(f"attempt {attempt}: as in the public course: {', '.join(shared)}")
+        problems.append(f"draw {attempt}: as in the public course or a copy to avoid: {', '.join(shared)}")
+        log(f"{assignment}: {problems[-1]}; drawing again")
     raise PrivateCopyError(
         f"{assignment}: no draw in {ATTEMPTS} attempts changed every number:\n" + "\n".join(problems)
     )
@@ -295,15 +327,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", required=True, help=f"the secret (at least {SEED_MIN_LENGTH} characters)")
     parser.add_argument("--dest", type=Path, required=True, help="a new folder for the private course root")
     parser.add_argument("--course", type=Path, default=COURSE_ROOT, help="the public course root")
+    parser.add_argument(
+        "--avoid",
+        type=Path,
+        action="append",
+        default=[],
+        help="an earlier private course root (e.g. last term's) whose values this copy must not share; repeatable",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        kept = make_private(args.seed, args.dest, args.course)
+        refuse(args.seed, args.dest)
+        avoid = [course_checks(earlier) for earlier in args.avoid]
+        kept = make_private(
+            args.seed, args.dest, args.course, avoid=avoid, log=lambda line: print(line, file=sys.stderr)
+        )
     except PrivateCopyError as error:
         raise SystemExit(f"python -m grading private: {error}") from None
+    others = "the public course or the copies avoided" if args.avoid else "the public course"
     for assignment, result in kept.items():
         count = sum(len(entries) for entries in result["checks"].values())
-        print(f"{assignment}: draw {result['attempt']}, {count} hidden checks, none as in the public course")
+        print(f"{assignment}: draw {result['attempt']}, {count} hidden checks, none as in {others}")
     print(f"private course root: {args.dest} (grade there: make grade COURSE={args.dest} A=...)")
     return 0
