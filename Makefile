@@ -19,7 +19,7 @@ HUB_PYTHON ?= /usr/bin/python3
 HUB_ENV := .venv-hub
 PROXY := $(HUB_ENV)/proxy/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test book student data bench grade hub hub-serve clean-venv
+.PHONY: lab test book student data bench grade private hub hub-serve clean-venv
 
 # $(call make_env,FOLDER,PYTHON): a virtualenv in FOLDER, made by PYTHON, with the pinned packages and this
 # repository's helpers; FOLDER/.installed marks it done.
@@ -73,6 +73,13 @@ grade: $(STAMP)
 	$(if $(A),,$(error give the assignment: make grade A=<assignment>))
 	$(BIN)/python -m grading grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS)) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+## A private course root in DEST whose every autograded number differs from the public course's, drawn from
+## the secret SEED (at least 16 characters; keep it, and DEST, out of anything students can read), and from those
+## of the earlier copies in AVOID (course roots, e.g. last term's); see grading/README.md.
+private: $(STAMP)
+	$(if $(and $(SEED),$(DEST)),,$(error give the secret and a new folder: make private SEED=<secret> DEST=<folder>))
+	$(BIN)/python -m grading private --seed '$(SEED)' --dest '$(DEST)' $(foreach a,$(AVOID),--avoid '$(a)')
 
 ## A trial JupyterHub for a class on this machine (as root): accounts, formgrader, exchange; prints the
 ## address and the accounts (COURSE_HUB_PORT=…, COURSE_HUB_IP=0.0.0.0 to open it; see grading/README.md).

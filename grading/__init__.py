@@ -8,6 +8,7 @@
 - :mod:`grading.sandbox` (with :mod:`grading.sandbox_init`): the kernel managers and provisioners that run student
   code for grading, sandboxed or not; :mod:`grading.limits`: every limit on them, in one place.
 - :mod:`grading.timeouts`: per-assignment cell timeouts, measured from the instructor notebooks.
+- :mod:`grading.private`: a private copy of the course whose every autograded number differs from this one's.
 - :mod:`grading.parallel`: the whole-class engine.
 
 Command line: ``python -m grading --help``.

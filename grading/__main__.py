@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grading import COURSE_ROOT, parallel
+from grading import COURSE_ROOT, parallel, private
 
 
 def timeouts(args: argparse.Namespace) -> int:
@@ -33,6 +33,15 @@ def parser() -> argparse.ArgumentParser:
     )
     parallel.add_arguments(g)
     g.set_defaults(run=parallel.run)
+    p = sub.add_parser(
+        "private",
+        help="a private copy of the course whose every autograded number differs from the public one",
+        description="Write a private nbgrader course root to DEST: the assignments drawn anew from the secret "
+        "SEED (resampled GP patients, other seeds and truths) and their instructor notebooks re-executed; "
+        "see grading/README.md, make private.",
+    )
+    private.add_arguments(p)
+    p.set_defaults(run=private.run)
     return top
 
 

@@ -1,0 +1,157 @@
+"""The private copy (``python -m grading private``): every autograded number differs, every solution still scores.
+
+The quick tests check the pieces (the resample of the GP data, the rewriting of a cell, the refusals); the slow
+ones make two private copies with two secrets, compare the values their hidden tests check with each other and
+with the public course's, and grade each copy's solutions end to end with stock nbgrader (self-study switch:
+the sandbox is not what is tested here).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import numpy as np
+import pytest
+
+from grading import COURSE_ROOT, private
+from grading.__main__ import main
+from grading.judge import HIDDEN_BEGIN
+from helpers.data import load_gp_cholesterol
+
+import grading_fixtures as fx
+from test_grading import nbgrader, scores
+
+SECRETS = ("first-private-copy-0123", "second-private-copy-4567")
+ASSIGNMENTS = private.assignments(COURSE_ROOT)
+
+
+# ----------------------------------------------------------------------------- the pieces
+
+
+def test_the_resample_keeps_the_twelve_gps_and_what_holds_within_each():
+    public = load_gp_cholesterol()
+    drawn = load_gp_cholesterol(resample=11)
+    assert list(drawn.index) == list(range(len(public))) and list(drawn.columns) == list(public.columns)
+    assert sorted(drawn.groupby("doctor").size()) == sorted(public.groupby("doctor").size())
+    assert drawn["doctor"].is_monotonic_increasing
+    assert (drawn.groupby("doctor")["agedoc"].nunique() == 1).all()
+    # each new GP's patients are patients of one public GP, with that GP's agedoc
+    rows = public.drop(columns="doctor").apply(tuple, axis=1)
+    source = dict(zip(rows, public["doctor"], strict=True))
+    for _, part in drawn.groupby("doctor"):
+        (old,) = {source[row] for row in part.drop(columns="doctor").apply(tuple, axis=1)}
+        assert len(part) == (public["doctor"] == old).sum()
+    # a GP without a patient of high cholesterol keeps none (assignment 6 rests on it)
+    high = public["chol"] >= 6.2
+    assert sorted(drawn.groupby("doctor")["chol"].max() >= 6.2) == sorted(public.groupby("doctor")["chol"].max() >= 6.2)
+    assert high.any()
+    assert load_gp_cholesterol(resample=11).equals(drawn)
+    assert not load_gp_cholesterol(resample=12).equals(drawn)
+    assert not np.allclose(drawn.groupby("doctor")["chol"].mean(), public.groupby("doctor")["chol"].mean())
+
+
+CELL = """\
+gp = load_gp_cholesterol()  # GP data — as shipped
+few = simulate_schools(n_schools=3, pupils_per_school=[4, 6, 9], seed=702, residual_sd=8.0, school_sd=2.5)
+_rng = np.random.default_rng(31)
+_n, _seed = 50, 77
+"""
+
+
+def test_a_cell_is_rewritten_in_place_and_the_same_literal_gets_the_same_value():
+    draw = private.Draw("s" * 16, "an_assignment", 0)
+    out = private.rewrite_code(CELL, draw)
+    lines = out.splitlines()
+    assert lines[0] == f"gp = load_gp_cholesterol(resample={draw.patients()})  # GP data — as shipped"
+    assert lines[1] == (
+        f"few = simulate_schools(n_schools=3, pupils_per_school={draw.sizes([4, 6, 9])}, seed={draw.seed(702)}, "
+        f"residual_sd={draw.truth('residual_sd', 8.0)!r}, school_sd=2.5)"
+    )
+    assert lines[2] == f"_rng = np.random.default_rng({draw.seed(31)})"
+    assert lines[3] == f"_n, _seed = 50, {draw.seed(77)}"
+    assert sorted(draw.sizes([4, 6, 9])) == [4, 6, 9]
+    assert 0.8 * 8.0 - 0.01 <= draw.truth("residual_sd", 8.0) <= 1.25 * 8.0 + 0.01
+    assert private.rewrite_code(CELL, private.Draw("s" * 16, "an_assignment", 0)) == out  # a function of the draw
+    assert private.rewrite_code(CELL, private.Draw("s" * 16, "an_assignment", 1)) != out
+    assert private.rewrite_code(CELL, private.Draw("t" * 16, "an_assignment", 0)) != out
+
+
+def test_a_short_secret_and_a_used_folder_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match="at least 16 characters"):
+        main(["private", "--seed", "1234", "--dest", str(tmp_path / "new")])
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "gradebook.db").write_text("")
+    with pytest.raises(SystemExit, match="not empty"):
+        main(["private", "--seed", SECRETS[0], "--dest", str(tmp_path / "used"), "--avoid", str(tmp_path / "none")])
+    with pytest.raises(private.PrivateCopyError, match="not empty"):
+        private.make_private(SECRETS[0], tmp_path / "used")
+
+
+# ----------------------------------------------------------------------------- two private copies
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    """Two private copies of the course, by secret: (course root, what make_private returned). The second avoids
+    the first, as a new term's copy avoids the last (two independent copies may share a value by chance: a
+    residual SD within its 1% tolerance, say)."""
+    made, public, avoid = {}, None, []
+    for secret in SECRETS:
+        dest = tmp_path_factory.mktemp("private") / "course"
+        made[secret] = dest, private.make_private(secret, dest, public=public, avoid=avoid)
+        public = {a: result["public"] for a, result in made[secret][1].items()}
+        avoid = [{a: result["checks"] for a, result in made[secret][1].items()}]
+    return made
+
+
+@pytest.mark.slow
+def test_every_hidden_test_checks_numbers_that_neither_the_public_course_nor_another_copy_has(copies):
+    (_, first), (_, second) = copies.values()
+    for assignment in ASSIGNMENTS:
+        source = nbformat.read(private.notebook_of(COURSE_ROOT, assignment), as_version=4)
+        hidden = {fx.grade_id(c) for c in source.cells if c.cell_type == "code" and HIDDEN_BEGIN in c.source}
+        public = first[assignment]["public"]
+        assert set(public) == hidden, f"{assignment}: hidden tests without a check_close: {hidden - set(public)}"
+        same = private.SAME_IN_EVERY_COPY.get(assignment, frozenset())
+        assert same <= {entry["name"] for entries in public.values() for entry in entries}
+        for name, one, other in [("first", first, second), ("second", second, first)]:
+            checks = one[assignment]["checks"]
+            assert not private.shared_values(checks, public, same), f"{name} copy: {assignment}"
+            assert not private.shared_values(checks, other[assignment]["checks"], same), f"{name} copy: {assignment}"
+
+
+@pytest.mark.slow
+def test_the_secret_is_nowhere_in_a_copy_and_its_guides_say_where_its_numbers_are(copies):
+    for secret, (dest, _) in copies.items():
+        texts = [path.read_text() for path in dest.rglob("*") if path.is_file()]
+        assert texts and not any(secret in text for text in texts)
+        for assignment in ASSIGNMENTS:
+            nb = nbformat.read(private.notebook_of(dest, assignment), as_version=4)
+            guides = [c.source for c in nb.cells if private.GUIDE_MARK in c.source]
+            assert guides and all(private.GUIDE_NOTE in guide for guide in guides)
+            assert [c.execution_count for c in nb.cells if c.cell_type == "code"] == list(
+                range(1, 1 + sum(c.cell_type == "code" for c in nb.cells))
+            )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("secret", SECRETS)
+def test_each_copys_solutions_earn_full_marks_graded_end_to_end(copies, secret, tmp_path):
+    dest, _ = copies[secret]
+    root = shutil.copytree(dest, tmp_path / "course")
+    for assignment in ASSIGNMENTS:
+        nbgrader("generate_assignment", assignment, cwd=root)
+        (released,) = (root / "release" / assignment).glob("*.ipynb")
+        assert secret not in released.read_text()
+        source = nbformat.read(private.notebook_of(root, assignment), as_version=4)
+        fx.write_submission(
+            root / "submitted", released.name, nbformat.read(released, as_version=4), source, assignment, None
+        )
+        for student in ("untouched", "partly_right"):
+            shutil.rmtree(root / "submitted" / student)
+        nbgrader("autograde", assignment, "--JudgedExecute.self_study=True", cwd=root)
+        points = fx.auto_points(source)
+        cells = scores(root, assignment)["solution"]["cells"]
+        assert points and {cell: cells.get(cell) for cell in points} == points, assignment
