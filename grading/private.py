@@ -5,7 +5,8 @@ course root to FOLDER: the configuration and timeouts of this one, and each inst
 the secret and re-executed. In every code cell (setup, solutions, tests, hidden tests alike):
 
 - ``load_gp_cholesterol()`` becomes ``load_gp_cholesterol(resample=N)``: the twelve GPs renumbered and their
-  patients bootstrapped within each GP (:func:`helpers.data.resample_gp_patients`);
+  patients bootstrapped within each GP (:func:`helpers.data.resample_gp_patients`); ``load_dietox()`` likewise
+  becomes ``load_dietox(resample=N)``, a bootstrap of the pigs (:func:`helpers.data.resample_pigs`);
 - every whole-number seed (a ``seed=`` argument, a name ending in ``seed``, ``default_rng(...)``) becomes another;
 - the simulation settings whose value a hidden test checks as the truth (:data:`TRUTHS`) are scaled, and group
   sizes written out as a list (:data:`SIZES`) are shuffled.
@@ -101,6 +102,9 @@ class Draw:
     def patients(self) -> int:
         return derive(self.secret, self.assignment, self.attempt, "patients")
 
+    def pigs(self) -> int:
+        return derive(self.secret, self.assignment, self.attempt, "pigs")
+
     def truth(self, name: str, literal: float) -> float:
         low, high = TRUTH_FACTORS
         share = derive(self.secret, self.assignment, self.attempt, name, literal) / 2**31
@@ -123,6 +127,8 @@ def rewrite_code(source: str, draw: Draw) -> str:
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
             if name == "load_gp_cholesterol" and not node.args and not node.keywords:
                 edits.append((node, f"load_gp_cholesterol(resample={draw.patients()})"))
+            if name == "load_dietox" and not node.args and not node.keywords:
+                edits.append((node, f"load_dietox(resample={draw.pigs()})"))
             if name == "default_rng" and len(node.args) == 1 and _whole(node.args[0]):
                 edits.append((node.args[0], str(draw.seed(node.args[0].value))))
             for keyword in node.keywords:

@@ -17,7 +17,7 @@ import pytest
 from grading import COURSE_ROOT, private
 from grading.__main__ import main
 from grading.judge import HIDDEN_BEGIN
-from helpers.data import load_gp_cholesterol
+from helpers.data import load_dietox, load_gp_cholesterol
 
 import grading_fixtures as fx
 from test_grading import nbgrader, scores
@@ -51,8 +51,25 @@ def test_the_resample_keeps_the_twelve_gps_and_what_holds_within_each():
     assert not np.allclose(drawn.groupby("doctor")["chol"].mean(), public.groupby("doctor")["chol"].mean())
 
 
+def test_the_pig_resample_keeps_each_pigs_weighings_and_counts_a_pig_drawn_twice_twice():
+    public = load_dietox()
+    drawn = load_dietox(resample=11)
+    assert list(drawn.columns) == list(public.columns) and len(drawn["Pig"].unique()) == 72
+    assert sorted(drawn["Pig"].unique()) == sorted(public["Pig"].unique())
+    weighings = {pig: part.drop(columns="Pig").reset_index(drop=True) for pig, part in public.groupby("Pig")}
+    sources = []
+    for _, part in drawn.groupby("Pig"):
+        (source,) = [
+            pig for pig, rows in weighings.items() if rows.equals(part.drop(columns="Pig").reset_index(drop=True))
+        ]
+        sources.append(source)
+    assert len(set(sources)) < 72  # drawn with replacement
+    assert load_dietox(resample=11).equals(drawn) and not load_dietox(resample=12).equals(drawn)
+
+
 CELL = """\
 gp = load_gp_cholesterol()  # GP data — as shipped
+pigs = load_dietox()
 few = simulate_schools(n_schools=3, pupils_per_school=[4, 6, 9], seed=702, residual_sd=8.0, school_sd=2.5)
 _rng = np.random.default_rng(31)
 _n, _seed = 50, 77
@@ -64,6 +81,8 @@ def test_a_cell_is_rewritten_in_place_and_the_same_literal_gets_the_same_value()
     out = private.rewrite_code(CELL, draw)
     lines = out.splitlines()
     assert lines[0] == f"gp = load_gp_cholesterol(resample={draw.patients()})  # GP data — as shipped"
+    assert lines[1] == f"pigs = load_dietox(resample={draw.pigs()})"
+    lines = lines[:1] + lines[2:]
     assert lines[1] == (
         f"few = simulate_schools(n_schools=3, pupils_per_school={draw.sizes([4, 6, 9])}, seed={draw.seed(702)}, "
         f"residual_sd={draw.truth('residual_sd', 8.0)!r}, school_sd=2.5)"
