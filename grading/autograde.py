@@ -103,7 +103,7 @@ class JudgedExecute(Execute):
                     cell = self.nb.cells[index]
                     originals[index], cell.source = (
                         cell.source,
-                        jd.export_snippet(test.answers, jd.serve_path(folder, index)),
+                        jd.export_snippet(test.answers, self.km.seen_by_kernel(jd.serve_path(folder, index))),
                     )
                 stopped, reason = self._student_pass(resources, cell_timeout, notebook_timeout)
                 for index, test in tests.items():

@@ -517,6 +517,9 @@ class UnsandboxedProvisioner(LocalProvisioner):
     def kernel_uid(self) -> int:
         return os.getuid()
 
+    def seen_by_kernel(self, path: str) -> str:
+        return path
+
 
 class SandboxProvisioner(UnsandboxedProvisioner):
     """The provisioner of :class:`SandboxedKernelManager`: the kernel in the sandbox of a slot claimed at its
@@ -565,6 +568,10 @@ class SandboxProvisioner(UnsandboxedProvisioner):
     def kernel_uid(self) -> int:
         return os.getuid() if self.slot is None else self.slot.user.pw_uid
 
+    def seen_by_kernel(self, path: str) -> str:
+        outside = os.path.join(self._sockets or "", "root")  # without root: the link to the sandbox's root
+        return path[len(outside) :] if self.slot is None and _under(path, outside) else path
+
 
 class UnsandboxedKernelManager(AsyncKernelManager):
     """A grading kernel without root: a working folder holding only :attr:`files`, the cwd off ``sys.path``,
@@ -609,6 +616,10 @@ class UnsandboxedKernelManager(AsyncKernelManager):
     def kernel_uid(self) -> int:
         """The user the kernel runs as."""
         return self.provisioner.kernel_uid
+
+    def seen_by_kernel(self, path: str) -> str:
+        """``path``, in the kernel's socket folder as the grader reaches it, as the kernel sees it."""
+        return self.provisioner.seen_by_kernel(path)
 
 
 class SandboxedKernelManager(UnsandboxedKernelManager):

@@ -15,7 +15,11 @@ process of fresh namespaces and runs as root:
    pipe that this process reads and forwards, up to a cap, to its own standard error, and waits, reaping
    orphans, until the kernel ends or its wall-clock time is up.
 
-Unsandboxed (no user in the spec: self-study, without root), it does what needs no privileges: a fresh
+For a grader without root (the spec names a ``proc_link``), it reads the connection file and the files in
+the same way, as the grader, and runs the kernel in bubblewrap's sandbox (:class:`Bubblewrap`), forwarding
+its output up to the cap and killing it at the end of its wall-clock time as in step 4.
+
+Unsandboxed (no user in the spec: self-study), it does what needs no privileges: a fresh
 working folder with only the given files, the same rlimits but the per-user process count, the output cap,
 the wall clock, and every process the kernel leaves behind killed when it ends.
 """

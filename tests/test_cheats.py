@@ -17,6 +17,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ import cheat_fixtures as cf
 import grading_fixtures as fx
 from grading import judge as jd
 from test_grading import copy_course, nbgrader, notebook_of, read_nb, scores
-from unprivileged import as_grader, grader_account
+from unprivileged import as_grader, folder_for, grader_account, hand_to
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
@@ -69,8 +70,6 @@ def honest(root: Path) -> dict:
 
 def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
     """A copy of the generated course with the honest students and ``cheats``; return the cheats' places."""
-    import shutil
-
     shutil.copytree(generated, root)
     name = notebook_of(generated, A, "release").name
     places = {
@@ -150,13 +149,6 @@ def run_long(command: list[str], cwd: Path, account: str | None = None, env=None
     return subprocess.run(command, **kw) if account is None else as_grader(account, command, **kw)
 
 
-def hand_to(account: str, root: Path) -> None:
-    """Make the course ``root`` the account's, and the folders above it open to it (pytest's are not)."""
-    subprocess.run(["chown", "-R", f"{account}:{account}", str(root)], check=True)
-    for folder in list(root.parents)[:3]:
-        folder.chmod(0o755)
-
-
 @pytest.fixture(scope="module")
 def account():
     with grader_account() as name:
@@ -167,12 +159,16 @@ def account():
 def judged(generated, tmp_path_factory, request):
     """The class graded by plain nbgrader (autograde, then generate_feedback) or by the course's engine, as
     root or by a grader without root."""
-    root = tmp_path_factory.mktemp("judged") / "course"
+    grader = request.getfixturevalue("account") if request.param.endswith(WITHOUT_ROOT) else None
+    if grader is None:
+        root = tmp_path_factory.mktemp("judged") / "course"
+    else:
+        folder = folder_for(grader)
+        request.addfinalizer(lambda: shutil.rmtree(folder))
+        root = folder / "course"
     places = make_class(generated, root, cf.CHEATS)
     link_submissions(root)
-    grader = None
-    if request.param.endswith(WITHOUT_ROOT):
-        grader = request.getfixturevalue("account")
+    if grader is not None:
         hand_to(grader, root)
     before = protected(root, places)
     if request.param.startswith("nbgrader autograde"):
@@ -395,17 +391,16 @@ def test_the_self_study_switch_grades_without_the_sandbox_and_says_so(generated,
     assert {s: mine[s] for s in honest(root)} == {s: theirs[s] for s in honest(root)}
 
 
-def test_plain_autograde_refuses_where_user_namespaces_are_off_before_any_submitted_code_runs(
-    generated, account, tmp_path
-):
+def test_plain_autograde_refuses_where_user_namespaces_are_off_before_any_submitted_code_runs(generated, account):
     """Run for real by a grader without root on a system whose kernel forbids unprivileged user namespaces
     (simulated: the sandbox reads the kernel's settings from a stand-in for /proc/sys saying so, which
     ``GRADING_SANDBOX_SYSCTL`` names; the machine's own settings are not touched): autograde names the setting,
     runs no submitted cell and records no score (the switch that allows it: test_the_self_study_switch_...)."""
-    forbidding = tmp_path / "sysctl"
+    folder = folder_for(account)
+    forbidding = folder / "sysctl"
     (forbidding / "kernel").mkdir(parents=True)
     (forbidding / "kernel" / "unprivileged_userns_clone").write_text("0\n")
-    root = tmp_path / "class" / "course"
+    root = folder / "course"
     make_class(generated, root, [])
     ran = root / "a submitted cell ran.txt"
     name = notebook_of(generated, A, "release").name
@@ -421,5 +416,8 @@ def test_plain_autograde_refuses_where_user_namespaces_are_off_before_any_submit
     assert "forbids unprivileged user namespaces (kernel.unprivileged_userns_clone = 0" in run.stderr, run.stderr[
         -3000:
     ]
-    assert not ran.exists(), f"a submitted cell ran: {ran.read_text()}"
-    assert not [s for s, row in scores(root, A).items() if row["score"]], "a score was recorded"
+    try:
+        assert not ran.exists(), f"a submitted cell ran: {ran.read_text()}"
+        assert not [s for s, row in scores(root, A).items() if row["score"]], "a score was recorded"
+    finally:
+        shutil.rmtree(folder)

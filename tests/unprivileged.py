@@ -17,6 +17,7 @@ import shlex
 import stat
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -72,3 +73,17 @@ def as_grader(account: str, argv: list[str], cwd: Path, env: dict | None = None,
         env={**(os.environ if env is None else env), **home},
         **kw,
     )
+
+
+def folder_for(account: str) -> Path:
+    """A new folder of ``account``'s under the temporary folder (not pytest's, which other runs of pytest on
+    the machine close to root again); the caller removes it."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{account}-"))
+    folder.chmod(0o755)
+    hand_to(account, folder)
+    return folder
+
+
+def hand_to(account: str, path: Path) -> None:
+    """Make ``path`` and everything under it the account's."""
+    subprocess.run(["chown", "-R", f"{account}:{account}", str(path)], check=True)
