@@ -7,8 +7,6 @@ users, namespaces and cgroups); elsewhere the tests skip, and on CI they fail in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import errno
 import json
@@ -35,6 +33,7 @@ from helpers.data import DATASETS_DIR
 from grading import sandbox
 from grading.limits import SandboxLimits
 from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
+from kernels import kernel
 from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
 root = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
@@ -44,52 +43,20 @@ A = "structure_and_pooling"  # the fastest assignment
 GRADE = [sys.executable, "-m", "grading", "grade"]  # what make grade runs
 
 
-class Kernel:
-    """A started kernel of ``manager`` and a way to run code in it (text of its outputs, errors as
-    ``Name: message``)."""
-
-    def __init__(self, manager, cwd: Path, loop):
-        self.km, self.loop = manager, loop
-        loop.run_until_complete(manager.start_kernel(cwd=str(cwd)))
-        self.kc = manager.client()
-        self.kc.start_channels()
-        loop.run_until_complete(self.kc.wait_for_ready(timeout=120))
-
-    def __call__(self, code: str, timeout: float = 120) -> str:
-        texts = []
-
-        def collect(msg):
-            content = msg["content"]
-            if msg["msg_type"] == "stream":
-                texts.append(content["text"])
-            elif msg["msg_type"] == "error":
-                texts.append(f"{content['ename']}: {content['evalue']}")
-            elif msg["msg_type"] in ("execute_result", "display_data"):
-                texts.append(content["data"].get("text/plain", ""))
-
-        self.loop.run_until_complete(self.kc.execute_interactive(code, timeout=timeout, output_hook=collect))
-        return "".join(texts)
-
-    def json(self, code: str, **kw):
-        """The value of the JSON that ``code`` prints last."""
-        out = self(code, **kw)
-        return json.loads(out.strip().splitlines()[-1])
-
-
-@contextlib.contextmanager
-def kernel(manager, cwd: Path):
-    loop = asyncio.new_event_loop()
-    k = None
+# Run in a kernel: whether it can read a file (or the exception's name) and write into a folder.
+VIEW_PROBES = """def attempt(path):
     try:
-        k = Kernel(manager, cwd, loop)
-        yield k
-    finally:
-        if k is not None:
-            k.kc.stop_channels()
-        if manager.has_kernel:
-            loop.run_until_complete(manager.shutdown_kernel(now=True))
-        loop.run_until_complete(manager.cleanup_resources())
-        loop.close()
+        open(path).read()
+        return "read"
+    except Exception as e:
+        return type(e).__name__
+def writable(path):
+    try:
+        open(os.path.join(path, "planted"), "w").close()
+        return True
+    except OSError:
+        return False
+"""
 
 
 def sandboxed(**limits) -> SandboxedKernelManager:
@@ -144,19 +111,7 @@ def test_only_the_allowlist_of_the_host_is_visible(folder, second_clone):
     with kernel(km, folder) as run:
         seen = run.json(f"""
 import json, os, sys
-def attempt(path):
-    try:
-        open(path).read()
-        return "read"
-    except Exception as e:
-        return type(e).__name__
-def writable(path):
-    try:
-        open(os.path.join(path, "planted"), "w").close()
-        return True
-    except OSError:
-        return False
-print(json.dumps({{
+{VIEW_PROBES}print(json.dumps({{
     "second clone": attempt({str(second_clone)!r}),
     "grading code of the repository": attempt({sandbox.__file__!r}),
     "shadow": attempt("/etc/shadow"),
@@ -224,14 +179,7 @@ def test_interrupts_reach_the_kernel(folder, manager):
     """nbclient interrupts a cell past its timeout; the kernel must then go on with the next cell."""
     km = manager(kernel_name="python3")
     with kernel(km, folder) as run:
-        cell = run.kc.execute("import time\nwhile True: time.sleep(0.1)")
-        time.sleep(2)
-        run.loop.run_until_complete(km.interrupt_kernel())
-        while (reply := run.loop.run_until_complete(run.kc.get_shell_msg(timeout=30)))["parent_header"].get(
-            "msg_id"
-        ) != cell:
-            pass
-        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert run.interrupted() == "KeyboardInterrupt"
         assert run("print(6 * 7)").strip() == "42"
 
 
@@ -626,26 +574,14 @@ import json, os, socket, sys, time
 sys.path[:0] = [{tests!r}, {repo!r}]
 from grading import sandbox
 from grading.limits import SandboxLimits
-from test_sandbox import kernel
+from kernels import kernel
 
 limits = SandboxLimits(processes=64, output_kb=64, file_size_mb=8, socket_folder_kb=256, memory_mb=1024)
 km = sandbox.SandboxedKernelManager(kernel_name="python3", limits=limits, files=["data.csv", "stolen.csv"])
 with kernel(km, os.getcwd()) as run:
     seen = run.json('''
 import json, os, socket, sys
-def attempt(path):
-    try:
-        open(path).read()
-        return "read"
-    except Exception as e:
-        return type(e).__name__
-def writable(path):
-    try:
-        open(os.path.join(path, "planted"), "w").close()
-        return True
-    except OSError:
-        return False
-def connect():
+{view_probes}def connect():
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=5)
         return "connected"
@@ -682,14 +618,7 @@ except OSError:
     print(written)
 ''')
     run("import os, sys\\nfor fd in (sys.stdout._original_stdstream_copy,):\\n    os.write(fd, b'y' * 2**21)")
-    cell = run.kc.execute("import time\\nwhile True: time.sleep(0.1)")
-    time.sleep(2)
-    run.loop.run_until_complete(km.interrupt_kernel())
-    while (reply := run.loop.run_until_complete(run.kc.get_shell_msg(timeout=30)))["parent_header"].get(
-        "msg_id"
-    ) != cell:
-        pass
-    seen["interrupted"] = reply["content"]["ename"]
+    seen["interrupted"] = run.interrupted()
     seen["forks"] = run('''
 import os, time
 n = 0
@@ -726,6 +655,7 @@ def test_a_grader_without_root_gets_the_sandbox_from_bubblewrap(second_clone):
         (work / "a.ipynb").write_text("HIDDEN TESTS")
         hand_to(account, work)
         probe = UNPRIVILEGED_PROBE.format(
+            view_probes=VIEW_PROBES,
             tests=str(REPO / "tests"),
             repo=str(REPO),
             port=listener.getsockname()[1],
