@@ -68,7 +68,7 @@ bench: $(STAMP)
 
 ## Grade assignment A for the whole class on dask (sandboxed kernels), with feedback and grades.csv:
 ## COURSE=path for another course root, WORKERS=n local workers, or SCHEDULER=tcp://host:8786 for the
-## workers of a dask scheduler; as root; see grading/README.md.
+## workers of a dask scheduler; as root, or as any user where bubblewrap can sandbox; see grading/README.md.
 grade: $(STAMP)
 	$(if $(A),,$(error give the assignment: make grade A=<assignment>))
 	$(BIN)/python -m grading grade $(A) --course $(COURSE) $(if $(WORKERS),--workers $(WORKERS)) \

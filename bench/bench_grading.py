@@ -1,15 +1,15 @@
 """Benchmark: grading a class with ``make grade`` (grading/parallel.py) against serial stock nbgrader.
 
-Makes a class of CLASS_SIZE submissions (``--students N`` for another size) of the fastest assignment
-from the test fixtures (right, partly right and untouched answers, in turn) and grades three copies of
-it in the same run: with stock ``nbgrader autograde``, ``generate_feedback`` and ``export``, one after
-the other; with ``python -m grading grade`` on its embedded local cluster (one worker per core); and with
-the same command through a `dask scheduler` and two `dask worker` processes on localhost, each in an
-empty folder of its own (started before the clock runs, as a standing cluster would be). Checks that all
-three give the same scores and prints, each line as soon as it is measured, students per minute, the CPU
-time each side used, the floor of one fresh kernel importing pandas, statsmodels and seaborn, and
-nbgrader's fixed cost per call. Asserts nothing. Run as root: ``make bench`` (or ``.venv/bin/python -m
-bench.bench_grading`` from the repository root).
+Makes a class of CLASS_SIZE submissions (``--students N`` for another size) of the fastest assignment from the
+test fixtures (right, partly right and untouched answers, in turn) and grades three copies of it in the same
+run: with stock ``nbgrader autograde``, ``generate_feedback`` and ``export``, one after the other; with
+``python -m grading grade`` on its embedded local cluster (one worker per core); and with the same command
+through a `dask scheduler` and two `dask worker` processes on localhost, each in an empty folder of its own
+(started before the clock runs, as a standing cluster would be). Checks that all three give the same scores
+and prints, each line as soon as it is measured, students per minute, the CPU time each side used, the floor
+of one fresh kernel importing pandas, statsmodels and seaborn, and nbgrader's fixed cost per call. Asserts
+nothing. Run as root, or as a user where bubblewrap can make the sandbox: ``make bench`` (or
+``.venv/bin/python -m bench.bench_grading`` from the repository root).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from grading import COURSE_ROOT
+from grading.autograde import sandbox_refusal
 from grading.parallel import RUNTIME, db_url
 from tests import grading_fixtures as fx
 from tests.localhost_dask import ENV, LocalhostCluster
@@ -114,8 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=CLASS_SIZE, help="size of the class (default %(default)s)")
     n = parser.parse_args().students
-    if os.geteuid() != 0:
-        print("bench_grading: skipped, needs root (the grading sandbox makes users and namespaces)")
+    refusal = sandbox_refusal()
+    if refusal:
+        print(f"bench_grading: skipped, no grading sandbox here: {refusal}")
         return
     cores = os.cpu_count() or 1
     grade = [sys.executable, "-m", "grading", "grade", ASSIGNMENT, "--course"]

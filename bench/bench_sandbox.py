@@ -1,7 +1,8 @@
 """Benchmark: what the grading sandbox costs a kernel.
 
 Starts, in turn and ROUNDS times over, a kernel with jupyter_client's stock kernel manager, with
-``grading.sandbox.UnsandboxedKernelManager`` and (as root) with ``SandboxedKernelManager``; each kernel runs
+``grading.sandbox.UnsandboxedKernelManager`` and with ``SandboxedKernelManager`` (as root, the slot's sandbox;
+otherwise bubblewrap's: run it both ways to compare the two); each kernel runs
 the imports and data loading of an assignment's first cell and is shut down. Prints the median wall time of
 each and its ratio to the stock kernel, measured in this one run (the machine is shared: compare ratios,
 not seconds). Asserts nothing. ``make bench``, or ``.venv/bin/python bench/bench_sandbox.py``.
@@ -49,11 +50,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     rounds = parser.parse_args().rounds
-    managers = [AsyncKernelManager, UnsandboxedKernelManager]
-    if os.geteuid() == 0:
-        managers.append(SandboxedKernelManager)
-    else:
-        print("not root: the sandboxed kernel is not measured (the sandbox needs root)")
+    managers = [AsyncKernelManager, UnsandboxedKernelManager, SandboxedKernelManager]
+    maker = "unshare and a slot user, as root" if os.geteuid() == 0 else "bubblewrap, without root"
+    print(f"the sandbox: {maker}")
     seconds = {m: [] for m in managers}
     with tempfile.TemporaryDirectory() as folder:
         for manager in managers:  # a first kernel of each warms the page cache and matplotlib's font cache

@@ -11,8 +11,9 @@ The course's ``nbgrader_config.py`` puts it first in ``c.Autograde.autograde_pre
    (:func:`grading.judge.judge`); its outputs in the autograded notebook are the judge's verdict, which
    nbgrader's SaveAutoGrades then scores as usual.
 
-Credit-bearing grading needs the sandbox, so root; without root this refuses, unless ``self_study`` is set
-(then the notebooks run unsandboxed, with a warning).
+Credit-bearing grading needs the sandbox: root makes it, any other user has it where bubblewrap can make
+unprivileged user namespaces. Where no sandbox can be had this refuses, naming why, unless ``self_study`` is
+set (then the notebooks run unsandboxed, with a warning).
 """
 
 from __future__ import annotations
@@ -43,8 +44,16 @@ class GradingRefused(RuntimeError):
     """Credit-bearing grading without the sandbox."""
 
 
+def sandbox_refusal() -> str | None:
+    """Why the grading sandbox cannot be had here (None if it can): root makes it; any other user needs
+    bubblewrap and unprivileged user namespaces (:func:`grading.sandbox.bubblewrap_refusal`)."""
+    from grading.sandbox import bubblewrap_refusal
+
+    return None if os.geteuid() == 0 else bubblewrap_refusal()
+
+
 def kernel_manager_class(sandboxed: bool) -> type:
-    """The kernel manager of the student pass: in the grading sandbox (root), or without it (self-study)."""
+    """The kernel manager of the student pass: in the grading sandbox, or without it (self-study)."""
     from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
 
     return SandboxedKernelManager if sandboxed else UnsandboxedKernelManager
@@ -94,7 +103,7 @@ class JudgedExecute(Execute):
                     cell = self.nb.cells[index]
                     originals[index], cell.source = (
                         cell.source,
-                        jd.export_snippet(test.answers, jd.serve_path(folder, index)),
+                        jd.export_snippet(test.answers, self.km.seen_by_kernel(jd.serve_path(folder, index))),
                     )
                 stopped, reason = self._student_pass(resources, cell_timeout, notebook_timeout)
                 for index, test in tests.items():
@@ -125,11 +134,11 @@ class JudgedExecute(Execute):
         if self.self_study:
             self.log.warning("SELF-STUDY GRADING: the notebooks' code runs unsandboxed, with your rights")
             return False
-        if os.geteuid() != 0:
+        refusal = sandbox_refusal()
+        if refusal:
             raise GradingRefused(
-                "autograding needs root: student code runs in the grading sandbox, which root makes. For "
-                "self-study only (the code you grade runs with your rights), add --JudgedExecute.self_study=True; "
-                "see grading/README.md"
+                f"autograding needs the grading sandbox, and {refusal}. For self-study only (the code you grade "
+                "runs with your rights), add --JudgedExecute.self_study=True; see grading/README.md"
             )
         return True
 

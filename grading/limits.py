@@ -32,6 +32,14 @@ class SandboxLimits(Configurable):
         help="Processes and threads of one sandbox (cgroup pids.max and RLIMIT_NPROC "
         "of its user): a fork bomb stops there.",
     ).tag(config=True)
+    cpu_weight = Integer(
+        100,
+        min=1,
+        max=10000,
+        help="CPU share of one sandbox, as root: the cgroup's cpu.weight (v2; v1: cpu.shares, scaled from 100 to "
+        "1024), so that a kernel with many processes weighs as much as one with one, beside the others and the "
+        "grader itself (100 is the system's default). Without root: not bounded (see grading/INTERNALS.md).",
+    ).tag(config=True)
     cpu_seconds = Integer(
         600, min=1, help="CPU time of each process (RLIMIT_CPU): a loop that ignores interrupts is killed."
     ).tag(config=True)

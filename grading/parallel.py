@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading import COURSE_ROOT
+from grading.autograde import sandbox_refusal
 from grading.nofollow import FILE, linked_submission_reason, links_in, submission_link, walk
 
 REPO = Path(__file__).resolve().parent.parent
@@ -573,15 +574,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run kernels without isolation (self-study only; the sandbox needs root)",
+        help="run kernels without isolation (self-study only)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise SystemExit("--workers needs a positive number")
-    if not args.no_sandbox and not args.scheduler and os.geteuid() != 0:
-        raise SystemExit("the sandbox needs root (it creates users and namespaces); --no-sandbox grades without it")
+    refusal = None if args.no_sandbox or args.scheduler else sandbox_refusal()
+    if refusal:
+        raise SystemExit(f"no grading sandbox here: {refusal}; --no-sandbox grades without it (self-study only)")
     course = args.course.resolve()
     try:
         failed = grade(

@@ -1,4 +1,4 @@
-"""Kernels for grading: :class:`SandboxedKernelManager` (as root) and :class:`UnsandboxedKernelManager`.
+"""Kernels for grading: :class:`SandboxedKernelManager` and :class:`UnsandboxedKernelManager`.
 
 Both are jupyter_client kernel managers (``AsyncKernelManager``), so nbgrader and nbclient use them as
 they are: ``c.Execute.kernel_manager_class`` in ``nbgrader_config.py``, or
@@ -6,22 +6,31 @@ they are: ``c.Execute.kernel_manager_class`` in ``nbgrader_config.py``, or
 (``c.SandboxLimits.memory_mb = 8192``). The kernel always runs ``python -m ipykernel_launcher`` of this
 environment, whatever kernel a notebook names, in a working folder that holds only :attr:`files`.
 
-A sandboxed kernel starts in a *slot* that its manager claims (:class:`Slot`): a lock in
+The sandbox has two makers, one view of the files and one set of limits (grading/INTERNALS.md, "The
+sandbox", says why two and what each does not stop).
+
+**As root**, a sandboxed kernel starts in a *slot* that its manager claims (:class:`Slot`): a lock in
 :data:`RUN_DIR`, held until the kernel is shut down, so that two kernels running at once, even of two
 grading runs, never share a slot. A slot has
 
 - a system user of its own (``grading-sandbox-N``, made with ``useradd`` on first use);
-- a cgroup (v1 memory and pids controllers, or v2) holding the memory and process ceilings of the kernel and
-  everything it starts; before a kernel starts, every process of the slot's user or in its cgroup, such
-  as a fork bomb's leftovers, is killed and waited for;
+- a cgroup (v1 memory, pids and cpu controllers, or v2) holding the memory and process ceilings and the
+  CPU weight (where the system has the cpu controller) of the kernel and everything it starts; before a
+  kernel starts, every process of the slot's user or in its cgroup, such as a fork bomb's leftovers, is
+  killed and waited for;
 - a socket folder ``/run/grading-sandbox/N``: a small tmpfs owned by the slot's user, where the kernel
   binds its Unix sockets (jupyter_client's ``ipc`` transport; the sandbox has no network at all).
 
 The kernel's command line starts with ``setpriv --pdeathsig KILL unshare --net --mount --pid --ipc --uts``
 (util-linux): new namespaces that die with the grader, whose first process is
 :mod:`grading.sandbox_init`. That makes the view of the files (a new root with only what a kernel needs,
-read-only), drops to the slot's user and runs the kernel. What this does and does not stop:
-grading/README.md, "The sandbox".
+read-only), drops to the slot's user and runs the kernel.
+
+**Without root**, :mod:`grading.sandbox_init` reads the kernel's files and starts it in bubblewrap
+(:class:`grading.sandbox_init.Bubblewrap`), where the system allows unprivileged user namespaces
+(:func:`bubblewrap_refusal` says why not, naming the setting, where it does not). The kernel runs as the
+grader's own user in namespaces of its own; the grader reaches its sockets, in a small tmpfs of the
+sandbox's, through ``/proc/PID/root`` of the sandbox's first process.
 """
 
 from __future__ import annotations
@@ -53,6 +62,20 @@ from grading.sandbox_init import SandboxError
 RUN_DIR = Path("/run/grading-sandbox")  # slot locks and socket folders; seen by grader and kernel alike
 STAGE = RUN_DIR / "stage"  # where each sandbox, in its own mount namespace, builds its new root
 INIT = Path(sandbox_init.__file__).resolve()
+SOCKETS_INSIDE = "/run/grading-sandbox"  # without root: the kernel's socket folder, as the kernel sees it
+# Without root, a kernel setting that forbids unprivileged user namespaces: (name, the value that forbids
+# them, what to do); read under SYSCTL, which a test may point at a folder of its own.
+SYSCTL = Path(os.environ.get("GRADING_SANDBOX_SYSCTL", "/proc/sys"))
+USERNS_SETTINGS = (
+    ("kernel.unprivileged_userns_clone", "0", "Debian: sysctl kernel.unprivileged_userns_clone=1"),
+    ("user.max_user_namespaces", "0", "sysctl user.max_user_namespaces=15000"),
+    (
+        "kernel.apparmor_restrict_unprivileged_userns",
+        "1",
+        "Ubuntu 24.04 and later: an AppArmor profile allowing bwrap user namespaces, or "
+        "sysctl kernel.apparmor_restrict_unprivileged_userns=0",
+    ),
+)
 CLEAR_SECONDS = 60  # how long a slot's leftover processes may take to die before the slot is refused
 # What a kernel sees of the host besides the Python environment and the course's helpers and data:
 # the system's programs and libraries, and the few files of /etc that they read.
@@ -141,10 +164,13 @@ def _v2_base(own: Path, controllers: set[str]) -> Path | None:
 
 
 def cgroup_bases(
-    controllers: tuple[str, ...] = ("memory", "pids"), proc: Path = Path("/proc/self")
+    controllers: tuple[str, ...] = ("memory", "pids"),
+    proc: Path = Path("/proc/self"),
+    optional: tuple[str, ...] = ("cpu",),
 ) -> dict[Path, list[str]]:
     """Where the slots' cgroups go: ``{parent folder: controllers}``, one folder per v1 hierarchy holding one of
-    ``controllers``, or the v2 one. Under this process's own cgroup (so an outer limit still applies)."""
+    ``controllers`` or ``optional`` (those if there), or the v2 one. Under this process's own cgroup (so an
+    outer limit still applies)."""
     own_v1, own_v2 = {}, None
     with open(proc / "cgroup") as f:
         for line in f:
@@ -154,7 +180,7 @@ def cgroup_bases(
             else:
                 own_v2 = path
     bases: dict[Path, list[str]] = {}
-    missing = set(controllers)
+    missing = {*controllers, *optional}
     for root, point, fstype, options in _mountinfo(proc):
         for name in sorted(missing & options):
             if fstype == "cgroup" and name in own_v1:
@@ -163,11 +189,15 @@ def cgroup_bases(
     if missing and own_v2 is not None:
         for root, point, fstype, _ in _mountinfo(proc):
             if fstype == "cgroup2":
-                base = _v2_base(Path(point, _inside(own_v2, root)), missing)
+                own = Path(point, _inside(own_v2, root))
+                available = set((own / "cgroup.controllers").read_text().split())
+                wanted = {c for c in missing if c in available or c not in optional}
+                base = _v2_base(own, wanted)
                 if base is not None:
-                    bases.setdefault(base, []).extend(sorted(missing))
-                    missing.clear()
+                    bases.setdefault(base, []).extend(sorted(wanted))
+                    missing -= wanted
                 break
+    missing -= set(optional)
     if missing:
         raise SandboxError(
             f"the grading sandbox needs the cgroup controllers {sorted(missing)} (v1 or v2) and "
@@ -177,7 +207,7 @@ def cgroup_bases(
 
 
 def cgroup_limits(folder: Path, controllers: list[str], limits: SandboxLimits) -> None:
-    """Write the memory and process ceilings of one slot cgroup (v1 or v2 files)."""
+    """Write the memory and process ceilings and the CPU weight of one slot cgroup (v1 or v2 files)."""
     memory = str(limits.memory_mb * 2**20)
     v2 = (folder / "cgroup.controllers").exists()
     files = {
@@ -185,10 +215,15 @@ def cgroup_limits(folder: Path, controllers: list[str], limits: SandboxLimits) -
         if v2
         else [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
         "pids": [("pids.max", str(limits.processes))],
+        # v1's cpu.shares counts 1024 where v2's cpu.weight counts 100
+        "cpu": [("cpu.weight", str(limits.cpu_weight))]
+        if v2
+        else [("cpu.shares", str(limits.cpu_weight * 1024 // 100))],
     }
+    required = ("memory.max", "memory.limit_in_bytes", "pids.max", "cpu.weight", "cpu.shares")
     for name in controllers:
         for file, value in files[name]:
-            if (folder / file).exists() or file in ("memory.max", "memory.limit_in_bytes", "pids.max"):
+            if (folder / file).exists() or file in required:
                 (folder / file).write_text(value)
 
 
@@ -282,28 +317,13 @@ class Slot:
             sandbox_init.umount(str(self.sockets))
 
     def spec(self, spec: dict, cover: list[str] = (), keep: list[str] = ()) -> dict:
-        """``spec`` (of :func:`launch_spec`) for a sandbox in this slot: the view of :func:`view_paths` plus
-        ``keep``, with ``cover`` (folders) shown empty if inside it."""
-        import matplotlib
-        import matplotlib.font_manager  # noqa: F401 (makes the font cache that each kernel would make again)
-
-        seen = [*view_paths(), *keep]
-        folders = [k for k in seen if not os.path.islink(k)]
-        fonts = glob.glob(os.path.join(matplotlib.get_cachedir(), "fontlist-*.json"))
+        """``spec`` (of :func:`launch_spec`) for a sandbox in this slot: the view of :func:`view_spec`."""
         return {
-            **spec,
+            **view_spec(spec, cover, keep),
             "user": self.user.pw_name,
-            "keep": seen,
             "socket_folder": str(self.sockets),
             "cgroups": [str(c) for c in self.cgroups],
             "stage": str(STAGE),
-            "cover": sorted(
-                {os.path.realpath(p) for p in cover if any(_under(os.path.realpath(p), k) for k in folders)}
-            ),
-            "home_files": [
-                *spec["home_files"],
-                *((os.path.realpath(p), f".cache/matplotlib/{os.path.basename(p)}") for p in fonts),
-            ],
         }
 
     def release(self) -> None:
@@ -319,6 +339,53 @@ class Slot:
                     raise
         os.close(self._lock)
         self._lock = None
+
+
+def view_spec(spec: dict, cover: list[str] = (), keep: list[str] = ()) -> dict:
+    """``spec`` (of :func:`launch_spec`) with the view of a sandbox: :func:`view_paths` plus ``keep``, with
+    ``cover`` (folders) shown empty if inside it, and the font cache that each kernel would make again."""
+    import matplotlib
+    import matplotlib.font_manager  # noqa: F401 (makes the font cache)
+
+    seen = [*view_paths(), *keep]
+    folders = [k for k in seen if not os.path.islink(k)]
+    fonts = glob.glob(os.path.join(matplotlib.get_cachedir(), "fontlist-*.json"))
+    return {
+        **spec,
+        "keep": seen,
+        "cover": sorted({os.path.realpath(p) for p in cover if any(_under(os.path.realpath(p), k) for k in folders)}),
+        "home_files": [
+            *spec["home_files"],
+            *((os.path.realpath(p), f".cache/matplotlib/{os.path.basename(p)}") for p in fonts),
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- without root: bubblewrap
+
+
+def bubblewrap_refusal(sysctl: Path | None = None) -> str | None:
+    """Why a grader without root cannot have the sandbox here (None if it can): no bubblewrap, or a kernel
+    setting that forbids unprivileged user namespaces (read under ``sysctl``, by default
+    :data:`SYSCTL`), or bubblewrap failing to make one."""
+    sysctl = SYSCTL if sysctl is None else sysctl
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed (Debian and Ubuntu: apt install bubblewrap)"
+    for name, forbidding, fix in USERNS_SETTINGS:
+        try:
+            value = (sysctl / name.replace(".", "/")).read_text().strip()
+        except OSError:  # this kernel has no such setting
+            continue
+        if value == forbidding:
+            return f"this system forbids unprivileged user namespaces ({name} = {value}; {fix})"
+    probe = subprocess.run(
+        ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return f"bubblewrap cannot make a sandbox here: {probe.stderr.strip()}"
+    return None
 
 
 def view_paths() -> list[str]:
@@ -392,6 +459,9 @@ class GradingKernelSpecs(KernelSpecManager):
             argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name=f"Python (grading: {kernel_name or 'any kernel'})",
             language="python",
+            # an interrupt is a message that the kernel turns into SIGINT for itself: a signal from here
+            # could not reach a kernel in a session of its own (bubblewrap's --new-session)
+            interrupt_mode="message",
             metadata={"kernel_provisioner": {"provisioner_name": self.provisioner_name}},
         )
 
@@ -447,6 +517,9 @@ class UnsandboxedProvisioner(LocalProvisioner):
     def kernel_uid(self) -> int:
         return os.getuid()
 
+    def seen_by_kernel(self, path: str) -> str:
+        return path
+
 
 class SandboxProvisioner(UnsandboxedProvisioner):
     """The provisioner of :class:`SandboxedKernelManager`: the kernel in the sandbox of a slot claimed at its
@@ -458,10 +531,13 @@ class SandboxProvisioner(UnsandboxedProvisioner):
     def _prepare(self) -> str:
         km = self.parent
         if os.geteuid() != 0:
-            raise SandboxError(
-                "the grading sandbox needs root (it makes users, namespaces and cgroups); "
-                "see grading/README.md for grading without it"
-            )
+            refusal = bubblewrap_refusal()
+            if refusal:
+                raise SandboxError(f"no grading sandbox without root: {refusal}; see grading/README.md")
+            folder = super()._prepare()
+            if os.path.lexists(folder + "/root"):  # a restart: the link to the last sandbox
+                os.unlink(folder + "/root")
+            return folder + "/root" + SOCKETS_INSIDE
         if self.slot is None:
             self.slot = Slot(km.limits, km.slot_number)
         else:  # a restart: the same slot, emptied again
@@ -470,6 +546,7 @@ class SandboxProvisioner(UnsandboxedProvisioner):
         return str(self.slot.sockets)
 
     def _release(self) -> None:
+        super()._release()
         if self.slot is not None:
             self.slot.release()
             self.slot = None
@@ -478,11 +555,22 @@ class SandboxProvisioner(UnsandboxedProvisioner):
         km = self.parent
         course = (km.config.get("CourseDirectory") or {}).get("root")
         cover = [p for p in (course, cwd, str(Path.home()), *km.cover) if p]
+        if self.slot is None:  # without root
+            return {
+                **view_spec(super()._spec(cwd), cover),
+                "user_name": "grading-sandbox",
+                "socket_folder": SOCKETS_INSIDE,
+                "proc_link": os.path.join(self._sockets, "root"),
+            }
         return self.slot.spec(super()._spec(cwd), cover)
 
     @property
     def kernel_uid(self) -> int:
-        return self.slot.user.pw_uid
+        return os.getuid() if self.slot is None else self.slot.user.pw_uid
+
+    def seen_by_kernel(self, path: str) -> str:
+        outside = os.path.join(self._sockets or "", "root")  # without root: the link to the sandbox's root
+        return path[len(outside) :] if self.slot is None and _under(path, outside) else path
 
 
 class UnsandboxedKernelManager(AsyncKernelManager):
@@ -528,6 +616,10 @@ class UnsandboxedKernelManager(AsyncKernelManager):
     def kernel_uid(self) -> int:
         """The user the kernel runs as."""
         return self.provisioner.kernel_uid
+
+    def seen_by_kernel(self, path: str) -> str:
+        """``path``, in the kernel's socket folder as the grader reaches it, as the kernel sees it."""
+        return self.provisioner.seen_by_kernel(path)
 
 
 class SandboxedKernelManager(UnsandboxedKernelManager):

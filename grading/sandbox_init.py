@@ -15,7 +15,11 @@ process of fresh namespaces and runs as root:
    pipe that this process reads and forwards, up to a cap, to its own standard error, and waits, reaping
    orphans, until the kernel ends or its wall-clock time is up.
 
-Unsandboxed (no user in the spec: self-study, without root), it does what needs no privileges: a fresh
+For a grader without root (the spec names a ``proc_link``), it reads the connection file and the files in
+the same way, as the grader, and runs the kernel in bubblewrap's sandbox (:class:`Bubblewrap`), forwarding
+its output up to the cap and killing it at the end of its wall-clock time as in step 4.
+
+Unsandboxed (no user in the spec: self-study), it does what needs no privileges: a fresh
 working folder with only the given files, the same rlimits but the per-user process count, the output cap,
 the wall clock, and every process the kernel leaves behind killed when it ends.
 """
@@ -43,6 +47,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
 MNT_DETACH = 2
 PR_SET_CHILD_SUBREAPER = 36
+NICE = 10  # a sandboxed kernel's CPU priority below the grader's, which must keep up with it
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
 
@@ -229,6 +234,91 @@ def new_root(root: str, spec: dict, user: tuple[str, int, int]) -> None:
     mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
+class Bubblewrap:
+    """The bubblewrap (``bwrap``) command that makes a kernel's sandbox for a grader without root, and the
+    descriptors it reads: the kernel's files, and where it says which process holds the sandbox.
+
+    bubblewrap makes new user, mount, pid, network, ipc, uts and cgroup namespaces, the same view of the files
+    as :func:`new_root` (the host's folders in ``spec["keep"]`` read-only, the others absent, ``spec["cover"]``
+    shown empty, a read-only root), a fresh /tmp, /dev/shm and socket folder of the limits' sizes, and writes
+    the kernel's files (read here, on the host, by :func:`readable`) into /tmp. The kernel runs in a session of
+    its own and dies with this process; its process count is an rlimit counted inside its user namespace
+    (``prlimit --nproc``, util-linux). The grader reaches the kernel's sockets through ``spec["proc_link"]``, a
+    link made here to the sandbox's root as its first process sees it (``/proc/PID/root``).
+    """
+
+    def __init__(self, spec: dict, work: list[tuple[str, bytes]], home: list[tuple[str, bytes]], command: list[str]):
+        limits = spec["limits"]
+        uid, gid = os.getuid(), os.getgid()
+        name = spec["user_name"]
+        self.proc_link = spec["proc_link"]
+        self._data: list[int] = []  # descriptors, in the order the command names them (from 3 on)
+        self._info_read, info_write = os.pipe()
+        args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+        args += ["--size", str(limits["tmp_mb"] * MiB), "--perms", "1777", "--tmpfs", "/tmp"]
+        for path in spec["keep"]:
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            elif os.path.exists(path):
+                args += ["--ro-bind", path, path]
+        for path in spec["cover"]:
+            args += ["--perms", "0755", "--size", str(4096), "--tmpfs", path, "--remount-ro", path]
+        passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\n{name}:x:{uid}:{gid}::{HOME}:/usr/sbin/nologin\n"
+        args += ["--ro-bind-data", self._file(passwd.encode()), "/etc/passwd"]
+        args += ["--ro-bind-data", self._file(f"root:x:0:\n{name}:x:{gid}:\n".encode()), "/etc/group"]
+        args += ["--dev", "/dev", "--size", str(limits["shm_mb"] * MiB), "--perms", "1777", "--tmpfs", "/dev/shm"]
+        args += ["--proc", "/proc"]
+        args += ["--size", str(limits["socket_folder_kb"] * 1024), "--perms", "0700"]
+        args += ["--tmpfs", spec["socket_folder"]]
+        for folder, files, perms in ((WORKDIR, work, "0755"), (HOME, home, "0700")):
+            args += ["--perms", perms, "--dir", folder]
+            for relative, data in files:
+                path = os.path.join(folder, relative)
+                for parent in reversed(_parents(path, folder)):
+                    args += ["--dir", parent]
+                args += ["--perms", "0644", "--file", self._file(data), path]
+        args += ["--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
+        for key, value in kernel_env(spec, HOME).items():
+            args += ["--setenv", key, value]
+        self._data.append(info_write)
+        args += ["--info-fd", str(2 + len(self._data)), "--"]
+        nproc = limits["processes"]
+        self.command = [*args, "prlimit", f"--nproc={nproc}:{nproc}", "--", *command]
+
+    def _file(self, data: bytes) -> str:
+        """The descriptor number, in the command, of a file holding ``data``."""
+        fd = os.memfd_create("grading-sandbox-file")
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        self._data.append(fd)
+        return str(2 + len(self._data))
+
+    def keep_descriptors(self) -> None:
+        """In the child that runs bubblewrap: the descriptors at the numbers the command names, no other."""
+        high = [os.dup2(fd, 1000 + i) for i, fd in enumerate(self._data)]
+        for i, fd in enumerate(high):
+            os.dup2(fd, 3 + i)
+        os.closerange(3 + len(high), 65536)
+
+    def started(self) -> None:
+        """In this process once bubblewrap runs: the link to the sandbox's root, once bubblewrap says where."""
+        for fd in self._data:
+            os.close(fd)
+        with os.fdopen(self._info_read) as info:
+            text = info.read()  # bubblewrap closes its end once it has written (or failed)
+        if text:
+            os.symlink(f"/proc/{json.loads(text)['child-pid']}/root", self.proc_link)
+
+
+def _parents(path: str, top: str) -> list[str]:
+    """The folders between ``top`` (excluded) and ``path`` (excluded), innermost first."""
+    out, parent = [], os.path.dirname(path)
+    while parent != top and parent.startswith(top + "/"):
+        out.append(parent)
+        parent = os.path.dirname(parent)
+    return out
+
+
 def join_cgroups(folders: list[str]) -> None:
     """Move this process (and so all it will start) into the slot's cgroups."""
     for folder in folders:
@@ -274,8 +364,16 @@ def forward(pipe: int, cap: int) -> None:
                 sent = cap
 
 
-def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[str, int, int] | None) -> int:
-    """Start ``command`` (as ``user`` if given) and wait for it; return its exit code as a shell would."""
+def run(
+    command: list[str],
+    env: dict,
+    workdir: str,
+    limits: dict,
+    user: tuple[str, int, int] | None,
+    bubblewrap: Bubblewrap | None = None,
+) -> int:
+    """Start ``command`` (as ``user`` if given, or in ``bubblewrap``'s sandbox) and wait for it; return its exit
+    code as a shell would."""
     read_end, write_end = os.pipe()
     kernel = os.fork()
     if kernel == 0:
@@ -284,7 +382,14 @@ def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[s
             os.dup2(null, 0)
             os.dup2(write_end, 1)
             os.dup2(write_end, 2)
-            os.closerange(3, 65536)
+            if bubblewrap:
+                bubblewrap.keep_descriptors()
+                # its own process group: jupyter_client's signals to the kernel's group reach this process
+                # only (bubblewrap would die of a SIGINT, and the sandbox with it)
+                os.setpgid(0, 0)
+                os.nice(NICE)
+            else:
+                os.closerange(3, 65536)
             set_limits(limits, sandboxed=user is not None)
             os.chdir(workdir)
             if user:
@@ -305,6 +410,8 @@ def run(command: list[str], env: dict, workdir: str, limits: dict, user: tuple[s
         finally:
             os._exit(127)
     os.close(write_end)
+    if bubblewrap:
+        bubblewrap.started()
     threading.Thread(target=forward, args=(read_end, limits["output_kb"] * 1024), daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same process group)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(kernel, signal.SIGTERM))
@@ -363,12 +470,13 @@ def kill_descendants() -> None:
 
 def kernel_env(spec: dict, home: str) -> dict:
     """The kernel's environment: the grader's locale, path and thread settings, nothing else of it."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_KEPT)} if spec["user"] else dict(os.environ)
+    user = spec["user"] or spec.get("user_name")
+    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_KEPT)} if user else dict(os.environ)
     # PYTHONSAFEPATH: the working folder is not on sys.path, so no module planted there is imported;
     # JPY_PARENT_PID=1: no parent polling (this process lives as long as the kernel).
     env.update(PYTHONSAFEPATH="1", IPYTHONDIR=os.path.join(home, ".ipython"), JPY_PARENT_PID="1")
-    if spec["user"]:
-        env.update(HOME=home, TMPDIR="/tmp", USER=spec["user"], LOGNAME=spec["user"])
+    if user:
+        env.update(HOME=home, TMPDIR="/tmp", USER=user, LOGNAME=user)
     return env
 
 
@@ -380,6 +488,15 @@ def main(argv: list[str]) -> int:
     secrets = read_regular(os.path.abspath(command[connection]), cap) if connection else b""
     work, home = readable(spec["files"], cap), readable(spec["home_files"], cap)
     home.append(startup_file(spec["ignore_warnings"]))
+    if spec.get("proc_link"):
+        if connection:
+            settings = json.loads(secrets)
+            settings["ip"] = os.path.join(spec["socket_folder"], "kernel")  # the grader's path, seen inside
+            home.append(("connection.json", json.dumps(settings).encode()))
+            command[connection] = os.path.join(HOME, "connection.json")
+        print(f"grading sandbox: {os.path.basename(command[0])} runs in bubblewrap", file=sys.stderr)
+        bubblewrap = Bubblewrap(spec, work, home, command)
+        return run(bubblewrap.command, dict(os.environ), "/", limits, None, bubblewrap)
     if spec["user"]:
         import pwd
 

@@ -1,13 +1,13 @@
 """Cheating students (tests/cheat_fixtures.py) graded beside honest classmates, with the course's configuration.
 
-Plain ``nbgrader autograde`` (as root: the sandbox), and the course's engine (``python -m grading grade``,
-what ``make grade`` runs), each grade one class of the fastest assignment: the honest
-fixtures of tests/grading_fixtures.py and one blank submission per trick. Every trick must score 0 and leave a
-row; no output or feedback may show a hidden test, a reference value or a classmate's answer; no symbolic link
-of a submission may be followed into autograded/ or feedback/; nothing outside the sandbox may change; the
-honest classmates must score what stock nbgrader gives them. Stock nbgrader (its own Execute, the tests in the
-student's kernel, links followed) grades the honest students and the harmless tricks too, to show that each
-trick is a real one there.
+Plain ``nbgrader autograde`` and the course's engine (``python -m grading grade``, what ``make grade`` runs),
+each run by root and by a grader without root (tests/unprivileged.py; bubblewrap's sandbox), grade one class
+of the fastest assignment: the honest fixtures of tests/grading_fixtures.py and one blank submission per
+trick. Every trick must score 0 and leave a row; no output or feedback may show a hidden test, a reference
+value or a classmate's answer; no symbolic link of a submission may be followed into autograded/ or feedback/;
+nothing outside the sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock
+nbgrader (its own Execute, the tests in the student's kernel, links followed) grades the honest students and
+the harmless tricks too, to show that each trick is a real one there.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ import cheat_fixtures as cf
 import grading_fixtures as fx
 from grading import judge as jd
 from test_grading import copy_course, nbgrader, notebook_of, read_nb, scores
+from unprivileged import as_grader, folder_for, grader_account, hand_to
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
@@ -68,8 +70,6 @@ def honest(root: Path) -> dict:
 
 def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
     """A copy of the generated course with the honest students and ``cheats``; return the cheats' places."""
-    import shutil
-
     shutil.copytree(generated, root)
     name = notebook_of(generated, A, "release").name
     places = {
@@ -129,37 +129,55 @@ def protected(root: Path, places: dict) -> dict:
 
 
 GRADERS = ["nbgrader autograde", "python -m grading grade"]
+# The same, run by an account without root (made for the test): the sandbox is bubblewrap's.
+WITHOUT_ROOT = " (grader without root)"
 SUBMITTED_A_NOTEBOOK = [c.name for c in cf.CHEATS if c.name not in cf.COUNTS_AS_MISSING]
 BIN = Path(sys.executable).parent
 
 
-def run_long(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """A grading command over the whole class (minutes on a busy machine), with the environment's bin/ first."""
-    return subprocess.run(
-        command,
+def run_long(command: list[str], cwd: Path, account: str | None = None, env=None) -> subprocess.CompletedProcess:
+    """A grading command over the whole class (minutes on a busy machine), with the environment's bin/ first;
+    run by ``account`` (tests/unprivileged.py) if given, else by this process's user."""
+    kw = dict(
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=4 * 3600,
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})},
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_CEILING,) * 2),
     )
+    return subprocess.run(command, **kw) if account is None else as_grader(account, command, **kw)
 
 
-@pytest.fixture(scope="module", params=GRADERS)
+@pytest.fixture(scope="module")
+def account():
+    with grader_account() as name:
+        yield name
+
+
+@pytest.fixture(scope="module", params=[*GRADERS, *(g + WITHOUT_ROOT for g in GRADERS)])
 def judged(generated, tmp_path_factory, request):
-    """The class graded by plain nbgrader (autograde, then generate_feedback) or by the course's engine."""
-    root = tmp_path_factory.mktemp("judged") / "course"
+    """The class graded by plain nbgrader (autograde, then generate_feedback) or by the course's engine, as
+    root or by a grader without root."""
+    grader = request.getfixturevalue("account") if request.param.endswith(WITHOUT_ROOT) else None
+    if grader is None:
+        root = tmp_path_factory.mktemp("judged") / "course"
+    else:
+        folder = folder_for(grader)
+        request.addfinalizer(lambda: shutil.rmtree(folder))
+        root = folder / "course"
     places = make_class(generated, root, cf.CHEATS)
     link_submissions(root)
+    if grader is not None:
+        hand_to(grader, root)
     before = protected(root, places)
-    if request.param == "nbgrader autograde":
+    if request.param.startswith("nbgrader autograde"):
         autograde, feedback = (
-            run_long([str(BIN / "nbgrader"), step, A], root) for step in ("autograde", "generate_feedback")
+            run_long([str(BIN / "nbgrader"), step, A], root, grader) for step in ("autograde", "generate_feedback")
         )
     else:
         autograde = feedback = run_long(
-            [sys.executable, "-m", "grading", "grade", A, "--course", str(root), "--workers", "2"], root
+            [sys.executable, "-m", "grading", "grade", A, "--course", str(root), "--workers", "2"], root, grader
         )
     return root, places, before, autograde, feedback
 
@@ -373,44 +391,33 @@ def test_the_self_study_switch_grades_without_the_sandbox_and_says_so(generated,
     assert {s: mine[s] for s in honest(root)} == {s: theirs[s] for s in honest(root)}
 
 
-def test_plain_autograde_refuses_a_grader_without_root_before_any_submitted_code_runs(generated):
-    """Run for real by an unprivileged account (``nobody``, given only the right to read every file, so that it
-    reaches the environment wherever it lies): autograde says it needs root, runs no submitted cell and
-    records no score (the switch that allows it: test_the_self_study_switch_...)."""
-    import shutil
-    import tempfile
-
-    if shutil.which("setpriv") is None:
-        pytest.fail("this test needs setpriv (Debian: util-linux; see .ci/run)")
-    root = Path(tempfile.mkdtemp(prefix="nonroot-grader-")) / "course"
+def test_plain_autograde_refuses_where_user_namespaces_are_off_before_any_submitted_code_runs(generated, account):
+    """Run for real by a grader without root on a system whose kernel forbids unprivileged user namespaces
+    (simulated: the sandbox reads the kernel's settings from a stand-in for /proc/sys saying so, which
+    ``GRADING_SANDBOX_SYSCTL`` names; the machine's own settings are not touched): autograde names the setting,
+    runs no submitted cell and records no score (the switch that allows it: test_the_self_study_switch_...)."""
+    folder = folder_for(account)
+    forbidding = folder / "sysctl"
+    (forbidding / "kernel").mkdir(parents=True)
+    (forbidding / "kernel" / "unprivileged_userns_clone").write_text("0\n")
+    root = folder / "course"
+    make_class(generated, root, [])
+    ran = root / "a submitted cell ran.txt"
+    name = notebook_of(generated, A, "release").name
+    for student in honest(root):
+        path = root / "submitted" / student / A / name
+        nb = read_nb(path)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(f"open({str(ran)!r}, 'w').write({student!r})"))
+        nbformat.write(nb, path)
+    hand_to(account, root)
+    run = run_long(
+        [str(BIN / "nbgrader"), "autograde", A], root, account, env={"GRADING_SANDBOX_SYSCTL": str(forbidding)}
+    )
+    assert "forbids unprivileged user namespaces (kernel.unprivileged_userns_clone = 0" in run.stderr, run.stderr[
+        -3000:
+    ]
     try:
-        make_class(generated, root, [])
-        ran = root / "a submitted cell ran.txt"
-        name = notebook_of(generated, A, "release").name
-        for student in honest(root):
-            path = root / "submitted" / student / A / name
-            nb = read_nb(path)
-            nb.cells.insert(0, nbformat.v4.new_code_cell(f"open({str(ran)!r}, 'w').write({student!r})"))
-            nbformat.write(nb, path)
-        os.chmod(root.parent, 0o755)
-        subprocess.run(["chown", "-R", "nobody:nogroup", str(root)], check=True)
-        run = run_long(
-            [
-                "setpriv",
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-                "--inh-caps=+dac_read_search",
-                "--ambient-caps=+dac_read_search",
-                "--",
-                str(BIN / "nbgrader"),
-                "autograde",
-                A,
-            ],
-            root,
-        )
-        assert "autograding needs root" in run.stderr, run.stderr[-3000:]
         assert not ran.exists(), f"a submitted cell ran: {ran.read_text()}"
         assert not [s for s, row in scores(root, A).items() if row["score"]], "a score was recorded"
     finally:
-        shutil.rmtree(root.parent)
+        shutil.rmtree(folder)

@@ -591,15 +591,40 @@ def test_setup_and_tests_follow_the_course_order_whatever_a_submission_moves_or_
         assert found[1].answers == ["x"], cells
 
 
-def test_autograde_refuses_without_root_unless_told_it_is_self_study(monkeypatch):
+def test_autograde_refuses_where_no_sandbox_can_be_had_unless_told_it_is_self_study(monkeypatch, tmp_path):
+    """Without root, the sandbox is bubblewrap's: refused, naming the setting, where the kernel forbids
+    unprivileged user namespaces (here a stand-in for /proc/sys saying so; for real: tests/test_cheats.py)."""
+    from grading import sandbox
     from grading.autograde import GradingRefused, JudgedExecute
 
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "unprivileged_userns_clone").write_text("0\n")
+    monkeypatch.setattr(sandbox, "SYSCTL", tmp_path)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(GradingRefused, match="needs root"):
+    with pytest.raises(GradingRefused, match=r"kernel\.unprivileged_userns_clone = 0"):
         JudgedExecute()._sandboxed()
     assert JudgedExecute(self_study=True)._sandboxed() is False
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert JudgedExecute()._sandboxed() is True
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("kernel.unprivileged_userns_clone", "0"),
+        ("user.max_user_namespaces", "0"),
+        ("kernel.apparmor_restrict_unprivileged_userns", "1"),
+    ],
+)
+def test_each_setting_that_forbids_user_namespaces_is_named(tmp_path, setting, value):
+    from grading import sandbox
+
+    allowing = {"kernel.unprivileged_userns_clone": "1", "user.max_user_namespaces": "1000"}
+    for name, text in {**allowing, setting: value}.items():
+        path = tmp_path / name.replace(".", "/")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text + "\n")
+    assert f"({setting} = {value};" in sandbox.bubblewrap_refusal(tmp_path)
 
 
 def test_a_notebooks_time_and_output_limits_are_settings_of_the_sandbox_limits():

@@ -7,8 +7,6 @@ users, namespaces and cgroups); elsewhere the tests skip, and on CI they fail in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import errno
 import json
@@ -35,6 +33,7 @@ from helpers.data import DATASETS_DIR
 from grading import sandbox
 from grading.limits import SandboxLimits
 from grading.sandbox import SandboxedKernelManager, UnsandboxedKernelManager
+from kernels import kernel
 from test_grading import copy_course, nbgrader, notebook_of, read_nb
 
 root = pytest.mark.needs_root  # elsewhere these tests skip, saying so; on CI they fail instead
@@ -44,52 +43,20 @@ A = "structure_and_pooling"  # the fastest assignment
 GRADE = [sys.executable, "-m", "grading", "grade"]  # what make grade runs
 
 
-class Kernel:
-    """A started kernel of ``manager`` and a way to run code in it (text of its outputs, errors as
-    ``Name: message``)."""
-
-    def __init__(self, manager, cwd: Path, loop):
-        self.km, self.loop = manager, loop
-        loop.run_until_complete(manager.start_kernel(cwd=str(cwd)))
-        self.kc = manager.client()
-        self.kc.start_channels()
-        loop.run_until_complete(self.kc.wait_for_ready(timeout=120))
-
-    def __call__(self, code: str, timeout: float = 120) -> str:
-        texts = []
-
-        def collect(msg):
-            content = msg["content"]
-            if msg["msg_type"] == "stream":
-                texts.append(content["text"])
-            elif msg["msg_type"] == "error":
-                texts.append(f"{content['ename']}: {content['evalue']}")
-            elif msg["msg_type"] in ("execute_result", "display_data"):
-                texts.append(content["data"].get("text/plain", ""))
-
-        self.loop.run_until_complete(self.kc.execute_interactive(code, timeout=timeout, output_hook=collect))
-        return "".join(texts)
-
-    def json(self, code: str, **kw):
-        """The value of the JSON that ``code`` prints last."""
-        out = self(code, **kw)
-        return json.loads(out.strip().splitlines()[-1])
-
-
-@contextlib.contextmanager
-def kernel(manager, cwd: Path):
-    loop = asyncio.new_event_loop()
-    k = None
+# Run in a kernel: whether it can read a file (or the exception's name) and write into a folder.
+VIEW_PROBES = """def attempt(path):
     try:
-        k = Kernel(manager, cwd, loop)
-        yield k
-    finally:
-        if k is not None:
-            k.kc.stop_channels()
-        if manager.has_kernel:
-            loop.run_until_complete(manager.shutdown_kernel(now=True))
-        loop.run_until_complete(manager.cleanup_resources())
-        loop.close()
+        open(path).read()
+        return "read"
+    except Exception as e:
+        return type(e).__name__
+def writable(path):
+    try:
+        open(os.path.join(path, "planted"), "w").close()
+        return True
+    except OSError:
+        return False
+"""
 
 
 def sandboxed(**limits) -> SandboxedKernelManager:
@@ -144,19 +111,7 @@ def test_only_the_allowlist_of_the_host_is_visible(folder, second_clone):
     with kernel(km, folder) as run:
         seen = run.json(f"""
 import json, os, sys
-def attempt(path):
-    try:
-        open(path).read()
-        return "read"
-    except Exception as e:
-        return type(e).__name__
-def writable(path):
-    try:
-        open(os.path.join(path, "planted"), "w").close()
-        return True
-    except OSError:
-        return False
-print(json.dumps({{
+{VIEW_PROBES}print(json.dumps({{
     "second clone": attempt({str(second_clone)!r}),
     "grading code of the repository": attempt({sandbox.__file__!r}),
     "shadow": attempt("/etc/shadow"),
@@ -224,14 +179,7 @@ def test_interrupts_reach_the_kernel(folder, manager):
     """nbclient interrupts a cell past its timeout; the kernel must then go on with the next cell."""
     km = manager(kernel_name="python3")
     with kernel(km, folder) as run:
-        cell = run.kc.execute("import time\nwhile True: time.sleep(0.1)")
-        time.sleep(2)
-        run.loop.run_until_complete(km.interrupt_kernel())
-        while (reply := run.loop.run_until_complete(run.kc.get_shell_msg(timeout=30)))["parent_header"].get(
-            "msg_id"
-        ) != cell:
-            pass
-        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert run.interrupted() == "KeyboardInterrupt"
         assert run("print(6 * 7)").strip() == "42"
 
 
@@ -435,6 +383,7 @@ print(json.dumps([h.wait() for h in hogs]))
 def test_a_custom_memory_setting_reaches_the_kernel(folder):
     config = Config()
     config.SandboxLimits.memory_mb = 8192
+    config.SandboxLimits.cpu_weight = 50
     for manager in (SandboxedKernelManager, UnsandboxedKernelManager):
         km = manager(kernel_name="python3", config=config)
         with kernel(km, folder) as run:
@@ -447,6 +396,13 @@ def test_a_custom_memory_setting_reaches_the_kernel(folder):
                     if (cgroup / n).exists()
                 )
                 assert ceiling == 8192 * MiB
+                (cpu,) = [f for f, names in km.slot.cgroups.items() if "cpu" in names]
+                weight = next(
+                    int((cpu / n).read_text()) * (1024 if n == "cpu.weight" else 100)
+                    for n in ("cpu.shares", "cpu.weight")
+                    if (cpu / n).exists()
+                )
+                assert weight == 50 * 1024, "the CPU weight of the sandbox (v1 shares 512, v2 weight 50)"
         assert limit == [8192 * MiB, 8192 * MiB], manager.__name__
 
 
@@ -546,7 +502,7 @@ def test_the_grading_internals_give_the_limits_defaults():
 
 def fake_proc(tmp_path: Path, cgroup: str, mounts: list[str]) -> Path:
     proc = tmp_path / "proc"
-    proc.mkdir()
+    proc.mkdir(parents=True)
     (proc / "cgroup").write_text(cgroup)
     (proc / "mountinfo").write_text("".join(f"{i} 1 0:{i} {m}\n" for i, m in enumerate(mounts, 30)))
     return proc
@@ -564,7 +520,22 @@ def test_cgroup_v1_folders_nest_under_the_graders_own(tmp_path):
             f"/ {fs}/unified rw - cgroup2 cgroup2 rw",
         ],
     )
-    assert sandbox.cgroup_bases(proc=proc) == {fs / "memory" / "outer" / "job": ["memory"], fs / "pids": ["pids"]}
+    assert sandbox.cgroup_bases(proc=proc) == {
+        fs / "memory" / "outer" / "job": ["memory"],
+        fs / "pids": ["pids"],
+        fs / "cpu,cpuacct": ["cpu"],
+    }
+    without_cpu = fake_proc(
+        tmp_path / "no-cpu",
+        "4:memory:/\n8:pids:/\n0::/\n",
+        [
+            f"/ {fs}/memory rw - cgroup cgroup rw,memory",
+            f"/ {fs}/pids rw - cgroup cgroup rw,pids",
+        ],
+    )
+    assert sandbox.cgroup_bases(proc=without_cpu) == {fs / "memory": ["memory"], fs / "pids": ["pids"]}, (
+        "the CPU weight where the system has the controller; the ceilings everywhere"
+    )
 
 
 def test_cgroup_v2_folder_is_the_graders_own_or_its_parent(tmp_path, monkeypatch):
@@ -574,8 +545,8 @@ def test_cgroup_v2_folder_is_the_graders_own_or_its_parent(tmp_path, monkeypatch
     (own / "cgroup.controllers").write_text("cpu memory pids\n")
     (own / "cgroup.subtree_control").write_text("\n")
     proc = fake_proc(tmp_path, "0::/user.slice/session.scope\n", [f"/ {fs} rw - cgroup2 cgroup2 rw"])
-    assert sandbox.cgroup_bases(proc=proc) == {own: ["memory", "pids"]}
-    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids", "delegated to the slots' cgroups"
+    assert sandbox.cgroup_bases(proc=proc) == {own: ["cpu", "memory", "pids"]}
+    assert (own / "cgroup.subtree_control").read_text() == "+cpu +memory +pids", "delegated to the slots' cgroups"
     (own / "cgroup.subtree_control").write_text("\n")
     write = Path.write_text
 
@@ -585,7 +556,130 @@ def test_cgroup_v2_folder_is_the_graders_own_or_its_parent(tmp_path, monkeypatch
         return write(path, text, *args, **kw)
 
     monkeypatch.setattr(Path, "write_text", busy)
-    assert sandbox.cgroup_bases(proc=proc) == {own.parent: ["memory", "pids"]}
+    assert sandbox.cgroup_bases(proc=proc) == {own.parent: ["cpu", "memory", "pids"]}
+    monkeypatch.setattr(Path, "write_text", write)
+    (own / "cgroup.controllers").write_text("memory pids\n")
+    (own / "cgroup.subtree_control").write_text("\n")
+    assert sandbox.cgroup_bases(proc=proc) == {own: ["memory", "pids"]}, "no cpu controller: no CPU weight"
     (own / "cgroup.controllers").write_text("cpu\n")
     with pytest.raises(sandbox.SandboxError, match="memory"):
         sandbox.cgroup_bases(proc=proc)
+
+
+# ----------------------------------------------------------------------------- a grader without root: bubblewrap
+
+
+UNPRIVILEGED_PROBE = """
+import json, os, socket, sys, time
+sys.path[:0] = [{tests!r}, {repo!r}]
+from grading import sandbox
+from grading.limits import SandboxLimits
+from kernels import kernel
+
+limits = SandboxLimits(processes=64, output_kb=64, file_size_mb=8, socket_folder_kb=256, memory_mb=1024)
+km = sandbox.SandboxedKernelManager(kernel_name="python3", limits=limits, files=["data.csv", "stolen.csv"])
+with kernel(km, os.getcwd()) as run:
+    seen = run.json('''
+import json, os, socket, sys
+{view_probes}def connect():
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=5)
+        return "connected"
+    except OSError as e:
+        return type(e).__name__
+print(json.dumps({{
+    "uid": os.getuid(), "folder": sorted(os.listdir(".")), "connect": connect(),
+    "second clone": attempt({clone!r}), "grading code": attempt({code!r}), "shadow": attempt("/etc/shadow"),
+    "root": sorted(os.listdir("/")), "processes": [p for p in os.listdir("/proc") if p.isdigit()],
+    "writable": [p for p in ["/", "/etc", "/usr", sys.prefix, "/tmp", os.getcwd()] if writable(p)],
+}}))
+''')
+    seen["memory"] = run("x = bytearray(2 * 2**30)")
+    seen["file"] = run('''
+import os
+try:
+    with open("big", "wb") as f:
+        for _ in range(16):
+            f.write(b"x" * 2**20)
+except OSError as e:
+    print(e.strerror)
+''')
+    seen["socket folder"] = run('''
+import os
+from ipykernel.kernelapp import IPKernelApp
+written = 0
+try:
+    with open(os.path.join(os.path.dirname(IPKernelApp.instance().ip), "filler"), "wb") as f:
+        while True:
+            f.write(b"x" * 4096)
+            f.flush()
+            written += 4096
+except OSError:
+    print(written)
+''')
+    run("import os, sys\\nfor fd in (sys.stdout._original_stdstream_copy,):\\n    os.write(fd, b'y' * 2**21)")
+    seen["interrupted"] = run.interrupted()
+    seen["forks"] = run('''
+import os, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(600)
+        n += 1
+except OSError:
+    print(n)
+''')
+    seen["kernel uid"] = km.kernel_uid
+for _ in range(100):
+    if not sandbox.processes_of(os.getuid()) - {{os.getpid()}}:
+        break
+    time.sleep(0.1)
+seen["left running"] = len(sandbox.processes_of(os.getuid()) - {{os.getpid()}})
+print(json.dumps(seen))
+"""
+
+
+@root
+def test_a_grader_without_root_gets_the_sandbox_from_bubblewrap(second_clone):
+    """A grader account made for the test (no privilege) starts a kernel through the same kernel manager:
+    bubblewrap's sandbox, with the view, limits and cleanup of the root one, and its kernel runs as that
+    account, which the judge checks the kernel's sockets against."""
+    from unprivileged import as_grader, folder_for, grader_account, hand_to
+
+    with grader_account() as account, socket.create_server(("127.0.0.1", 0)) as listener:
+        uid = pwd.getpwnam(account).pw_uid
+        work = folder_for(account)
+        (work / "data.csv").write_text("x\n1\n")
+        (work / "stolen.csv").symlink_to(second_clone)
+        (work / "a.ipynb").write_text("HIDDEN TESTS")
+        hand_to(account, work)
+        probe = UNPRIVILEGED_PROBE.format(
+            view_probes=VIEW_PROBES,
+            tests=str(REPO / "tests"),
+            repo=str(REPO),
+            port=listener.getsockname()[1],
+            clone=str(second_clone),
+            code=sandbox.__file__,
+        )
+        try:
+            run = as_grader(account, [sys.executable, "-c", probe], work, capture_output=True, text=True, timeout=600)
+        finally:
+            shutil.rmtree(work)
+    assert run.returncode == 0, run.stderr[-4000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["uid"] == seen["kernel uid"] == uid
+    assert seen["folder"] == ["data.csv"], "no notebook, no symbolic link"
+    assert seen["connect"] != "connected"
+    assert seen["second clone"] == seen["grading code"] == seen["shadow"] == "FileNotFoundError"
+    keep = sandbox.view_paths()
+    assert set(seen["root"]) <= {p.split("/")[1] for p in keep} | {"dev", "etc", "proc", "run", "tmp"}
+    assert len(seen["processes"]) <= 3, "bubblewrap's first process, the kernel and its helpers only"
+    assert seen["writable"] == ["/tmp", "/tmp/work"]
+    assert "MemoryError" in seen["memory"]
+    assert 0 < int(seen["forks"]) < 64, "RLIMIT_NPROC, counted in the sandbox's user namespace, stopped it"
+    assert seen["file"].strip() == "File too large"
+    assert 0 < int(seen["socket folder"]) <= 256 * 1024
+    assert run.stderr.count("y") < 80 * 1024 and "kernel output beyond 64 KiB dropped" in run.stderr
+    assert seen["interrupted"] == "KeyboardInterrupt"
+    assert seen["left running"] == 0, "nothing the kernel started outlives it"

@@ -52,11 +52,26 @@ def formgrader_action(page, assignment: str, action: str, screenshot) -> str:
     collect, generate-feedback, release-feedback) and return the text of the dialog that reports it; fails
     if nbgrader reports an error."""
     formgrader_row(page, assignment).locator(f"td.{action} a").click()
+    return reported(page, f"formgrader-{action}", screenshot)
+
+
+def submission_action(page, student: str, action: str, screenshot) -> str:
+    """On the formgrader's page of an assignment's submissions, click one of the buttons in ``student``'s row
+    (its cell class: autograde, generate-feedback, release-feedback) and return the text of the dialog that
+    reports it; fails if nbgrader reports an error."""
+    student_id = page.locator("td.student-id", has_text=re.compile(rf"^\s*{student}\s*$"))
+    page.locator("tr", has=student_id).locator(f"td.{action} a").click()
+    return reported(page, f"formgrader-{action}-{student}", screenshot)
+
+
+def reported(page, name: str, screenshot) -> str:
+    """The text of the formgrader's dialog that reports an action, once it shows (``name``: its screenshot's),
+    dismissed; fails if it reports an error."""
     dialog = page.locator("#success-modal, #error-modal")
     dialog.wait_for(state="visible", timeout=ASSIGNMENTS_TIMEOUT)
-    screenshot(f"formgrader-{action}", target=page)
+    screenshot(name, target=page)
     text = dialog.inner_text()
-    assert dialog.get_attribute("id") == "success-modal", f"formgrader {action} failed:\n{text}"
+    assert dialog.get_attribute("id") == "success-modal", f"{name} failed:\n{text}"
     dialog.locator("button[data-dismiss=modal]").last.click()
     dialog.wait_for(state="detached")
     return text

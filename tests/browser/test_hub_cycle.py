@@ -2,8 +2,9 @@
 
 The instructor releases an assignment in the formgrader; two students log in (one first runs a lecture
 from the copy in their home), fetch it, answer (one with the model answers, one badly), validate and
-submit in JupyterLab; the instructor collects, the course's grading command (`make grade`, run as root as
-the server's administrator runs it) grades, and the formgrader releases the feedback; each student reads
+submit in JupyterLab; the instructor collects, presses the formgrader's Autograde for each submission (the
+formgrader runs it as the grader account, without root: the course's sandbox is bubblewrap's), generates
+and releases the feedback; each student reads
 their own feedback and cannot reach the other's. The hub runs on loopback ports only, with its own
 accounts (prefix hubtest-), state, exchange and install place (where `make hub` installs the course when
 the accounts cannot read the repository, as in a clone under /root), so a `make hub` of this machine is not
@@ -44,6 +45,7 @@ from hub_ui import (
     lab_settings,
     open_assignments,
     save,
+    submission_action,
     type_into_cell,
 )
 from lab_ui import error_outputs, open_notebook, run_all_cells, unnumbered_code_cells
@@ -330,18 +332,13 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
     work_and_submit(students[good], hub, solution, screenshot, expect="success")
     work_and_submit(students[bad], hub, dict.fromkeys(code_answers, BAD_ANSWER), screenshot, expect="failed")
 
-    # The instructor collects; the course's grading command grades (as root, as the administrator runs it).
+    # The instructor collects and presses Autograde for each submission: nbgrader's own button, which the
+    # formgrader runs as the grader account (not root), in the course's sandbox (bubblewrap's).
     instructor.goto(hub.formgrader())
     formgrader_action(instructor, ASSIGNMENT, "collect", screenshot)
-    graded = subprocess.run(
-        ["make", "--no-print-directory", "grade", f"A={ASSIGNMENT}", f"COURSE={course}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
-    grader = pwd.getpwnam(settings.grader)
-    subprocess.run(["chown", "-R", f"{grader.pw_uid}:{grader.pw_gid}", str(course)], check=True)
+    instructor.goto(hub.formgrader(f"manage_submissions/{ASSIGNMENT}"))
+    for student in (good, bad):  # a success: autograde refuses to grade for credit outside the sandbox
+        submission_action(instructor, student, "autograde", screenshot)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         scores = {s.student_id: s.score for s in gradebook.assignment_submissions(ASSIGNMENT)}
     autograded_points = autograded_maximum(source)
@@ -351,6 +348,7 @@ def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, scree
     instructor.locator("td", has_text=good).first.wait_for()
     screenshot("instructor-graded", target=instructor)
     instructor.goto(hub.formgrader())
+    formgrader_action(instructor, ASSIGNMENT, "generate-feedback", screenshot)
     formgrader_action(instructor, ASSIGNMENT, "release-feedback", screenshot)
 
     # Each student reads their own feedback, with their own score.
