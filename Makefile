@@ -79,7 +79,7 @@ grade: $(STAMP)
 ## of the earlier copies in AVOID (course roots, e.g. last term's); see grading/README.md.
 private: $(STAMP)
 	$(if $(and $(SEED),$(DEST)),,$(error give the secret and a new folder: make private SEED=<secret> DEST=<folder>))
-	$(BIN)/python -m grading private --seed '$(SEED)' --dest '$(DEST)' $(foreach a,$(AVOID),--avoid '$(a)')
+	$(BIN)/python -m grading private --seed "$$SEED" --dest "$$DEST" $(foreach a,$(AVOID),--avoid '$(a)')
 
 ## A trial JupyterHub for a class on this machine (as root): accounts, formgrader, exchange; prints the
 ## address and the accounts (COURSE_HUB_PORT=…, COURSE_HUB_IP=0.0.0.0 to open it; see grading/README.md).

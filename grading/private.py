@@ -26,10 +26,13 @@ import ast
 import copy
 import hashlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 from pathlib import Path
 
 import nbformat
@@ -263,11 +266,22 @@ def refuse(secret: str, dest: Path) -> None:
 
 def course_checks(course: Path) -> dict[str, dict]:
     """The hidden checks of every instructor notebook of a course root, by assignment."""
-    checks = {}
-    for assignment in assignments(course):
+
+    def checks(assignment: str) -> dict:
         path = notebook_of(course, assignment)
-        checks[assignment] = execute(nbformat.read(path, as_version=4), path.parent)[1]
-    return checks
+        return execute(nbformat.read(path, as_version=4), path.parent)[1]
+
+    return each_assignment(checks, assignments(course))
+
+
+T = TypeVar("T")
+
+
+def each_assignment(work: Callable[[str], T], names: list[str]) -> dict[str, T]:
+    """``work(name)`` for each assignment, as many at once as the machine has cores (each runs its notebooks in
+    kernels of its own); an error of any is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
+        return dict(zip(names, pool.map(work, names), strict=True))
 
 
 def make_private(
@@ -285,21 +299,22 @@ def make_private(
     refuse(secret, dest)
     dest = Path(dest)
     public = dict(public or {})
-    kept, result = {}, {}
-    for assignment in assignments(course):
+
+    def draw(assignment: str) -> dict:
         path = notebook_of(course, assignment)
         nb = nbformat.read(path, as_version=4)
-        if assignment not in public:
-            public[assignment] = execute(nb, path.parent)[1]
-        others = [public[assignment], *(earlier[assignment] for earlier in avoid if assignment in earlier)]
-        attempt, kept[assignment], checks = _draw_assignment(secret, assignment, nb, others, path.parent, log)
-        result[assignment] = {"attempt": attempt, "checks": checks, "public": public[assignment]}
+        theirs = public[assignment] if assignment in public else execute(nb, path.parent)[1]
+        others = [theirs, *(earlier[assignment] for earlier in avoid if assignment in earlier)]
+        attempt, kept, checks = _draw_assignment(secret, assignment, nb, others, path.parent, log)
+        return {"attempt": attempt, "checks": checks, "public": theirs, "notebook": kept}
+
+    result = each_assignment(draw, assignments(course))
     dest.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         shutil.copy2(course / name, dest / name)
-    for assignment, nb in kept.items():
+    for assignment, drawn in result.items():
         (dest / "source" / assignment).mkdir(parents=True)
-        nbformat.write(nb, dest / "source" / assignment / notebook_of(course, assignment).name)
+        nbformat.write(drawn.pop("notebook"), dest / "source" / assignment / notebook_of(course, assignment).name)
     return result
 
 

@@ -16,10 +16,10 @@ import hashlib
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -131,20 +131,22 @@ def protected(root: Path, places: dict) -> dict:
 GRADERS = ["nbgrader autograde", "python -m grading grade"]
 # The same, run by an account without root (made for the test): the sandbox is bubblewrap's.
 WITHOUT_ROOT = " (grader without root)"
+JUDGES = [*GRADERS, *(g + WITHOUT_ROOT for g in GRADERS)]
 SUBMITTED_A_NOTEBOOK = [c.name for c in cf.CHEATS if c.name not in cf.COUNTS_AS_MISSING]
 BIN = Path(sys.executable).parent
 
 
 def run_long(command: list[str], cwd: Path, account: str | None = None, env=None) -> subprocess.CompletedProcess:
-    """A grading command over the whole class (minutes on a busy machine), with the environment's bin/ first;
-    run by ``account`` (tests/unprivileged.py) if given, else by this process's user."""
+    """A grading command over the whole class (minutes on a busy machine), with the environment's bin/ first and
+    no file it writes larger than FILE_SIZE_CEILING; run by ``account`` (tests/unprivileged.py) if given, else by
+    this process's user. (prlimit, not a preexec_fn: the classes are graded from threads.)"""
+    command = ["prlimit", f"--fsize={FILE_SIZE_CEILING}", "--", *command]
     kw = dict(
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=4 * 3600,
         env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})},
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_CEILING,) * 2),
     )
     return subprocess.run(command, **kw) if account is None else as_grader(account, command, **kw)
 
@@ -155,35 +157,49 @@ def account():
         yield name
 
 
-@pytest.fixture(scope="module", params=[*GRADERS, *(g + WITHOUT_ROOT for g in GRADERS)])
-def judged(generated, tmp_path_factory, request):
-    """The class graded by plain nbgrader (autograde, then generate_feedback) or by the course's engine, as
-    root or by a grader without root."""
-    grader = request.getfixturevalue("account") if request.param.endswith(WITHOUT_ROOT) else None
-    if grader is None:
-        root = tmp_path_factory.mktemp("judged") / "course"
-    else:
-        folder = folder_for(grader)
-        request.addfinalizer(lambda: shutil.rmtree(folder))
-        root = folder / "course"
+@pytest.fixture(scope="module")
+def classes(generated, tmp_path_factory, account):
+    """Every class of this module graded at once, each by its own grading command: the cheats' class by each
+    grader in JUDGES, the honest students and harmless tricks by stock nbgrader. The commands wait on kernels,
+    time limits and sleeping tricks as much as they compute: on two cores, at once takes about half as long as
+    one after another."""
+    owners = {grader: account if grader.endswith(WITHOUT_ROOT) else None for grader in JUDGES}
+    roots = {
+        grader: (folder_for(by) if by else tmp_path_factory.mktemp("judged")) / "course"
+        for grader, by in owners.items()
+    }
+    try:
+        with ThreadPoolExecutor(max_workers=len(JUDGES) + 1) as pool:
+            stock = pool.submit(grade_under_stock, generated, tmp_path_factory)
+            judging = {g: pool.submit(judge_class, g, generated, roots[g], owners[g]) for g in JUDGES}
+            graded = {"stock": stock.result(), **{g: job.result() for g, job in judging.items()}}
+        yield graded
+    finally:
+        for grader, by in owners.items():
+            if by is not None:
+                shutil.rmtree(roots[grader].parent)
+
+
+def judge_class(grader: str, generated: Path, root: Path, by: str | None):
+    """The class in ``root``, graded by plain nbgrader (autograde, then generate_feedback) or by the course's
+    engine, as root or by ``by``, a grader without root."""
     places = make_class(generated, root, cf.CHEATS)
     link_submissions(root)
-    if grader is not None:
-        hand_to(grader, root)
+    if by is not None:
+        hand_to(by, root)
     before = protected(root, places)
-    if request.param.startswith("nbgrader autograde"):
+    if grader.startswith("nbgrader autograde"):
         autograde, feedback = (
-            run_long([str(BIN / "nbgrader"), step, A], root, grader) for step in ("autograde", "generate_feedback")
+            run_long([str(BIN / "nbgrader"), step, A], root, by) for step in ("autograde", "generate_feedback")
         )
     else:
         autograde = feedback = run_long(
-            [sys.executable, "-m", "grading", "grade", A, "--course", str(root), "--workers", "2"], root, grader
+            [sys.executable, "-m", "grading", "grade", A, "--course", str(root), "--workers", "2"], root, by
         )
     return root, places, before, autograde, feedback
 
 
-@pytest.fixture(scope="module")
-def stock(generated, tmp_path_factory):
+def grade_under_stock(generated: Path, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("stock") / "course"
     harmless = [c for c in cf.CHEATS if c.name in cf.GAINS_UNDER_STOCK + cf.LEAKS_UNDER_STOCK]
     make_class(generated, root, harmless)
@@ -191,6 +207,16 @@ def stock(generated, tmp_path_factory):
         config.write(STOCK_CONFIG)
     run_long([str(BIN / "nbgrader"), "autograde", A], root)
     return root
+
+
+@pytest.fixture(scope="module", params=JUDGES)
+def judged(classes, request):
+    return classes[request.param]
+
+
+@pytest.fixture(scope="module")
+def stock(classes):
+    return classes["stock"]
 
 
 def auto_points(root: Path) -> dict:

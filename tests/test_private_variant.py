@@ -9,6 +9,8 @@ the sandbox is not what is tested here).
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -22,6 +24,7 @@ from helpers.data import load_dietox, load_gp_cholesterol
 import grading_fixtures as fx
 from test_grading import nbgrader, scores
 
+REPO = Path(__file__).resolve().parent.parent
 SECRETS = ("first-private-copy-0123", "second-private-copy-4567")
 ASSIGNMENTS = private.assignments(COURSE_ROOT)
 
@@ -106,6 +109,20 @@ def test_a_short_secret_and_a_used_folder_are_refused(tmp_path):
         main(["private", "--seed", SECRETS[0], "--dest", str(tmp_path / "used"), "--avoid", str(tmp_path / "none")])
     with pytest.raises(private.PrivateCopyError, match="not empty"):
         private.make_private(SECRETS[0], tmp_path / "used")
+
+
+def test_make_private_passes_any_secret_whole_and_never_echoes_it(tmp_path):
+    """The README's command with a secret of exactly the shortest length that holds quotes, a backtick and
+    spaces: it reaches the refusal of the used folder (not the length check, nor a shell's error), and make's
+    echo of the command does not show it."""
+    secret = 'it\'s `16` "chr"!'
+    assert len(secret) == private.SEED_MIN_LENGTH
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "gradebook.db").write_text("")
+    make = ["make", "-o", ".venv/.installed", "private", f"SEED={secret}", f"DEST={tmp_path / 'used'}"]
+    run = subprocess.run(make, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0 and "not empty: give a new folder" in run.stderr, run.stderr[-3000:]
+    assert secret not in run.stdout + run.stderr
 
 
 # ----------------------------------------------------------------------------- two private copies
