@@ -40,6 +40,7 @@ import numpy as np
 
 from grading import COURSE_ROOT
 from grading.judge import hidden_lines
+from grading.timeouts import run_instructor_notebook
 
 SEED_MIN_LENGTH = 16  # a short secret could be found again from a released draw by trying every candidate
 ATTEMPTS = 20
@@ -197,11 +198,9 @@ def rewrite_notebook(nb: nbformat.NotebookNode, draw: Draw) -> nbformat.Notebook
 
 def execute(nb: nbformat.NotebookNode, folder: Path) -> tuple[nbformat.NotebookNode, dict[str, list[dict]]]:
     """Run an instructor notebook (any failing cell raises); return it as executed and its hidden checks."""
-    from nbclient import NotebookClient
-
     ran = copy.deepcopy(nb)
     ran.cells = [nbformat.v4.new_code_cell(RECORDER), *ran.cells, nbformat.v4.new_code_cell(REPORTER)]
-    NotebookClient(ran, timeout=600, record_timing=False, resources={"metadata": {"path": str(folder)}}).execute()
+    run_instructor_notebook(ran, folder)
     recorded = json.loads(ran.cells[-1].outputs[0]["text"])
     ran.cells = ran.cells[1:-1]
     code = [cell for cell in ran.cells if cell.cell_type == "code"]

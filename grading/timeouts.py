@@ -45,16 +45,28 @@ def notebook_timeout_for(total_seconds: float, cell_timeout: int, factor: float 
     return max(4 * cell_timeout, math.ceil(factor * total_seconds))
 
 
-def measure_timeouts(course_root: Path = COURSE_ROOT, factor: float = 10.0, floor: int = 30) -> dict:
-    """Run every notebook in ``source/<assignment>/`` and return per-assignment timings and timeouts."""
+def run_instructor_notebook(nb: nbformat.NotebookNode, folder: Path, record_timing: bool = False) -> None:
+    """Execute ``nb`` in place, in ``folder``; any failing cell raises. The kernel's own log stays below errors:
+    its notice that a local kernel talks over TCP unencrypted would otherwise fill the instructor's terminal."""
     from nbclient import NotebookClient
 
+    NotebookClient(
+        nb,
+        timeout=600,
+        record_timing=record_timing,
+        resources={"metadata": {"path": str(folder)}},
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    ).execute()
+
+
+def measure_timeouts(course_root: Path = COURSE_ROOT, factor: float = 10.0, floor: int = 30) -> dict:
+    """Run every notebook in ``source/<assignment>/`` and return per-assignment timings and timeouts."""
     result = {}
     for folder in sorted(p for p in (Path(course_root) / "source").iterdir() if p.is_dir()):
         slowest, total = 0.0, 0.0
         for path in sorted(folder.glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}}, record_timing=True).execute()
+            run_instructor_notebook(nb, folder, record_timing=True)
             seconds = cell_seconds(nb)
             slowest, total = max(slowest, *seconds), total + sum(seconds)
         timeout = timeout_for([slowest], factor, floor)
