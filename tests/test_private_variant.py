@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -172,22 +173,37 @@ def test_the_secret_is_nowhere_in_a_copy_and_its_guides_say_where_its_numbers_ar
             )
 
 
+@pytest.fixture(scope="module")
+def graded(copies, tmp_path_factory):
+    """Each copy released and its solutions autograded by stock nbgrader (self-study switch), both copies at once
+    (each grading runs one kernel at a time): {secret: course root}."""
+    roots = {secret: tmp_path_factory.mktemp("graded") / "course" for secret in SECRETS}
+
+    def grade(secret: str) -> Path:
+        root = shutil.copytree(copies[secret][0], roots[secret])
+        for assignment in ASSIGNMENTS:
+            nbgrader("generate_assignment", assignment, cwd=root)
+            (released,) = (root / "release" / assignment).glob("*.ipynb")
+            source = nbformat.read(private.notebook_of(root, assignment), as_version=4)
+            fx.write_submission(
+                root / "submitted", released.name, nbformat.read(released, as_version=4), source, assignment, None
+            )
+            for student in ("untouched", "partly_right"):
+                shutil.rmtree(root / "submitted" / student)
+            nbgrader("autograde", assignment, "--JudgedExecute.self_study=True", cwd=root)
+        return root
+
+    with ThreadPoolExecutor(max_workers=len(SECRETS)) as pool:
+        return dict(zip(SECRETS, pool.map(grade, SECRETS), strict=True))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("secret", SECRETS)
-def test_each_copys_solutions_earn_full_marks_graded_end_to_end(copies, secret, tmp_path):
-    dest, _ = copies[secret]
-    root = shutil.copytree(dest, tmp_path / "course")
+def test_each_copys_solutions_earn_full_marks_graded_end_to_end(graded, secret):
+    root = graded[secret]
     for assignment in ASSIGNMENTS:
-        nbgrader("generate_assignment", assignment, cwd=root)
         (released,) = (root / "release" / assignment).glob("*.ipynb")
         assert secret not in released.read_text()
-        source = nbformat.read(private.notebook_of(root, assignment), as_version=4)
-        fx.write_submission(
-            root / "submitted", released.name, nbformat.read(released, as_version=4), source, assignment, None
-        )
-        for student in ("untouched", "partly_right"):
-            shutil.rmtree(root / "submitted" / student)
-        nbgrader("autograde", assignment, "--JudgedExecute.self_study=True", cwd=root)
-        points = fx.auto_points(source)
+        points = fx.auto_points(nbformat.read(private.notebook_of(root, assignment), as_version=4))
         cells = scores(root, assignment)["solution"]["cells"]
         assert points and {cell: cells.get(cell) for cell in points} == points, assignment
