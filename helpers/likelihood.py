@@ -303,6 +303,9 @@ class ResponseProfile:
     def loglik(self, theta) -> float:
         return -self.deviance(theta) / 2
 
+    def hessian(self, theta) -> np.ndarray:
+        return _derivatives(self.engine, self.stats, theta[None], _ONE)[1][0]
+
     def estimates(self, theta) -> dict:
         return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
 
@@ -348,17 +351,13 @@ _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     """Minimise the deviance from three starts, polish, and verify the optimum."""
     diag = problem.diag
-
-    def with_gradient(theta):
-        return problem.deviance(theta, gradient=True)
-
     # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
     starts = {f"from {fill:g}": np.where(diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
     with np.errstate(all="ignore"):
         ends, devs, _ = minimise(
             problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
         )
-        theta, grad, hess = _newton_polish(with_gradient, ends[devs.argmin()])
+        theta, grad, hess = _newton_polish(problem, ends[devs.argmin()])
     best = problem.deviance(theta)
     if not np.isfinite(best):
         raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
@@ -415,18 +414,12 @@ def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray
     damping = np.full(n_fit, 1e-6)
     converged = np.zeros(n_fit, bool)
     eye = np.eye(d)
-    offsets = np.concatenate([_STEP * eye, -_STEP * eye])
     for _ in range(_MAX_NEWTON):
         active = np.flatnonzero(~converged)
         if not active.size:
             break
         x, f0 = theta[active], dev[active]
-        grad = profile.deviance(x, stats, idx[active], gradient=True)[1]
-        points = (x[:, None, :] + offsets[None]).reshape(-1, d)
-        moved = profile.deviance(points, stats, np.repeat(idx[active], 2 * d), gradient=True)[1]
-        moved = moved.reshape(len(active), 2, d, d)  # (fit, +/-, direction, gradient)
-        hess = (moved[:, 0] - moved[:, 1]) / (2 * _STEP)
-        hess = (hess + np.swapaxes(hess, 1, 2)) / 2
+        grad, hess = _derivatives(profile, stats, x, idx[active])
         lowest = np.linalg.eigvalsh(hess)[:, 0]
         shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
         step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
@@ -444,20 +437,24 @@ def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray
     return theta, dev, converged
 
 
-def _hessian(with_gradient, x, h=1e-5):
-    """Central differences of the analytic gradient, symmetrised."""
-    E = np.eye(len(x)) * h
-    cols = [(with_gradient(x + e)[1] - with_gradient(x - e)[1]) / (2 * h) for e in E]
-    hess = np.column_stack(cols)
-    return (hess + hess.T) / 2
+def _derivatives(profile: Profile, stats: tuple, theta: np.ndarray, idx: np.ndarray):
+    """The gradient of the deviance at theta (m, d) and its Hessian, central differences of the gradient."""
+    m, d = theta.shape
+    offsets = np.concatenate([_STEP * np.eye(d), -_STEP * np.eye(d)])
+    grad = profile.deviance(theta, stats, idx, gradient=True)[1]
+    points = (theta[:, None, :] + offsets[None]).reshape(-1, d)
+    moved = profile.deviance(points, stats, np.repeat(idx, 2 * d), gradient=True)[1]
+    moved = moved.reshape(m, 2, d, d)  # (fit, +/-, direction, gradient)
+    hess = (moved[:, 0] - moved[:, 1]) / (2 * _STEP)
+    return grad, (hess + np.swapaxes(hess, 1, 2)) / 2
 
 
-def _newton_polish(with_gradient, x, steps=4):
+def _newton_polish(problem: ResponseProfile, x, steps=4):
     """Newton steps from an optimizer's answer: cheap, and they settle the last digits.
 
     Returns the point with the gradient and Hessian there."""
-    f, grad = with_gradient(x)
-    hess = _hessian(with_gradient, x)
+    f, grad = problem.deviance(x, gradient=True)
+    hess = problem.hessian(x)
     for _ in range(steps):
         if np.abs(grad).max() < 1e-9:
             break
@@ -465,13 +462,13 @@ def _newton_polish(with_gradient, x, steps=4):
             candidate = x - np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             break
-        f_new, grad_new = with_gradient(candidate)
+        f_new, grad_new = problem.deviance(candidate, gradient=True)
         # Near the top f is flat to rounding, so accept a step that shrinks the gradient
         # unless f rises by more than rounding noise.
         if not (f_new <= f + 1e-12 * max(1.0, abs(f)) and np.abs(grad_new).max() < np.abs(grad).max()):
             break
         x, f, grad = candidate, f_new, grad_new
-        hess = _hessian(with_gradient, x)
+        hess = problem.hessian(x)
     return x, grad, hess
 
 
