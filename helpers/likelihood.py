@@ -296,12 +296,14 @@ class ResponseProfile:
         self.stats = self.engine.statistics(y[None])
         self.diag = self.engine.diag
 
-    def deviance(self, theta, gradient=False):
-        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient)
+    def deviance(self, theta, gradient=False, sigma2=None):
+        held = None if sigma2 is None else np.array([sigma2])
+        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient, held)
         return (float(out[0][0]), out[1][0]) if gradient else float(out[0])
 
-    def loglik(self, theta) -> float:
-        return -self.deviance(theta) / 2
+    def loglik(self, theta, sigma2=None) -> float:
+        """At theta, profiled over sigma^2 or at ``sigma2``."""
+        return -self.deviance(theta, sigma2=sigma2) / 2
 
     def hessian(self, theta) -> np.ndarray:
         return _derivatives(self.engine, self.stats, theta[None], _ONE)[1][0]

@@ -95,11 +95,7 @@ class _Likelihood:
             [np.log(sd), [np.arctanh(corr[i, j]) for i, j in self.pairs], [0.5 * np.log(result.scale)]]
         )
         self.maximum = self.loglike(self.estimate)
-        if abs(self.maximum - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
-            raise ProfileError(
-                f"the likelihood at the fit's estimates ({self.maximum:.6f}) is not the fit's "
-                f"log-likelihood ({result.llf:.6f})"
-            )
+        check_same_model(self.maximum, result, ProfileError)
 
     def natural(self, index: int, value: float) -> float:
         return np.exp(value) if self.kinds[index] == "sd" else np.tanh(value)
@@ -133,6 +129,14 @@ class _Likelihood:
         icc = lambda z: 1 / (1 + np.exp(-2 * z))  # noqa: E731
         ends = profile_ends(loglike, centre, 0, self.maximum - cutoff, _REACH)
         return (icc(centre[0]), *(float(bound) if end is None else icc(end) for end, bound in zip(ends, (0, 1))))
+
+
+def check_same_model(loglik: float, result, error: type[Exception]) -> None:
+    """``error`` unless ``loglik``, the engine's log-likelihood at a fit's own estimates, is the fit's."""
+    if abs(loglik - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
+        raise error(
+            f"the likelihood at the fit's estimates ({loglik:.6f}) is not the fit's log-likelihood ({result.llf:.6f})"
+        )
 
 
 def profile_ends(loglike, centre: np.ndarray, index: int, threshold: float, reach: float) -> list[float | None]:
