@@ -305,9 +305,6 @@ class ResponseProfile:
         """At theta, profiled over sigma^2 or at ``sigma2``."""
         return -self.deviance(theta, sigma2=sigma2) / 2
 
-    def hessian(self, theta) -> np.ndarray:
-        return _derivatives(self.engine, self.stats, theta[None], _ONE)[1][0]
-
     def estimates(self, theta) -> dict:
         return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
 
@@ -359,7 +356,9 @@ def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
         ends, devs, _ = minimise(
             problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
         )
-        theta, grad, hess = _newton_polish(problem, ends[devs.argmin()])
+        # A few more steps from the best, to a far smaller gradient: cheap, and they settle the last digits.
+        theta = minimise(problem.engine, problem.stats, ends[devs.argmin()][None, None], _ONE, 4, 1e-9)[0][0]
+        grad, hess = (x[0] for x in _derivatives(problem.engine, problem.stats, theta[None], _ONE))
     best = problem.deviance(theta)
     if not np.isfinite(best):
         raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
@@ -401,10 +400,13 @@ _TOL_DECREASE = 1e-9  # deviance change accepted as converged
 _TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
 
 
-def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray | None = None):
+def minimise(
+    profile: Profile, stats: tuple, starts: np.ndarray, idx=None, steps=None, gradient_tolerance=_TOL_GRADIENT
+):
     """Minimise the deviance of each of a stack of fits from the best of its starting points.
 
-    ``starts`` is (B, s, d); ``idx`` (B,) the response of each fit (default: fit b is response b). Returns
+    ``starts`` is (B, s, d); ``idx`` (B,) the response of each fit (default: fit b is response b); at most ``steps``
+    Newton steps (default ``_MAX_NEWTON``), converged at a gradient below ``gradient_tolerance``. Returns
     theta (B, d), deviance (B,) and a converged flag (B,). Damped Newton, all fits at once: the analytic
     gradient, the Hessian from its central differences shifted to be positive definite, the shift grown
     when a step fails to lower the deviance."""
@@ -416,7 +418,7 @@ def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray
     damping = np.full(n_fit, 1e-6)
     converged = np.zeros(n_fit, bool)
     eye = np.eye(d)
-    for _ in range(_MAX_NEWTON):
+    for _ in range(steps or _MAX_NEWTON):
         active = np.flatnonzero(~converged)
         if not active.size:
             break
@@ -432,7 +434,7 @@ def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray
         theta[active[better]] = trial[better]
         dev[active[better]] = f_trial[better]
         damping[active] = np.where(better, np.maximum(damping[active] / 10, 1e-12), damping[active] * 10)
-        small_gradient = np.abs(grad).max(axis=1) < _TOL_GRADIENT
+        small_gradient = np.abs(grad).max(axis=1) < gradient_tolerance
         converged[active] = better & (decrease < _TOL_DECREASE) & small_gradient
         # A step that cannot lower the deviance however damped is at the bottom up to rounding.
         converged[active] |= (~better) & (damping[active] > 1e8) & small_gradient
@@ -449,29 +451,6 @@ def _derivatives(profile: Profile, stats: tuple, theta: np.ndarray, idx: np.ndar
     moved = moved.reshape(m, 2, d, d)  # (fit, +/-, direction, gradient)
     hess = (moved[:, 0] - moved[:, 1]) / (2 * _STEP)
     return grad, (hess + np.swapaxes(hess, 1, 2)) / 2
-
-
-def _newton_polish(problem: ResponseProfile, x, steps=4):
-    """Newton steps from an optimizer's answer: cheap, and they settle the last digits.
-
-    Returns the point with the gradient and Hessian there."""
-    f, grad = problem.deviance(x, gradient=True)
-    hess = problem.hessian(x)
-    for _ in range(steps):
-        if np.abs(grad).max() < 1e-9:
-            break
-        try:
-            candidate = x - np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        f_new, grad_new = problem.deviance(candidate, gradient=True)
-        # Near the top f is flat to rounding, so accept a step that shrinks the gradient
-        # unless f rises by more than rounding noise.
-        if not (f_new <= f + 1e-12 * max(1.0, abs(f)) and np.abs(grad_new).max() < np.abs(grad).max()):
-            break
-        x, f, grad = candidate, f_new, grad_new
-        hess = problem.hessian(x)
-    return x, grad, hess
 
 
 def _group_sum(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
