@@ -77,16 +77,6 @@ class LmeFit:
     checks: dict = field(default_factory=dict)  # how the optimum was verified
     converged: bool = True  # a fit that could not be verified raises instead
 
-    @property
-    def coef(self) -> pd.DataFrame:
-        """Each group's own coefficients, fixed plus random, like ``coef(fit)``."""
-        out = pd.DataFrame(
-            {t: np.full(self.ngroups, v) for t, v in self.fixed["estimate"].items()}, index=self.ranef.index
-        )
-        for term in self.ranef:
-            out[term] = out.get(term, 0.0) + self.ranef[term]
-        return out
-
     def summary(self) -> str:
         """Text laid out like R's ``print(summary(fit))``."""
         fixed, random, group = self.formula
