@@ -73,20 +73,39 @@ def chi2_mixture_pvalue(statistic: float, df: int) -> float:
 
 
 @dataclass(frozen=True, repr=False)
-class BootstrapLRT:
-    """A parametric-bootstrap likelihood-ratio test.
-
-    ``p_value`` is ``(1 + #{T* >= T}) / (B + 1)`` (Davison and Hinkley 1997), never 0;
-    ``mc_se`` its Monte Carlo standard error ``sqrt(p (1 - p) / B)``.
-    """
+class _SimulatedTest:
+    """A statistic against its simulated null distribution T*: ``p_value`` is ``(1 + #{T* >= T}) / (n + 1)``
+    (Davison and Hinkley 1997), never 0; ``mc_se`` its Monte Carlo standard error ``sqrt(p (1 - p) / n)``."""
 
     statistic: float
     p_value: float
     mc_se: float
     null_statistics: np.ndarray
+    seed: int
+
+    @property
+    def mixture_p_value(self) -> float:
+        return chi2_mixture_pvalue(self.statistic, self.df)
+
+    def _summary(self, name: str, first: dict, count: str) -> pd.Series:
+        """The test in one column: ``first``, then the Monte Carlo error, how many simulations, and the share at 0."""
+        share = float(np.mean(self.null_statistics <= 1e-8))
+        rows = {**first, "MC s.e.": self.mc_se, count: len(self.null_statistics), "share of T* = 0": share}
+        return pd.Series(rows, name=name, dtype=object)
+
+    def _describe(self, test: str, label: str) -> str:
+        return (
+            f"{test} (seed {self.seed}): {label} = {self.statistic:.4g}, p = {self.p_value:.4g} "
+            f"(MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class BootstrapLRT(_SimulatedTest):
+    """A parametric-bootstrap likelihood-ratio test (n = B replicates)."""
+
     df: int
     method: str
-    seed: int
     null_fit: dict = field(default_factory=dict)  # the estimates the data were simulated from
     refits: dict = field(default_factory=dict)  # how many refits a batch left unconverged
 
@@ -95,54 +114,32 @@ class BootstrapLRT:
         return len(self.null_statistics)
 
     @property
-    def mixture_p_value(self) -> float:
-        return chi2_mixture_pvalue(self.statistic, self.df)
-
-    @property
     def chi2_p_value(self) -> float:
         """The naive chi-square(df) p-value, which ignores the boundary."""
         return float(stats.chi2.sf(self.statistic, self.df))
 
     def summary(self) -> pd.Series:
         """The test in one column: statistic, df, the three p-values, the Monte Carlo error, replicates."""
-        return pd.Series(
-            {
-                "LRT": self.statistic,
-                "df": self.df,
-                "p (chi2)": self.chi2_p_value,
-                "p (50:50 mixture)": self.mixture_p_value,
-                "p (bootstrap)": self.p_value,
-                "MC s.e.": self.mc_se,
-                "replicates": self.n_boot,
-                "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8)),
-            },
-            name=f"{self.method} LRT",
-            dtype=object,
-        )
+        p_values = {
+            "p (chi2)": self.chi2_p_value,
+            "p (50:50 mixture)": self.mixture_p_value,
+            "p (bootstrap)": self.p_value,
+        }
+        return self._summary(f"{self.method} LRT", {"LRT": self.statistic, "df": self.df, **p_values}, "replicates")
 
     def __repr__(self) -> str:
-        return (
-            f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates (seed {self.seed}): "
-            f"LRT = {self.statistic:.4g}, p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); "
-            f"50:50 mixture p = {self.mixture_p_value:.4g}"
-        )
+        return self._describe(f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates", "LRT")
 
 
 @dataclass(frozen=True, repr=False)
-class ExactRLRT:
+class ExactRLRT(_SimulatedTest):
     """The restricted LRT of one variance component against its simulated finite-sample null distribution.
 
-    ``p_value`` is ``(1 + #{T* >= T}) / (n + 1)``; RLRsim prints ``#{T* > T} / n``
-    (``p_value_rlrsim``). ``mc_se`` is the Monte Carlo standard error.
-    """
+    RLRsim prints ``#{T* > T} / n`` as its p-value (``p_value_rlrsim``)."""
 
-    statistic: float
-    p_value: float
-    mc_se: float
-    null_statistics: np.ndarray
-    seed: int
     eigenvalues: np.ndarray  # mu_s, the nonzero eigenvalues of Z' P0 Z (their scale: sigma_u^2 / sigma^2)
     variance_ratio: float  # lambda at the observed maximum, sigma_u^2 / sigma^2
+    df = 1  # one variance component: not a field
 
     @property
     def n_sim(self) -> int:
@@ -152,30 +149,13 @@ class ExactRLRT:
     def p_value_rlrsim(self) -> float:
         return float(np.mean(self.null_statistics > self.statistic)) if self.statistic > 0 else 1.0
 
-    @property
-    def mixture_p_value(self) -> float:
-        return chi2_mixture_pvalue(self.statistic, 1)
-
     def summary(self) -> pd.Series:
         """The test in one column: statistic, mixture and exact p-values, Monte Carlo error, simulations."""
-        return pd.Series(
-            {
-                "RLRT": self.statistic,
-                "p (50:50 mixture)": self.mixture_p_value,
-                "p (exact)": self.p_value,
-                "MC s.e.": self.mc_se,
-                "simulations": self.n_sim,
-                "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8)),
-            },
-            name="exact RLRT",
-            dtype=object,
-        )
+        first = {"RLRT": self.statistic, "p (50:50 mixture)": self.mixture_p_value, "p (exact)": self.p_value}
+        return self._summary("exact RLRT", first, "simulations")
 
     def __repr__(self) -> str:
-        return (
-            f"Exact restricted LRT, {self.n_sim} simulations (seed {self.seed}): RLRT = {self.statistic:.4g}, "
-            f"p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}"
-        )
+        return self._describe(f"Exact restricted LRT, {self.n_sim} simulations", "RLRT")
 
 
 def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
