@@ -5,7 +5,7 @@
   and the verified optimiser fit_lme behind the check.
 - :mod:`helpers.glmm`: a random-intercept logistic model by maximum likelihood, as lme4's glmer (fit_glmer), and
   the profile-likelihood interval of its sigma_0 (profile_group_sd).
-- :mod:`helpers.likelihood`: the one likelihood engine under mixed, boundary and smallsample.
+- :mod:`helpers.likelihood`: the one likelihood engine under mixed, boundary, smallsample, profile and nested.
 - :mod:`helpers.smallsample`: Satterthwaite and Kenward-Roger df for a statsmodels MixedLM fit (as lmerTest, pbkrtest).
 - :mod:`helpers.boundary`: testing a variance on the boundary: the chi-square mixture, a fast parametric-bootstrap
   LRT and the exact restricted LRT (as RLRsim); :mod:`helpers.progress`: a progress bar a notebook does not keep.

@@ -1,38 +1,30 @@
 """Testing a variance on the boundary of its parameter space.
 
-``H0: sigma_u^2 = 0`` puts the parameter on the edge of what it can be, so the
-likelihood-ratio statistic is not chi-square with the usual df. Three answers:
+``H0: sigma_u^2 = 0`` puts the parameter on the edge of what it can be, so the likelihood-ratio statistic is not
+chi-square with the usual df. Three answers:
 
-- :func:`chi2_mixture_pvalue`: the large-sample 50:50 mixture of chi-square
-  distributions (Self and Liang 1987; Stram and Lee 1994);
-- :func:`bootstrap_lrt`: the parametric bootstrap, data simulated from the null
-  fit and both models refitted to each data set (what pbkrtest's ``PBmodcomp``
-  and an lme4 refit loop do);
-- :func:`exact_rlrt`: the finite-sample null distribution of the restricted
-  LRT for one variance component, simulated from its spectral representation
-  (Crainiceanu and Ruppert 2004), as RLRsim's ``exactRLRT`` computes it;
-  :func:`rlrt_statistics` computes the same statistic for many simulated
-  responses on one design, to compare the tests' size and power.
+- :func:`chi2_mixture_pvalue`: the large-sample 50:50 mixture of chi-square distributions (Self and Liang 1987;
+  Stram and Lee 1994);
+- :func:`bootstrap_lrt`: the parametric bootstrap, data simulated from the null fit and both models refitted to
+  each data set (what pbkrtest's ``PBmodcomp`` and an lme4 refit loop do);
+- :func:`exact_rlrt`: the restricted LRT of one variance component against its finite-sample null distribution,
+  simulated from its spectral representation (Crainiceanu and Ruppert 2004) as RLRsim's ``exactRLRT`` does;
+  :func:`rlrt_statistics` gives the statistic for many responses on one design, to compare the tests' size and power.
 
-They take statsmodels fits (``smf.mixedlm(...).fit()``, and ``smf.ols(...).fit()``
-for a null model with no random effects). Each simulation has a seed, reports
-its Monte Carlo standard error and shows a progress bar that a notebook does not
-keep (:mod:`helpers.progress`).
-
-The bootstrap refits the profiled likelihood of :mod:`helpers.likelihood`: the data enter only through
-per-group sums of squares and products, so every replicate reuses the design,
-and a batch of replicates is optimised at once (damped Newton steps on the
-relative Cholesky factor, vectorised over replicates and groups: :func:`helpers.likelihood.minimise`).
-Every refit's convergence is checked; the few that a batch leaves unconverged are minimised again.
+They take statsmodels fits (``smf.mixedlm(...).fit()``, and ``smf.ols(...).fit()`` for a null model with no random
+effects). Each simulation has a seed, reports its Monte Carlo standard error and shows a progress bar that a
+notebook does not keep (:mod:`helpers.progress`). Every statistic comes from refits of :mod:`helpers.likelihood`'s
+profile, a batch of responses at once on one design (:func:`helpers.likelihood.minimise`); the few refits that a
+batch leaves unconverged are minimised again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from helpers.likelihood import Profile, minimise, mixedlm_design, mixedlm_of
 from helpers.progress import progress_bar
@@ -67,8 +59,7 @@ def chi2_mixture_pvalue(statistic: float, df: int) -> float:
     random intercept (its variance and its covariance with the intercept). A statistic
     above -1e-6 is rounding of a difference of log-likelihoods and is taken as 0.
     """
-    if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
-        raise BoundaryTestError(f"df must be a whole number >= 1 (the parameters added), got {df!r}")
+    df = _check_count("df", df, 1, " (the parameters added)")
     statistic = float(statistic)
     if -_ROUNDING < statistic < 0:  # 2 * (llf1 - llf0) of two fits at the same optimum, to rounding
         statistic = 0.0
@@ -82,20 +73,39 @@ def chi2_mixture_pvalue(statistic: float, df: int) -> float:
 
 
 @dataclass(frozen=True, repr=False)
-class BootstrapLRT:
-    """A parametric-bootstrap likelihood-ratio test.
-
-    ``p_value`` is ``(1 + #{T* >= T}) / (B + 1)`` (Davison and Hinkley 1997), never 0;
-    ``mc_se`` its Monte Carlo standard error ``sqrt(p (1 - p) / B)``.
-    """
+class _SimulatedTest:
+    """A statistic against its simulated null distribution T*: ``p_value`` is ``(1 + #{T* >= T}) / (n + 1)``
+    (Davison and Hinkley 1997), never 0; ``mc_se`` its Monte Carlo standard error ``sqrt(p (1 - p) / n)``."""
 
     statistic: float
     p_value: float
     mc_se: float
     null_statistics: np.ndarray
+    seed: int
+
+    @property
+    def mixture_p_value(self) -> float:
+        return chi2_mixture_pvalue(self.statistic, self.df)
+
+    def _summary(self, name: str, first: dict, count: str) -> pd.Series:
+        """The test in one column: ``first``, then the Monte Carlo error, how many simulations, and the share at 0."""
+        share = float(np.mean(self.null_statistics <= 1e-8))
+        rows = {**first, "MC s.e.": self.mc_se, count: len(self.null_statistics), "share of T* = 0": share}
+        return pd.Series(rows, name=name, dtype=object)
+
+    def _describe(self, test: str, label: str) -> str:
+        return (
+            f"{test} (seed {self.seed}): {label} = {self.statistic:.4g}, p = {self.p_value:.4g} "
+            f"(MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class BootstrapLRT(_SimulatedTest):
+    """A parametric-bootstrap likelihood-ratio test (n = B replicates)."""
+
     df: int
     method: str
-    seed: int
     null_fit: dict = field(default_factory=dict)  # the estimates the data were simulated from
     refits: dict = field(default_factory=dict)  # how many refits a batch left unconverged
 
@@ -104,54 +114,32 @@ class BootstrapLRT:
         return len(self.null_statistics)
 
     @property
-    def mixture_p_value(self) -> float:
-        return chi2_mixture_pvalue(self.statistic, self.df)
-
-    @property
     def chi2_p_value(self) -> float:
         """The naive chi-square(df) p-value, which ignores the boundary."""
         return float(stats.chi2.sf(self.statistic, self.df))
 
     def summary(self) -> pd.Series:
         """The test in one column: statistic, df, the three p-values, the Monte Carlo error, replicates."""
-        return pd.Series(
-            {
-                "LRT": self.statistic,
-                "df": self.df,
-                "p (chi2)": self.chi2_p_value,
-                "p (50:50 mixture)": self.mixture_p_value,
-                "p (bootstrap)": self.p_value,
-                "MC s.e.": self.mc_se,
-                "replicates": self.n_boot,
-                "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8)),
-            },
-            name=f"{self.method} LRT",
-            dtype=object,
-        )
+        p_values = {
+            "p (chi2)": self.chi2_p_value,
+            "p (50:50 mixture)": self.mixture_p_value,
+            "p (bootstrap)": self.p_value,
+        }
+        return self._summary(f"{self.method} LRT", {"LRT": self.statistic, "df": self.df, **p_values}, "replicates")
 
     def __repr__(self) -> str:
-        return (
-            f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates (seed {self.seed}): "
-            f"LRT = {self.statistic:.4g}, p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); "
-            f"50:50 mixture p = {self.mixture_p_value:.4g}"
-        )
+        return self._describe(f"Parametric bootstrap {self.method} LRT, {self.n_boot} replicates", "LRT")
 
 
 @dataclass(frozen=True, repr=False)
-class ExactRLRT:
+class ExactRLRT(_SimulatedTest):
     """The restricted LRT of one variance component against its simulated finite-sample null distribution.
 
-    ``p_value`` is ``(1 + #{T* >= T}) / (n + 1)``; RLRsim prints ``#{T* > T} / n``
-    (``p_value_rlrsim``). ``mc_se`` is the Monte Carlo standard error.
-    """
+    RLRsim prints ``#{T* > T} / n`` as its p-value (``p_value_rlrsim``)."""
 
-    statistic: float
-    p_value: float
-    mc_se: float
-    null_statistics: np.ndarray
-    seed: int
     eigenvalues: np.ndarray  # mu_s, the nonzero eigenvalues of Z' P0 Z (their scale: sigma_u^2 / sigma^2)
     variance_ratio: float  # lambda at the observed maximum, sigma_u^2 / sigma^2
+    df = 1  # one variance component: not a field
 
     @property
     def n_sim(self) -> int:
@@ -161,30 +149,13 @@ class ExactRLRT:
     def p_value_rlrsim(self) -> float:
         return float(np.mean(self.null_statistics > self.statistic)) if self.statistic > 0 else 1.0
 
-    @property
-    def mixture_p_value(self) -> float:
-        return chi2_mixture_pvalue(self.statistic, 1)
-
     def summary(self) -> pd.Series:
         """The test in one column: statistic, mixture and exact p-values, Monte Carlo error, simulations."""
-        return pd.Series(
-            {
-                "RLRT": self.statistic,
-                "p (50:50 mixture)": self.mixture_p_value,
-                "p (exact)": self.p_value,
-                "MC s.e.": self.mc_se,
-                "simulations": self.n_sim,
-                "share of T* = 0": float(np.mean(self.null_statistics <= 1e-8)),
-            },
-            name="exact RLRT",
-            dtype=object,
-        )
+        first = {"RLRT": self.statistic, "p (50:50 mixture)": self.mixture_p_value, "p (exact)": self.p_value}
+        return self._summary("exact RLRT", first, "simulations")
 
     def __repr__(self) -> str:
-        return (
-            f"Exact restricted LRT, {self.n_sim} simulations (seed {self.seed}): RLRT = {self.statistic:.4g}, "
-            f"p = {self.p_value:.4g} (MC s.e. {self.mc_se:.2g}); 50:50 mixture p = {self.mixture_p_value:.4g}"
-        )
+        return self._describe(f"Exact restricted LRT, {self.n_sim} simulations", "RLRT")
 
 
 def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
@@ -195,14 +166,12 @@ def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise BoundaryTestError(f"seed must be a whole number >= 0 so that the result can be reproduced, got {seed!r}")
-    return int(seed)
+    return _check_count("seed", seed, 0, " so that the result can be reproduced")
 
 
-def _check_count(name: str, value, minimum: int) -> int:
+def _check_count(name: str, value, minimum: int, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BoundaryTestError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        raise BoundaryTestError(f"{name} must be a whole number >= {minimum}{why}, got {value!r}")
     return int(value)
 
 
@@ -299,6 +268,7 @@ class _Comparison:
 
     def __init__(self, null: _Spec, alternative: _Spec):
         self.reml, order = _nested(null, alternative)
+        self.specs = {"null": null, "alternative": alternative}
         self.q0 = null.Z.shape[1]
         Z = alternative.Z[:, order]
         # Unit root-mean-square columns keep the relative Cholesky factor of order one; scaling each
@@ -319,16 +289,14 @@ class _Comparison:
 
     def fit(self, Y: np.ndarray, alt_start: np.ndarray | None = None) -> dict:
         """Both models fitted to each row of Y: deviances, factors and the LRT."""
-        out = {}
+        stats0 = self.null.statistics(Y)
         if self.q0:
-            stats0 = self.null.statistics(Y)
             fills = np.array([0.05, 0.2, 0.6, 1.5])
             starts0 = np.repeat(fills[None, :, None], len(Y), axis=0) * np.ones((1, 1, self.null.d))
             starts0[:, :, [c for c in range(self.null.d) if self.null.rows[c] != self.null.cols[c]]] = 0.0
             theta0, dev0, ok0 = minimise(self.null, stats0, starts0)
             self.refits_restarted += _restart(self.null, stats0, theta0, dev0, ~ok0)
         else:
-            stats0 = self.null.statistics(Y)
             theta0, dev0 = np.zeros((len(Y), 0)), self.null.deviance(np.zeros((len(Y), 0)), stats0, np.arange(len(Y)))
         stats1 = self.alt.statistics(Y)
         starts = [self._embed(theta0, fill) for fill in (0.05, 0.2, 0.6)]
@@ -338,7 +306,18 @@ class _Comparison:
         self.refits_restarted += _restart(self.alt, stats1, theta1, dev1, ~ok1)
         # The alternative contains the null: where it is not lower (rounding), the null's point is its optimum.
         dev1 = np.minimum(dev1, self.alt.deviance(self._embed(theta0, 0.0), stats1, np.arange(len(Y))))
-        out.update(theta0=theta0, dev0=dev0, theta1=theta1, dev1=dev1, stats0=stats0, lrt=np.maximum(dev0 - dev1, 0.0))
+        lrt = np.maximum(dev0 - dev1, 0.0)
+        return {"theta0": theta0, "dev0": dev0, "theta1": theta1, "dev1": dev1, "stats0": stats0, "lrt": lrt}
+
+    def observed(self) -> dict:
+        """:meth:`fit` of the data, each model's optimum checked to be at least statsmodels' (to rounding)."""
+        out = self.fit(self.specs["alternative"].y[None])
+        for (name, spec), dev in zip(self.specs.items(), (out["dev0"][0], out["dev1"][0])):
+            if spec.llf is not None and -dev / 2 < spec.llf - 1e-6 * max(1.0, abs(spec.llf)):
+                raise BoundaryTestError(
+                    f"could not refit the {name} model to its statsmodels optimum "
+                    f"({-dev / 2} < {spec.llf}); please report this data set"
+                )
         return out
 
 
@@ -348,11 +327,7 @@ def lr_statistic(null, alternative) -> float:
     The same fits as :func:`bootstrap_lrt` takes (``smf.ols`` allowed for the null); REML
     likelihoods for REML fits, where a linear model's is R's ``logLik(lm, REML = TRUE)``.
     """
-    null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
-    comparison = _Comparison(null_spec, alt_spec)
-    observed = comparison.fit(alt_spec.y[None])
-    _check_against_statsmodels(observed, null_spec, alt_spec)
-    return float(observed["lrt"][0])
+    return float(_Comparison(_spec(null, "null"), _spec(alternative, "alternative")).observed()["lrt"][0])
 
 
 def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress: bool = True) -> BootstrapLRT:
@@ -366,10 +341,8 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     """
     seed = _check_seed(seed)
     n_boot = _check_count("n_boot", n_boot, 1)
-    null_spec, alt_spec = _spec(null, "null"), _spec(alternative, "alternative")
-    comparison = _Comparison(null_spec, alt_spec)
-    observed = comparison.fit(alt_spec.y[None])
-    _check_against_statsmodels(observed, null_spec, alt_spec)
+    comparison = _Comparison(_spec(null, "null"), _spec(alternative, "alternative"))
+    observed = comparison.observed()
     statistic = float(observed["lrt"][0])
     null_fit = comparison.null.estimates(observed["theta0"], observed["stats0"], np.array([0]))
     mean, sigma = null_fit["beta"] @ comparison.null.X.T, float(np.sqrt(null_fit["sigma2"][0]))
@@ -404,16 +377,6 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     )
 
 
-def _check_against_statsmodels(observed: dict, null: _Spec, alt: _Spec) -> None:
-    """Our optimum must be at least statsmodels' (to rounding) for both observed fits."""
-    for spec, dev, name in ((null, observed["dev0"][0], "null"), (alt, observed["dev1"][0], "alternative")):
-        if spec.llf is not None and -dev / 2 < spec.llf - 1e-6 * max(1.0, abs(spec.llf)):
-            raise BoundaryTestError(
-                f"could not refit the {name} model to its statsmodels optimum "
-                f"({-dev / 2} < {spec.llf}); please report this data set"
-            )
-
-
 # ----------------------------------------------------------------------------- exact RLRT
 
 
@@ -434,14 +397,10 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     seed = _check_seed(seed)
     n_sim = _check_count("n_sim", n_sim, 1)
     spec = _spec(result, "tested")
-    design = _OneComponent(spec, "exact_rlrt")
-    n, p = spec.X.shape
-    mu = design.mu
-    statistic, ratio = design.statistic(spec.y)
-    if spec.llf is not None:
-        ols_reml = _ols_reml_loglik(spec.y, spec.X)
-        if 2 * (spec.llf - ols_reml) > statistic + 1e-6 * max(1.0, statistic):
-            raise BoundaryTestError("statsmodels' fit is above our profile maximum; please report this data set")
+    comparison, mu = _one_component(spec, "exact_rlrt")
+    observed = comparison.observed()
+    statistic = float(observed["lrt"][0])
+    dof = len(spec.y) - spec.X.shape[1]
     rng = np.random.default_rng(seed)
     scaled = mu / mu.max()
     log1p_grid = np.log1p(np.outer(_GRID, scaled)).sum(axis=1)
@@ -451,10 +410,10 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
         for start in range(0, n_sim, _SIM_CHUNK):
             size = min(_SIM_CHUNK, n_sim - start)
             w2 = rng.standard_normal((size, len(mu))) ** 2
-            chi_rest = rng.chisquare(n - p - len(mu), size) if n - p > len(mu) else np.zeros(size)
+            chi_rest = rng.chisquare(dof - len(mu), size) if dof > len(mu) else np.zeros(size)
             total = w2.sum(axis=1) + chi_rest
             shrunk = w2 @ shrink.T + chi_rest[:, None]  # (size, grid)
-            values = (n - p) * np.log(total[:, None] / shrunk) - log1p_grid[None]
+            values = dof * np.log(total[:, None] / shrunk) - log1p_grid[None]
             null.append(np.maximum(values.max(axis=1), 0.0))
             bar.update(size)
     null = np.concatenate(null)
@@ -466,7 +425,7 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
         null_statistics=null,
         seed=seed,
         eigenvalues=mu,
-        variance_ratio=ratio,
+        variance_ratio=float((observed["theta1"][0, 0] / comparison.scale[0]) ** 2) if statistic > 0 else 0.0,
     )
 
 
@@ -478,9 +437,10 @@ def rlrt_statistics(result, responses) -> np.ndarray:
     The null distribution depends only on the design, so one ``exact_rlrt(result)`` serves every row:
     this is how the tests' rejection rates (size and power) are simulated for a design.
     """
-    design = _OneComponent(_spec(result, "tested"), "rlrt_statistics")
+    spec = _spec(result, "tested")
+    comparison, _ = _one_component(spec, "rlrt_statistics")
     responses = np.asarray(responses, dtype=float)
-    n = design.Q.shape[0]
+    n = len(spec.y)
     if responses.ndim != 2 or responses.shape[1] != n:
         raise BoundaryTestError(
             f"responses must be a 2-d array with one row per data set and {n} columns, one per "
@@ -488,66 +448,30 @@ def rlrt_statistics(result, responses) -> np.ndarray:
         )
     if not np.isfinite(responses).all():
         raise BoundaryTestError("responses must be finite numbers")
-    return np.array([design.statistic(y)[0] for y in responses])
+    return comparison.fit(responses)["lrt"]
 
 
-class _OneComponent:
-    """The spectral form of a design with one variance component (Crainiceanu and Ruppert 2004)."""
-
-    def __init__(self, spec: _Spec, caller: str):
-        if spec.Z.shape[1] != 1:
-            raise BoundaryTestError(
-                f"{caller} tests a single variance component; this model has random effects "
-                f"{spec.z_names}. For more, use bootstrap_lrt"
-            )
-        if not spec.reml:
-            raise BoundaryTestError(f"{caller} is a restricted (REML) test: fit with reml=True")
-        n, p = spec.X.shape
-        self.Q = np.linalg.qr(spec.X)[0]
-        Z = np.zeros((n, int(spec.codes.max()) + 1))
-        Z[np.arange(n), spec.codes] = spec.Z[:, 0]
-        residual_z = Z - self.Q @ (self.Q.T @ Z)
-        U, singular, _ = np.linalg.svd(residual_z, full_matrices=False)
-        if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
-            raise BoundaryTestError(
-                "the random effect lies within the fixed effects (one group, or the grouping column also among the "
-                "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
-                "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
-                "not also fit the grouping column as a fixed effect"
-            )
-        keep = singular > 1e-10 * singular.max()
-        self.U, self.mu, self.dof = U[:, keep], singular[keep] ** 2, n - p
-
-    def statistic(self, y: np.ndarray) -> tuple[float, float]:
-        """The observed RLRT of one response vector and the maximising lambda."""
-        y_resid = y - self.Q @ (self.Q.T @ y)
-        coords = self.U.T @ y
-        rest = max(float(y_resid @ y_resid - coords @ coords), 0.0)
-        return _observed_rlrt(coords, rest, self.mu, self.dof)
-
-
-def _observed_rlrt(coords: np.ndarray, rest: float, mu: np.ndarray, dof: int) -> tuple[float, float]:
-    """sup over lambda >= 0 of 2 (l_R(lambda) - l_R(0)) for the observed data, and the maximising lambda."""
-    total = coords @ coords + rest
-
-    def value(log_lambda):
-        lam = np.exp(log_lambda)
-        return dof * np.log(total / ((coords**2 / (1 + lam * mu)).sum() + rest)) - np.log1p(lam * mu).sum()
-
-    grid = np.log(_GRID[1:] / mu.max())
-    values = np.array([value(g) for g in grid])
-    best = int(values.argmax())
-    if values[best] <= 0:
-        return 0.0, 0.0
-    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    found = optimize.minimize_scalar(lambda g: -value(g), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
-    return float(max(-found.fun, values[best])), float(np.exp(found.x))
-
-
-def _ols_reml_loglik(y: np.ndarray, X: np.ndarray) -> float:
-    """The REML log-likelihood of a linear model, as R's ``logLik(lm, REML = TRUE)``."""
-    n, p = X.shape
-    Q, R = np.linalg.qr(X)
-    resid = y - Q @ (Q.T @ y)
-    rss = resid @ resid
-    return float(-0.5 * ((n - p) * (np.log(2 * np.pi * rss / (n - p)) + 1) + 2 * np.log(np.abs(np.diag(R))).sum()))
+def _one_component(spec: _Spec, caller: str) -> tuple[_Comparison, np.ndarray]:
+    """The fit against the same fixed effects without its one variance component, and the nonzero eigenvalues
+    mu_s of Z'P0 Z on which the RLRT's null distribution depends (Crainiceanu and Ruppert 2004)."""
+    if spec.Z.shape[1] != 1:
+        raise BoundaryTestError(
+            f"{caller} tests a single variance component; this model has random effects "
+            f"{spec.z_names}. For more, use bootstrap_lrt"
+        )
+    if not spec.reml:
+        raise BoundaryTestError(f"{caller} is a restricted (REML) test: fit with reml=True")
+    n = len(spec.y)
+    Q = np.linalg.qr(spec.X)[0]
+    Z = np.zeros((n, int(spec.codes.max()) + 1))
+    Z[np.arange(n), spec.codes] = spec.Z[:, 0]
+    singular = np.linalg.svd(Z - Q @ (Q.T @ Z), compute_uv=False)
+    if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
+        raise BoundaryTestError(
+            "the random effect lies within the fixed effects (one group, or the grouping column also among the "
+            "fixed effects), so the data cannot tell a between-group variance from the fixed effects and there "
+            "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
+            "not also fit the grouping column as a fixed effect"
+        )
+    null = replace(spec, Z=spec.Z[:, :0], codes=None, reml=None, llf=None, z_names=[])
+    return _Comparison(null, spec), singular[singular > 1e-10 * singular.max()] ** 2

@@ -296,12 +296,14 @@ class ResponseProfile:
         self.stats = self.engine.statistics(y[None])
         self.diag = self.engine.diag
 
-    def deviance(self, theta, gradient=False):
-        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient)
+    def deviance(self, theta, gradient=False, sigma2=None):
+        held = None if sigma2 is None else np.array([sigma2])
+        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient, held)
         return (float(out[0][0]), out[1][0]) if gradient else float(out[0])
 
-    def loglik(self, theta) -> float:
-        return -self.deviance(theta) / 2
+    def loglik(self, theta, sigma2=None) -> float:
+        """At theta, profiled over sigma^2 or at ``sigma2``."""
+        return -self.deviance(theta, sigma2=sigma2) / 2
 
     def estimates(self, theta) -> dict:
         return {name: value[0] for name, value in self.engine.estimates(theta[None], self.stats, _ONE).items()}
@@ -348,17 +350,15 @@ _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     """Minimise the deviance from three starts, polish, and verify the optimum."""
     diag = problem.diag
-
-    def with_gradient(theta):
-        return problem.deviance(theta, gradient=True)
-
     # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
     starts = {f"from {fill:g}": np.where(diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
     with np.errstate(all="ignore"):
         ends, devs, _ = minimise(
             problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
         )
-        theta, grad, hess = _newton_polish(with_gradient, ends[devs.argmin()])
+        # A few more steps from the best, to a far smaller gradient: cheap, and they settle the last digits.
+        theta = minimise(problem.engine, problem.stats, ends[devs.argmin()][None, None], _ONE, 4, 1e-9)[0][0]
+        grad, hess = (x[0] for x in _derivatives(problem.engine, problem.stats, theta[None], _ONE))
     best = problem.deviance(theta)
     if not np.isfinite(best):
         raise LmeConvergenceError("the log-likelihood could not be evaluated at any optimizer's answer")
@@ -400,10 +400,13 @@ _TOL_DECREASE = 1e-9  # deviance change accepted as converged
 _TOL_GRADIENT = 1e-4  # largest |d deviance / d theta| accepted as converged
 
 
-def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray | None = None):
+def minimise(
+    profile: Profile, stats: tuple, starts: np.ndarray, idx=None, steps=None, gradient_tolerance=_TOL_GRADIENT
+):
     """Minimise the deviance of each of a stack of fits from the best of its starting points.
 
-    ``starts`` is (B, s, d); ``idx`` (B,) the response of each fit (default: fit b is response b). Returns
+    ``starts`` is (B, s, d); ``idx`` (B,) the response of each fit (default: fit b is response b); at most ``steps``
+    Newton steps (default ``_MAX_NEWTON``), converged at a gradient below ``gradient_tolerance``. Returns
     theta (B, d), deviance (B,) and a converged flag (B,). Damped Newton, all fits at once: the analytic
     gradient, the Hessian from its central differences shifted to be positive definite, the shift grown
     when a step fails to lower the deviance."""
@@ -415,18 +418,12 @@ def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray
     damping = np.full(n_fit, 1e-6)
     converged = np.zeros(n_fit, bool)
     eye = np.eye(d)
-    offsets = np.concatenate([_STEP * eye, -_STEP * eye])
-    for _ in range(_MAX_NEWTON):
+    for _ in range(steps or _MAX_NEWTON):
         active = np.flatnonzero(~converged)
         if not active.size:
             break
         x, f0 = theta[active], dev[active]
-        grad = profile.deviance(x, stats, idx[active], gradient=True)[1]
-        points = (x[:, None, :] + offsets[None]).reshape(-1, d)
-        moved = profile.deviance(points, stats, np.repeat(idx[active], 2 * d), gradient=True)[1]
-        moved = moved.reshape(len(active), 2, d, d)  # (fit, +/-, direction, gradient)
-        hess = (moved[:, 0] - moved[:, 1]) / (2 * _STEP)
-        hess = (hess + np.swapaxes(hess, 1, 2)) / 2
+        grad, hess = _derivatives(profile, stats, x, idx[active])
         lowest = np.linalg.eigvalsh(hess)[:, 0]
         shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
         step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
@@ -437,42 +434,23 @@ def minimise(profile: Profile, stats: tuple, starts: np.ndarray, idx: np.ndarray
         theta[active[better]] = trial[better]
         dev[active[better]] = f_trial[better]
         damping[active] = np.where(better, np.maximum(damping[active] / 10, 1e-12), damping[active] * 10)
-        small_gradient = np.abs(grad).max(axis=1) < _TOL_GRADIENT
+        small_gradient = np.abs(grad).max(axis=1) < gradient_tolerance
         converged[active] = better & (decrease < _TOL_DECREASE) & small_gradient
         # A step that cannot lower the deviance however damped is at the bottom up to rounding.
         converged[active] |= (~better) & (damping[active] > 1e8) & small_gradient
     return theta, dev, converged
 
 
-def _hessian(with_gradient, x, h=1e-5):
-    """Central differences of the analytic gradient, symmetrised."""
-    E = np.eye(len(x)) * h
-    cols = [(with_gradient(x + e)[1] - with_gradient(x - e)[1]) / (2 * h) for e in E]
-    hess = np.column_stack(cols)
-    return (hess + hess.T) / 2
-
-
-def _newton_polish(with_gradient, x, steps=4):
-    """Newton steps from an optimizer's answer: cheap, and they settle the last digits.
-
-    Returns the point with the gradient and Hessian there."""
-    f, grad = with_gradient(x)
-    hess = _hessian(with_gradient, x)
-    for _ in range(steps):
-        if np.abs(grad).max() < 1e-9:
-            break
-        try:
-            candidate = x - np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        f_new, grad_new = with_gradient(candidate)
-        # Near the top f is flat to rounding, so accept a step that shrinks the gradient
-        # unless f rises by more than rounding noise.
-        if not (f_new <= f + 1e-12 * max(1.0, abs(f)) and np.abs(grad_new).max() < np.abs(grad).max()):
-            break
-        x, f, grad = candidate, f_new, grad_new
-        hess = _hessian(with_gradient, x)
-    return x, grad, hess
+def _derivatives(profile: Profile, stats: tuple, theta: np.ndarray, idx: np.ndarray):
+    """The gradient of the deviance at theta (m, d) and its Hessian, central differences of the gradient."""
+    m, d = theta.shape
+    offsets = np.concatenate([_STEP * np.eye(d), -_STEP * np.eye(d)])
+    grad = profile.deviance(theta, stats, idx, gradient=True)[1]
+    points = (theta[:, None, :] + offsets[None]).reshape(-1, d)
+    moved = profile.deviance(points, stats, np.repeat(idx, 2 * d), gradient=True)[1]
+    moved = moved.reshape(m, 2, d, d)  # (fit, +/-, direction, gradient)
+    hess = (moved[:, 0] - moved[:, 1]) / (2 * _STEP)
+    return grad, (hess + np.swapaxes(hess, 1, 2)) / 2
 
 
 def _group_sum(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:

@@ -1,24 +1,15 @@
 """What statsmodels' MixedLM lacks, on its own results: nlme's report, anova(), the ICC, a verified optimum.
 
 Fit with statsmodels, ``rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula="~ age_c").fit()``, then
+:func:`check_fit` ``(rs)`` verifies that the fit reached the maximum of its likelihood, which statsmodels does not
+always do even when it says ``converged``; :func:`nlme_summary` ``(rs)`` reports it as ``summary(lme)`` does;
+:func:`lrt` is nlme's ``anova(fit0, fit1)`` and :func:`icc` the intra-class correlation. :func:`fit_lme` fits a
+model from formulas as ``lme`` does. All stand on :mod:`helpers.likelihood`'s verified optimum, which raises
+:class:`LmeConvergenceError` rather than return an unverified answer. A boundary (singular) fit, a variance of 0 or
+a correlation of -1 or +1, is reported as lme4 reports it, with a :class:`SingularFitWarning`.
 
-- :func:`check_fit` ``(rs)`` verifies that the fit reached the maximum of its likelihood, which
-  statsmodels does not always do (on uncentred covariates, or from its default start) even when it
-  says ``converged``; it raises :class:`LmeConvergenceError`, saying what to try, when it did not;
-- :func:`nlme_summary` ``(rs)`` reports the fit as ``summary(lme)`` does: SDs and correlations of
-  the random effects, fixed effects with nlme's standard errors and denominator df, AIC/BIC/logLik
-  under REML and ML, BLUPs;
-- :func:`lrt` ``(fit0, fit1)`` is nlme's ``anova(fit0, fit1)``; :func:`icc` the intra-class correlation.
-
-:func:`fit_lme` is the verified optimiser those checks measure against: it fits in a centred and
-scaled parametrisation, maps every number back exactly, proves the optimum (gradient, Hessian,
-independent optimizers, the log-likelihood recomputed from the marginal covariances) and raises
-:class:`LmeConvergenceError` rather than return an unverified answer. A boundary (singular) fit, a
-variance of 0 or a correlation of -1 or +1, is reported as lme4 reports it, with a
-:class:`SingularFitWarning`. The likelihood is :mod:`helpers.likelihood`'s.
-
-Only one grouping level and an unstructured random-effects covariance (nlme's default
-``pdLogChol``, statsmodels' ``re_formula``) are supported.
+Only one grouping level and an unstructured random-effects covariance (nlme's default ``pdLogChol``, statsmodels'
+``re_formula``) are supported.
 """
 
 from __future__ import annotations
@@ -86,16 +77,6 @@ class LmeFit:
     checks: dict = field(default_factory=dict)  # how the optimum was verified
     converged: bool = True  # a fit that could not be verified raises instead
 
-    @property
-    def coef(self) -> pd.DataFrame:
-        """Each group's own coefficients, fixed plus random, like ``coef(fit)``."""
-        out = pd.DataFrame(
-            {t: np.full(self.ngroups, v) for t, v in self.fixed["estimate"].items()}, index=self.ranef.index
-        )
-        for term in self.ranef:
-            out[term] = out.get(term, 0.0) + self.ranef[term]
-        return out
-
     def summary(self) -> str:
         """Text laid out like R's ``print(summary(fit))``."""
         fixed, random, group = self.formula
@@ -152,8 +133,7 @@ def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool 
     ``fit_lme(d, "chol ~ age", "~ 1 + age", "doctor")`` is
     ``lme(chol ~ age, random = ~ 1 + age | doctor, data = d)``; ``reml=False`` is
     ``method = "ML"``. Raises :class:`LmeInputError` for bad input and
-    :class:`LmeConvergenceError` when the optimum cannot be verified. This is the
-    verified optimiser that :func:`check_fit` measures statsmodels' fits against.
+    :class:`LmeConvergenceError` when the optimum cannot be verified.
     """
     if not isinstance(reml, (bool, np.bool_)):
         raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
@@ -187,10 +167,9 @@ class FitCheck:
 def check_fit(result) -> FitCheck:
     """Verify that a fitted ``smf.mixedlm(...).fit()`` reached the maximum of its likelihood.
 
-    statsmodels can stop short of the maximum, and can say ``converged`` when it has (on
-    uncentred covariates, or from its default start). The model is refitted by the verified
-    optimiser of :func:`fit_lme` (several algorithms from several starts, gradient and
-    Hessian checked) and the two log-likelihoods are compared. Raises
+    statsmodels can stop short of the maximum while saying ``converged`` (on uncentred covariates,
+    or from its default start). The model is refitted by the verified optimiser (several starts,
+    gradient and Hessian checked) and the two log-likelihoods are compared. Raises
     :class:`LmeConvergenceError`, saying what to try, when statsmodels' log-likelihood is more
     than 1e-6 below the maximum; otherwise returns the :class:`FitCheck`.
     """
@@ -523,8 +502,6 @@ def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
     within = n - m - inner.sum() + (0 if const.any() else 1)
     return np.where(inner, within, np.where(outer, between, max(between, within))).astype(float)
 
-
-# ----------------------------------------------------------------------------- optimum
 
 # ----------------------------------------------------------------------------- printing
 

@@ -20,13 +20,12 @@ from scipy import special, stats
 from helpers.likelihood import (
     NOT_CONVERGED,
     LmeConvergenceError,
-    Profile,
     ResponseProfile,
     mixedlm_design,
     mixedlm_of,
     optimise,
 )
-from helpers.profile import profile_ends
+from helpers.profile import check_same_model, profile_ends
 
 __all__ = ["NestedProfileError", "nested_profile_intervals"]
 
@@ -113,25 +112,20 @@ class _NestedLikelihood:
             raise NestedProfileError(
                 'each observation must belong to exactly one unit of the variance component (vc_formula "0 + C(unit)")'
             )
-        self.engine = Profile(X, Z, codes, model.reml, components)
-        self.stats = self.engine.statistics(y[None])
+        # Its random intercept's column is all ones, which the profile keeps as it is: theta = sqrt(v / sigma^2).
+        self.problem = ResponseProfile(y, X, Z, codes, model.reml, components)
         estimate = np.array([result.cov_re.iloc[0, 0], float(np.asarray(result.vcomp)[0]), result.scale])
         if np.any(estimate <= 0):
             raise NestedProfileError("a variance is estimated as 0: the fit is on the boundary; drop that level")
         at_fit = self.loglike(estimate)
-        if abs(at_fit - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
-            raise NestedProfileError(
-                f"the likelihood at the fit's estimates ({at_fit:.6f}) is not the fit's "
-                f"log-likelihood ({result.llf:.6f})"
-            )
+        check_same_model(at_fit, result, NestedProfileError)
         # statsmodels stops a little short of the optimum; the profile is measured from the optimum itself
-        problem = ResponseProfile(y, X, Z, codes, model.reml, components)
         try:
-            theta, _ = optimise(problem)
+            theta, _ = optimise(self.problem)
         except LmeConvergenceError as err:
             raise NestedProfileError(f"the optimum of the likelihood could not be verified: {err}") from err
-        self.estimate = problem.covariances(theta)  # (group, unit, residual)
-        self.maximum = problem.loglik(theta)
+        self.estimate = self.problem.covariances(theta)  # (group, unit, residual)
+        self.maximum = self.problem.loglik(theta)
         if self.maximum - at_fit > NOT_CONVERGED:
             raise NestedProfileError(
                 f"the fit is {self.maximum - at_fit:.3g} below the optimum of its likelihood: "
@@ -140,8 +134,7 @@ class _NestedLikelihood:
 
     def loglike(self, v: np.ndarray) -> float:
         """The log-likelihood at variances v = (group, unit, residual)."""
-        theta = np.sqrt(v[:2] / v[2])
-        return -self.engine.deviance(theta[None], self.stats, np.zeros(1, dtype=int), sigma2=v[2:])[0] / 2
+        return self.problem.loglik(np.sqrt(v[:2] / v[2]), sigma2=v[2])
 
     def interval(self, coordinates, index: int, cutoff: float) -> tuple[float, float, float]:
         centre = _to_coordinates(coordinates, self.estimate)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from helpers.likelihood import Profile, mixedlm_design, mixedlm_of
+from helpers.likelihood import ResponseProfile, mixedlm_design, mixedlm_of
 
 __all__ = ["ProfileError", "profile_intervals"]
 
@@ -70,9 +70,7 @@ class _Likelihood:
         if model.k_re == 0:
             raise ProfileError("the model has no random effects")
         self.k_re = model.k_re
-        y, X, Z, codes, _ = mixedlm_design(model)
-        self.engine = Profile(X, Z, codes, model.reml)
-        self.stats = self.engine.statistics(y[None])
+        self.problem = ResponseProfile(*mixedlm_design(model)[:4], model.reml)
         cov = np.asarray(result.cov_re, dtype=float)
         sd = np.sqrt(np.diag(cov))
         if np.any(sd <= 0):
@@ -95,11 +93,7 @@ class _Likelihood:
             [np.log(sd), [np.arctanh(corr[i, j]) for i, j in self.pairs], [0.5 * np.log(result.scale)]]
         )
         self.maximum = self.loglike(self.estimate)
-        if abs(self.maximum - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
-            raise ProfileError(
-                f"the likelihood at the fit's estimates ({self.maximum:.6f}) is not the fit's "
-                f"log-likelihood ({result.llf:.6f})"
-            )
+        check_same_model(self.maximum, result, ProfileError)
 
     def natural(self, index: int, value: float) -> float:
         return np.exp(value) if self.kinds[index] == "sd" else np.tanh(value)
@@ -113,12 +107,7 @@ class _Likelihood:
 
     def _loglike(self, relative: np.ndarray, sigma2: float | None) -> float:
         """The log-likelihood at a covariance relative to sigma^2 (sigma^2 = None: at its profile maximum)."""
-        try:
-            theta = np.linalg.cholesky(relative)[self.engine.rows, self.engine.cols]
-        except np.linalg.LinAlgError:
-            return -np.inf
-        held = None if sigma2 is None else np.array([sigma2])
-        return -self.engine.deviance(theta[None], self.stats, np.zeros(1, dtype=int), sigma2=held)[0] / 2
+        return self.problem.loglik(self.problem.theta_of(relative), sigma2)
 
     def interval(self, index: int, cutoff: float) -> tuple[float, float, float]:
         low, high = profile_ends(self.loglike, self.estimate, index, self.maximum - cutoff, _REACH)
@@ -133,6 +122,14 @@ class _Likelihood:
         icc = lambda z: 1 / (1 + np.exp(-2 * z))  # noqa: E731
         ends = profile_ends(loglike, centre, 0, self.maximum - cutoff, _REACH)
         return (icc(centre[0]), *(float(bound) if end is None else icc(end) for end, bound in zip(ends, (0, 1))))
+
+
+def check_same_model(loglik: float, result, error: type[Exception]) -> None:
+    """``error`` unless ``loglik``, the engine's log-likelihood at a fit's own estimates, is the fit's."""
+    if abs(loglik - result.llf) > 1e-4 * max(1.0, abs(result.llf)):
+        raise error(
+            f"the likelihood at the fit's estimates ({loglik:.6f}) is not the fit's log-likelihood ({result.llf:.6f})"
+        )
 
 
 def profile_ends(loglike, centre: np.ndarray, index: int, threshold: float, reach: float) -> list[float | None]:

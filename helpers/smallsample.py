@@ -1,33 +1,30 @@
 """Small-sample degrees of freedom for the fixed effects of a linear mixed model.
 
-statsmodels reports z-tests for a ``MixedLM`` fit, and nlme counts residual
-degrees of freedom by its grouping rule; neither says how few GPs an estimate
-really rests on. :func:`satterthwaite` (as R's lmerTest computes it) and
-:func:`kenward_roger` (as pbkrtest computes it, with its adjusted covariance of
-the fixed effects) take a REML ``MixedLMResults`` from ``smf.mixedlm`` and return
-one row per fixed effect: estimate, std_error, df, t, p, ci_low, ci_high.
+statsmodels reports z-tests for a ``MixedLM`` fit, and nlme counts residual degrees of freedom by its grouping rule;
+neither says how few GPs an estimate really rests on. :func:`satterthwaite` (as R's lmerTest computes it) and
+:func:`kenward_roger` (as pbkrtest computes it, with its adjusted covariance of the fixed effects) take a REML
+``MixedLMResults`` from ``smf.mixedlm`` and return one row per fixed effect: estimate, std_error, df, t, p, ci_low,
+ci_high.
 
-Both work in the covariance parameters psi of the marginal model
-``V = sum_j psi_j dV/dpsi_j`` (random-effect variances and covariances, variance
-components, residual variance), which is linear in psi:
+Both work in the covariance parameters psi of the marginal model ``V = sum_j psi_j dV/dpsi_j`` (random-effect
+variances and covariances, variance components, residual variance), which is linear in psi:
 
-- Satterthwaite: ``df = 2 (c' Phi c)^2 / (g' I^-1 g)``, with ``Phi`` the covariance
-  of the fixed effects, ``g = d(c' Phi c)/d phi`` and ``I`` the observed REML
-  information of phi = (theta, sigma^2), lme4's Cholesky parametrisation, in which
-  lmerTest differentiates numerically. Inside the parameter space this is the df
+- Satterthwaite: ``df = 2 (c' Phi c)^2 / (g' I^-1 g)``, with ``Phi`` the covariance of the fixed effects,
+  ``g = d(c' Phi c)/d phi`` and ``I`` the observed REML information of phi = (theta, sigma^2), lme4's Cholesky
+  parametrisation, in which lmerTest differentiates numerically. Inside the parameter space this is the df
   computed in psi; at a correlation of -1 or +1 it is lmerTest's.
-- Kenward-Roger (1997): ``Phi`` inflated for the estimation of psi and the
-  df from the expected REML information (their equations with no second
-  derivatives of V, which is linear).
+- Kenward-Roger (1997): ``Phi`` inflated for the estimation of psi and the df from the expected REML information
+  (their equations with no second derivatives of V, which is linear).
 
-Supported: random intercepts, correlated random intercepts and slopes, and
-variance components (``vc_formula``, e.g. classes nested in schools). The fit
-must be REML and at its optimum: :class:`SmallSampleError` says why not otherwise.
+Supported: random intercepts, correlated random intercepts and slopes, and variance components (``vc_formula``,
+e.g. classes nested in schools). The fit must be REML and at its optimum: :class:`SmallSampleError` says why not
+otherwise.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -208,10 +205,13 @@ def _inverse(info: np.ndarray, kind: str) -> np.ndarray:
 def _moments(result) -> Moments:
     """The moments at the REML optimum, which the engine (helpers.likelihood) reaches and verifies.
 
-    statsmodels stops its optimizer while a variance can still be ~1e-4 (relative) from
-    the optimum, which moves the df by as much; R's lmerTest and pbkrtest, run to
-    convergence, agree with the verified optimum."""
-    model = _check_result(result)
+    statsmodels stops its optimizer while a variance can still be ~1e-4 (relative) from the optimum, which moves the
+    df by as much; R's lmerTest and pbkrtest, run to convergence, agree with the verified optimum."""
+    model = mixedlm_of(result, SmallSampleError)
+    if not model.reml:
+        raise SmallSampleError("small-sample df are defined for REML fits: refit with .fit(reml=True)")
+    if model.k_fe == 0:
+        raise SmallSampleError("the model has no fixed effects to test")
     y, X, Z, codes, components = mixedlm_design(model)
     problem = ResponseProfile(y, X, Z, codes, True, components)
     try:
@@ -232,23 +232,8 @@ def _moments(result) -> Moments:
             "converge. Centre (and scale) the covariates and refit, or try another "
             ".fit(method=...)"
         )
-    return Moments(
-        **{
-            **m.__dict__,
-            "names": names,
-            "fe_names": list(model.exog_names[: model.k_fe]),
-            "places": np.unique(np.r_[problem.engine.rows, problem.engine.cols], return_inverse=True)[1].reshape(2, -1),
-        }
-    )
-
-
-def _check_result(result):
-    model = mixedlm_of(result, SmallSampleError)
-    if not model.reml:
-        raise SmallSampleError("small-sample df are defined for REML fits: refit with .fit(reml=True)")
-    if model.k_fe == 0:
-        raise SmallSampleError("the model has no fixed effects to test")
-    return model
+    places = np.unique(np.r_[problem.engine.rows, problem.engine.cols], return_inverse=True)[1].reshape(2, -1)
+    return replace(m, names=names, fe_names=list(model.exog_names[: model.k_fe]), places=places)
 
 
 def _parameter_names(model) -> list[str]:
