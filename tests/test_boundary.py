@@ -111,6 +111,7 @@ def test_observed_rlrt_equals_rlrsims():
     ref = COMPARISONS["ri_vs_none_reml"]["exact_rlrt"]
     assert exact().statistic == pytest.approx(ref["statistic"], abs=LRT_ATOL)
     assert exact().p_value_rlrsim == ref["p_value_rlrsim"]
+    assert exact().variance_ratio == pytest.approx(ref["variance_ratio"], rel=1e-4)  # lme4's sigma_0^2 / sigma^2
 
 
 @pytest.mark.slow

@@ -65,6 +65,7 @@ exact <- exactRLRT(ri_reml, nsim = 10000, seed = 20250224)
 design <- RLRsim:::extract.lmerModDesign(ri_reml)
 comparisons$ri_vs_none_reml$exact_rlrt <- list(
   statistic = unname(exact$statistic), p_value_rlrsim = exact$p.value,
+  variance_ratio = as.numeric(VarCorr(ri_reml)$doctor) / sigma(ri_reml)^2,  # lambda = sigma_0^2 / sigma^2 at the fit
   null = null_summary(RLRTSim(design$X, design$Z, qr(design$X), sqrt.Sigma = diag(ncol(design$Z)),
                               seed = 20250224, nsim = 10000), unname(exact$statistic)))
 
