@@ -32,8 +32,8 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 
 import nbformat
 import numpy as np
@@ -44,6 +44,7 @@ from grading.timeouts import run_instructor_notebook
 
 SEED_MIN_LENGTH = 16  # a short secret could be found again from a released draw by trying every candidate
 ATTEMPTS = 20
+T = TypeVar("T")
 # Keyword arguments of the simulations whose value a hidden test checks as the truth; each is scaled by a factor
 # between these bounds. (A school SD is left alone: assignment 5's text quotes the one it simulates with.)
 TRUTHS = ("residual_sd", "odds_ratio", "clinic_sd")
@@ -271,9 +272,6 @@ def course_checks(course: Path) -> dict[str, dict]:
         return execute(nbformat.read(path, as_version=4), path.parent)[1]
 
     return each_assignment(checks, assignments(course))
-
-
-T = TypeVar("T")
 
 
 def each_assignment(work: Callable[[str], T], names: list[str]) -> dict[str, T]:
