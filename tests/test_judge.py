@@ -707,3 +707,26 @@ def test_a_frozen_copy_is_no_child_of_the_kernel_answers_calls_and_ends_with_it(
         time.sleep(0.05)
     calls.close()  # only now: a hang-up alone would end the copy too
     assert not os.path.exists(f"/proc/{pid}"), "the copy ends with its kernel"
+
+
+def test_the_kernel_is_stopped_at_once_so_no_student_code_runs_after_the_pass(monkeypatch, tmp_path):
+    """A graceful stop would run the student's atexit hooks after the verdicts, with the grader waiting on
+    them: the kernel is killed as soon as the judge has its answers."""
+    from grading import autograde
+
+    monkeypatch.setattr(autograde, "plan", lambda nb, resources, order: [])
+    monkeypatch.setattr(autograde, "course_order", lambda config, assignment, notebook: [])
+    monkeypatch.setattr(autograde, "course_files", lambda config, assignment: [])
+    ran, after = tmp_path / "ran", tmp_path / "after-the-pass"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                f"import atexit, pathlib\npathlib.Path({str(ran)!r}).touch()\n"
+                f"atexit.register(pathlib.Path({str(after)!r}).touch)"
+            )
+        ]
+    )
+    resources = {"nbgrader": {"db_url": "", "notebook": "nb", "assignment": "a"}}
+    autograde.JudgedExecute(self_study=True).preprocess(nb, resources)
+    assert ran.exists(), "the student's cell did not run"
+    assert not after.exists(), "the student's atexit hook ran after the pass"
