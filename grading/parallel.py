@@ -23,6 +23,7 @@ thread each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import fcntl
 import hashlib
@@ -185,18 +186,27 @@ def submission_rows(gb, assignment: str, student: str) -> dict:
     }
 
 
+@contextlib.contextmanager
+def half_made_rows_unannounced():
+    """Without SQLAlchemy's warning that nbgrader's add_submission flushes a half-made row (once per student,
+    in the instructor's terminal, about nbgrader's own code)."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
 def write_rows(gb, assignment: str, student: str, rows: dict) -> None:
     """Make ``student``'s rows for ``assignment`` equal ``rows``, updating rows, never adding a second
     submission; a student not yet in the gradebook is added with their names."""
     from nbgrader.api import MissingEntry
-    from sqlalchemy.exc import SAWarning
 
     try:
         gb.find_student(student)
     except MissingEntry:
         gb.add_student(student, **rows["student"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission flushes a half-made row
+    with half_made_rows_unannounced():
         gb.update_or_create_submission(assignment, student, timestamp=rows["timestamp"], extension=rows["extension"])
     for name, notebook in rows["notebooks"].items():
         into = gb.find_submission_notebook(name, assignment, student)
@@ -279,7 +289,8 @@ def _grade_here(assignment: Assignment, submission: Submission, sandbox: bool) -
     config.JudgedExecute.self_study = not sandbox  # the course's autograde step does the rest
     try:
         api = NbGraderAPI(config=config)
-        results = [api.autograde(name, student)]
+        with half_made_rows_unannounced():
+            results = [api.autograde(name, student)]
         if results[0]["success"]:
             results.append(api.generate_feedback(name, student))
         with Gradebook(db_url(root)) as gb:
