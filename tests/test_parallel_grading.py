@@ -289,6 +289,7 @@ def test_local_cluster_by_default_resumes_after_a_kill(generated, tmp_path):
     assert again.returncode == 0, again.stderr[-4000:]
     assert f"{len(done)} already graded" in again.stdout
     assert f"local cluster of {os.cpu_count()} workers" in again.stdout, "one worker per core by default"
+    assert "SAWarning" not in again.stderr, "nbgrader's half-made-row warning reached the instructor's terminal"
     for student, before in done.items():
         after = (root / "autograded" / student / A / f"{A}.ipynb").stat()
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), f"{student} regraded"
