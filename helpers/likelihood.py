@@ -15,13 +15,6 @@ Z is used as given, so a caller chooses its scale and maps D back itself.
 Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g'[X y]`` through
 ``H_g = (I + G_g D)^-1``: with ``F_g = H_g B_g``, ``[X y]'V^-1[X y] = [X y]'[X y] - sum B_g' D F_g``
 (V relative to sigma^2), whose differential ``-sum F_g' dD F_g`` gives the gradient.
-:func:`moments_at` works instead from each group's marginal covariance ``V_g``, linear in the covariance
-parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and an implementation of the
-likelihood independent of those sums that verifies an optimum.
-
-Its users take a statsmodels fit apart with :func:`mixedlm_of` and :func:`mixedlm_design`. :func:`minimise` is
-the optimiser, damped Newton on a stack of fits at once (a bootstrap's); :func:`optimise` fits one response
-(:class:`ResponseProfile`) from several starts and verifies the optimum, or raises :class:`LmeConvergenceError`.
 """
 
 from __future__ import annotations
