@@ -14,8 +14,7 @@ chi-square with the usual df. Three answers:
 They take statsmodels fits (``smf.mixedlm(...).fit()``, and ``smf.ols(...).fit()`` for a null model with no random
 effects). Each simulation has a seed, reports its Monte Carlo standard error and shows a progress bar that a
 notebook does not keep (:mod:`helpers.progress`). Every statistic comes from refits of :mod:`helpers.likelihood`'s
-profile, a batch of responses at once on one design (:func:`helpers.likelihood.minimise`); the few refits that a
-batch leaves unconverged are minimised again.
+profile, a batch of responses at once on one design (:func:`helpers.likelihood.minimise`).
 """
 
 from __future__ import annotations

@@ -287,7 +287,6 @@ class ResponseProfile:
         self.S[:q_re, :q_re] = standardiser(Z[:, :q_re])
         self.engine = Profile(X, Z @ self.S, codes, reml, components)
         self.stats = self.engine.statistics(y[None])
-        self.diag = self.engine.diag
 
     def deviance(self, theta, gradient=False, sigma2=None):
         held = None if sigma2 is None else np.array([sigma2])
@@ -342,9 +341,8 @@ _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 
 def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     """Minimise the deviance from three starts, polish, and verify the optimum."""
-    diag = problem.diag
     # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
-    starts = {f"from {fill:g}": np.where(diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
+    starts = {f"from {fill:g}": np.where(problem.engine.diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
     with np.errstate(all="ignore"):
         ends, devs, _ = minimise(
             problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
@@ -410,7 +408,6 @@ def minimise(
     dev = first.min(axis=1)
     damping = np.full(n_fit, 1e-6)
     converged = np.zeros(n_fit, bool)
-    eye = np.eye(d)
     for _ in range(steps or _MAX_NEWTON):
         active = np.flatnonzero(~converged)
         if not active.size:
@@ -419,7 +416,7 @@ def minimise(
         grad, hess = _derivatives(profile, stats, x, idx[active])
         lowest = np.linalg.eigvalsh(hess)[:, 0]
         shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
-        step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
+        step = -np.linalg.solve(hess + shift[:, None, None] * np.eye(d), grad[..., None])[..., 0]
         trial = x + step
         f_trial = profile.deviance(trial, stats, idx[active])
         better = f_trial <= f0 + 1e-12 * np.abs(f0)

@@ -11,8 +11,7 @@ variances and covariances, variance components, residual variance), which is lin
 
 - Satterthwaite: ``df = 2 (c' Phi c)^2 / (g' I^-1 g)``, with ``Phi`` the covariance of the fixed effects,
   ``g = d(c' Phi c)/d phi`` and ``I`` the observed REML information of phi = (theta, sigma^2), lme4's Cholesky
-  parametrisation, in which lmerTest differentiates numerically. Inside the parameter space this is the df
-  computed in psi; at a correlation of -1 or +1 it is lmerTest's.
+  parametrisation, in which lmerTest differentiates numerically.
 - Kenward-Roger (1997): ``Phi`` inflated for the estimation of psi and the df from the expected REML information
   (their equations with no second derivatives of V, which is linear).
 
