@@ -19,7 +19,7 @@ Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -187,9 +187,7 @@ class Profile:
 class Moments:
     """What Satterthwaite and Kenward-Roger need (helpers.smallsample), summed over the independent groups."""
 
-    names: list[str]  # the covariance parameters psi
-    values: np.ndarray
-    fe_names: list[str]
+    values: np.ndarray  # the covariance parameters psi
     beta: np.ndarray
     phi: np.ndarray  # (X' V^-1 X)^-1, the covariance of beta
     b: np.ndarray  # B_i = X' V^-1 V_i V^-1 X, so that d Phi / d psi_i = Phi B_i Phi
@@ -197,6 +195,8 @@ class Moments:
     expected: np.ndarray  # expected REML information of psi
     observed: np.ndarray  # observed REML information of psi
     score: np.ndarray  # gradient of the REML log-likelihood in psi
+    names: list[str] = field(default_factory=list)  # psi's names, given by the caller, which knows the model
+    fe_names: list[str] = field(default_factory=list)  # beta's names
     places: np.ndarray | None = None  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
 
 
@@ -247,9 +247,7 @@ def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, 
     expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q) + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
     observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
     moments = Moments(
-        names=[],
         values=values,
-        fe_names=[],
         beta=beta,
         phi=phi,
         b=b,
