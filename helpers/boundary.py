@@ -14,13 +14,12 @@ chi-square with the usual df. Three answers:
 They take statsmodels fits (``smf.mixedlm(...).fit()``, and ``smf.ols(...).fit()`` for a null model with no random
 effects). Each simulation has a seed, reports its Monte Carlo standard error and shows a progress bar that a
 notebook does not keep (:mod:`helpers.progress`). Every statistic comes from refits of :mod:`helpers.likelihood`'s
-profile, a batch of responses at once on one design (:func:`helpers.likelihood.minimise`); the few refits that a
-batch leaves unconverged are minimised again.
+profile, a batch of responses at once on one design (:func:`helpers.likelihood.minimise`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -185,27 +184,19 @@ class _Spec:
     y: np.ndarray
     X: np.ndarray
     Z: np.ndarray
-    codes: np.ndarray | None
-    reml: bool | None  # None for OLS, which has no REML/ML choice of its own
-    llf: float | None  # statsmodels' log-likelihood, to check our optimum against (None for OLS)
-    z_names: list[str]
     x_names: list[str]
+    codes: np.ndarray | None = None
+    reml: bool | None = None  # None for OLS, which has no REML/ML choice of its own
+    llf: float | None = None  # statsmodels' log-likelihood, to check our optimum against (None for OLS)
+    z_names: list[str] = field(default_factory=list)
 
 
 def _spec(result, role: str) -> _Spec:
     model = getattr(result, "model", None)
     kind = type(model).__name__
     if kind == "OLS":
-        return _Spec(
-            np.asarray(model.endog, float),
-            np.asarray(model.exog, float),
-            np.empty((len(model.endog), 0)),
-            None,
-            None,
-            None,
-            [],
-            list(model.exog_names),
-        )
+        y = np.asarray(model.endog, float)
+        return _Spec(y, np.asarray(model.exog, float), np.empty((len(y), 0)), list(model.exog_names))
     if kind != "MixedLM":
         raise BoundaryTestError(
             f"the {role} model must be a fitted smf.mixedlm(...) (or, for no random effects, "
@@ -218,9 +209,8 @@ def _spec(result, role: str) -> _Spec:
             "grouping factor with re_formula random effects"
         )
     y, X, Z, codes, _ = mixedlm_design(model)
-    return _Spec(
-        y, X, Z, codes, bool(model.reml), float(result.llf), list(model.data.exog_re_names), list(model.exog_names)
-    )
+    x_names, z_names = list(model.exog_names), list(model.data.exog_re_names)
+    return _Spec(y, X, Z, x_names, codes, bool(model.reml), float(result.llf), z_names)
 
 
 def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
@@ -291,10 +281,8 @@ class _Comparison:
         """Both models fitted to each row of Y: deviances, factors and the LRT."""
         stats0 = self.null.statistics(Y)
         if self.q0:
-            fills = np.array([0.05, 0.2, 0.6, 1.5])
-            starts0 = np.repeat(fills[None, :, None], len(Y), axis=0) * np.ones((1, 1, self.null.d))
-            starts0[:, :, [c for c in range(self.null.d) if self.null.rows[c] != self.null.cols[c]]] = 0.0
-            theta0, dev0, ok0 = minimise(self.null, stats0, starts0)
+            fills = np.where(self.null.diag, np.array([0.05, 0.2, 0.6, 1.5])[:, None], 0.0)  # (start, theta)
+            theta0, dev0, ok0 = minimise(self.null, stats0, np.repeat(fills[None], len(Y), axis=0))
             self.refits_restarted += _restart(self.null, stats0, theta0, dev0, ~ok0)
         else:
             theta0, dev0 = np.zeros((len(Y), 0)), self.null.deviance(np.zeros((len(Y), 0)), stats0, np.arange(len(Y)))
@@ -361,9 +349,8 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
             bar.update(size)
     null_statistics = np.concatenate(null_statistics)
     p, se = _pvalue(statistic, null_statistics)
-    psi = sigma**2 * L0 @ L0.T
     scale = comparison.scale[: comparison.q0]
-    null_fit = {"sigma2": sigma**2, "cov_re": psi / np.outer(scale, scale)}
+    null_fit = {"sigma2": sigma**2, "cov_re": sigma**2 * L0 @ L0.T / np.outer(scale, scale)}
     return BootstrapLRT(
         statistic=statistic,
         p_value=p,
@@ -396,11 +383,10 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     """
     seed = _check_seed(seed)
     n_sim = _check_count("n_sim", n_sim, 1)
-    spec = _spec(result, "tested")
-    comparison, mu = _one_component(spec, "exact_rlrt")
+    comparison, mu = _one_component(result, "exact_rlrt")
     observed = comparison.observed()
     statistic = float(observed["lrt"][0])
-    dof = len(spec.y) - spec.X.shape[1]
+    dof = comparison.alt.n - comparison.alt.p
     rng = np.random.default_rng(seed)
     scaled = mu / mu.max()
     log1p_grid = np.log1p(np.outer(_GRID, scaled)).sum(axis=1)
@@ -437,10 +423,9 @@ def rlrt_statistics(result, responses) -> np.ndarray:
     The null distribution depends only on the design, so one ``exact_rlrt(result)`` serves every row:
     this is how the tests' rejection rates (size and power) are simulated for a design.
     """
-    spec = _spec(result, "tested")
-    comparison, _ = _one_component(spec, "rlrt_statistics")
+    comparison, _ = _one_component(result, "rlrt_statistics")
     responses = np.asarray(responses, dtype=float)
-    n = len(spec.y)
+    n = comparison.alt.n
     if responses.ndim != 2 or responses.shape[1] != n:
         raise BoundaryTestError(
             f"responses must be a 2-d array with one row per data set and {n} columns, one per "
@@ -451,9 +436,10 @@ def rlrt_statistics(result, responses) -> np.ndarray:
     return comparison.fit(responses)["lrt"]
 
 
-def _one_component(spec: _Spec, caller: str) -> tuple[_Comparison, np.ndarray]:
+def _one_component(result, caller: str) -> tuple[_Comparison, np.ndarray]:
     """The fit against the same fixed effects without its one variance component, and the nonzero eigenvalues
     mu_s of Z'P0 Z on which the RLRT's null distribution depends (Crainiceanu and Ruppert 2004)."""
+    spec = _spec(result, "tested")
     if spec.Z.shape[1] != 1:
         raise BoundaryTestError(
             f"{caller} tests a single variance component; this model has random effects "
@@ -473,5 +459,5 @@ def _one_component(spec: _Spec, caller: str) -> tuple[_Comparison, np.ndarray]:
             "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
             "not also fit the grouping column as a fixed effect"
         )
-    null = replace(spec, Z=spec.Z[:, :0], codes=None, reml=None, llf=None, z_names=[])
+    null = _Spec(spec.y, spec.X, spec.Z[:, :0], spec.x_names)
     return _Comparison(null, spec), singular[singular > 1e-10 * singular.max()] ** 2

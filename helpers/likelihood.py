@@ -15,18 +15,11 @@ Z is used as given, so a caller chooses its scale and maps D back itself.
 Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g'[X y]`` through
 ``H_g = (I + G_g D)^-1``: with ``F_g = H_g B_g``, ``[X y]'V^-1[X y] = [X y]'[X y] - sum B_g' D F_g``
 (V relative to sigma^2), whose differential ``-sum F_g' dD F_g`` gives the gradient.
-:func:`moments_at` works instead from each group's marginal covariance ``V_g``, linear in the covariance
-parameters psi: the REML moments behind :mod:`helpers.smallsample`'s df, and an implementation of the
-likelihood independent of those sums that verifies an optimum.
-
-Its users take a statsmodels fit apart with :func:`mixedlm_of` and :func:`mixedlm_design`. :func:`minimise` is
-the optimiser, damped Newton on a stack of fits at once (a bootstrap's); :func:`optimise` fits one response
-(:class:`ResponseProfile`) from several starts and verifies the optimum, or raises :class:`LmeConvergenceError`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -194,9 +187,7 @@ class Profile:
 class Moments:
     """What Satterthwaite and Kenward-Roger need (helpers.smallsample), summed over the independent groups."""
 
-    names: list[str]  # the covariance parameters psi
-    values: np.ndarray
-    fe_names: list[str]
+    values: np.ndarray  # the covariance parameters psi
     beta: np.ndarray
     phi: np.ndarray  # (X' V^-1 X)^-1, the covariance of beta
     b: np.ndarray  # B_i = X' V^-1 V_i V^-1 X, so that d Phi / d psi_i = Phi B_i Phi
@@ -204,6 +195,8 @@ class Moments:
     expected: np.ndarray  # expected REML information of psi
     observed: np.ndarray  # observed REML information of psi
     score: np.ndarray  # gradient of the REML log-likelihood in psi
+    names: list[str] = field(default_factory=list)  # psi's names, given by the caller, which knows the model
+    fe_names: list[str] = field(default_factory=list)  # beta's names
     places: np.ndarray | None = None  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
 
 
@@ -254,9 +247,7 @@ def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, 
     expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q) + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
     observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
     moments = Moments(
-        names=[],
         values=values,
-        fe_names=[],
         beta=beta,
         phi=phi,
         b=b,
@@ -294,7 +285,6 @@ class ResponseProfile:
         self.S[:q_re, :q_re] = standardiser(Z[:, :q_re])
         self.engine = Profile(X, Z @ self.S, codes, reml, components)
         self.stats = self.engine.statistics(y[None])
-        self.diag = self.engine.diag
 
     def deviance(self, theta, gradient=False, sigma2=None):
         held = None if sigma2 is None else np.array([sigma2])
@@ -349,9 +339,8 @@ _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 
 def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     """Minimise the deviance from three starts, polish, and verify the optimum."""
-    diag = problem.diag
     # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
-    starts = {f"from {fill:g}": np.where(diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
+    starts = {f"from {fill:g}": np.where(problem.engine.diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
     with np.errstate(all="ignore"):
         ends, devs, _ = minimise(
             problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
@@ -417,7 +406,6 @@ def minimise(
     dev = first.min(axis=1)
     damping = np.full(n_fit, 1e-6)
     converged = np.zeros(n_fit, bool)
-    eye = np.eye(d)
     for _ in range(steps or _MAX_NEWTON):
         active = np.flatnonzero(~converged)
         if not active.size:
@@ -426,7 +414,7 @@ def minimise(
         grad, hess = _derivatives(profile, stats, x, idx[active])
         lowest = np.linalg.eigvalsh(hess)[:, 0]
         shift = np.maximum(0.0, -lowest) + damping[active] * np.maximum(1.0, np.abs(hess).max(axis=(1, 2)))
-        step = -np.linalg.solve(hess + shift[:, None, None] * eye, grad[..., None])[..., 0]
+        step = -np.linalg.solve(hess + shift[:, None, None] * np.eye(d), grad[..., None])[..., 0]
         trial = x + step
         f_trial = profile.deviance(trial, stats, idx[active])
         better = f_trial <= f0 + 1e-12 * np.abs(f0)

@@ -372,9 +372,8 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     maximum = model.loglik(best_theta)
     gradient = model.deviance(theta, gradient=True)[1]
     check = FitCheck(loglik=float(result.llf), maximum=float(maximum), max_abs_gradient=float(np.abs(gradient).max()))
-    intercept = np.all(X == 1, axis=0)
     fixed = getattr(sm, "formula", None) or f"{sm.endog_names} ~ {' + '.join(sm.exog_names)}"
-    xnames = ["(Intercept)" if i else r_term(name, fixed) for i, name in zip(intercept, sm.exog_names)]
+    xnames = ["(Intercept)" if np.all(x == 1) else r_term(name, fixed) for x, name in zip(X.T, sm.exog_names)]
     re_names = list(sm.data.exog_re_names)
     re_intercept = np.all(Z == 1, axis=0)
     znames = ["(Intercept)" if i else name for i, name in zip(re_intercept, re_names)]

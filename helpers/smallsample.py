@@ -11,8 +11,7 @@ variances and covariances, variance components, residual variance), which is lin
 
 - Satterthwaite: ``df = 2 (c' Phi c)^2 / (g' I^-1 g)``, with ``Phi`` the covariance of the fixed effects,
   ``g = d(c' Phi c)/d phi`` and ``I`` the observed REML information of phi = (theta, sigma^2), lme4's Cholesky
-  parametrisation, in which lmerTest differentiates numerically. Inside the parameter space this is the df
-  computed in psi; at a correlation of -1 or +1 it is lmerTest's.
+  parametrisation, in which lmerTest differentiates numerically.
 - Kenward-Roger (1997): ``Phi`` inflated for the estimation of psi and the df from the expected REML information
   (their equations with no second derivatives of V, which is linear).
 
@@ -48,7 +47,6 @@ __all__ = ["SmallSampleError", "satterthwaite", "kenward_roger", "kenward_roger_
 # A variance below this share of the residual variance is on the boundary of the
 # parameter space, where neither approximation is defined.
 _BOUNDARY = 1e-6
-_COLUMNS = ["estimate", "std_error", "df", "t", "p", "ci_low", "ci_high"]
 
 
 class SmallSampleError(ValueError):
@@ -95,8 +93,8 @@ def kenward_roger(result, level: float = 0.95) -> pd.DataFrame:
     estimated as 0 (a boundary fit, with a warning) stays in, as in pbkrtest.
     """
     m = _moments(result)
-    adjusted = _kr_vcov(m)
     w = _inverse(m.expected, "expected")
+    adjusted = _kr_vcov(m, w)
     df = np.array([_kr_ddf(np.eye(len(m.beta))[[j]], m.phi, m.b, w) for j in range(len(m.beta))])
     return _table(m.fe_names, m.beta, np.sqrt(np.diag(adjusted)), df, level)
 
@@ -104,7 +102,7 @@ def kenward_roger(result, level: float = 0.95) -> pd.DataFrame:
 def kenward_roger_vcov(result) -> pd.DataFrame:
     """The Kenward-Roger adjusted covariance of the fixed effects (``pbkrtest::vcovAdj``)."""
     m = _moments(result)
-    return pd.DataFrame(_kr_vcov(m), index=m.fe_names, columns=m.fe_names)
+    return pd.DataFrame(_kr_vcov(m, _inverse(m.expected, "expected")), index=m.fe_names, columns=m.fe_names)
 
 
 # ----------------------------------------------------------------------------- the two approximations
@@ -142,9 +140,8 @@ def _cholesky_coordinates(m: Moments) -> tuple[np.ndarray, np.ndarray]:
     return (hessian + hessian.T) / 2, jacobian
 
 
-def _kr_vcov(m: Moments) -> np.ndarray:
+def _kr_vcov(m: Moments, w: np.ndarray) -> np.ndarray:
     """Phi + 2 Phi [sum_ij W_ij (Q_ij - B_i Phi B_j)] Phi, with W the inverse expected information."""
-    w = _inverse(m.expected, "expected")
     inner = np.einsum("ij,ijab->ab", w, m.q - np.einsum("iab,bc,jcd->ijad", m.b, m.phi, m.b))
     inner = (inner + inner.T) / 2
     return m.phi + 2 * m.phi @ inner @ m.phi
@@ -185,7 +182,6 @@ def _table(names, beta, se, df, level) -> pd.DataFrame:
             "ci_high": beta + half,
         },
         index=pd.Index(names),
-        columns=_COLUMNS,
     )
 
 
@@ -220,9 +216,8 @@ def _moments(result) -> Moments:
         raise SmallSampleError(f"the REML optimum could not be reached: {err}") from err
     names = _parameter_names(model)
     values = problem.covariances(theta)
-    values = np.where(_free(names, values, _BOUNDARY * values[-1]), values, 0.0)
-    m, loglik = problem.moments(values)
-    free = _free(names, values)
+    free = _free(names, values, _BOUNDARY * values[-1])
+    m, loglik = problem.moments(np.where(free, values, 0.0))
     correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < SINGULAR
     _check_boundary(names, free, correlated)
     gain = loglik - result.llf
@@ -255,26 +250,19 @@ def _free(names, values, zero: float = 0.0) -> np.ndarray:
 def _check_boundary(names, free, correlated: bool) -> None:
     """A variance held at 0 must carry no covariance; the fit is then a boundary (singular) one, reported with
     a warning as lme4 reports it, as is one whose random effects are perfectly correlated."""
-    if correlated:
-        warnings.warn(
-            "boundary (singular) fit: the random effects are perfectly correlated (a correlation of -1 "
-            "or +1), so the data hold less variation between groups than the random part describes; "
-            "the df are those of the fit on the boundary",
-            SingularFitWarning,
-            stacklevel=4,
-        )
     zero = [name for name, f in zip(names, free) if not f]
-    if not zero:
-        return
-    correlated = [n for n in zero if any(c.startswith("Cov(") and n[4:-1] in c[4:-1].split(", ") for c in names)]
-    if correlated:
+    tied = [n for n in zero if any(c.startswith("Cov(") and n[4:-1] in c[4:-1].split(", ") for c in names)]
+    if tied:
         raise SmallSampleError(
-            f"{', '.join(correlated)} is estimated as (nearly) zero while correlated with "
+            f"{', '.join(tied)} is estimated as (nearly) zero while correlated with "
             "another random effect: these df are not defined there; drop that random effect"
         )
-    warnings.warn(
-        f"boundary (singular) fit: {', '.join(zero)} is estimated as 0, so the data hold no variation "
-        "of that kind beyond the residual; the df are those of the fit on the boundary",
-        SingularFitWarning,
-        stacklevel=4,
-    )
+    if correlated or zero:
+        why = (
+            "the random effects are perfectly correlated (a correlation of -1 or +1), so the data hold less "
+            "variation between groups than the random part describes"
+            if correlated
+            else f"{', '.join(zero)} is estimated as 0, so the data hold no variation of that kind beyond the residual"
+        )
+        message = f"boundary (singular) fit: {why}; the df are those of the fit on the boundary"
+        warnings.warn(message, SingularFitWarning, stacklevel=4)
