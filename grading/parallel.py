@@ -403,6 +403,7 @@ def carried(material):
 def client_for(scheduler: str | None, workers: int | None):
     """A dask client: of the scheduler at ``scheduler``, or of an embedded local cluster of ``workers``
     processes (one per core by default) with one thread each."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -419,9 +420,19 @@ def client_for(scheduler: str | None, workers: int | None):
         )
         return client
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    )
+    # On a hub's machine every student is a local user. The cluster speaks TLS with credentials made for this
+    # run alone, so no other client can join it (a client runs code as the grader), and it serves no web page
+    # (its task names are the students').
+    with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            security=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no clash with another run's default port
+            silence_logs=logging.ERROR,
+        )
     client = Client(cluster)
     client.close_cluster = cluster  # closed with the client (see grade)
     print(f"grading on a local cluster of {n} workers", flush=True)

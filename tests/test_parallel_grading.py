@@ -327,3 +327,55 @@ def test_resubmissions_regraded_a_failed_one_keeps_the_earlier_grade(generated, 
     submit(course, "breaker", fx.with_solutions(release, source))
     forced = grade(course, "--workers", "1", "--force")
     assert forced.returncode == 0 and "0 already graded" in forced.stdout, forced.stderr[-4000:]
+
+
+# ----------------------------------------------------------------------------- the embedded cluster's doors
+
+# A stranger's call on one of the cluster's servers: its identity, which every dask server answers.
+STRANGER = """
+import asyncio, sys
+from distributed.core import rpc
+from distributed.security import Security
+
+address, who = sys.argv[1:]
+if who == "plain TCP":
+    address, args = address.replace("tls://", "tcp://"), {}
+elif who == "credentials of its own":
+    args = Security.temporary().get_connection_args("client")
+else:
+    args = Security().get_connection_args("client")
+
+async def call():
+    async with rpc(address, connection_args=args, timeout=10) as server:
+        print(await server.identity())
+
+asyncio.run(call())
+"""
+STRANGERS = ("no credentials", "credentials of its own", "plain TCP")
+
+
+def test_no_other_local_user_can_join_the_local_cluster_or_read_its_pages():
+    """A student on the hub's machine who finds make grade's ports must not reach them: a dask client, or a
+    direct call to a worker or its nanny, runs code as the grader; the scheduler's pages name every task, and
+    the tasks are named after the students."""
+    import urllib.error
+    import urllib.request
+
+    client = parallel.client_for(None, 1)
+    try:
+        workers = client.scheduler_info()["workers"]
+        doors = [client.scheduler.address, *workers, *(w["nanny"] for w in workers.values())]
+        assert all(door.startswith("tls://127.0.0.1:") for door in doors), doors
+        assert client.submit(sum, [20, 22]).result() == 42, "the grader's own client is let in"
+        for door in doors:
+            for who in STRANGERS:
+                attempt = subprocess.run(
+                    [sys.executable, "-c", STRANGER, door, who], capture_output=True, text=True, timeout=120
+                )
+                assert attempt.returncode != 0, f"a stranger with {who} was answered by {door}: {attempt.stdout}"
+        port = client.close_cluster.scheduler.http_server.port
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/info/main/workers.html", timeout=30)
+    finally:
+        client.close()
+        client.close_cluster.close()
