@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 
+from bench.cpu import busy_seconds
 from grading import COURSE_ROOT
 from grading.autograde import sandbox_refusal
 from grading.parallel import RUNTIME, db_url
@@ -43,12 +43,6 @@ def timed(*command: str, cwd: Path) -> float:
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, env=ENV, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
-
-
-def cpu_seconds() -> float:
-    """CPU time of the finished child processes of this benchmark, kernels and workers included."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
 
 
 def make_class(tmp: Path, students: int) -> Path:
@@ -97,9 +91,9 @@ def kernel_floor(rounds: int = 3) -> float:
 
 def measured(step):
     """Run ``step()``; return its wall seconds, the CPU seconds its child processes used, and the load after."""
-    cpu = cpu_seconds()
+    cpu = busy_seconds()
     seconds = step()
-    return seconds, cpu_seconds() - cpu, os.getloadavg()[0]
+    return seconds, busy_seconds() - cpu, os.getloadavg()[0]
 
 
 def report(label: str, students: int, run: tuple, same: bool) -> None:
@@ -149,8 +143,8 @@ def main() -> None:
             )
         report("make grade, 2 dask workers on localhost", n, localhost, scores(copies["localhost"]) == reference)
         print(
-            "  (CPU s: of the processes a run started and ended, kernels included; for the localhost run only"
-            " the instructor's side, since its workers and their kernels belong to the standing cluster)"
+            "  (CPU s: the machine's busy CPU time during the run, every process counted: the run's on a quiet"
+            " machine, the standing cluster's workers included)"
         )
         print(f"  two localhost workers vs serial nbgrader: {serial[0] / localhost[0]:.2f}")
         print(f"parallel vs serial nbgrader: {serial[0] / local[0]:.2f}", flush=True)

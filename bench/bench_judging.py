@@ -29,7 +29,8 @@ from pathlib import Path
 
 import nbformat
 
-from bench.bench_grading import ASSIGNMENT, cpu_seconds, make_class, scores
+from bench.bench_grading import ASSIGNMENT, make_class, scores
+from bench.cpu import busy_seconds
 from grading.autograde import sandbox_refusal
 
 CLASS_SIZE = 6
@@ -62,7 +63,7 @@ def grade(course: Path) -> tuple[float, float, float]:
     """Wall and CPU seconds of ``nbgrader autograde --force`` of the whole class, kernels included, and the
     CPU seconds of nbgrader's own process (where the judge works)."""
     report = course / "own-cpu.txt"
-    wall, cpu = time.perf_counter(), cpu_seconds()
+    wall, cpu = time.perf_counter(), busy_seconds()
     subprocess.run(
         [sys.executable, "-c", OWN_CPU, str(report), str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"],
         cwd=course,
@@ -71,7 +72,7 @@ def grade(course: Path) -> tuple[float, float, float]:
         stderr=subprocess.DEVNULL,
         check=False,
     )
-    return time.perf_counter() - wall, cpu_seconds() - cpu, float(report.read_text())
+    return time.perf_counter() - wall, busy_seconds() - cpu, float(report.read_text())
 
 
 def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
@@ -96,7 +97,7 @@ def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
     nb.cells = [c for i, c in enumerate(nb.cells) if i < max(functions) and i not in test_cells]
     times = []
     for _ in range(rounds):
-        wall, cpu = time.perf_counter(), cpu_seconds()
+        wall, cpu = time.perf_counter(), busy_seconds()
         client = NotebookClient(
             nb,
             timeout=120,
@@ -104,7 +105,7 @@ def fresh_kernel_floor(course: Path, rounds: int = 3) -> tuple[float, float]:
             resources={"metadata": {"path": str(path.parent)}},
         )
         client.execute()
-        times.append((time.perf_counter() - wall, cpu_seconds() - cpu))
+        times.append((time.perf_counter() - wall, busy_seconds() - cpu))
     return sorted(times)[len(times) // 2]
 
 

@@ -4,7 +4,7 @@ Runs in this checkout, with its environment, as ``make test`` does but without p
 ``pytest -m "not slow"`` and then ``pytest``, one after the other in the same run (for a fresh clone's
 figure, run it in a fresh clone after ``make``: the environment's editable install points at the checkout
 that made it, so a copy elsewhere would test two trees at once). Prints each run's minutes against its
-target (issue 23: 3 and 15 minutes on a two-core machine), the CPU time it used (children included), the
+target (issue 23: 3 and 15 minutes on a two-core machine), the machine's CPU time during it (bench/cpu.py), the
 load average around it, the tests that failed and the files that took longest. ``--quick`` runs the quick
 subset alone.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,11 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
+from bench.cpu import busy_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = [("pytest -m 'not slow'", ["-m", "not slow"], 3), ("pytest (make test)", [], 15)]
 SHOWN_FILES = 12
-
-
-def cpu_seconds() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
 
 
 def seconds_by_file(report: Path) -> dict[str, float]:
@@ -42,7 +38,7 @@ def seconds_by_file(report: Path) -> dict[str, float]:
 
 
 def run(label: str, options: list[str], target_minutes: float, report: Path) -> None:
-    load, cpu, start = os.getloadavg()[0], cpu_seconds(), time.perf_counter()
+    load, cpu, start = os.getloadavg()[0], busy_seconds(), time.perf_counter()
     result = subprocess.run(
         [
             sys.executable,
@@ -64,7 +60,7 @@ def run(label: str, options: list[str], target_minutes: float, report: Path) -> 
     summary = (result.stdout.strip().splitlines() or ["no output"])[-1]
     print(
         f"{label:<22}{minutes:8.1f} min  target {target_minutes} min ({minutes / target_minutes:.2f} of it)  "
-        f"CPU {(cpu_seconds() - cpu) / 60:.1f} min  load {load:.1f} -> {os.getloadavg()[0]:.1f}  [{summary}]",
+        f"CPU {(busy_seconds() - cpu) / 60:.1f} min  load {load:.1f} -> {os.getloadavg()[0]:.1f}  [{summary}]",
         flush=True,
     )
     for line in result.stdout.splitlines():
