@@ -421,8 +421,10 @@ def client_for(scheduler: str | None, workers: int | None):
         return client
     n = workers or os.cpu_count() or 1
     # On a hub's machine every student is a local user. The cluster speaks TLS with credentials made for this
-    # run alone, so no other client can join it (a client runs code as the grader), and it serves no web page
-    # (its task names are the students').
+    # run alone, so no other client can join it (a client runs code as the grader); it serves no web page (its
+    # task names are the students'); and its workers keep their files in a folder of the grader's alone, not in
+    # the shared /tmp/dask-scratch-space, which another user could have made and could rename things in.
+    scratch = tempfile.mkdtemp(prefix="grading-dask-")
     with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
         cluster = LocalCluster(
             n_workers=n,
@@ -431,12 +433,22 @@ def client_for(scheduler: str | None, workers: int | None):
             security=True,
             dashboard_address=None,
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no clash with another run's default port
+            local_directory=scratch,
             silence_logs=logging.ERROR,
         )
     client = Client(cluster)
-    client.close_cluster = cluster  # closed with the client (see grade)
+    client.local_cluster = cluster, scratch  # closed and removed with the client (close_client)
     print(f"grading on a local cluster of {n} workers", flush=True)
     return client
+
+
+def close_client(client) -> None:
+    """Close ``client`` (from :func:`client_for`), and its local cluster and the cluster's folder if it has one."""
+    client.close()
+    if hasattr(client, "local_cluster"):
+        cluster, scratch = client.local_cluster
+        cluster.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def require_judged_autograde(course: Path) -> None:
@@ -572,9 +584,7 @@ def grade(
                 if waiting:
                     submit_next()
         finally:
-            client.close()
-            if hasattr(client, "close_cluster"):
-                client.close_cluster.close()
+            close_client(client)
     bar.close()
     export_csv(course)
     return dict(sorted(failed.items()))

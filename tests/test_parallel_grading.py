@@ -14,6 +14,7 @@ import csv
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -354,10 +355,10 @@ asyncio.run(call())
 STRANGERS = ("no credentials", "credentials of its own", "plain TCP")
 
 
-def test_no_other_local_user_can_join_the_local_cluster_or_read_its_pages():
+def test_no_other_local_user_can_join_the_local_cluster_or_read_its_pages_or_files():
     """A student on the hub's machine who finds make grade's ports must not reach them: a dask client, or a
     direct call to a worker or its nanny, runs code as the grader; the scheduler's pages name every task, and
-    the tasks are named after the students."""
+    the tasks are named after the students. Nor the workers' files: they lie in a folder of the grader's."""
     import urllib.error
     import urllib.request
 
@@ -373,9 +374,14 @@ def test_no_other_local_user_can_join_the_local_cluster_or_read_its_pages():
                     [sys.executable, "-c", STRANGER, door, who], capture_output=True, text=True, timeout=120
                 )
                 assert attempt.returncode != 0, f"a stranger with {who} was answered by {door}: {attempt.stdout}"
-        port = client.close_cluster.scheduler.http_server.port
+        cluster, scratch = client.local_cluster
+        page = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/info/main/workers.html"
         with pytest.raises(urllib.error.HTTPError, match="404"):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/info/main/workers.html", timeout=30)
+            urllib.request.urlopen(page, timeout=30)
+        folder = os.stat(scratch)
+        assert (folder.st_uid, stat.S_IMODE(folder.st_mode)) == (os.geteuid(), 0o700)
+        places = client.run(lambda dask_worker: dask_worker.local_directory).values()
+        assert all(Path(place).is_relative_to(scratch) for place in places), places
     finally:
-        client.close()
-        client.close_cluster.close()
+        parallel.close_client(client)
+    assert not os.path.exists(scratch)
