@@ -425,17 +425,22 @@ def client_for(scheduler: str | None, workers: int | None):
     # task names are the students'); and its workers keep their files in a folder of the grader's alone, not in
     # the shared /tmp/dask-scratch-space, which another user could have made and could rename things in.
     scratch = tempfile.mkdtemp(prefix="grading-dask-")
-    with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            security=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no clash with another run's default port
-            local_directory=scratch,
-            silence_logs=logging.ERROR,
-        )
+    routes = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+    try:
+        with dask.config.set(routes):
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                security=True,
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no clash with another run's default port
+                local_directory=scratch,
+                silence_logs=logging.ERROR,
+            )
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     client = Client(cluster)
     client.local_cluster = cluster, scratch  # closed and removed with the client (close_client)
     print(f"grading on a local cluster of {n} workers", flush=True)
