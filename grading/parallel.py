@@ -17,7 +17,8 @@ like ``nbgrader autograde`` it grades again a student whose submission is newer,
 ``--force``. A worker that dies takes no grade with it: the scheduler gives its task to another worker.
 
 Without ``--scheduler`` the work runs on an embedded local cluster: one worker process per core, one
-thread each.
+thread each, reached only with TLS credentials made for the run, its files in a folder of the grader's
+(:func:`client_for` says why).
 """
 
 from __future__ import annotations
