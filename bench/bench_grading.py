@@ -90,7 +90,7 @@ def kernel_floor(rounds: int = 3) -> float:
 
 
 def measured(step):
-    """Run ``step()``; return its wall seconds, the CPU seconds its child processes used, and the load after."""
+    """Run ``step()``; return its wall seconds, the machine's busy CPU seconds meanwhile, and the load after."""
     cpu = busy_seconds()
     seconds = step()
     return seconds, busy_seconds() - cpu, os.getloadavg()[0]
