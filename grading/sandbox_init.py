@@ -412,7 +412,8 @@ def run(
     os.close(write_end)
     if bubblewrap:
         bubblewrap.started()
-    threading.Thread(target=forward, args=(read_end, limits["output_kb"] * 1024), daemon=True).start()
+    forwarder = threading.Thread(target=forward, args=(read_end, limits["output_kb"] * 1024), daemon=True)
+    forwarder.start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same process group)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(kernel, signal.SIGTERM))
     out_of_time = []
@@ -423,13 +424,18 @@ def run(
 
     signal.signal(signal.SIGALRM, wall_clock)
     signal.alarm(limits["wall_seconds"])
-    # Sandboxed, this is the first process of the pid namespace: it reaps orphans until the kernel ends,
-    # then the operating system kills whatever else is left. Unsandboxed, orphans come here (a subreaper).
+    # Orphans come here (sandboxed, this is the first process of the pid namespace; unsandboxed, a subreaper):
+    # reaped until the kernel ends, killed after it.
     while True:
         pid, status = os.wait()
         if pid == kernel:
             break
     signal.alarm(0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the kernel is gone: nothing to pass a SIGTERM on to
+    # The last of the kernel's output may still be in the pipe: once no process is left to write to it, pass
+    # all of it on (a slow reader would otherwise lose it when this process ends).
+    kill_descendants()
+    forwarder.join()
     code = os.waitstatus_to_exitcode(status)
     if out_of_time:
         print(
@@ -528,7 +534,6 @@ def main(argv: list[str]) -> int:
         if scratch:
             import shutil
 
-            kill_descendants()
             shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import fcntl
 import json
 import os
 import pwd
@@ -418,10 +419,12 @@ os.execv(sys.argv[1], sys.argv[1:])
 """
 
 
-def as_unprivileged_user(argv: list[str], files: dict[str, Path], cwd: Path, keep=()) -> subprocess.CompletedProcess:
+def as_unprivileged_user(
+    argv: list[str], files: dict[str, Path], cwd: Path, keep=(), read_after: float = 0
+) -> subprocess.CompletedProcess:
     """Run ``argv`` as a user who is not root, with ``files`` ({name: source}) in its working folder: the user
     of a sandbox slot, in a sandbox whose loopback is up (this machine's Python may live where other users
-    cannot read it, and dask talks to itself over TCP)."""
+    cannot read it, and dask talks to itself over TCP). Its output is read from ``read_after`` seconds on."""
     slot = sandbox.Slot(SandboxLimits(output_kb=4096))
     try:
         spec = slot.spec(sandbox.launch_spec(slot.limits, [(str(p), n) for n, p in files.items()]), keep=list(keep))
@@ -429,11 +432,36 @@ def as_unprivileged_user(argv: list[str], files: dict[str, Path], cwd: Path, kee
         python = command.index(sys.executable)  # the sandbox's first process, started by unshare
         command[python:python] = [sys.executable, "-c", LOOPBACK_UP_THEN]
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        return subprocess.run(
-            command, cwd=cwd, env=sandbox.launch_env(spec, env), capture_output=True, text=True, timeout=900
-        )
+        with subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=sandbox.launch_env(spec, env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            time.sleep(read_after)
+            out, err = process.communicate(timeout=900)
+        return subprocess.CompletedProcess(command, process.returncode, out, err)
     finally:
         slot.release()
+
+
+@root
+def test_a_slow_reader_gets_the_last_of_the_kernels_output(tmp_path):
+    """The sandbox passes on all that the kernel wrote before it ended, however slowly its output is read:
+    once, the sandbox ended with the kernel's last lines still in its pipe, and make grade's closing lines
+    (the grades) were lost."""
+    read_end, write_end = os.pipe()
+    pipe_size = fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ)
+    os.close(read_end)
+    os.close(write_end)
+    # more than the reader's pipe holds, less than it and the sandbox's own pipe hold: the kernel ends at once
+    written = "y" * (3 * pipe_size // 2) + "\nthe end\n"
+    writer = [sys.executable, "-c", f"import os; os.write(1, b{written!r})"]
+    run = as_unprivileged_user(writer, {}, tmp_path, read_after=3)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stderr.endswith("\n" + written), f"{len(run.stderr)} characters came, ending {run.stderr[-20:]!r}"
 
 
 @root
