@@ -1,15 +1,17 @@
 """Benchmark: grading a class with ``make grade`` (grading/parallel.py) against serial stock nbgrader.
 
 Makes a class of CLASS_SIZE submissions (``--students N`` for another size) of the fastest assignment from the
-test fixtures (right, partly right and untouched answers, in turn) and grades three copies of it in the same
-run: with stock ``nbgrader autograde``, ``generate_feedback`` and ``export``, one after the other; with
-``python -m grading grade`` on its embedded local cluster (one worker per core); and with the same command
-through a `dask scheduler` and two `dask worker` processes on localhost, each in an empty folder of its own
-(started before the clock runs, as a standing cluster would be). Checks that all three give the same scores
-and prints, each line as soon as it is measured, students per minute, the CPU time each side used, the floor
-of one fresh kernel importing pandas, statsmodels and seaborn, and nbgrader's fixed cost per call. Asserts
-nothing. Run as root, or as a user where bubblewrap can make the sandbox: ``make bench`` (or
-``.venv/bin/python -m bench.bench_grading`` from the repository root).
+test fixtures (right, partly right and untouched answers, in turn) and grades four copies of it in the same
+run: with ``nbgrader autograde``, ``generate_feedback`` and ``export``, one after the other, first stock
+(nbgrader's own Execute: the notebook and its tests in one unsandboxed kernel), then with the course's
+configuration (the judged, sandboxed autograde that ``make grade`` runs too); with ``python -m grading grade``
+on its embedded local cluster (one worker per core); and with the same command through a `dask scheduler` and
+two `dask worker` processes on localhost, each in an empty folder of its own (started before the clock runs,
+as a standing cluster would be). Checks that all four give the same scores and prints, each line as soon as
+it is measured, students per minute, the CPU time each side used, the floor of one fresh kernel importing
+pandas, statsmodels and seaborn, and nbgrader's fixed cost per call. Asserts nothing. Run as root, or as a
+user where bubblewrap can make the sandbox: ``make bench`` (or ``.venv/bin/python -m bench.bench_grading``
+from the repository root).
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "structure_and_pooling"
 CLASS_SIZE = 40
 BIN = Path(sys.executable).parent
+# Appended to a copy of the course's nbgrader configuration: stock nbgrader, whose own Execute runs the student's
+# notebook and its tests in one unsandboxed kernel (the course's other autograde steps stay).
+STOCK_STEPS = (
+    "from nbgrader.preprocessors import Execute\n"
+    "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
+    "c.Execute.timeout = 30\n"
+)
 
 
 def timed(*command: str, cwd: Path) -> float:
@@ -118,23 +127,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         course = make_class(tmp, n)
-        copies = {name: tmp / name for name in ("serial", "local", "localhost")}
+        copies = {name: tmp / name for name in ("stock", "serial", "local", "localhost")}
         for copy in copies.values():
             shutil.copytree(course, copy)
+        with open(copies["stock"] / "nbgrader_config.py", "a") as config:
+            config.write(STOCK_STEPS)
         nbgrader = str(BIN / "nbgrader")
         print(
             f"grading {n} submissions of {ASSIGNMENT} on {cores} cores "
             f"(load average {os.getloadavg()[0]:.1f} at the start)"
         )
         print(f"  {'':44}{'seconds':>8}{'students/min':>14}{'CPU s':>8}  load after  same scores", flush=True)
-        serial = measured(
-            lambda: sum(
-                timed(nbgrader, *args, cwd=copies["serial"])
-                for args in (["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"])
+        serial = {
+            name: measured(
+                lambda name=name: sum(
+                    timed(nbgrader, *args, cwd=copies[name])
+                    for args in (["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"])
+                )
             )
+            for name in ("stock", "serial")
+        }
+        reference = scores(copies["stock"])
+        report("serial stock nbgrader (autograde, feedback, export)", n, serial["stock"], bool(reference))
+        report(
+            "serial nbgrader, the course's configuration", n, serial["serial"], scores(copies["serial"]) == reference
         )
-        reference = scores(copies["serial"])
-        report("serial nbgrader (autograde, feedback, export)", n, serial, bool(reference))
         local = measured(lambda: timed(*grade, str(copies["local"]), cwd=ROOT))
         report(f"make grade, local cluster ({cores} workers)", n, local, scores(copies["local"]) == reference)
         with LocalhostCluster(tmp / "dask", workers=2) as cluster:
@@ -146,8 +163,11 @@ def main() -> None:
             "  (CPU s: the machine's busy CPU time during the run, every process counted: the run's on a quiet"
             " machine, the standing cluster's workers included)"
         )
-        print(f"  two localhost workers vs serial nbgrader: {serial[0] / localhost[0]:.2f}")
-        print(f"parallel vs serial nbgrader: {serial[0] / local[0]:.2f}", flush=True)
+        print(f"  two localhost workers vs serial stock nbgrader: {serial['stock'][0] / localhost[0]:.2f}")
+        print(
+            f"  local cluster vs serial nbgrader with the course's configuration: {serial['serial'][0] / local[0]:.2f}"
+        )
+        print(f"parallel vs serial stock nbgrader: {serial['stock'][0] / local[0]:.2f}", flush=True)
         startup = statistics.median(
             timed(nbgrader, "autograde", ASSIGNMENT, "--student", "student000", cwd=copies["serial"]) for _ in range(3)
         )  # graded already: start, skip

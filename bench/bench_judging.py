@@ -29,20 +29,18 @@ from pathlib import Path
 
 import nbformat
 
-from bench.bench_grading import ASSIGNMENT, make_class, scores
+from bench.bench_grading import ASSIGNMENT, STOCK_STEPS, make_class, scores
 from bench.cpu import busy_seconds
 from grading.autograde import sandbox_refusal
 
 CLASS_SIZE = 6
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-EXECUTE = {"stock": "", "sandboxed": "c.Execute.kernel_manager_class = kernel_manager_class(True)\n"}
-STOCK_STEPS = (
-    "from nbgrader.preprocessors import Execute\n"
-    "from grading.autograde import kernel_manager_class\n"
-    "c.Autograde.autograde_preprocessors = [Execute, *c.Autograde.autograde_preprocessors[1:]]\n"
-    "c.Execute.timeout = 30\n"
-)
+EXECUTE = {
+    "stock": "",
+    "sandboxed": "from grading.autograde import kernel_manager_class\n"
+    "c.Execute.kernel_manager_class = kernel_manager_class(True)\n",
+}
 
 
 # Runs the script named by its second argument and writes its own CPU seconds (not its children's: the
