@@ -245,13 +245,13 @@ class ResponseProfile:
         relative = self.S @ est["D"] @ self.S.T
         return est["sigma2"] * np.r_[relative[self.engine.rows, self.engine.cols], 1.0]
 
-    def moments(self, values: np.ndarray) -> tuple[Moments, float]:
-        """Moments and the log-likelihood (REML, or ML) at the covariance parameters psi = values
-        (:meth:`covariances`' order and scale).
+    def moments(self, psi: np.ndarray) -> tuple[Moments, float]:
+        """Moments and the log-likelihood (REML, or ML) at the covariance parameters psi (:meth:`covariances`'
+        order and scale).
 
         The marginal form of the likelihood, each group's V = sum_i psi_i dV/dpsi_i (linear in psi) factorised
         directly: also the referee that verifies :class:`Profile`'s optimum (see :func:`optimise`)."""
-        p, k = self.X.shape[1], len(values)
+        p, k = self.X.shape[1], len(psi)
         a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
         traces, products = np.zeros(k), np.zeros((k, k))
         # With w = V^-1 r: the quadratic forms r'V^-1 V_i V^-1 r (in the score) and, for the
@@ -261,7 +261,7 @@ class ResponseProfile:
         per_group = []
         for rows in (self.codes == g for g in range(self.engine.k)):
             x, y, dv = self.X[rows], self.y[rows], self.engine.covariance_derivatives(self.Z[rows])
-            v = np.einsum("i,iab->ab", values, dv)
+            v = np.einsum("i,iab->ab", psi, dv)
             v_inv = np.linalg.inv(v)
             logdet += np.linalg.slogdet(v)[1]
             n += len(y)
@@ -294,7 +294,7 @@ class ResponseProfile:
         )
         observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
         moments = Moments(
-            values=values,
+            values=psi,
             beta=beta,
             phi=phi,
             b=b,
