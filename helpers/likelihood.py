@@ -305,6 +305,10 @@ class ResponseProfile:
         )
         return moments, loglik
 
+    def singular(self, theta) -> bool:
+        """lme4's isSingular: a diagonal entry of the relative Cholesky factor below SINGULAR."""
+        return bool(np.abs(theta[self.engine.diag]).min() < SINGULAR)
+
     def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
         """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
         S_inv = np.linalg.inv(self.S)
@@ -351,8 +355,7 @@ def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     }
     checks["starts_agreeing"] = [name for name, dev in zip(starts, devs) if (dev - best) / 2 < _AGREE]
     if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
-        L = problem.engine.factor(theta)
-        hint = "" if np.abs(np.diag(L)).min() > SINGULAR else _BOUNDARY
+        hint = _BOUNDARY if problem.singular(theta) else ""
         raise LmeConvergenceError(
             f"could not verify the optimum: the Hessian of the deviance is not positive "
             f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}"
