@@ -164,8 +164,8 @@ def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
     return float(p), float(np.sqrt(p * (1 - p) / len(null)))
 
 
-def _check_seed(seed) -> int:
-    return _check_count("seed", seed, 0, " so that the result can be reproduced")
+def _check_simulation(seed, name: str, count) -> tuple[int, int]:
+    return _check_count("seed", seed, 0, " so that the result can be reproduced"), _check_count(name, count, 1)
 
 
 def _check_count(name: str, value, minimum: int, why: str = "") -> int:
@@ -327,8 +327,7 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
     the statistic is ``2 (logL_alt - logL_null)`` of that kind. ``n_boot`` data
     sets are drawn from the null fit and both models refitted to each.
     """
-    seed = _check_seed(seed)
-    n_boot = _check_count("n_boot", n_boot, 1)
+    seed, n_boot = _check_simulation(seed, "n_boot", n_boot)
     comparison = _Comparison(_spec(null, "null"), _spec(alternative, "alternative"))
     observed = comparison.observed()
     statistic = float(observed["lrt"][0])
@@ -381,8 +380,7 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
     on the design, is simulated ``n_sim`` times (sup over RLRsim's grid of
     lambda = sigma_u^2 / sigma^2).
     """
-    seed = _check_seed(seed)
-    n_sim = _check_count("n_sim", n_sim, 1)
+    seed, n_sim = _check_simulation(seed, "n_sim", n_sim)
     comparison, mu = _one_component(result, "exact_rlrt")
     observed = comparison.observed()
     statistic = float(observed["lrt"][0])

@@ -32,12 +32,13 @@ from scipy import optimize, special, stats
 from statsmodels.formula import handle_formula_data
 from statsmodels.tools.numdiff import approx_fprime, approx_hess3
 
+from helpers.likelihood import SINGULAR
+from helpers.mixed import SingularFitWarning
 from helpers.rsummary import LEGEND, format_pval, format_r
 
 __all__ = ["GlmmFit", "GlmmInputError", "GlmmConvergenceError", "SingularFitWarning", "fit_glmer", "profile_group_sd"]
 
 LATENT_VARIANCE = np.pi**2 / 3  # variance of the standard logistic distribution
-SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on sigma_0
 _GRADIENT_TOL = 1e-4  # largest |d loglik / d parameter| accepted, relative to the Hessian's scale
 
 
@@ -47,10 +48,6 @@ class GlmmInputError(ValueError):
 
 class GlmmConvergenceError(RuntimeError):
     """The maximum of the likelihood could not be verified, so no result is returned."""
-
-
-class SingularFitWarning(UserWarning):
-    """sigma_0 is estimated as 0 (lme4: ``boundary (singular) fit``)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -67,7 +64,7 @@ class GlmmFit:
     nagq: int
     formula: str
     groups: str
-    singular: bool  # isSingular(fit): sigma_0 below SINGULAR_TOL, reported as 0
+    singular: bool  # isSingular(fit): sigma_0 below SINGULAR (lme4's tolerance), reported as 0
     pearson_residuals: pd.Series = field(repr=False)  # residuals(fit, "pearson"), u_0k at its mode
     checks: dict = field(default_factory=dict)  # how the maximum was verified
     converged: bool = True  # a fit that could not be verified raises instead
@@ -163,12 +160,12 @@ def fit_glmer(formula: str, data: pd.DataFrame, groups: str, nagq: int = 1) -> G
         warnings.simplefilter("ignore")  # statsmodels' separation warning: the GLMM check below judges
         pooled = sm.GLM(y, X.to_numpy(), family=sm.families.Binomial()).fit()
     params, checks = _maximise(problem, np.append(pooled.params, 1.0))
-    singular = abs(params[-1]) < SINGULAR_TOL
+    singular = abs(params[-1]) < SINGULAR
     if singular:
         # At sigma_0 = 0 the model is the pooled logistic regression, whose quadrature is exact.
         params = np.append(pooled.params, 0.0)
         warnings.warn(
-            f"boundary (singular) fit: sigma_0 is estimated as 0 (below {SINGULAR_TOL:g}); the model "
+            f"boundary (singular) fit: sigma_0 is estimated as 0 (below {SINGULAR:g}); the model "
             "reduces to the pooled logistic regression",
             SingularFitWarning,
             stacklevel=2,

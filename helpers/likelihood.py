@@ -200,65 +200,6 @@ class Moments:
     places: np.ndarray | None = None  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
 
 
-def moments_at(values: np.ndarray, design, reml: bool = True) -> tuple[Moments, float]:
-    """Moments and the log-likelihood (REML, or ML with reml=False) at the covariance parameters psi = values.
-
-    ``design`` holds, per group, (X_g, y_g, dV_g/dpsi): V_g = sum_i psi_i dV_g/dpsi_i is linear in psi.
-    The marginal form of the likelihood, each group's V factorised directly: also the referee that
-    verifies :class:`Profile`'s optimum (see :meth:`ResponseProfile.moments`)."""
-    p, k = design[0][0].shape[1], len(values)
-    a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
-    traces, products = np.zeros(k), np.zeros((k, k))
-    # With w = V^-1 r: the quadratic forms r'V^-1 V_i V^-1 r (in the score) and, for the
-    # observed information, w'V_i V^-1 V_j w and X'V^-1 V_i w.
-    quad, cross, xv_dw = np.zeros(k), np.zeros((k, k)), np.zeros((k, p))
-    xty, logdet, n = np.zeros(p), 0.0, 0
-    per_group = []
-    for x, y, dv in design:
-        v = np.einsum("i,iab->ab", values, dv)
-        v_inv = np.linalg.inv(v)
-        logdet += np.linalg.slogdet(v)[1]
-        n += len(y)
-        xv = v_inv @ x  # V^-1 X
-        a += x.T @ xv
-        xty += xv.T @ y
-        per_group.append((x, y, v_inv, xv, dv))
-    phi = np.linalg.inv(a)
-    beta = phi @ xty
-    rss = 0.0
-    for x, y, v_inv, xv, dv in per_group:
-        e = np.einsum("ab,ibc->iac", v_inv, dv)  # V^-1 V_i
-        dxv = np.einsum("iab,bc->iac", dv, xv)  # V_i V^-1 X
-        b += np.einsum("ab,ibc->iac", xv.T, dxv)
-        q += np.einsum("iab,jbc->ijac", np.einsum("ab,ibc->iac", xv.T, e.transpose(0, 2, 1)), dxv)
-        traces += np.einsum("iaa->i", e)
-        products += np.einsum("iab,jba->ij", e, e)
-        r = y - x @ beta
-        w = v_inv @ r
-        rss += r @ w
-        dw = np.einsum("iab,b->ia", dv, w)  # V_i w
-        quad += dw @ w
-        cross += dw @ v_inv @ dw.T
-        xv_dw += dw @ xv
-    loglik = -0.5 * (
-        logdet + rss + (np.linalg.slogdet(a)[1] + (n - p) * np.log(2 * np.pi) if reml else n * np.log(2 * np.pi))
-    )
-    tr_pv = traces - np.einsum("ab,iba->i", phi, b)
-    expected = 0.5 * (products - 2 * np.einsum("ab,ijba->ij", phi, q) + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b))
-    observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
-    moments = Moments(
-        values=values,
-        beta=beta,
-        phi=phi,
-        b=b,
-        q=q,
-        expected=(expected + expected.T) / 2,
-        observed=(observed + observed.T) / 2,
-        score=-0.5 * (tr_pv - quad),
-    )
-    return moments, loglik
-
-
 # ----------------------------------------------------------------------------- one response, verified
 
 
@@ -268,8 +209,8 @@ class LmeConvergenceError(RuntimeError):
 
 SINGULAR = 1e-4  # lme4's isSingular tolerance on the diagonal of the relative Cholesky factor
 _BOUNDARY = (
-    "the optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
-    "or a correlation of -1 or +1: a boundary (singular) fit)"
+    " The optimum is on the boundary of the parameter space (a random-effect variance estimated as 0, "
+    "or a correlation of -1 or +1: a boundary (singular) fit)."
 )
 
 
@@ -305,12 +246,68 @@ class ResponseProfile:
         return est["sigma2"] * np.r_[relative[self.engine.rows, self.engine.cols], 1.0]
 
     def moments(self, psi: np.ndarray) -> tuple[Moments, float]:
-        """:func:`moments_at` psi (:meth:`covariances`' order and scale) for this response."""
-        design = [
-            (self.X[rows], self.y[rows], self.engine.covariance_derivatives(self.Z[rows]))
-            for rows in (self.codes == g for g in range(self.engine.k))
-        ]
-        return moments_at(psi, design, self.reml)
+        """Moments and the log-likelihood (REML, or ML) at the covariance parameters psi (:meth:`covariances`'
+        order and scale).
+
+        The marginal form of the likelihood, each group's V = sum_i psi_i dV/dpsi_i (linear in psi) factorised
+        directly: also the referee that verifies :class:`Profile`'s optimum (see :func:`optimise`)."""
+        p, k = self.X.shape[1], len(psi)
+        a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
+        traces, products = np.zeros(k), np.zeros((k, k))
+        # With w = V^-1 r: the quadratic forms r'V^-1 V_i V^-1 r (in the score) and, for the
+        # observed information, w'V_i V^-1 V_j w and X'V^-1 V_i w.
+        quad, cross, xv_dw = np.zeros(k), np.zeros((k, k)), np.zeros((k, p))
+        xty, logdet, n = np.zeros(p), 0.0, 0
+        per_group = []
+        for rows in (self.codes == g for g in range(self.engine.k)):
+            x, y, dv = self.X[rows], self.y[rows], self.engine.covariance_derivatives(self.Z[rows])
+            v = np.einsum("i,iab->ab", psi, dv)
+            v_inv = np.linalg.inv(v)
+            logdet += np.linalg.slogdet(v)[1]
+            n += len(y)
+            xv = v_inv @ x  # V^-1 X
+            a += x.T @ xv
+            xty += xv.T @ y
+            per_group.append((x, y, v_inv, xv, dv))
+        phi = np.linalg.inv(a)
+        beta = phi @ xty
+        rss = 0.0
+        for x, y, v_inv, xv, dv in per_group:
+            e = np.einsum("ab,ibc->iac", v_inv, dv)  # V^-1 V_i
+            dxv = np.einsum("iab,bc->iac", dv, xv)  # V_i V^-1 X
+            b += np.einsum("ab,ibc->iac", xv.T, dxv)
+            q += np.einsum("iab,jbc->ijac", np.einsum("ab,ibc->iac", xv.T, e.transpose(0, 2, 1)), dxv)
+            traces += np.einsum("iaa->i", e)
+            products += np.einsum("iab,jba->ij", e, e)
+            r = y - x @ beta
+            w = v_inv @ r
+            rss += r @ w
+            dw = np.einsum("iab,b->ia", dv, w)  # V_i w
+            quad += dw @ w
+            cross += dw @ v_inv @ dw.T
+            xv_dw += dw @ xv
+        constant = np.linalg.slogdet(a)[1] + (n - p) * np.log(2 * np.pi) if self.reml else n * np.log(2 * np.pi)
+        loglik = -0.5 * (logdet + rss + constant)
+        tr_pv = traces - np.einsum("ab,iba->i", phi, b)
+        expected = 0.5 * (
+            products - 2 * np.einsum("ab,ijba->ij", phi, q) + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b)
+        )
+        observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
+        moments = Moments(
+            values=psi,
+            beta=beta,
+            phi=phi,
+            b=b,
+            q=q,
+            expected=(expected + expected.T) / 2,
+            observed=(observed + observed.T) / 2,
+            score=-0.5 * (tr_pv - quad),
+        )
+        return moments, loglik
+
+    def singular(self, theta) -> bool:
+        """lme4's isSingular: a diagonal entry of the relative Cholesky factor below SINGULAR."""
+        return bool(np.abs(theta[self.engine.diag]).min() < SINGULAR)
 
     def theta_of(self, relative_cov: np.ndarray) -> np.ndarray:
         """theta of a random-effects covariance given relative to sigma^2, on the original scale."""
@@ -358,8 +355,7 @@ def optimise(problem: ResponseProfile) -> tuple[np.ndarray, dict]:
     }
     checks["starts_agreeing"] = [name for name, dev in zip(starts, devs) if (dev - best) / 2 < _AGREE]
     if not checks["min_hessian_eigenvalue"] > 1e-8 * max(1.0, np.abs(np.diag(hess)).max()):
-        L = problem.engine.factor(theta)
-        hint = "" if np.abs(np.diag(L)).min() > SINGULAR else f" {_BOUNDARY[0].upper()}{_BOUNDARY[1:]}."
+        hint = _BOUNDARY if problem.singular(theta) else ""
         raise LmeConvergenceError(
             f"could not verify the optimum: the Hessian of the deviance is not positive "
             f"definite (smallest eigenvalue {checks['min_hessian_eigenvalue']:.3g}).{hint}"

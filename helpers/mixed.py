@@ -269,7 +269,8 @@ def _report(model: ResponseProfile, theta, labels, xnames, znames, index, formul
     sd = np.sqrt(np.diag(psi))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
-    checks = {**checks, "singular": _singularity(model.engine.factor(theta), sd, corr, znames, np.sqrt(sigma2))}
+    singular = _singularity(sd, corr, znames, np.sqrt(sigma2)) if model.singular(theta) else ""
+    checks = {**checks, "singular": singular}
     ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
     cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
     ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
@@ -298,10 +299,8 @@ def _report(model: ResponseProfile, theta, labels, xnames, znames, index, formul
     )
 
 
-def _singularity(L, sd, corr, names, sigma) -> str:
-    """What makes a fit singular, in words; "" when it is not (lme4's isSingular)."""
-    if np.abs(np.diag(L)).min() > SINGULAR:
-        return ""
+def _singularity(sd, corr, names, sigma) -> str:
+    """What makes a singular fit (lme4's isSingular) singular, in words."""
     zero = [n for n, v in zip(names, sd) if v < SINGULAR * sigma]
     if zero:
         return f"the variance of the random {', '.join(zero)} is estimated as 0"

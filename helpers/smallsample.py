@@ -31,7 +31,6 @@ from scipy import stats
 
 from helpers.likelihood import (
     NOT_CONVERGED,
-    SINGULAR,
     LmeConvergenceError,
     Moments,
     ResponseProfile,
@@ -218,7 +217,7 @@ def _moments(result) -> Moments:
     values = problem.covariances(theta)
     free = _free(names, values, _BOUNDARY * values[-1])
     m, loglik = problem.moments(np.where(free, values, 0.0))
-    correlated = free.all() and np.abs(np.diag(problem.engine.factor(theta))).min() < SINGULAR
+    correlated = free.all() and problem.singular(theta)
     _check_boundary(names, free, correlated)
     gain = loglik - result.llf
     if gain > NOT_CONVERGED:
