@@ -385,3 +385,29 @@ def test_no_other_local_user_can_join_the_local_cluster_or_read_its_pages_or_fil
     finally:
         parallel.close_client(client)
     assert not os.path.exists(scratch)
+
+
+def test_the_local_clusters_processes_wake_only_as_often_as_it_says():
+    """Scheduler, nanny and worker of make grade's local cluster run dask's periodic work at QUIET_CLUSTER's
+    intervals, and the worker profiles no task: at dask's defaults they took a tenth of a core from the kernels
+    (bench/bench_grading.py measures the class)."""
+    from dask.utils import parse_timedelta
+
+    def wakes(server):
+        return {name: pc.callback_time for name, pc in server.periodic_callbacks.items()}
+
+    def every(setting):
+        return parse_timedelta(parallel.QUIET_CLUSTER[setting], "ms") * 1000
+
+    client = parallel.client_for(None, 1)
+    try:
+        cluster, _ = client.local_cluster
+        (nanny,) = map(wakes, cluster.workers.values())
+        (worker,) = client.run(lambda dask_worker: wakes(dask_worker)).values()
+        for server in (wakes(cluster.scheduler), nanny, worker):
+            assert server["tick"] == every("distributed.admin.tick.interval"), server
+            assert server["monitor"] == every("distributed.admin.system-monitor.interval"), server
+        assert nanny["memory_monitor"] == every("distributed.worker.memory.monitor-interval"), nanny
+        assert "profile" not in worker, worker
+    finally:
+        parallel.close_client(client)
