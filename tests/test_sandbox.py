@@ -441,7 +441,11 @@ def as_unprivileged_user(
             text=True,
         ) as process:
             time.sleep(read_after)
-            out, err = process.communicate(timeout=900)
+            try:
+                out, err = process.communicate(timeout=900)
+            except subprocess.TimeoutExpired:  # as subprocess.run does: not left running, nor waited for
+                process.kill()
+                raise
         return subprocess.CompletedProcess(command, process.returncode, out, err)
     finally:
         slot.release()
