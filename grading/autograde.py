@@ -25,8 +25,9 @@ import tempfile
 import time
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.client import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute
@@ -38,6 +39,7 @@ from grading.limits import SandboxLimits
 
 NOTEBOOK_TIMEOUT_NOTE = "the notebook ran past its time limit ({} s): this cell and the ones after it were not run"
 KERNEL_LOST_NOTE = "the kernel stopped ({}): this cell and the ones after it were not run"
+IGNORED_INTERRUPT = "it did not stop when interrupted at a cell's time limit, still busy {} s later"
 
 
 class GradingRefused(RuntimeError):
@@ -94,6 +96,10 @@ class JudgedExecute(Execute):
         cell_timeout, notebook_timeout = self._timeouts(resources)
         self.kernel_manager_class = kernel_manager_class(sandboxed)
         self.raise_on_iopub_timeout = False
+        # a cell at its time limit comes back to _student_pass, which interrupts the kernel and waits only
+        # SandboxLimits.interrupt_seconds for it; nbclient would wait the cell's whole limit again for its output,
+        # and a kernel that ignores interrupts would then hold a core until the notebook's time limit
+        self.interrupt_on_timeout = False
         self.resources = resources
         info = resources["nbgrader"]
         tests = dict(plan(self.nb, resources, course_order(self.config, info["assignment"], info["notebook"])))
@@ -174,6 +180,10 @@ class JudgedExecute(Execute):
             self.timeout = self.iopub_timeout = max(1, min(cell_timeout, math.ceil(left)))
             try:
                 self.preprocess_cell(cell, resources, index)
+            except CellTimeoutError:
+                cell.outputs.append(NotebookNode(output_type="error", **self.error_on_timeout))
+                if not self._stopped_when_interrupted(deadline):
+                    return self._stop(index + 1, KERNEL_LOST_NOTE.format(IGNORED_INTERRUPT.format(self.timeout)))
             except DeadKernelError as error:
                 self.log.warning("Student pass stopped at cell %s: %r", index, error)
                 return self._stop(index, KERNEL_LOST_NOTE.format("it died"))
@@ -181,6 +191,17 @@ class JudgedExecute(Execute):
                 self.log.warning("Student pass stopped at cell %s", index, exc_info=True)
                 return self._stop(index, KERNEL_LOST_NOTE.format("it sent what the grader cannot read"))
         return None, ""
+
+    def _stopped_when_interrupted(self, deadline: float) -> bool:
+        """Interrupt the kernel, and say whether it answers within SandboxLimits.interrupt_seconds (and the
+        notebook's time): a kernel that does not has a cell still running, and would run no other."""
+        run_sync(self.km.interrupt_kernel)()
+        self.timeout = max(1, min(self.limits.interrupt_seconds, math.ceil(deadline - time.monotonic())))
+        self.interrupt_on_timeout = True  # so that wait_for_reply gives None at its limit (interrupting again)
+        try:
+            return self.wait_for_reply(self.kc.kernel_info()) is not None
+        finally:
+            self.interrupt_on_timeout = False
 
     def _stop(self, index: int, note: str) -> tuple[int, str]:
         """Say so in the first student cell not run (test cells get their verdict)."""

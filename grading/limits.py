@@ -43,6 +43,12 @@ class SandboxLimits(Configurable):
     cpu_seconds = Integer(
         600, min=1, help="CPU time of each process (RLIMIT_CPU): a loop that ignores interrupts is killed."
     ).tag(config=True)
+    interrupt_seconds = Integer(
+        15,
+        min=1,
+        help="How long a kernel interrupted at a cell's time limit has to answer again: one still busy after "
+        "this (its code ignores interrupts) runs no other cell, and is stopped.",
+    ).tag(config=True)
     wall_seconds = Integer(
         1800,
         min=1,

@@ -400,7 +400,7 @@ def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_
 
 def test_limits_stop_runaways_and_drop_huge_output(judged):
     root = judged[0]
-    assert f"ran past its time limit ({NOTEBOOK_TIMEOUT} s)" in shown_to(root, "runaway")
+    assert "did not stop when interrupted at a cell's time limit" in shown_to(root, "runaway")
     assert notebook_of(root / "autograded" / "huge_output", A, ".").stat().st_size < 8 * 2**20
     assert "output beyond" in shown_to(root, "huge_output")
 

@@ -730,3 +730,53 @@ def test_the_kernel_is_stopped_at_once_so_no_student_code_runs_after_the_pass(mo
     autograde.JudgedExecute(self_study=True).preprocess(nb, resources)
     assert ran.exists(), "the student's cell did not run"
     assert not after.exists(), "the student's atexit hook ran after the pass"
+
+
+def student_pass(sources: list[str], timeout: int, notebook_timeout: int) -> nbformat.NotebookNode:
+    """The student pass of JudgedExecute (unsandboxed, no test cells) over cells of ``sources``, with these
+    limits and one second for an interrupted kernel to answer; the notebook as it comes back."""
+    from traitlets.config import Config
+
+    from grading import autograde
+
+    config = Config()
+    config.JudgedExecute.timeouts = {"a": {"timeout": timeout, "notebook_timeout": notebook_timeout}}
+    config.SandboxLimits.interrupt_seconds = 1
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    resources = {"nbgrader": {"db_url": "", "notebook": "nb", "assignment": "a"}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autograde, "plan", lambda nb, resources, order: [])
+        patch.setattr(autograde, "course_order", lambda config, assignment, notebook: [])
+        patch.setattr(autograde, "course_files", lambda config, assignment: [])
+        return autograde.JudgedExecute(config=config, self_study=True).preprocess(nb, resources)[0]
+
+
+def errors_of(cell) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+
+
+def test_a_cell_at_its_time_limit_is_interrupted_and_the_next_cells_run(tmp_path):
+    nb = student_pass(["import time\ntime.sleep(600)", f"open({str(tmp_path / 'next')!r}, 'w').close()"], 2, 60)
+    assert any(error.startswith("CellTimeoutError") for error in errors_of(nb.cells[0]))
+    assert (tmp_path / "next").exists() and not errors_of(nb.cells[1])
+
+
+def test_a_kernel_that_ignores_the_interrupt_runs_no_other_cell(tmp_path):
+    """Else it would keep a core busy, and every later cell wait its whole time limit, up to the notebook's."""
+    ignore = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)"
+    nb = student_pass([ignore, f"open({str(tmp_path / 'next')!r}, 'w').close()"], 2, 30)
+    assert any(error.startswith("CellTimeoutError") for error in errors_of(nb.cells[0]))
+    assert not (tmp_path / "next").exists()
+    assert errors_of(nb.cells[1]) == [f"NotRun: {autograde_note('KERNEL_LOST_NOTE', 'IGNORED_INTERRUPT', 1)}"]
+
+
+def test_cells_past_the_notebooks_time_limit_are_not_run(tmp_path):
+    nb = student_pass(["import time\ntime.sleep(1.5)"] * 3 + [f"open({str(tmp_path / 'last')!r}, 'w').close()"], 2, 4)
+    assert not (tmp_path / "last").exists()
+    assert errors_of(nb.cells[3]) == [f"NotRun: {autograde_note('NOTEBOOK_TIMEOUT_NOTE', None, 4)}"]
+
+
+def autograde_note(note: str, reason: str | None, seconds: int) -> str:
+    from grading import autograde
+
+    return getattr(autograde, note).format(getattr(autograde, reason).format(seconds) if reason else seconds)
