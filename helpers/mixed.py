@@ -3,10 +3,10 @@
 Fit with statsmodels, ``rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula="~ age_c").fit()``, then
 :func:`check_fit` ``(rs)`` verifies that the fit reached the maximum of its likelihood, which statsmodels does not
 always do even when it says ``converged``; :func:`nlme_summary` ``(rs)`` reports it as ``summary(lme)`` does;
-:func:`lrt` is nlme's ``anova(fit0, fit1)`` and :func:`icc` the intra-class correlation. :func:`fit_lme` fits a
-model from formulas as ``lme`` does. All stand on :mod:`helpers.likelihood`'s verified optimum, which raises
-:class:`LmeConvergenceError` rather than return an unverified answer. A boundary (singular) fit, a variance of 0 or
-a correlation of -1 or +1, is reported as lme4 reports it, with a :class:`SingularFitWarning`.
+:func:`lrt` is nlme's ``anova(fit0, fit1)`` and :func:`icc` the intra-class correlation. All stand on
+:mod:`helpers.likelihood`'s verified optimum, which raises :class:`LmeConvergenceError` rather than return an
+unverified answer. A boundary (singular) fit, a variance of 0 or a correlation of -1 or +1, is reported as lme4
+reports it, with a :class:`SingularFitWarning`.
 
 Only one grouping level and an unstructured random-effects covariance (nlme's default ``pdLogChol``, statsmodels'
 ``re_formula``) are supported.
@@ -14,14 +14,12 @@ Only one grouping level and an unstructured random-effects covariance (nlme's de
 
 from __future__ import annotations
 
-import ast
 import warnings
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
@@ -32,9 +30,8 @@ from helpers.likelihood import (
     mixedlm_design,
     mixedlm_of,
     optimise,
-    standardiser,
 )
-from helpers.rsummary import r_column_order, r_term
+from helpers.rsummary import r_term
 
 __all__ = [
     "FitCheck",
@@ -43,7 +40,6 @@ __all__ = [
     "LmeConvergenceError",
     "SingularFitWarning",
     "check_fit",
-    "fit_lme",
     "icc",
     "lrt",
     "nlme_summary",
@@ -51,7 +47,7 @@ __all__ = [
 
 
 class LmeInputError(ValueError):
-    """The data or formulas cannot define the model; the message names the problem."""
+    """The fit, or the fits given together, cannot be reported or compared as asked; the message says why."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -125,26 +121,6 @@ class LmeFit:
         return "\n".join(lines)
 
     __repr__ = summary
-
-
-def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool = True) -> LmeFit:
-    """Fit a linear mixed model; mirrors ``nlme::lme(fixed, random = random | group, data, method)``.
-
-    ``fit_lme(d, "chol ~ age", "~ 1 + age", "doctor")`` is
-    ``lme(chol ~ age, random = ~ 1 + age | doctor, data = d)``; ``reml=False`` is
-    ``method = "ML"``. Raises :class:`LmeInputError` for bad input and
-    :class:`LmeConvergenceError` when the optimum cannot be verified.
-    """
-    if not isinstance(reml, (bool, np.bool_)):
-        raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
-    y, X, Z, codes, labels = _design(data, fixed, random, group)
-    model = ResponseProfile(y, X.to_numpy(), Z.to_numpy(), codes, reml)
-    theta, checks = optimise(model)
-    report = _report(
-        model, theta, labels, list(X.columns), list(Z.columns), X.index, (fixed.strip(), random.strip(), group), checks
-    )
-    _warn_if_singular(report)
-    return report
 
 
 @dataclass(frozen=True, repr=False)
@@ -367,7 +343,7 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     y, X, Z, codes, _ = mixedlm_design(sm)
     model = ResponseProfile(y, X, Z, codes, bool(result.reml))
     theta = model.theta_of(np.asarray(result.cov_re_unscaled, float))
-    best_theta, _ = optimise(model)
+    best_theta = optimise(model)
     maximum = model.loglik(best_theta)
     gradient = model.deviance(theta, gradient=True)[1]
     check = FitCheck(loglik=float(result.llf), maximum=float(maximum), max_abs_gradient=float(np.abs(gradient).max()))
@@ -402,7 +378,7 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
             "are not the model's. "
             + (
                 f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
-                "without reaching: fit_lme reaches it, and a simpler random part avoids it."
+                "without reaching: a simpler random part avoids it."
                 if singular
                 else "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
                 "and check again."
@@ -414,69 +390,6 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
             f"{check.maximum}; please report this data set"
         )
     return check, report
-
-
-# ----------------------------------------------------------------------------- design
-
-
-def _design(data, fixed, random, group):
-    if not isinstance(data, pd.DataFrame):
-        raise LmeInputError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    if "|" in random:
-        raise LmeInputError(f"give the grouping column as group=..., and random without '|' (got {random!r})")
-    if "~" not in fixed or not fixed.split("~")[0].strip():
-        raise LmeInputError(f"fixed must be a two-sided formula such as 'chol ~ age' (got {fixed!r})")
-    used = _variables(fixed) + _variables(random)
-    for name in dict.fromkeys([*used, group]):
-        if name not in data.columns:
-            raise LmeInputError(f"unknown column {name!r}; the data has {list(data.columns)}")
-    for name in dict.fromkeys([*used, group]):
-        if data[name].isna().any():
-            rows = data.index[data[name].isna()].tolist()[:5]
-            raise LmeInputError(f"column {name!r} has missing values (rows {rows}); nlme would stop too (na.fail)")
-    if data[group].nunique() < 2:
-        raise LmeInputError(_ONE_GROUP)
-    env = patsy.EvalEnvironment([{"np": np}])
-    try:
-        y, X = patsy.dmatrices(fixed, data, eval_env=env, NA_action="raise", return_type="dataframe")
-        Z = patsy.dmatrix(random, data, eval_env=env, NA_action="raise", return_type="dataframe")
-    except patsy.PatsyError as err:
-        raise LmeInputError(f"cannot build the model from the formulas: {err}") from err
-    if y.shape[1] != 1:
-        raise LmeInputError(f"the response of {fixed!r} must be a single numeric column")
-    X, Z = (
-        M.iloc[:, r_column_order(M.design_info, formula)].rename(columns=lambda c: r_term(c, fixed))
-        for M, formula in ((X, fixed), (Z, random))
-    )
-    if Z.shape[1] == 0:
-        raise LmeInputError(f"random={random!r} has no random effects")
-    if np.linalg.matrix_rank(X.to_numpy() @ standardiser(X.to_numpy())) < X.shape[1]:
-        raise LmeInputError(f"the fixed-effects columns {list(X.columns)} are linearly dependent")
-    codes, labels = pd.factorize(data[group], sort=True)
-    return y.iloc[:, 0].to_numpy(float), X, Z, codes, np.asarray(labels)
-
-
-def _variables(formula: str) -> list[str]:
-    """Data columns a formula refers to (names that are not functions or modules)."""
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as err:
-        raise LmeInputError(f"cannot read the formula {formula!r}: {err}") from err
-    found = []
-    for side in (desc.lhs_termlist, desc.rhs_termlist):
-        for term in side:
-            for factor in term.factors:
-                try:
-                    tree = ast.parse(factor.code.strip(), mode="eval")
-                except SyntaxError:
-                    raise LmeInputError(
-                        f"cannot read {factor.code!r} in {formula!r}: a column named like a Python "
-                        f"keyword must be quoted, Q({factor.code.strip()!r})"
-                    ) from None
-                skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-                skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-                found += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip]
-    return found
 
 
 def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
