@@ -6,7 +6,8 @@ always do even when it says ``converged``; :func:`nlme_summary` ``(rs)`` reports
 :func:`lrt` is nlme's ``anova(fit0, fit1)`` and :func:`icc` the intra-class correlation. All stand on
 :mod:`helpers.likelihood`'s verified optimum, which raises :class:`LmeConvergenceError` rather than return an
 unverified answer. A boundary (singular) fit, a variance of 0 or a correlation of -1 or +1, is reported as lme4
-reports it, with a :class:`SingularFitWarning`.
+reports it, with a :class:`SingularFitWarning`, also when statsmodels' optimiser stopped short of it (which
+:func:`check_fit` still refuses: statsmodels' own numbers are then not the optimum).
 
 Only one grouping level and an unstructured random-effects covariance (nlme's default ``pdLogChol``, statsmodels'
 ``re_formula``) are supported.
@@ -147,13 +148,14 @@ def check_fit(result) -> FitCheck:
     or from its default start). The model is refitted by the verified optimiser (several starts,
     gradient and Hessian checked) and the two log-likelihoods are compared. Raises
     :class:`LmeConvergenceError`, saying what to try, when statsmodels' log-likelihood is more
-    than 1e-6 below the maximum; otherwise returns the :class:`FitCheck`.
+    than 1e-6 below the maximum (if that maximum is a boundary fit, :func:`nlme_summary` reports
+    it, as lme4 does); otherwise returns the :class:`FitCheck`.
     """
-    return _verified(result)[0]
+    return _verified(result, refuse_shortfall=True)[0]
 
 
 def nlme_summary(result) -> LmeFit:
-    """A statsmodels MixedLM fit reported as ``summary(lme)`` reports it, once :func:`check_fit` passes.
+    """A statsmodels MixedLM fit reported as ``summary(lme)`` reports it, at the verified maximum.
 
     Random-effect SDs and correlations (``VarCorr``), fixed effects with nlme's standard errors
     (sigma^2 (X'V^-1 X)^-1, widened by sqrt(N / (N - p)) under ML as ``summary.lme`` does) and
@@ -165,6 +167,11 @@ def nlme_summary(result) -> LmeFit:
     own estimates agree with them to its stopping rule (its log-likelihood is within 1e-6 of
     the maximum once the check passes), which on a flat likelihood can leave a variance a few
     parts in 1e5 away: enough to move a p-value of 1e-112 by a part in 1e3.
+
+    A fit that stopped short of an interior maximum is refused, as :func:`check_fit` refuses it.
+    One that stopped short of a boundary (singular) maximum, which statsmodels' optimisers approach
+    without reaching, is reported at that maximum, as lme4 reports it, with a
+    :class:`SingularFitWarning` saying how far short statsmodels' own estimates stopped.
     """
     return _verified(result)[1]
 
@@ -172,7 +179,7 @@ def nlme_summary(result) -> LmeFit:
 def lrt(*fits, names: list[str] | None = None) -> pd.DataFrame:
     """Compare nested fits like ``anova(m1, m2, ...)`` in nlme: AIC, BIC, logLik and the LR test.
 
-    ``fits`` are statsmodels MixedLM results (each verified by :func:`check_fit` first) or
+    ``fits`` are statsmodels MixedLM results (each reported by :func:`nlme_summary` first) or
     :class:`LmeFit`. Each row is tested against the row before it. REML fits with different
     fixed effects are refused: their REML likelihoods are of different data projections.
     """
@@ -303,12 +310,18 @@ class SingularFitWarning(UserWarning):
     """The fit is on the boundary of its parameter space (lme4: "boundary (singular) fit")."""
 
 
-def _warn_if_singular(report: "LmeFit") -> None:
+def _warn_if_singular(check: FitCheck, report: "LmeFit") -> None:
     if report.checks.get("singular"):
+        shortfall = (
+            f". statsmodels' own estimates in the fitted result (its fe_params, cov_re, llf) stopped {check.gap:.2g} "
+            "short of this maximum in log-likelihood: they are not the fit and should not be reported"
+            if check.gap > _GAP
+            else ""
+        )
         warnings.warn(
             f"boundary (singular) fit: {report.checks['singular']}. The data hold less between-group "
             "variation than this random part describes; the numbers are the maximum of the likelihood, "
-            "as lme4 reports them, but a simpler random part (without that term) fits as well",
+            f"as lme4 reports them, but a simpler random part (without that term) fits as well{shortfall}",
             SingularFitWarning,
             stacklevel=3,
         )
@@ -316,20 +329,46 @@ def _warn_if_singular(report: "LmeFit") -> None:
 
 _GAP = 1e-6  # largest shortfall of statsmodels' log-likelihood below the verified maximum
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The results whose singular fit was warned of, once, with the first numbers handed out: not with _checked,
+# since check_fit's refusal of a boundary maximum hands out none, and nlme_summary's report after it must warn.
+_warned: weakref.WeakSet = weakref.WeakSet()
 
 
 def _as_report(fit) -> LmeFit:
     return fit if isinstance(fit, LmeFit) else nlme_summary(fit)
 
 
-def _verified(result) -> tuple[FitCheck, LmeFit]:
-    """check_fit and nlme_summary of one statsmodels result, computed once."""
+def _verified(result, refuse_shortfall: bool = False) -> tuple[FitCheck, LmeFit]:
+    """check_fit (``refuse_shortfall``) and nlme_summary of one statsmodels result, computed once.
+
+    Both refuse a fit that stopped short of an interior maximum. One that stopped short of a boundary
+    maximum, which statsmodels' optimisers approach without reaching, only check_fit refuses: nlme_summary
+    reports that maximum, as lme4 does.
+    """
     mixedlm_of(result, LmeInputError)
     inner = getattr(result, "_results", result)
     if inner not in _checked:
         _checked[inner] = _verify(inner)
-        _warn_if_singular(_checked[inner][1])
-    return _checked[inner]
+    check, report = _checked[inner]
+    singular = report.checks["singular"]
+    if check.gap > _GAP and (refuse_shortfall or not singular):
+        raise LmeConvergenceError(
+            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
+            f"against {check.maximum:.2f}, converged={report.checks['statsmodels_converged']}), so its estimates "
+            "and standard errors are not the model's. "
+            + (
+                f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
+                "without reaching: nlme_summary reports that maximum as lme4 does, with a warning; a simpler "
+                "random part avoids it."
+                if singular
+                else "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
+                "and check again."
+            )
+        )
+    if inner not in _warned:
+        _warned.add(inner)
+        _warn_if_singular(check, report)
+    return check, report
 
 
 def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
@@ -370,20 +409,6 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
             "statsmodels_converged": bool(result.converged),
         },
     )
-    if check.gap > _GAP:
-        singular = report.checks["singular"]
-        raise LmeConvergenceError(
-            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
-            f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
-            "are not the model's. "
-            + (
-                f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
-                "without reaching: a simpler random part avoids it."
-                if singular
-                else "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
-                "and check again."
-            )
-        )
     if check.gap < -_GAP:
         raise LmeConvergenceError(
             f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
