@@ -5,7 +5,6 @@ Times, per fit of ``chol ~ age_c`` with a random intercept and slope (REML, 441 
 - statsmodels ``smf.mixedlm(...).fit()`` alone;
 - the same followed by the helpers a lecture calls, ``check_fit`` and ``nlme_summary``
   (which refit with the verified optimiser to prove the optimum);
-- the verified optimiser ``fit_lme`` alone;
 - ``nlme::lme``, timed inside R (bench/bench_mixed.R) so that R's start-up is excluded.
 
 Every side reports the best of a few rounds of repeated fits; ratios to nlme are printed from
@@ -23,7 +22,7 @@ from pathlib import Path
 import statsmodels.formula.api as smf
 
 from helpers.data import GP_CHOLESTEROL_CSV, load_gp_cholesterol
-from helpers.mixed import check_fit, fit_lme, nlme_summary
+from helpers.mixed import check_fit, nlme_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +67,6 @@ def main() -> None:
     timings = {
         "statsmodels mixedlm().fit()": per_fit(statsmodels_fit),
         "  + check_fit + nlme_summary": per_fit(with_helpers),
-        "helpers.mixed.fit_lme": per_fit(lambda: fit_lme(data, "chol ~ age_c", "~ 1 + age_c", "doctor")),
     }
     nlme = r_per_fit("bench_mixed.R", GP_CHOLESTEROL_CSV, REPS, ROUNDS)
     print("random intercept and slope, chol ~ age_c, REML, 441 patients / 12 GPs (seconds per fit)")

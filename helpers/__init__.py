@@ -2,7 +2,7 @@
 
 - :mod:`helpers.data`: the GP cholesterol data, checked against its manifest.
 - :mod:`helpers.mixed`: on statsmodels' MixedLM fits, what nlme::lme reports (check_fit, nlme_summary, lrt, icc),
-  at the optimum the engine's verified optimiser finds; fit_lme fits a data frame with that optimiser alone.
+  at the optimum the engine's verified optimiser finds.
 - :mod:`helpers.glmm`: a random-intercept logistic model by maximum likelihood, as lme4's glmer (fit_glmer), and
   the profile-likelihood interval of its sigma_0 (profile_group_sd).
 - :mod:`helpers.likelihood`: the one likelihood engine under mixed, boundary, smallsample, profile and nested.

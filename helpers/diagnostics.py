@@ -51,8 +51,8 @@ def predicted_effects(result, level: float = 0.95) -> pd.DataFrame:
     interval for the effect, given the estimated parameters).
 
     For random effects given by ``re_formula`` the numbers are those at the verified
-    optimum of :func:`helpers.mixed.nlme_summary` (a fit that stopped short of it is
-    refused, as :func:`helpers.mixed.check_fit` refuses it); with variance components
+    optimum of :func:`helpers.mixed.nlme_summary` (a fit that stopped short of an interior
+    optimum is refused, as :func:`helpers.mixed.check_fit` refuses it); with variance components
     (``vc_formula``), which that check does not cover, they are statsmodels' own.
     """
     model = _check_result(result)

@@ -3,10 +3,11 @@
 Fit with statsmodels, ``rs = smf.mixedlm("chol ~ age_c", gp, groups="doctor", re_formula="~ age_c").fit()``, then
 :func:`check_fit` ``(rs)`` verifies that the fit reached the maximum of its likelihood, which statsmodels does not
 always do even when it says ``converged``; :func:`nlme_summary` ``(rs)`` reports it as ``summary(lme)`` does;
-:func:`lrt` is nlme's ``anova(fit0, fit1)`` and :func:`icc` the intra-class correlation. :func:`fit_lme` fits a
-model from formulas as ``lme`` does. All stand on :mod:`helpers.likelihood`'s verified optimum, which raises
-:class:`LmeConvergenceError` rather than return an unverified answer. A boundary (singular) fit, a variance of 0 or
-a correlation of -1 or +1, is reported as lme4 reports it, with a :class:`SingularFitWarning`.
+:func:`lrt` is nlme's ``anova(fit0, fit1)`` and :func:`icc` the intra-class correlation. All stand on
+:mod:`helpers.likelihood`'s verified optimum, which raises :class:`LmeConvergenceError` rather than return an
+unverified answer. A boundary (singular) fit, a variance of 0 or a correlation of -1 or +1, is reported as lme4
+reports it, with a :class:`SingularFitWarning`, also when statsmodels' optimiser stopped short of it (which
+:func:`check_fit` still refuses: statsmodels' own numbers are then not the optimum).
 
 Only one grouping level and an unstructured random-effects covariance (nlme's default ``pdLogChol``, statsmodels'
 ``re_formula``) are supported.
@@ -14,14 +15,12 @@ Only one grouping level and an unstructured random-effects covariance (nlme's de
 
 from __future__ import annotations
 
-import ast
 import warnings
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
@@ -32,9 +31,8 @@ from helpers.likelihood import (
     mixedlm_design,
     mixedlm_of,
     optimise,
-    standardiser,
 )
-from helpers.rsummary import r_column_order, r_term
+from helpers.rsummary import r_term
 
 __all__ = [
     "FitCheck",
@@ -43,7 +41,6 @@ __all__ = [
     "LmeConvergenceError",
     "SingularFitWarning",
     "check_fit",
-    "fit_lme",
     "icc",
     "lrt",
     "nlme_summary",
@@ -51,7 +48,7 @@ __all__ = [
 
 
 class LmeInputError(ValueError):
-    """The data or formulas cannot define the model; the message names the problem."""
+    """The fit, or the fits given together, cannot be reported or compared as asked; the message says why."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -127,26 +124,6 @@ class LmeFit:
     __repr__ = summary
 
 
-def fit_lme(data: pd.DataFrame, fixed: str, random: str, group: str, reml: bool = True) -> LmeFit:
-    """Fit a linear mixed model; mirrors ``nlme::lme(fixed, random = random | group, data, method)``.
-
-    ``fit_lme(d, "chol ~ age", "~ 1 + age", "doctor")`` is
-    ``lme(chol ~ age, random = ~ 1 + age | doctor, data = d)``; ``reml=False`` is
-    ``method = "ML"``. Raises :class:`LmeInputError` for bad input and
-    :class:`LmeConvergenceError` when the optimum cannot be verified.
-    """
-    if not isinstance(reml, (bool, np.bool_)):
-        raise LmeInputError(f"reml must be True (REML) or False (ML), not {reml!r}")
-    y, X, Z, codes, labels = _design(data, fixed, random, group)
-    model = ResponseProfile(y, X.to_numpy(), Z.to_numpy(), codes, reml)
-    theta, checks = optimise(model)
-    report = _report(
-        model, theta, labels, list(X.columns), list(Z.columns), X.index, (fixed.strip(), random.strip(), group), checks
-    )
-    _warn_if_singular(report)
-    return report
-
-
 @dataclass(frozen=True, repr=False)
 class FitCheck:
     """What :func:`check_fit` found: statsmodels' log-likelihood against the verified maximum."""
@@ -171,13 +148,14 @@ def check_fit(result) -> FitCheck:
     or from its default start). The model is refitted by the verified optimiser (several starts,
     gradient and Hessian checked) and the two log-likelihoods are compared. Raises
     :class:`LmeConvergenceError`, saying what to try, when statsmodels' log-likelihood is more
-    than 1e-6 below the maximum; otherwise returns the :class:`FitCheck`.
+    than 1e-6 below the maximum (if that maximum is a boundary fit, :func:`nlme_summary` reports
+    it, as lme4 does); otherwise returns the :class:`FitCheck`.
     """
-    return _verified(result)[0]
+    return _verified(result, refuse_shortfall=True)[0]
 
 
 def nlme_summary(result) -> LmeFit:
-    """A statsmodels MixedLM fit reported as ``summary(lme)`` reports it, once :func:`check_fit` passes.
+    """A statsmodels MixedLM fit reported as ``summary(lme)`` reports it, at the verified maximum.
 
     Random-effect SDs and correlations (``VarCorr``), fixed effects with nlme's standard errors
     (sigma^2 (X'V^-1 X)^-1, widened by sqrt(N / (N - p)) under ML as ``summary.lme`` does) and
@@ -189,6 +167,11 @@ def nlme_summary(result) -> LmeFit:
     own estimates agree with them to its stopping rule (its log-likelihood is within 1e-6 of
     the maximum once the check passes), which on a flat likelihood can leave a variance a few
     parts in 1e5 away: enough to move a p-value of 1e-112 by a part in 1e3.
+
+    A fit that stopped short of an interior maximum is refused, as :func:`check_fit` refuses it.
+    One that stopped short of a boundary (singular) maximum, which statsmodels' optimisers approach
+    without reaching, is reported at that maximum, as lme4 reports it, with a
+    :class:`SingularFitWarning` saying how far short statsmodels' own estimates stopped.
     """
     return _verified(result)[1]
 
@@ -196,7 +179,7 @@ def nlme_summary(result) -> LmeFit:
 def lrt(*fits, names: list[str] | None = None) -> pd.DataFrame:
     """Compare nested fits like ``anova(m1, m2, ...)`` in nlme: AIC, BIC, logLik and the LR test.
 
-    ``fits`` are statsmodels MixedLM results (each verified by :func:`check_fit` first) or
+    ``fits`` are statsmodels MixedLM results (each reported by :func:`nlme_summary` first) or
     :class:`LmeFit`. Each row is tested against the row before it. REML fits with different
     fixed effects are refused: their REML likelihoods are of different data projections.
     """
@@ -327,12 +310,18 @@ class SingularFitWarning(UserWarning):
     """The fit is on the boundary of its parameter space (lme4: "boundary (singular) fit")."""
 
 
-def _warn_if_singular(report: "LmeFit") -> None:
+def _warn_if_singular(check: FitCheck, report: "LmeFit") -> None:
     if report.checks.get("singular"):
+        shortfall = (
+            f". statsmodels' own estimates in the fitted result (its fe_params, cov_re, llf) stopped {check.gap:.2g} "
+            "short of this maximum in log-likelihood: they are not the fit and should not be reported"
+            if check.gap > _GAP
+            else ""
+        )
         warnings.warn(
             f"boundary (singular) fit: {report.checks['singular']}. The data hold less between-group "
             "variation than this random part describes; the numbers are the maximum of the likelihood, "
-            "as lme4 reports them, but a simpler random part (without that term) fits as well",
+            f"as lme4 reports them, but a simpler random part (without that term) fits as well{shortfall}",
             SingularFitWarning,
             stacklevel=3,
         )
@@ -340,20 +329,46 @@ def _warn_if_singular(report: "LmeFit") -> None:
 
 _GAP = 1e-6  # largest shortfall of statsmodels' log-likelihood below the verified maximum
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The results whose singular fit was warned of, once, with the first numbers handed out: not with _checked,
+# since check_fit's refusal of a boundary maximum hands out none, and nlme_summary's report after it must warn.
+_warned: weakref.WeakSet = weakref.WeakSet()
 
 
 def _as_report(fit) -> LmeFit:
     return fit if isinstance(fit, LmeFit) else nlme_summary(fit)
 
 
-def _verified(result) -> tuple[FitCheck, LmeFit]:
-    """check_fit and nlme_summary of one statsmodels result, computed once."""
+def _verified(result, refuse_shortfall: bool = False) -> tuple[FitCheck, LmeFit]:
+    """check_fit (``refuse_shortfall``) and nlme_summary of one statsmodels result, computed once.
+
+    Both refuse a fit that stopped short of an interior maximum. One that stopped short of a boundary
+    maximum, which statsmodels' optimisers approach without reaching, only check_fit refuses: nlme_summary
+    reports that maximum, as lme4 does.
+    """
     mixedlm_of(result, LmeInputError)
     inner = getattr(result, "_results", result)
     if inner not in _checked:
         _checked[inner] = _verify(inner)
-        _warn_if_singular(_checked[inner][1])
-    return _checked[inner]
+    check, report = _checked[inner]
+    singular = report.checks["singular"]
+    if check.gap > _GAP and (refuse_shortfall or not singular):
+        raise LmeConvergenceError(
+            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
+            f"against {check.maximum:.2f}, converged={report.checks['statsmodels_converged']}), so its estimates "
+            "and standard errors are not the model's. "
+            + (
+                f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
+                "without reaching: nlme_summary reports that maximum as lme4 does, with a warning; a simpler "
+                "random part avoids it."
+                if singular
+                else "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
+                "and check again."
+            )
+        )
+    if inner not in _warned:
+        _warned.add(inner)
+        _warn_if_singular(check, report)
+    return check, report
 
 
 def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
@@ -367,7 +382,7 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     y, X, Z, codes, _ = mixedlm_design(sm)
     model = ResponseProfile(y, X, Z, codes, bool(result.reml))
     theta = model.theta_of(np.asarray(result.cov_re_unscaled, float))
-    best_theta, _ = optimise(model)
+    best_theta = optimise(model)
     maximum = model.loglik(best_theta)
     gradient = model.deviance(theta, gradient=True)[1]
     check = FitCheck(loglik=float(result.llf), maximum=float(maximum), max_abs_gradient=float(np.abs(gradient).max()))
@@ -394,89 +409,12 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
             "statsmodels_converged": bool(result.converged),
         },
     )
-    if check.gap > _GAP:
-        singular = report.checks["singular"]
-        raise LmeConvergenceError(
-            f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
-            f"against {check.maximum:.2f}, converged={result.converged}), so its estimates and standard errors "
-            "are not the model's. "
-            + (
-                f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
-                "without reaching: fit_lme reaches it, and a simpler random part avoids it."
-                if singular
-                else "Centre (and scale) the covariates, or refit with another optimiser, e.g. .fit(method='powell'), "
-                "and check again."
-            )
-        )
     if check.gap < -_GAP:
         raise LmeConvergenceError(
             f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
             f"{check.maximum}; please report this data set"
         )
     return check, report
-
-
-# ----------------------------------------------------------------------------- design
-
-
-def _design(data, fixed, random, group):
-    if not isinstance(data, pd.DataFrame):
-        raise LmeInputError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    if "|" in random:
-        raise LmeInputError(f"give the grouping column as group=..., and random without '|' (got {random!r})")
-    if "~" not in fixed or not fixed.split("~")[0].strip():
-        raise LmeInputError(f"fixed must be a two-sided formula such as 'chol ~ age' (got {fixed!r})")
-    used = _variables(fixed) + _variables(random)
-    for name in dict.fromkeys([*used, group]):
-        if name not in data.columns:
-            raise LmeInputError(f"unknown column {name!r}; the data has {list(data.columns)}")
-    for name in dict.fromkeys([*used, group]):
-        if data[name].isna().any():
-            rows = data.index[data[name].isna()].tolist()[:5]
-            raise LmeInputError(f"column {name!r} has missing values (rows {rows}); nlme would stop too (na.fail)")
-    if data[group].nunique() < 2:
-        raise LmeInputError(_ONE_GROUP)
-    env = patsy.EvalEnvironment([{"np": np}])
-    try:
-        y, X = patsy.dmatrices(fixed, data, eval_env=env, NA_action="raise", return_type="dataframe")
-        Z = patsy.dmatrix(random, data, eval_env=env, NA_action="raise", return_type="dataframe")
-    except patsy.PatsyError as err:
-        raise LmeInputError(f"cannot build the model from the formulas: {err}") from err
-    if y.shape[1] != 1:
-        raise LmeInputError(f"the response of {fixed!r} must be a single numeric column")
-    X, Z = (
-        M.iloc[:, r_column_order(M.design_info, formula)].rename(columns=lambda c: r_term(c, fixed))
-        for M, formula in ((X, fixed), (Z, random))
-    )
-    if Z.shape[1] == 0:
-        raise LmeInputError(f"random={random!r} has no random effects")
-    if np.linalg.matrix_rank(X.to_numpy() @ standardiser(X.to_numpy())) < X.shape[1]:
-        raise LmeInputError(f"the fixed-effects columns {list(X.columns)} are linearly dependent")
-    codes, labels = pd.factorize(data[group], sort=True)
-    return y.iloc[:, 0].to_numpy(float), X, Z, codes, np.asarray(labels)
-
-
-def _variables(formula: str) -> list[str]:
-    """Data columns a formula refers to (names that are not functions or modules)."""
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as err:
-        raise LmeInputError(f"cannot read the formula {formula!r}: {err}") from err
-    found = []
-    for side in (desc.lhs_termlist, desc.rhs_termlist):
-        for term in side:
-            for factor in term.factors:
-                try:
-                    tree = ast.parse(factor.code.strip(), mode="eval")
-                except SyntaxError:
-                    raise LmeInputError(
-                        f"cannot read {factor.code!r} in {formula!r}: a column named like a Python "
-                        f"keyword must be quoted, Q({factor.code.strip()!r})"
-                    ) from None
-                skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-                skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-                found += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip]
-    return found
 
 
 def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:

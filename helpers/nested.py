@@ -121,7 +121,7 @@ class _NestedLikelihood:
         check_same_model(at_fit, result, NestedProfileError)
         # statsmodels stops a little short of the optimum; the profile is measured from the optimum itself
         try:
-            theta, _ = optimise(self.problem)
+            theta = optimise(self.problem)
         except LmeConvergenceError as err:
             raise NestedProfileError(f"the optimum of the likelihood could not be verified: {err}") from err
         self.estimate = self.problem.covariances(theta)  # (group, unit, residual)

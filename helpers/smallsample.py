@@ -210,7 +210,7 @@ def _moments(result) -> Moments:
     y, X, Z, codes, components = mixedlm_design(model)
     problem = ResponseProfile(y, X, Z, codes, True, components)
     try:
-        theta, _ = optimise(problem)
+        theta = optimise(problem)
     except LmeConvergenceError as err:
         raise SmallSampleError(f"the REML optimum could not be reached: {err}") from err
     names = _parameter_names(model)
