@@ -39,7 +39,10 @@ from grading.limits import SandboxLimits
 
 NOTEBOOK_TIMEOUT_NOTE = "the notebook ran past its time limit ({} s): this cell and the ones after it were not run"
 KERNEL_LOST_NOTE = "the kernel stopped ({}): this cell and the ones after it were not run"
-IGNORED_INTERRUPT = "it did not stop when interrupted at a cell's time limit, still busy {} s later"
+IGNORED_INTERRUPT_NOTE = (
+    "the kernel ignored the interrupt at a cell's time limit (still busy {} s later) and was stopped: this cell and "
+    "the ones after it were not run"
+)
 
 
 class GradingRefused(RuntimeError):
@@ -183,7 +186,7 @@ class JudgedExecute(Execute):
             except CellTimeoutError:
                 cell.outputs.append(NotebookNode(output_type="error", **self.error_on_timeout))
                 if not self._stopped_when_interrupted(deadline):
-                    return self._stop(index + 1, KERNEL_LOST_NOTE.format(IGNORED_INTERRUPT.format(self.timeout)))
+                    return self._stop(index + 1, IGNORED_INTERRUPT_NOTE.format(self.timeout))
             except DeadKernelError as error:
                 self.log.warning("Student pass stopped at cell %s: %r", index, error)
                 return self._stop(index, KERNEL_LOST_NOTE.format("it died"))
