@@ -10,17 +10,29 @@ from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
-from tests.workers import LECTURES, group_of
+from tests.workers import GRADING, LECTURES, group_of
 
 ROOT = Path(__file__).resolve().parent.parent
 READS_A_LECTURE = re.compile(r"\b(lecture_values|run_lecture|lecture_text)\(")
+GRADES = re.compile(r'"autograde"|SandboxedKernelManager\(|"grading", "grade"')
+
+
+def outside(group: str, pattern: re.Pattern) -> list[str]:
+    """The test files whose text matches ``pattern`` and whose tests are not in ``group``."""
+    tests = [p for p in sorted((ROOT / "tests").glob("test_*.py")) if p.name != Path(__file__).name]
+    files = [p for p in tests if pattern.search(p.read_text())]
+    assert files, f"no test file matches {pattern.pattern}: the pattern is stale"
+    return [p.name for p in files if group_of(f"tests/{p.name}::test") != group]
 
 
 def test_every_file_that_reads_a_lecture_is_in_the_lectures_group():
-    readers = [p for p in sorted((ROOT / "tests").glob("test_*.py")) if READS_A_LECTURE.search(p.read_text())]
-    assert readers, "no test file reads a lecture: the pattern is stale"
-    elsewhere = [p.name for p in readers if group_of(f"tests/{p.name}::test") != LECTURES]
+    elsewhere = outside(LECTURES, READS_A_LECTURE)
     assert not elsewhere, f"these would run the lectures again on the other worker: {elsewhere}"
+
+
+def test_every_file_that_grades_or_starts_a_sandbox_is_in_the_grading_group():
+    elsewhere = outside(GRADING, GRADES)
+    assert not elsewhere, f"these would grade beside the other grading tests: {elsewhere}"
 
 
 def test_the_scheduler_still_overrides_xdists_private_split_scope():

@@ -1,10 +1,13 @@
 """How pytest-xdist shares the suite between its two workers (pyproject.toml: ``-n 2``; ``-n 0`` for one process).
 
 A worker runs a group of tests whole, so that what the group's tests share is made once: a test file is a group
-(its module fixtures, such as a class graded once for hundreds of tests); the lecture notebooks and the test files
-that read a lecture's values are one group (each lecture runs once, in the kernel tests/lecture_values.py keeps);
-the browser tests are one group (one Chromium). The groups are handed out in order, those with the most slow
-tests first, so that a long group does not start last while the other worker has nothing left to do.
+(its module fixtures); the lecture notebooks and the test files that read a lecture's values are one group (each
+lecture runs once, in the kernel tests/lecture_values.py keeps); the browser tests are one group (one Chromium).
+The files that grade classes or start sandboxed kernels are one group too, so that they run one after the other
+as they did in one process: they share the machine's sandbox slots, and run beside each other they have failed
+(test_sandbox's bubblewrap probe lost its fork count while private copies were graded, two runs in three). The
+groups are handed out in order, those with the most slow tests first, so that a long group does not start last
+while the other worker has nothing left to do.
 
 pytest-xdist's own groups (``--dist loadgroup``, an ``xdist_group`` mark) rename each test, which pytest 9.2 no
 longer allows: 3.8.0 then groups nothing, silently. So the conftest gives xdist a scheduler of its own through
@@ -16,9 +19,20 @@ from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
 
-LECTURES, BROWSER = "lectures", "browser"
+LECTURES, BROWSER, GRADING = "lectures", "browser", "grading"
 # The test files that read a lecture's values (tests/lecture_values.py); tests/test_workers.py checks the list.
 LECTURE_READERS = ("tests/test_lecture", "tests/test_r_blocks.py")
+# The test files that grade or start sandboxed kernels; tests/test_workers.py checks the list.
+GRADERS = (
+    "tests/test_cheats.py",
+    "tests/test_grading.py",
+    "tests/test_judge.py",
+    "tests/test_lms.py",
+    "tests/test_parallel_grading.py",
+    "tests/test_parallel_grading_parts.py",
+    "tests/test_private_variant.py",
+    "tests/test_sandbox.py",
+)
 
 
 def group_of(nodeid: str) -> str:
@@ -28,6 +42,8 @@ def group_of(nodeid: str) -> str:
         return LECTURES
     if path.startswith("tests/browser/"):
         return BROWSER
+    if path in GRADERS:
+        return GRADING
     return path
 
 
