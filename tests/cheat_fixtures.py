@@ -368,7 +368,12 @@ CHEATS = [
         "# the submitted notebook is a link to the instructor's",
         files={"@NOTEBOOK@": ("link", "@SOLUTION@")},
     ),
-    Cheat("runaway", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+    # A cell that never ends and ignores interrupts. It sleeps rather than spins: the judge's defence is the same,
+    # and a spinning loop would hold a core of the test machine for a cell's limit under each grader (what a spin
+    # can take is bounded by the sandbox's CPU limits, tests/test_sandbox.py).
+    Cheat(
+        "runaway", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)"
+    ),
     Cheat(
         "fork_bomb",
         dedent("""\

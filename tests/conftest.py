@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 from prerequisites import check_prerequisites, mark_whole_folders
+from workers import GroupScheduling, order_by_group
 
 
 def pytest_collection_modifyitems(items):
     mark_whole_folders(items)
+    order_by_group(items)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    return GroupScheduling(config, log)
 
 
 def pytest_runtest_setup(item):

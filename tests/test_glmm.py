@@ -10,6 +10,7 @@ script so the committed file cannot drift from what R computes.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -22,7 +23,7 @@ import statsmodels.formula
 from helpers.data import load_gp_cholesterol, sha256_of
 from helpers.glmm import GlmmConvergenceError, GlmmInputError, SingularFitWarning, fit_glmer, profile_group_sd
 from tests.r_reference import close
-from tests.rscript import assert_same_numbers, rerun
+from tests.rscript import RTOL, assert_same_numbers, rerun
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 SCRIPT = REFERENCE_DIR / "make_glmm_reference.R"
@@ -268,8 +269,21 @@ def test_profile_interval_refuses_other_data_and_levels():
         profile_group_sd(fit, gp, level=95)
 
 
+# glmer's optimum is found to its optimiser's tolerance, and where it stops in the last digits depends on the
+# CPU's floating point (same R and lme4 on two machines: estimates 2e-7, conditional modes 2e-6 apart), and more
+# so what glmer derives from the Hessian it takes by finite differences there (covariance 1e-4, p-values 4e-4,
+# relatively). A rerun is compared at the precision the tests above compare this module's numbers at.
+FROM_THE_HESSIAN = re.compile(r"\.(vcov|std_error|z|p|ci_low|ci_high)(\[|$)")
+
+
+def rerun_rtol(path: str) -> float:
+    if not path.startswith(".models."):
+        return RTOL
+    return OTHER_RTOL if FROM_THE_HESSIAN.search(path) else ESTIMATE_RTOL
+
+
 @pytest.mark.slow
 @pytest.mark.needs_r
 def test_reference_is_current(tmp_path):
-    """Rerun the R script: its numbers must equal the committed ones, to rounding."""
-    assert_same_numbers(rerun(SCRIPT, tmp_path), REFERENCE)
+    """Rerun the R script: its numbers must equal the committed ones, to the precision they are compared at."""
+    assert_same_numbers(rerun(SCRIPT, tmp_path), REFERENCE, rtol_of=rerun_rtol)

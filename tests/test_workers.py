@@ -1,0 +1,49 @@
+"""The suite's two pytest-xdist workers run each group of tests whole (tests/workers.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from xdist.scheduler import LoadScopeScheduling
+
+from tests.workers import LECTURES, group_of
+
+ROOT = Path(__file__).resolve().parent.parent
+READS_A_LECTURE = re.compile(r"\b(lecture_values|run_lecture|lecture_text)\(")
+
+
+def test_every_file_that_reads_a_lecture_is_in_the_lectures_group():
+    readers = [p for p in sorted((ROOT / "tests").glob("test_*.py")) if READS_A_LECTURE.search(p.read_text())]
+    assert readers, "no test file reads a lecture: the pattern is stale"
+    elsewhere = [p.name for p in readers if group_of(f"tests/{p.name}::test") != LECTURES]
+    assert not elsewhere, f"these would run the lectures again on the other worker: {elsewhere}"
+
+
+def test_the_scheduler_still_overrides_xdists_private_split_scope():
+    """tests/workers.py overrides LoadScopeScheduling._split_scope (pytest-xdist 3.8.0): if it is renamed, the
+    override is never called and the groups fall apart silently."""
+    assert callable(getattr(LoadScopeScheduling, "_split_scope", None)), "pytest-xdist renamed _split_scope"
+
+
+def test_each_group_runs_on_one_worker():
+    """Two files of the lectures group and two groups of one file each, run by two workers as make test runs
+    them: each group's tests all on one worker."""
+    files = ["tests/test_lecture_hygiene.py", "tests/test_lecture_outputs.py", "tests/test_links.py"]
+    files.append("tests/test_kubernetes.py")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-v", "-p", "no:cacheprovider", *files],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    workers = defaultdict(set)
+    for worker, nodeid in re.findall(r"^\[(gw\d+)\] .*?(?:PASSED|FAILED|SKIPPED) (\S+)", run.stdout, re.MULTILINE):
+        workers[group_of(nodeid)].add(worker)
+    assert set(workers) == {LECTURES, "tests/test_links.py", "tests/test_kubernetes.py"}, run.stdout[-3000:]
+    assert all(len(ran_on) == 1 for ran_on in workers.values()), dict(workers)
