@@ -59,9 +59,7 @@ def chi2_mixture_pvalue(statistic: float, df: int) -> float:
     above -1e-6 is rounding of a difference of log-likelihoods and is taken as 0.
     """
     df = _check_count("df", df, 1, " (the parameters added)")
-    statistic = float(statistic)
-    if -_ROUNDING < statistic < 0:  # 2 * (llf1 - llf0) of two fits at the same optimum, to rounding
-        statistic = 0.0
+    statistic = 0.0 if -_ROUNDING < float(statistic) < 0 else float(statistic)
     if not statistic >= 0:
         raise BoundaryTestError(f"an LRT statistic is >= 0, got {statistic}")
     lower = float(statistic <= 0) if df == 1 else stats.chi2.sf(statistic, df - 1)
@@ -77,10 +75,16 @@ class _SimulatedTest:
     (Davison and Hinkley 1997), never 0; ``mc_se`` its Monte Carlo standard error ``sqrt(p (1 - p) / n)``."""
 
     statistic: float
-    p_value: float
-    mc_se: float
     null_statistics: np.ndarray
     seed: int
+
+    @property
+    def p_value(self) -> float:
+        return float((1 + np.count_nonzero(self.null_statistics >= self.statistic)) / (len(self.null_statistics) + 1))
+
+    @property
+    def mc_se(self) -> float:
+        return float(np.sqrt(self.p_value * (1 - self.p_value) / len(self.null_statistics)))
 
     @property
     def mixture_p_value(self) -> float:
@@ -105,22 +109,17 @@ class BootstrapLRT(_SimulatedTest):
 
     df: int
     method: str
-    null_fit: dict = field(default_factory=dict)  # the estimates the data were simulated from
     refits: dict = field(default_factory=dict)  # how many refits a batch left unconverged
 
     @property
     def n_boot(self) -> int:
         return len(self.null_statistics)
 
-    @property
-    def chi2_p_value(self) -> float:
-        """The naive chi-square(df) p-value, which ignores the boundary."""
-        return float(stats.chi2.sf(self.statistic, self.df))
-
     def summary(self) -> pd.Series:
-        """The test in one column: statistic, df, the three p-values, the Monte Carlo error, replicates."""
+        """The test in one column: statistic, df, the three p-values (the naive chi-square(df) one ignores the
+        boundary), the Monte Carlo error, replicates."""
         p_values = {
-            "p (chi2)": self.chi2_p_value,
+            "p (chi2)": float(stats.chi2.sf(self.statistic, self.df)),
             "p (50:50 mixture)": self.mixture_p_value,
             "p (bootstrap)": self.p_value,
         }
@@ -136,7 +135,6 @@ class ExactRLRT(_SimulatedTest):
 
     RLRsim prints ``#{T* > T} / n`` as its p-value (``p_value_rlrsim``)."""
 
-    eigenvalues: np.ndarray  # mu_s, the nonzero eigenvalues of Z' P0 Z (their scale: sigma_u^2 / sigma^2)
     variance_ratio: float  # lambda at the observed maximum, sigma_u^2 / sigma^2
     df = 1  # one variance component: not a field
 
@@ -155,13 +153,6 @@ class ExactRLRT(_SimulatedTest):
 
     def __repr__(self) -> str:
         return self._describe(f"Exact restricted LRT, {self.n_sim} simulations", "RLRT")
-
-
-def _pvalue(statistic: float, null: np.ndarray) -> tuple[float, float]:
-    if statistic <= 0:
-        return 1.0, 0.0
-    p = (1 + np.count_nonzero(null >= statistic)) / (len(null) + 1)
-    return float(p), float(np.sqrt(p * (1 - p) / len(null)))
 
 
 def _check_simulation(seed, name: str, count) -> tuple[int, int]:
@@ -243,16 +234,6 @@ def _nested(null: _Spec, alternative: _Spec) -> tuple[bool, list[int]]:
     return alternative.reml, order
 
 
-def _restart(profile: Profile, stats: tuple, theta: np.ndarray, dev: np.ndarray, todo: np.ndarray) -> int:
-    """Minimise again, from where they stopped, the fits a batch left unconverged; returns how many there were."""
-    rows = np.flatnonzero(todo)
-    if rows.size:
-        again, lower, _ = minimise(profile, stats, theta[rows][:, None], rows)
-        better = lower < dev[rows]
-        theta[rows[better]], dev[rows[better]] = again[better], lower[better]
-    return int(rows.size)
-
-
 class _Comparison:
     """A null and an alternative model sharing X and groups, fitted to many responses at once."""
 
@@ -269,6 +250,17 @@ class _Comparison:
         self.null = Profile(alternative.X, Z[:, : self.q0], alternative.codes, self.reml)
         self.refits_restarted = 0
 
+    def _minimise(self, profile: Profile, stats: tuple, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`minimise`, and again from where they stopped for the fits it left unconverged (counted)."""
+        theta, dev, converged = minimise(profile, stats, starts)
+        rows = np.flatnonzero(~converged)
+        if rows.size:
+            again, lower, _ = minimise(profile, stats, theta[rows][:, None], rows)
+            better = lower < dev[rows]
+            theta[rows[better]], dev[rows[better]] = again[better], lower[better]
+        self.refits_restarted += int(rows.size)
+        return theta, dev
+
     def _embed(self, theta0: np.ndarray, fill: float) -> np.ndarray:
         """The null's factor as the alternative's, with ``fill`` on the new diagonal entries."""
         L = np.zeros((len(theta0), self.alt.q, self.alt.q))
@@ -282,16 +274,14 @@ class _Comparison:
         stats0 = self.null.statistics(Y)
         if self.q0:
             fills = np.where(self.null.diag, np.array([0.05, 0.2, 0.6, 1.5])[:, None], 0.0)  # (start, theta)
-            theta0, dev0, ok0 = minimise(self.null, stats0, np.repeat(fills[None], len(Y), axis=0))
-            self.refits_restarted += _restart(self.null, stats0, theta0, dev0, ~ok0)
+            theta0, dev0 = self._minimise(self.null, stats0, np.repeat(fills[None], len(Y), axis=0))
         else:
             theta0, dev0 = np.zeros((len(Y), 0)), self.null.deviance(np.zeros((len(Y), 0)), stats0, np.arange(len(Y)))
         stats1 = self.alt.statistics(Y)
         starts = [self._embed(theta0, fill) for fill in (0.05, 0.2, 0.6)]
         if alt_start is not None:
             starts.append(np.broadcast_to(alt_start, (len(Y), self.alt.d)))
-        theta1, dev1, ok1 = minimise(self.alt, stats1, np.stack(starts, axis=1))
-        self.refits_restarted += _restart(self.alt, stats1, theta1, dev1, ~ok1)
+        theta1, dev1 = self._minimise(self.alt, stats1, np.stack(starts, axis=1))
         # The alternative contains the null: where it is not lower (rounding), the null's point is its optimum.
         dev1 = np.minimum(dev1, self.alt.deviance(self._embed(theta0, 0.0), stats1, np.arange(len(Y))))
         lrt = np.maximum(dev0 - dev1, 0.0)
@@ -340,25 +330,18 @@ def bootstrap_lrt(null, alternative, n_boot: int = 1000, *, seed: int, progress:
         for start in range(0, n_boot, _CHUNK):
             size = min(_CHUNK, n_boot - start)
             Y = np.repeat(mean, size, axis=0)
-            if comparison.q0:
-                u = sigma * rng.standard_normal((size, comparison.null.k, comparison.q0)) @ L0.T
-                Y += np.einsum("nj,bnj->bn", comparison.null.Z, u[:, comparison.null.codes])
+            u = sigma * rng.standard_normal((size, comparison.null.k, comparison.q0)) @ L0.T  # none for OLS
+            Y += np.einsum("nj,bnj->bn", comparison.null.Z, u[:, comparison.null.codes])
             Y += sigma * rng.standard_normal((size, comparison.null.n))
             null_statistics.append(comparison.fit(Y, alt_start=observed["theta1"][0])["lrt"])
             bar.update(size)
     null_statistics = np.concatenate(null_statistics)
-    p, se = _pvalue(statistic, null_statistics)
-    scale = comparison.scale[: comparison.q0]
-    null_fit = {"sigma2": sigma**2, "cov_re": sigma**2 * L0 @ L0.T / np.outer(scale, scale)}
     return BootstrapLRT(
         statistic=statistic,
-        p_value=p,
-        mc_se=se,
         null_statistics=null_statistics,
         df=comparison.alt.d - comparison.null.d,
         method="REML" if comparison.reml else "ML",
         seed=seed,
-        null_fit=null_fit,
         refits={"replicates": n_boot, "minimised again": comparison.refits_restarted},
     )
 
@@ -401,14 +384,10 @@ def exact_rlrt(result, n_sim: int = 10000, *, seed: int, progress: bool = True) 
             null.append(np.maximum(values.max(axis=1), 0.0))
             bar.update(size)
     null = np.concatenate(null)
-    p_value, se = _pvalue(statistic, null)
     return ExactRLRT(
         statistic=statistic,
-        p_value=p_value,
-        mc_se=se,
         null_statistics=null,
         seed=seed,
-        eigenvalues=mu,
         variance_ratio=float((observed["theta1"][0, 0] / comparison.scale[0]) ** 2) if statistic > 0 else 0.0,
     )
 
@@ -445,10 +424,9 @@ def _one_component(result, caller: str) -> tuple[_Comparison, np.ndarray]:
         )
     if not spec.reml:
         raise BoundaryTestError(f"{caller} is a restricted (REML) test: fit with reml=True")
-    n = len(spec.y)
+    comparison = _Comparison(_Spec(spec.y, spec.X, spec.Z[:, :0], spec.x_names), spec)
     Q = np.linalg.qr(spec.X)[0]
-    Z = np.zeros((n, int(spec.codes.max()) + 1))
-    Z[np.arange(n), spec.codes] = spec.Z[:, 0]
+    Z = comparison.alt.blocks  # a column per group; its scale does not matter
     singular = np.linalg.svd(Z - Q @ (Q.T @ Z), compute_uv=False)
     if not singular.max() > 1e-8 * np.linalg.norm(Z, 2):
         raise BoundaryTestError(
@@ -457,5 +435,4 @@ def _one_component(result, caller: str) -> tuple[_Comparison, np.ndarray]:
             "is nothing to test (R's exactRLRT reports RLRT = 0, p = 1). Use data with several groups, and do "
             "not also fit the grouping column as a fixed effect"
         )
-    null = _Spec(spec.y, spec.X, spec.Z[:, :0], spec.x_names)
-    return _Comparison(null, spec), singular[singular > 1e-10 * singular.max()] ** 2
+    return comparison, singular[singular > 1e-10 * singular.max()] ** 2

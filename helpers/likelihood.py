@@ -19,7 +19,7 @@ Everything comes from per-group cross-products ``G_g = Z_g'Z_g`` and ``B_g = Z_g
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -88,30 +88,27 @@ class Profile:
         self.shift = -2 * np.linalg.slogdet(self.T)[1] if reml else 0.0
         self.Xs = X @ self.T
         self.XtX = self.Xs.T @ self.Xs
-        self.G = _group_sum(Z[:, :, None] * Z[:, None, :], codes, self.k)
-        self.ZtX = _group_sum(Z[:, :, None] * self.Xs[:, None, :], codes, self.k)
-        self.q_re = self.q - sum(components)
-        first = self.q_re + np.cumsum([0, *components])[:-1].astype(int)
+        # Z as an n x (groups * q) block matrix turns Y @ blocks into every Z_g'y_g, and gives Z_g'Z_g and Z_g'X.
+        self.blocks = (np.eye(self.k)[codes][:, :, None] * Z[:, None, :]).reshape(self.n, self.k * self.q)
+        self.G = (self.blocks.T @ Z).reshape(self.k, self.q, self.q)
+        self.ZtX = (self.blocks.T @ self.Xs).reshape(self.k, self.q, self.p)
+        q_re = self.q - sum(components)
+        first = q_re + np.cumsum([0, *components])[:-1].astype(int)
         # theta's entries: L_re's lower triangle, then each component's sqrt(s_c), placed on its whole block.
-        rows, cols = np.tril_indices(self.q_re)
+        rows, cols = np.tril_indices(q_re)
         self.rows, self.cols = np.r_[rows, first], np.r_[cols, first]
         self.diag = self.rows == self.cols
         self.d = len(self.rows)
         owner = np.r_[np.arange(len(rows)), np.repeat(np.arange(len(rows), self.d), components)]
-        self.places = np.r_[rows, np.arange(self.q_re, self.q)], np.r_[cols, np.arange(self.q_re, self.q)]
+        self.places = np.r_[rows, np.arange(q_re, self.q)], np.r_[cols, np.arange(q_re, self.q)]
         self.spread = np.eye(self.d)[owner]  # theta @ spread.T: the entries of L at places
-        # Z as an n x (groups * q) block matrix turns Y @ blocks into every Z_g'y_g.
-        self.blocks = np.zeros((self.n, self.k * self.q))
-        for j in range(self.q):
-            self.blocks[np.arange(self.n), codes * self.q + j] = Z[:, j]
 
     def covariance_derivatives(self, z: np.ndarray) -> np.ndarray:
         """dV/dpsi of one group, whose rows of Z (or of Z on another scale) are z, for psi = (sigma^2 D at
-        theta's places, sigma^2)."""
-        pairs = [(i, j) for i, j in zip(self.rows, self.cols) if i < self.q_re]
-        dv = [np.outer(z[:, i], z[:, j]) + (np.outer(z[:, j], z[:, i]) if i != j else 0) for i, j in pairs]
-        blocks = [z[:, self.places[0][self.spread[:, c] > 0]] for c in range(len(pairs), self.d)]
-        return np.array([*dv, *(b @ b.T for b in blocks), np.eye(len(z))])
+        theta's places, sigma^2): z E z' for E = dD/dpsi, 1 at psi's places in L and their mirror images."""
+        E = np.zeros((self.d, self.q, self.q))
+        E[:, self.places[0], self.places[1]] = E[:, self.places[1], self.places[0]] = self.spread.T
+        return np.concatenate([z @ E @ z.T, np.eye(len(z))[None]])
 
     def statistics(self, Y: np.ndarray) -> tuple:
         """The sums of a (m, n) array of responses that the likelihood needs."""
@@ -140,7 +137,7 @@ class Profile:
     def deviance(self, theta: np.ndarray, stats: tuple, idx: np.ndarray, gradient: bool = False, sigma2=None):
         """-2 log L at theta (m, d) for the responses idx (m,); with gradient=True also d/dtheta (m, d).
 
-        With ``sigma2`` (m,), -2 log L at that residual variance rather than profiled over it (no gradient)."""
+        With ``sigma2`` ((m,) or scalar), -2 log L at that residual variance, not profiled over it (no gradient)."""
         with np.errstate(all="ignore"):
             try:
                 L, D, H, F, M, beta, rss, logdet = self._parts(theta, stats, idx)
@@ -195,9 +192,7 @@ class Moments:
     expected: np.ndarray  # expected REML information of psi
     observed: np.ndarray  # observed REML information of psi
     score: np.ndarray  # gradient of the REML log-likelihood in psi
-    names: list[str] = field(default_factory=list)  # psi's names, given by the caller, which knows the model
-    fe_names: list[str] = field(default_factory=list)  # beta's names
-    places: np.ndarray | None = None  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
+    places: np.ndarray  # (row, col) of each covariance but the residual in D = L L' (and theta in L)
 
 
 # ----------------------------------------------------------------------------- one response, verified
@@ -228,8 +223,7 @@ class ResponseProfile:
         self.stats = self.engine.statistics(y[None])
 
     def deviance(self, theta, gradient=False, sigma2=None):
-        held = None if sigma2 is None else np.array([sigma2])
-        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient, held)
+        out = self.engine.deviance(theta[None], self.stats, _ONE, gradient, sigma2)
         return (float(out[0][0]), out[1][0]) if gradient else float(out[0])
 
     def loglik(self, theta, sigma2=None) -> float:
@@ -252,58 +246,48 @@ class ResponseProfile:
         The marginal form of the likelihood, each group's V = sum_i psi_i dV/dpsi_i (linear in psi) factorised
         directly: also the referee that verifies :class:`Profile`'s optimum (see :func:`optimise`)."""
         p, k = self.X.shape[1], len(psi)
-        a, b, q = np.zeros((p, p)), np.zeros((k, p, p)), np.zeros((k, k, p, p))
-        traces, products = np.zeros(k), np.zeros((k, k))
-        # With w = V^-1 r: the quadratic forms r'V^-1 V_i V^-1 r (in the score) and, for the
-        # observed information, w'V_i V^-1 V_j w and X'V^-1 V_i w.
-        quad, cross, xv_dw = np.zeros(k), np.zeros((k, k)), np.zeros((k, p))
-        xty, logdet, n = np.zeros(p), 0.0, 0
-        per_group = []
+        # One pass over the groups sums A'V^-1 A, A'V^-1 V_i V^-1 A and A'V^-1 V_i V^-1 V_j V^-1 A for A = [X y]:
+        # their X blocks are Phi^-1, B_i and Q_ij, and c = (-beta, 1), with A c = r, turns them into r'V^-1 r
+        # and the quadratic forms in r of the score and the observed information.
+        A = np.column_stack([self.X, self.y])
+        a, b, q = np.zeros((p + 1, p + 1)), np.zeros((k, p + 1, p + 1)), np.zeros((k, k, p + 1, p + 1))
+        traces, products, logdet = np.zeros(k), np.zeros((k, k)), 0.0
         for rows in (self.codes == g for g in range(self.engine.k)):
-            x, y, dv = self.X[rows], self.y[rows], self.engine.covariance_derivatives(self.Z[rows])
+            dv = self.engine.covariance_derivatives(self.Z[rows])
             v = np.einsum("i,iab->ab", psi, dv)
             v_inv = np.linalg.inv(v)
             logdet += np.linalg.slogdet(v)[1]
-            n += len(y)
-            xv = v_inv @ x  # V^-1 X
-            a += x.T @ xv
-            xty += xv.T @ y
-            per_group.append((x, y, v_inv, xv, dv))
-        phi = np.linalg.inv(a)
-        beta = phi @ xty
-        rss = 0.0
-        for x, y, v_inv, xv, dv in per_group:
-            e = np.einsum("ab,ibc->iac", v_inv, dv)  # V^-1 V_i
-            dxv = np.einsum("iab,bc->iac", dv, xv)  # V_i V^-1 X
-            b += np.einsum("ab,ibc->iac", xv.T, dxv)
-            q += np.einsum("iab,jbc->ijac", np.einsum("ab,ibc->iac", xv.T, e.transpose(0, 2, 1)), dxv)
+            va = v_inv @ A[rows]
+            dva = dv @ va  # V_i V^-1 A
+            e = v_inv @ dv  # V^-1 V_i
+            a += A[rows].T @ va
+            b += va.T @ dva
+            q += np.einsum("ina,jnb->ijab", dva, v_inv @ dva)
             traces += np.einsum("iaa->i", e)
             products += np.einsum("iab,jba->ij", e, e)
-            r = y - x @ beta
-            w = v_inv @ r
-            rss += r @ w
-            dw = np.einsum("iab,b->ia", dv, w)  # V_i w
-            quad += dw @ w
-            cross += dw @ v_inv @ dw.T
-            xv_dw += dw @ xv
-        constant = np.linalg.slogdet(a)[1] + (n - p) * np.log(2 * np.pi) if self.reml else n * np.log(2 * np.pi)
-        loglik = -0.5 * (logdet + rss + constant)
-        tr_pv = traces - np.einsum("ab,iba->i", phi, b)
+        phi = np.linalg.inv(a[:p, :p])
+        beta = phi @ a[:p, p]
+        c = np.append(-beta, 1.0)
+        n = len(self.y)
+        constant = np.linalg.slogdet(a[:p, :p])[1] + (n - p) * np.log(2 * np.pi) if self.reml else n * np.log(2 * np.pi)
+        loglik = -0.5 * (logdet + c @ a @ c + constant)
+        bx, qx = b[:, :p, :p], q[:, :, :p, :p]
+        xr = np.einsum("a,iab->ib", c, b[:, :, :p])  # X'V^-1 V_i V^-1 r
         expected = 0.5 * (
-            products - 2 * np.einsum("ab,ijba->ij", phi, q) + np.einsum("ab,ibc,cd,jda->ij", phi, b, phi, b)
+            products - 2 * np.einsum("ab,ijba->ij", phi, qx) + np.einsum("ab,ibc,cd,jda->ij", phi, bx, phi, bx)
         )
-        observed = (cross - xv_dw @ phi @ xv_dw.T) - expected
-        moments = Moments(
+        observed = np.einsum("a,ijab,b->ij", c, q, c) - xr @ phi @ xr.T - expected
+        return Moments(
             values=psi,
             beta=beta,
             phi=phi,
-            b=b,
-            q=q,
+            b=bx,
+            q=qx,
             expected=(expected + expected.T) / 2,
             observed=(observed + observed.T) / 2,
-            score=-0.5 * (tr_pv - quad),
-        )
-        return moments, loglik
+            score=-0.5 * (traces - np.einsum("ab,iba->i", phi, bx) - np.einsum("a,iab,b->i", c, b, c)),
+            places=np.unique(np.r_[self.engine.rows, self.engine.cols], return_inverse=True)[1].reshape(2, -1),
+        ), loglik
 
     def singular(self, theta) -> bool:
         """lme4's isSingular: a diagonal entry of the relative Cholesky factor below SINGULAR."""
@@ -337,11 +321,10 @@ _GRAD = 1e-3  # largest |d deviance / d theta| accepted at the optimum
 def optimise(problem: ResponseProfile) -> np.ndarray:
     """Minimise the deviance from three starts, polish, and verify the optimum."""
     # theta = 0 (no random effects) is a stationary point by symmetry, so no start is there.
-    starts = {f"from {fill:g}": np.where(problem.engine.diag, fill, 0.0) for fill in (1.0, 0.3, 3.0)}
+    fills = (1.0, 0.3, 3.0)
+    starts = np.where(problem.engine.diag, np.array(fills)[:, None], 0.0)[:, None]  # (fit, one start, theta)
     with np.errstate(all="ignore"):
-        ends, devs, _ = minimise(
-            problem.engine, problem.stats, np.array(list(starts.values()))[:, None], _ONE.repeat(3)
-        )
+        ends, devs, _ = minimise(problem.engine, problem.stats, starts, _ONE.repeat(3))
         # A few more steps from the best, to a far smaller gradient: cheap, and they settle the last digits.
         theta = minimise(problem.engine, problem.stats, ends[devs.argmin()][None, None], _ONE, 4, 1e-9)[0][0]
         grad, hess = (x[0] for x in _derivatives(problem.engine, problem.stats, theta[None], _ONE))
@@ -359,7 +342,7 @@ def optimise(problem: ResponseProfile) -> np.ndarray:
     if max_abs_gradient > _GRAD:
         raise LmeConvergenceError(f"could not verify the optimum: gradient {max_abs_gradient:.3g} exceeds {_GRAD}")
     if np.count_nonzero((devs - best) / 2 < _AGREE) < 2:
-        loglik_by_start = {name: -float(dev) / 2 for name, dev in zip(starts, devs)}
+        loglik_by_start = {f"from {fill:g}": -float(dev) / 2 for fill, dev in zip(fills, devs)}
         raise LmeConvergenceError(
             f"could not verify the optimum: the fits from different starts disagree on the log-likelihood "
             f"({loglik_by_start})"
@@ -431,16 +414,8 @@ def _derivatives(profile: Profile, stats: tuple, theta: np.ndarray, idx: np.ndar
     return grad, (hess + np.swapaxes(hess, 1, 2)) / 2
 
 
-def _group_sum(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    out = np.zeros((k, *values.shape[1:]))
-    np.add.at(out, codes, values)
-    return out
-
-
 def _inverse_and_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverses of a stack (m, k, q, q) of positive definite matrices, and the sum over k of log det."""
-    if M.shape[-1] == 0:
-        return M, np.zeros(M.shape[0])
     if M.shape[-1] == 1:
         return 1 / M, np.log(M[..., 0, 0]).sum(axis=1)
     if M.shape[-1] == 2:  # closed form: numpy's batched inverse costs more than the arithmetic

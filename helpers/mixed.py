@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -71,8 +71,7 @@ class LmeFit:
     ngroups: int
     reml: bool
     formula: tuple[str, str, str]  # fixed, random, group
-    checks: dict = field(default_factory=dict)  # how the optimum was verified
-    converged: bool = True  # a fit that could not be verified raises instead
+    singular: str = ""  # what makes the fit singular, in words (lme4's boundary note); "" for an inner optimum
 
     def summary(self) -> str:
         """Text laid out like R's ``print(summary(fit))``."""
@@ -117,8 +116,8 @@ class LmeFit:
             f"Number of Observations: {self.nobs}",
             f"Number of Groups: {self.ngroups}",
         ]
-        if self.checks.get("singular"):  # lme4's note; nlme prints none
-            lines.append(f"boundary (singular) fit: {self.checks['singular']}")
+        if self.singular:  # lme4's note; nlme prints none
+            lines.append(f"boundary (singular) fit: {self.singular}")
         return "\n".join(lines)
 
     __repr__ = summary
@@ -233,55 +232,6 @@ def icc(fit) -> float:
 # ----------------------------------------------------------------------------- reports
 
 
-def _report(model: ResponseProfile, theta, labels, xnames, znames, index, formula, checks) -> LmeFit:
-    """Everything ``summary(lme)``, ``ranef`` and ``fitted`` report, at theta."""
-    S, reml = model.S, model.reml
-    est = model.estimates(theta)
-    beta, cov, sigma2 = est["beta"], est["cov_beta"], est["sigma2"]
-    psi = sigma2 * (S @ est["D"] @ S.T)
-    n, p = model.X.shape
-    n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
-    loglik = model.loglik(theta)
-    # summary.lme (adjustSigma = TRUE) widens ML standard errors by sqrt(N / (N - p)); vcov() does not.
-    se = np.sqrt(np.diag(cov) * (1.0 if reml else n / (n - p)))
-    df = _nlme_df(model.X, model.codes)
-    t = beta / se
-    fixed_tab = pd.DataFrame(
-        {"estimate": beta, "std_error": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames
-    )
-    sd = np.sqrt(np.diag(psi))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
-    singular = _singularity(sd, corr, znames, np.sqrt(sigma2)) if model.singular(theta) else ""
-    checks = {**checks, "singular": singular}
-    ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(labels, name=formula[2]), columns=znames)
-    cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
-    ranef_cond_sd = pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames)
-    fitted = pd.Series(
-        model.X @ beta + np.einsum("ij,ij->i", model.Z, ranef.to_numpy()[model.codes]), index=index, name="fitted"
-    )
-    return LmeFit(
-        fixed=fixed_tab,
-        random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
-        random_corr=pd.DataFrame(corr, index=znames, columns=znames),
-        vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
-        ranef=ranef,
-        ranef_cond_sd=ranef_cond_sd,
-        fitted=fitted,
-        residuals=(model.y - fitted).rename("residuals"),
-        loglik=loglik,
-        aic=-2 * loglik + 2 * n_params,
-        # nlme counts N - p observations for a REML likelihood.
-        bic=-2 * loglik + np.log(n - p if reml else n) * n_params,
-        n_params=n_params,
-        nobs=n,
-        ngroups=len(labels),
-        reml=reml,
-        formula=formula,
-        checks=checks,
-    )
-
-
 def _singularity(sd, corr, names, sigma) -> str:
     """What makes a singular fit (lme4's isSingular) singular, in words."""
     zero = [n for n, v in zip(names, sd) if v < SINGULAR * sigma]
@@ -300,31 +250,8 @@ def _singularity(sd, corr, names, sigma) -> str:
     )
 
 
-_ONE_GROUP = (
-    "the data have a single group, and one group cannot estimate a between-group variance: its "
-    "random effect is indistinguishable from the intercept. Fit a linear model (smf.ols) instead"
-)
-
-
 class SingularFitWarning(UserWarning):
     """The fit is on the boundary of its parameter space (lme4: "boundary (singular) fit")."""
-
-
-def _warn_if_singular(check: FitCheck, report: "LmeFit") -> None:
-    if report.checks.get("singular"):
-        shortfall = (
-            f". statsmodels' own estimates in the fitted result (its fe_params, cov_re, llf) stopped {check.gap:.2g} "
-            "short of this maximum in log-likelihood: they are not the fit and should not be reported"
-            if check.gap > _GAP
-            else ""
-        )
-        warnings.warn(
-            f"boundary (singular) fit: {report.checks['singular']}. The data hold less between-group "
-            "variation than this random part describes; the numbers are the maximum of the likelihood, "
-            f"as lme4 reports them, but a simpler random part (without that term) fits as well{shortfall}",
-            SingularFitWarning,
-            stacklevel=3,
-        )
 
 
 _GAP = 1e-6  # largest shortfall of statsmodels' log-likelihood below the verified maximum
@@ -339,22 +266,18 @@ def _as_report(fit) -> LmeFit:
 
 
 def _verified(result, refuse_shortfall: bool = False) -> tuple[FitCheck, LmeFit]:
-    """check_fit (``refuse_shortfall``) and nlme_summary of one statsmodels result, computed once.
-
-    Both refuse a fit that stopped short of an interior maximum. One that stopped short of a boundary
-    maximum, which statsmodels' optimisers approach without reaching, only check_fit refuses: nlme_summary
-    reports that maximum, as lme4 does.
-    """
+    """check_fit (``refuse_shortfall``) and nlme_summary of one statsmodels result, computed once; their
+    docstrings say which fits each refuses."""
     mixedlm_of(result, LmeInputError)
     inner = getattr(result, "_results", result)
     if inner not in _checked:
         _checked[inner] = _verify(inner)
     check, report = _checked[inner]
-    singular = report.checks["singular"]
+    singular = report.singular
     if check.gap > _GAP and (refuse_shortfall or not singular):
         raise LmeConvergenceError(
             f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
-            f"against {check.maximum:.2f}, converged={report.checks['statsmodels_converged']}), so its estimates "
+            f"against {check.maximum:.2f}, converged={bool(inner.converged)}), so its estimates "
             "and standard errors are not the model's. "
             + (
                 f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
@@ -365,27 +288,48 @@ def _verified(result, refuse_shortfall: bool = False) -> tuple[FitCheck, LmeFit]
                 "and check again."
             )
         )
-    if inner not in _warned:
+    if singular and inner not in _warned:
         _warned.add(inner)
-        _warn_if_singular(check, report)
+        shortfall = (
+            f". statsmodels' own estimates in the fitted result (its fe_params, cov_re, llf) stopped {check.gap:.2g} "
+            "short of this maximum in log-likelihood: they are not the fit and should not be reported"
+            if check.gap > _GAP
+            else ""
+        )
+        warnings.warn(
+            f"boundary (singular) fit: {singular}. The data hold less between-group "
+            "variation than this random part describes; the numbers are the maximum of the likelihood, "
+            f"as lme4 reports them, but a simpler random part (without that term) fits as well{shortfall}",
+            SingularFitWarning,
+            stacklevel=3,
+        )
     return check, report
 
 
 def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
+    """statsmodels' optimum checked against the verified maximum, and everything ``summary(lme)``, ``ranef``
+    and ``fitted`` report there."""
     sm = result.model
     if sm.k_vc > 0 or sm.k_re == 0:
         raise LmeInputError(
             "only random effects given by re_formula are supported, not variance components (vc_formula)"
         )
     if sm.n_groups < 2:
-        raise LmeInputError(_ONE_GROUP)
+        raise LmeInputError(
+            "the data have a single group, and one group cannot estimate a between-group variance: its "
+            "random effect is indistinguishable from the intercept. Fit a linear model (smf.ols) instead"
+        )
     y, X, Z, codes, _ = mixedlm_design(sm)
     model = ResponseProfile(y, X, Z, codes, bool(result.reml))
-    theta = model.theta_of(np.asarray(result.cov_re_unscaled, float))
-    best_theta = optimise(model)
-    maximum = model.loglik(best_theta)
-    gradient = model.deviance(theta, gradient=True)[1]
-    check = FitCheck(loglik=float(result.llf), maximum=float(maximum), max_abs_gradient=float(np.abs(gradient).max()))
+    theta = optimise(model)
+    loglik = model.loglik(theta)
+    gradient = model.deviance(model.theta_of(np.asarray(result.cov_re_unscaled, float)), gradient=True)[1]
+    check = FitCheck(loglik=float(result.llf), maximum=loglik, max_abs_gradient=float(np.abs(gradient).max()))
+    if check.gap < -_GAP:
+        raise LmeConvergenceError(
+            f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
+            f"{check.maximum}; please report this data set"
+        )
     fixed = getattr(sm, "formula", None) or f"{sm.endog_names} ~ {' + '.join(sm.exog_names)}"
     xnames = ["(Intercept)" if np.all(x == 1) else r_term(name, fixed) for x, name in zip(X.T, sm.exog_names)]
     re_names = list(sm.data.exog_re_names)
@@ -394,27 +338,49 @@ def _verify(result: MixedLMResults) -> tuple[FitCheck, LmeFit]:
     group = re_names[int(np.argmax(re_intercept))] if re_intercept.any() else "group"
     random = "~ " + " + ".join("1" if n == "(Intercept)" else n for n in znames)
     index = getattr(sm.data, "row_labels", None)
-    report = _report(
-        model,
-        best_theta,
-        np.asarray(sm.group_labels),
-        xnames,
-        znames,
-        index if index is not None else pd.RangeIndex(sm.nobs),
-        (fixed, random, group),
-        {
-            "statsmodels_loglik": check.loglik,
-            "maximum": check.maximum,
-            "max_abs_gradient": check.max_abs_gradient,
-            "statsmodels_converged": bool(result.converged),
-        },
+    S, reml = model.S, model.reml
+    est = model.estimates(theta)
+    beta, cov, sigma2 = est["beta"], est["cov_beta"], est["sigma2"]
+    psi = sigma2 * (S @ est["D"] @ S.T)
+    n, p = X.shape
+    n_params = p + psi.shape[0] * (psi.shape[0] + 1) // 2 + 1
+    # summary.lme (adjustSigma = TRUE) widens ML standard errors by sqrt(N / (N - p)); vcov() does not.
+    se = np.sqrt(np.diag(cov) * (1.0 if reml else n / (n - p)))
+    df = _nlme_df(X, codes)
+    t = beta / se
+    fixed_tab = pd.DataFrame(
+        {"estimate": beta, "std_error": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)}, index=xnames
     )
-    if check.gap < -_GAP:
-        raise LmeConvergenceError(
-            f"statsmodels' log-likelihood {check.loglik} exceeds the verified maximum "
-            f"{check.maximum}; please report this data set"
-        )
-    return check, report
+    sd = np.sqrt(np.diag(psi))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(np.eye(len(sd), dtype=bool), 1.0, psi / np.outer(sd, sd))
+    ranef = pd.DataFrame(est["blup"] @ S.T, index=pd.Index(np.asarray(sm.group_labels), name=group), columns=znames)
+    cond_var = sigma2 * np.einsum("ij,gjk,ik->gi", S, est["cond_cov"], S)
+    fitted = pd.Series(
+        X @ beta + np.einsum("ij,ij->i", Z, ranef.to_numpy()[codes]),
+        index=index if index is not None else pd.RangeIndex(sm.nobs),
+        name="fitted",
+    )
+    return check, LmeFit(
+        fixed=fixed_tab,
+        random_sd=pd.Series(np.append(sd, np.sqrt(sigma2)), index=[*znames, "Residual"], name="sd"),
+        random_corr=pd.DataFrame(corr, index=znames, columns=znames),
+        vcov=pd.DataFrame(cov, index=xnames, columns=xnames),
+        ranef=ranef,
+        ranef_cond_sd=pd.DataFrame(np.sqrt(np.maximum(cond_var, 0.0)), index=ranef.index, columns=znames),
+        fitted=fitted,
+        residuals=(y - fitted).rename("residuals"),
+        loglik=loglik,
+        aic=-2 * loglik + 2 * n_params,
+        # nlme counts N - p observations for a REML likelihood.
+        bic=-2 * loglik + np.log(n - p if reml else n) * n_params,
+        n_params=n_params,
+        nobs=n,
+        ngroups=sm.n_groups,
+        reml=reml,
+        formula=(fixed, random, group),
+        singular=_singularity(sd, corr, znames, np.sqrt(sigma2)) if model.singular(theta) else "",
+    )
 
 
 def _nlme_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:

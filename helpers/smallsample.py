@@ -23,7 +23,6 @@ otherwise.
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -58,8 +57,8 @@ def covariance_parameters(result) -> pd.Series:
     Random-effect variances and covariances (``cov_re``), variance components
     (``vcomp``) and the residual variance, all on the data's scale.
     """
-    moments = _moments(result)
-    return pd.Series(moments.values, index=moments.names, name="estimate")
+    moments, names, _ = _moments(result)
+    return pd.Series(moments.values, index=names, name="estimate")
 
 
 def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
@@ -71,16 +70,13 @@ def satterthwaite(result, level: float = 0.95) -> pd.DataFrame:
     correlation of -1 or +1 (also with a warning) the df are lmerTest's, from the curvature
     in lme4's Cholesky factor, where that boundary is an inner point.
     """
-    m = _moments(result)
+    m, names, fe_names = _moments(result)
     # lmerTest differentiates in lme4's Cholesky factor, in which Phi is flat at a variance of 0:
     # such a variance drops out.
-    free = _free(m.names, m.values)
+    free = _free(names, m.values)
     hessian, jacobian = _cholesky_coordinates(m)
     info_inv = _inverse(hessian[np.ix_(free, free)], "observed")
-    var = np.diag(m.phi)
-    grad = np.einsum("ja,iab,bj->ji", m.phi, m.b, m.phi) @ jacobian  # d Phi_jj / d (theta, sigma^2)
-    df = 2 * var**2 / np.einsum("ji,ik,jk->j", grad[:, free], info_inv, grad[:, free])
-    return _table(m.fe_names, m.beta, np.sqrt(var), df, level)
+    return _table(fe_names, m.beta, np.sqrt(np.diag(m.phi)), _df(m, info_inv, jacobian[:, free]), level)
 
 
 def kenward_roger(result, level: float = 0.95) -> pd.DataFrame:
@@ -91,17 +87,19 @@ def kenward_roger(result, level: float = 0.95) -> pd.DataFrame:
     with the KR df, as ``summary(lmer, ddf = "Kenward-Roger")`` in lmerTest. A variance
     estimated as 0 (a boundary fit, with a warning) stays in, as in pbkrtest.
     """
-    m = _moments(result)
+    m, _, fe_names = _moments(result)
     w = _inverse(m.expected, "expected")
-    adjusted = _kr_vcov(m, w)
-    df = np.array([_kr_ddf(np.eye(len(m.beta))[[j]], m.phi, m.b, w) for j in range(len(m.beta))])
-    return _table(m.fe_names, m.beta, np.sqrt(np.diag(adjusted)), df, level)
+    # For one coefficient (a contrast of one row, l = 1) Kenward and Roger's A1 and A2 are equal, A, so that
+    # their g = -1, rho = (1 - A / 2) / (1 - 2 A) and df = 4 + 3 / (rho - 1) = 2 / A: Satterthwaite's df in
+    # the expected information, with Phi unadjusted.
+    df = _df(m, w, np.eye(len(w)))
+    return _table(fe_names, m.beta, np.sqrt(np.diag(_kr_vcov(m, w))), df, level)
 
 
 def kenward_roger_vcov(result) -> pd.DataFrame:
     """The Kenward-Roger adjusted covariance of the fixed effects (``pbkrtest::vcovAdj``)."""
-    m = _moments(result)
-    return pd.DataFrame(_kr_vcov(m, _inverse(m.expected, "expected")), index=m.fe_names, columns=m.fe_names)
+    m, _, fe_names = _moments(result)
+    return pd.DataFrame(_kr_vcov(m, _inverse(m.expected, "expected")), index=fe_names, columns=fe_names)
 
 
 # ----------------------------------------------------------------------------- the two approximations
@@ -120,20 +118,13 @@ def _cholesky_coordinates(m: Moments) -> tuple[np.ndarray, np.ndarray]:
     D = np.zeros((i.max(initial=-1) + 1,) * 2)
     D[i, j] = D[j, i] = m.values[:-1] / s
     L = semidefinite_cholesky(D)
-
-    def same(u, v):
-        return np.equal.outer(u, v).astype(float)
-
+    ii, ji, jj = (np.equal.outer(u, v).astype(float) for u, v in ((i, i), (j, i), (j, j)))
     jacobian = np.zeros((d + 1, d + 1))
     # psi_k = s (L L')_{i_k j_k}, theta_a = L_{i_a j_a}, residual = s
-    jacobian[:d, :d] = s * (same(i, i) * L[np.ix_(j, j)] + same(j, i) * L[np.ix_(i, j)])
+    jacobian[:d, :d] = s * (ii * L[np.ix_(j, j)] + ji * L[np.ix_(i, j)])
     jacobian[:d, d], jacobian[d, d] = D[i, j], 1.0
     second = np.zeros((d, d + 1, d + 1))
-    second[:, :d, :d] = (
-        s
-        * same(j, j)[None]
-        * (same(i, i)[:, :, None] * same(j, i)[:, None, :] + same(j, i)[:, :, None] * same(i, i)[:, None, :])
-    )
+    second[:, :d, :d] = s * jj[None] * (ii[:, :, None] * ji[:, None, :] + ji[:, :, None] * ii[:, None, :])
     second[:, :d, d] = second[:, d, :d] = jacobian[:d, :d] / s
     hessian = jacobian.T @ m.observed @ jacobian - np.einsum("k,kab->ab", m.score[:d], second)
     return (hessian + hessian.T) / 2, jacobian
@@ -146,23 +137,12 @@ def _kr_vcov(m: Moments, w: np.ndarray) -> np.ndarray:
     return m.phi + 2 * m.phi @ inner @ m.phi
 
 
-def _kr_ddf(contrast: np.ndarray, phi: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
-    """Kenward and Roger's denominator df of the F test of ``contrast @ beta = 0`` (l rows)."""
-    l = contrast.shape[0]  # noqa: E741 (Kenward and Roger's notation)
-    theta = contrast.T @ np.linalg.solve(contrast @ phi @ contrast.T, contrast)
-    # u_i = Theta Phi P_i Phi with P_i = -B_i; the signs cancel in A1 and A2.
-    u = np.einsum("ab,bc,icd,de->iae", theta, phi, b, phi)
-    traces = np.einsum("iaa->i", u)
-    a1 = traces @ w @ traces
-    a2 = np.einsum("ij,iab,jba->", w, u, u)
-    big_b = (a1 + 6 * a2) / (2 * l)
-    g = ((l + 1) * a1 - (l + 4) * a2) / ((l + 2) * a2)
-    denom = 3 * l + 2 * (1 - g)
-    c1, c2, c3 = g / denom, (l - g) / denom, (l + 2 - g) / denom
-    e_star = 1 / (1 - a2 / l)
-    v_star = (2 / l) * (1 + c1 * big_b) / ((1 - c2 * big_b) ** 2 * (1 - c3 * big_b))
-    rho = v_star / (2 * e_star**2)
-    return 4 + (l + 2) / (l * rho - 1)
+def _df(m: Moments, cov: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
+    """Satterthwaite's df of each fixed effect, 2 Phi_jj^2 / Var(Phi_jj), the variance by the delta method in
+    parameters of covariance ``cov`` and d psi / d them ``jacobian``: d Phi_jj / d psi_i = -(Phi B_i Phi)_jj,
+    whose sign cancels."""
+    grad = np.einsum("ja,iab,bj->ji", m.phi, m.b, m.phi) @ jacobian
+    return 2 * np.diag(m.phi) ** 2 / np.einsum("ji,ik,jk->j", grad, cov, grad)
 
 
 def _table(names, beta, se, df, level) -> pd.DataFrame:
@@ -197,8 +177,9 @@ def _inverse(info: np.ndarray, kind: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- the model's pieces
 
 
-def _moments(result) -> Moments:
-    """The moments at the REML optimum, which the engine (helpers.likelihood) reaches and verifies.
+def _moments(result) -> tuple[Moments, list[str], list[str]]:
+    """The moments at the REML optimum, which the engine (helpers.likelihood) reaches and verifies, and the names of
+    the covariance parameters and of the fixed effects.
 
     statsmodels stops its optimizer while a variance can still be ~1e-4 (relative) from the optimum, which moves the
     df by as much; R's lmerTest and pbkrtest, run to convergence, agree with the verified optimum."""
@@ -213,42 +194,19 @@ def _moments(result) -> Moments:
         theta = optimise(problem)
     except LmeConvergenceError as err:
         raise SmallSampleError(f"the REML optimum could not be reached: {err}") from err
-    names = _parameter_names(model)
-    values = problem.covariances(theta)
-    free = _free(names, values, _BOUNDARY * values[-1])
-    m, loglik = problem.moments(np.where(free, values, 0.0))
-    correlated = free.all() and problem.singular(theta)
-    _check_boundary(names, free, correlated)
-    gain = loglik - result.llf
-    if gain > NOT_CONVERGED:
-        raise SmallSampleError(
-            f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
-            "converge. Centre (and scale) the covariates and refit, or try another "
-            ".fit(method=...)"
-        )
-    places = np.unique(np.r_[problem.engine.rows, problem.engine.cols], return_inverse=True)[1].reshape(2, -1)
-    return replace(m, names=names, fe_names=list(model.exog_names[: model.k_fe]), places=places)
-
-
-def _parameter_names(model) -> list[str]:
-    """psi's names: random-effect variances and covariances, variance components, the residual variance."""
+    # psi's names: random-effect variances and covariances, variance components, the residual variance
     re_names = list(model.data.exog_re_names) if model.k_re else []
     names = [
         f"Var({re_names[i]})" if i == j else f"Cov({re_names[j]}, {re_names[i]})"
         for i in range(model.k_re)
         for j in range(i + 1)
     ]
-    return names + [f"Var({n})" for n in model.exog_vc.names] + ["Residual"]
-
-
-def _free(names, values, zero: float = 0.0) -> np.ndarray:
-    """Which covariance parameters are free: all but the variances at (or below) ``zero``."""
-    return np.array([not (name.startswith("Var") and v <= zero) for name, v in zip(names, values)])
-
-
-def _check_boundary(names, free, correlated: bool) -> None:
-    """A variance held at 0 must carry no covariance; the fit is then a boundary (singular) one, reported with
-    a warning as lme4 reports it, as is one whose random effects are perfectly correlated."""
+    names += [f"Var({n})" for n in model.exog_vc.names] + ["Residual"]
+    values = problem.covariances(theta)
+    free = _free(names, values, _BOUNDARY * values[-1])
+    m, loglik = problem.moments(np.where(free, values, 0.0))
+    # A variance held at 0 must carry no covariance; the fit is then a boundary (singular) one, reported with a
+    # warning as lme4 reports it, as is one whose random effects are perfectly correlated.
     zero = [name for name, f in zip(names, free) if not f]
     tied = [n for n in zero if any(c.startswith("Cov(") and n[4:-1] in c[4:-1].split(", ") for c in names)]
     if tied:
@@ -256,6 +214,7 @@ def _check_boundary(names, free, correlated: bool) -> None:
             f"{', '.join(tied)} is estimated as (nearly) zero while correlated with "
             "another random effect: these df are not defined there; drop that random effect"
         )
+    correlated = free.all() and problem.singular(theta)
     if correlated or zero:
         why = (
             "the random effects are perfectly correlated (a correlation of -1 or +1), so the data hold less "
@@ -264,4 +223,17 @@ def _check_boundary(names, free, correlated: bool) -> None:
             else f"{', '.join(zero)} is estimated as 0, so the data hold no variation of that kind beyond the residual"
         )
         message = f"boundary (singular) fit: {why}; the df are those of the fit on the boundary"
-        warnings.warn(message, SingularFitWarning, stacklevel=4)
+        warnings.warn(message, SingularFitWarning, stacklevel=3)
+    gain = loglik - result.llf
+    if gain > NOT_CONVERGED:
+        raise SmallSampleError(
+            f"the fit is {gain:.3g} below the REML optimum of its log-likelihood: it did not "
+            "converge. Centre (and scale) the covariates and refit, or try another "
+            ".fit(method=...)"
+        )
+    return m, names, list(model.exog_names[: model.k_fe])
+
+
+def _free(names, values, zero: float = 0.0) -> np.ndarray:
+    """Which covariance parameters are free: all but the variances at (or below) ``zero``."""
+    return np.array([not (name.startswith("Var") and v <= zero) for name, v in zip(names, values)])

@@ -103,7 +103,7 @@ def assert_lmer_numbers(report, ref, loglik=True):
         close(report.random_corr.iloc[1, 0], ref["corr"], OTHER_RTOL)
     if loglik:
         close(report.loglik, ref["loglik"], 0, 1e-5)
-    assert bool(report.checks["singular"]) == ref["singular"]
+    assert bool(report.singular) == ref["singular"]
 
 
 def test_a_zero_variance_is_reported_as_lme4_reports_it(r_run, r_numbers):
@@ -252,4 +252,4 @@ def test_nlme_summary_is_lme4_on_rs_data_sets(r_run, r_numbers, case, reml):
     if ref["corr"]:
         close(report.random_corr.iloc[1, 0], ref["corr"], OTHER_RTOL)
     close(report.loglik, ref["loglik"], 0, 1e-5)
-    assert not report.checks["singular"] and not ref["singular"]
+    assert not report.singular and not ref["singular"]
