@@ -269,15 +269,14 @@ def _verified(result, refuse_shortfall: bool = False) -> tuple[FitCheck, LmeFit]
     """check_fit (``refuse_shortfall``) and nlme_summary of one statsmodels result, computed once; their
     docstrings say which fits each refuses."""
     mixedlm_of(result, LmeInputError)
-    inner = getattr(result, "_results", result)
-    if inner not in _checked:
-        _checked[inner] = _verify(inner)
-    check, report = _checked[inner]
+    if result not in _checked:
+        _checked[result] = _verify(result)
+    check, report = _checked[result]
     singular = report.singular
     if check.gap > _GAP and (refuse_shortfall or not singular):
         raise LmeConvergenceError(
             f"statsmodels stopped {check.gap:.2g} below the maximum of the log-likelihood ({check.loglik:.2f} "
-            f"against {check.maximum:.2f}, converged={bool(inner.converged)}), so its estimates "
+            f"against {check.maximum:.2f}, converged={bool(result.converged)}), so its estimates "
             "and standard errors are not the model's. "
             + (
                 f"The maximum is a boundary (singular) fit ({singular}), which statsmodels' optimisers approach "
@@ -288,8 +287,8 @@ def _verified(result, refuse_shortfall: bool = False) -> tuple[FitCheck, LmeFit]
                 "and check again."
             )
         )
-    if singular and inner not in _warned:
-        _warned.add(inner)
+    if singular and result not in _warned:
+        _warned.add(result)
         shortfall = (
             f". statsmodels' own estimates in the fitted result (its fe_params, cov_re, llf) stopped {check.gap:.2g} "
             "short of this maximum in log-likelihood: they are not the fit and should not be reported"

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 import patsy
-from statsmodels.regression.linear_model import OLS, RegressionResults
+from statsmodels.regression.linear_model import OLS, RegressionResults, RegressionResultsWrapper
 
 __all__ = ["r_summary", "r_summary_text", "printed_numbers", "format_r", "format_pval"]
 
@@ -119,16 +119,18 @@ def printed_numbers(text: str) -> dict[tuple[str, str], str]:
 
 
 def _check_fit(fit) -> None:
-    results = getattr(fit, "_results", fit)
-    if not isinstance(results, RegressionResults) or type(getattr(results, "model", None)) is not OLS:
-        model = type(getattr(results, "model", None)).__name__
+    if (
+        not isinstance(fit, (RegressionResults, RegressionResultsWrapper))
+        or type(getattr(fit, "model", None)) is not OLS
+    ):
+        model = type(getattr(fit, "model", None)).__name__
         raise TypeError(
             f"r_summary needs an OLS fit, e.g. smf.ols('y ~ x', data).fit(); got "
-            f"{type(fit).__name__}" + (f" of a {model} model" if hasattr(results, "model") else "")
+            f"{type(fit).__name__}" + (f" of a {model} model" if hasattr(fit, "model") else "")
         )
-    if results.cov_type != "nonrobust":
-        raise ValueError(f"summary(lm) uses the ordinary covariance; this fit used cov_type={results.cov_type!r}")
-    if np.linalg.matrix_rank(results.model.exog) < results.model.exog.shape[1]:
+    if fit.cov_type != "nonrobust":
+        raise ValueError(f"summary(lm) uses the ordinary covariance; this fit used cov_type={fit.cov_type!r}")
+    if np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
         raise ValueError("the design matrix is rank deficient; R would report aliased (NA) coefficients")
 
 
