@@ -44,8 +44,12 @@ def test_the_scheduler_still_overrides_xdists_private_split_scope():
 def test_each_group_runs_on_one_worker():
     """Two files of the lectures group and two groups of one file each, run by two workers as make test runs
     them: each group's tests all on one worker."""
-    files = ["tests/test_lecture_hygiene.py", "tests/test_lecture_outputs.py", "tests/test_links.py"]
-    files.append("tests/test_kubernetes.py")
+    files = [
+        "tests/test_lecture_hygiene.py",
+        "tests/test_lecture_outputs.py",
+        "tests/test_links.py",
+        "tests/test_kubernetes.py",
+    ]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "2", "-v", "-p", "no:cacheprovider", *files],
         cwd=ROOT,
