@@ -17,10 +17,10 @@ import pytest
 RTOL, ATOL = 1e-6, 1e-10
 
 
-def rerun(script: Path, folder: Path, timeout: int = 600) -> dict:
-    """Run ``Rscript script out.json`` and return what it wrote."""
+def rerun(script: Path, folder: Path, *args: str, timeout: int = 600) -> dict:
+    """Run ``Rscript script out.json *args`` and return what it wrote."""
     out = folder / "fresh.json"
-    run = subprocess.run(["Rscript", str(script), str(out)], capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(["Rscript", str(script), str(out), *args], capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, run.stderr
     return json.loads(out.read_text())
 

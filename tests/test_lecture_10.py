@@ -1,7 +1,8 @@
 """Lecture 10 (testing a variance component): every number it computes or states, against R.
 
 R's numbers: tests/reference/boundary_reference.json (lme4's statistics, an lme4 loop of fresh fits,
-pbkrtest's PBmodcomp, RLRsim's exactRLRT). Simulated quantities are compared within Monte Carlo
+pbkrtest's PBmodcomp, RLRsim's exactRLRT) and rlrt_power_reference.json (size and power on the small-variance
+design, simulated with lme4 and RLRsim). Simulated quantities are compared within Monte Carlo
 error (tests/mc_compare.py); what the prose says is read from the notebook's markdown.
 """
 
@@ -18,15 +19,20 @@ import statsmodels.formula.api as smf
 from scipy import optimize, stats
 
 from helpers.boundary import chi2_mixture_pvalue, rlrt_statistics
+from helpers.data import sha256_of
 from tests.lecture_values import lecture_text, lecture_values
 from tests.mc_compare import assert_same_distribution, assert_same_pvalue
 from tests.r_reference import assert_states, close
+from tests.rscript import assert_same_numbers, rerun
 
 pytestmark = pytest.mark.slow
 LECTURE = "10-testing-variance-components"
 TEXT = lecture_text(LECTURE)
 REFERENCE = Path(__file__).resolve().parent / "reference"
 R = json.loads((REFERENCE / "boundary_reference.json").read_text())["comparisons"]
+POWER_SCRIPT = REFERENCE / "make_rlrt_power_reference.R"
+POWER = json.loads(POWER_SCRIPT.with_name("rlrt_power_reference.json").read_text())
+POWER_RERUN = 12  # data sets of each SD, the twelve given ones among them
 LRT_ATOL = 1e-5
 
 
@@ -203,39 +209,47 @@ def test_size_and_power_over_many_samples():
     assert_states(TEXT, (100 * power["chi-square(1)"], ".0f"), (100 * power["exact RLRT"], ".0f"))
 
 
-@pytest.mark.needs_r
-def test_size_and_power_are_lme4s_and_rlrsims(tmp_path):
-    """lme4 computes the same RLRT on given responses; an independent lme4 and RLRsim simulation on the same
-    design finds the same rejection rates within Monte Carlo error."""
-    v = values("small[['hours_c', 'school']]", "small['score'].to_numpy()", "table", "small_exact.null_statistics")
-    design = v["small[['hours_c', 'school']]"]
-    small = design.assign(score=v["small['score'].to_numpy()"])
+def test_the_power_reference_was_made_from_the_course_copy():
+    meta = POWER["data"]["small_schools"]
+    assert sha256_of(REFERENCE.parent.parent / meta["path"]) == meta["sha256"]
+
+
+def test_rlrt_statistics_are_lme4s():
+    """helpers' restricted LRT of many response vectors at once is lme4's, on twelve of R's data sets."""
+    column = "small[['hours_c', 'school']]"
+    given = np.array(POWER["given"])
+    small = values(column)[column].assign(score=given[0])
     fit = smf.mixedlm("score ~ hours_c", small, groups="school").fit(reml=True, method="powell")
-    rng = np.random.default_rng(3)
-    codes = small["school"].astype("category").cat.codes.to_numpy()
-    responses = 60 + 2 * small["hours_c"].to_numpy() + 2 * rng.standard_normal((12, 12))[:, codes]
-    responses += 8 * rng.standard_normal(responses.shape)
-    files = {name: tmp_path / name for name in ("design.csv", "responses.csv", "power.json")}
-    design.to_csv(files["design.csv"], index=False)
-    pd.DataFrame(responses.T).to_csv(files["responses.csv"], index=False)
-    run = subprocess.run(
-        ["Rscript", str(REFERENCE / "rlrt_power.R"), *map(str, files.values())],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert run.returncode == 0, run.stderr
-    r = json.loads(files["power.json"].read_text())
-    close(rlrt_statistics(fit, responses), r["given"], 0, LRT_ATOL)
-    critical = r["critical"]["exact"]
-    share_above = np.mean(v["small_exact.null_statistics"] > critical)  # R's 95% point cuts our null at 5%
-    assert abs(share_above - 0.05) < 4 * np.sqrt(0.05 * 0.95 * (1 / r["n_sim"] + 1 / 100_000))
+    close(rlrt_statistics(fit, given), POWER["statistics"]["school_sd_2"][: len(given)], 0, LRT_ATOL)
+
+
+def test_size_and_power_are_lme4s_and_rlrsims():
+    """An independent lme4 and RLRsim simulation on the same design finds the same rejection rates within Monte
+    Carlo error, and R's exact critical value cuts the lecture's null distribution at 5%."""
+    v = values("table", "small_exact.null_statistics")
+    share_above = np.mean(v["small_exact.null_statistics"] > POWER["critical"]["exact"])
+    assert abs(share_above - 0.05) < 4 * np.sqrt(0.05 * 0.95 * (1 / POWER["n_sim"] + 1 / 100_000))
     table = v["table"]
     for ours, theirs in [("chi-square(1)", "chi_square"), ("50:50 mixture", "mixture"), ("exact RLRT", "exact")]:
         for column, sd in [("size", "school_sd_0"), ("power", "school_sd_2")]:
             assert_same_pvalue(
-                table.loc[ours, column], table.loc[ours, f"{column} MC s.e."], r["rejection"][sd][theirs], r["n_data"]
+                table.loc[ours, column],
+                table.loc[ours, f"{column} MC s.e."],
+                POWER["rejection"][sd][theirs],
+                POWER["n_data"],
             )
+
+
+@pytest.mark.needs_r
+def test_the_power_reference_is_current(tmp_path):
+    """The whole R simulation takes minutes; rerun, its first data sets (each SD draws from its own seed) and
+    the exact critical value must be the committed ones."""
+    fresh = rerun(POWER_SCRIPT, tmp_path, str(POWER_RERUN))
+    assert fresh["n_data"] == POWER_RERUN
+    for sd, statistics in fresh["statistics"].items():
+        close(statistics, POWER["statistics"][sd][:POWER_RERUN], 0, LRT_ATOL)
+    committed = {key: POWER[key] for key in ("data", "critical", "n_sim", "given")}
+    assert_same_numbers({key: fresh[key] for key in committed}, committed)
 
 
 def test_replicates_needed():
