@@ -11,7 +11,8 @@ puts them in.
 
 :data:`GAINS_UNDER_STOCK` are the tricks that take points from stock nbgrader (which runs the tests in the
 student's kernel and follows links), and :data:`LEAKS_UNDER_STOCK` those that print hidden tests there: the
-tests grade them under stock nbgrader too, to show that each one is a real attack. :data:`COUNTS_AS_MISSING`
+tests grade them under stock nbgrader too, to show that each one is a real attack. :data:`ON_THE_JUDGE` are
+those that attack the judge alone, not the sandbox. :data:`COUNTS_AS_MISSING`
 are those whose graded notebook is no notebook of the student's: their score of 0 is a recorded failure.
 """
 
@@ -411,6 +412,26 @@ GAINS_UNDER_STOCK = [
     "linked_notebook",
 ]
 LEAKS_UNDER_STOCK = ["leak_sources"]
+# Played inside the kernel on the tests and on the answers the judge reads, with no file, link, process or
+# resource of the machine: the judge is the same under every grader and sandbox, and so is each of these tricks.
+ON_THE_JUDGE = [
+    "rebind_checks",
+    "replace_code",
+    "patch_numpy",
+    "equals_everything",
+    "ast_transformer",
+    "input_transformer",
+    "run_cell_hooks",
+    "do_execute",
+    "leak_sources",
+    "background_printer",
+    "fake_exports",
+    "forged_export",
+    "patch_json",
+    "sys_modules",
+    "setup_deleted",
+    "odd_exceptions",
+]
 # nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
 COUNTS_AS_MISSING = ["linked_notebook"]
 

@@ -2,12 +2,13 @@
 
 Plain ``nbgrader autograde`` and the course's engine (``python -m grading grade``, what ``make grade`` runs),
 each run by root and by a grader without root (tests/unprivileged.py; bubblewrap's sandbox), grade one class
-of the fastest assignment: the honest fixtures of tests/grading_fixtures.py and one blank submission per
-trick. Every trick must score 0 and leave a row; no output or feedback may show a hidden test, a reference
-value or a classmate's answer; no symbolic link of a submission may be followed into autograded/ or feedback/;
-nothing outside the sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock
-nbgrader (its own Execute, the tests in the student's kernel, links followed) grades the honest students and
-the harmless tricks too, to show that each trick is a real one there.
+each of the fastest assignment: the honest fixtures of tests/grading_fixtures.py and one blank submission per
+trick (a trick on the judge alone is in one of the four classes, in turn: see cheats_of). Every trick must
+score 0 and leave a row; no output or feedback may show a hidden test, a reference value or a classmate's
+answer; no symbolic link of a submission may be followed into autograded/ or feedback/; nothing outside the
+sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock nbgrader (its own
+Execute, the tests in the student's kernel, links followed) grades the honest students and the harmless
+tricks too, to show that each trick is a real one there.
 """
 
 from __future__ import annotations
@@ -134,7 +135,21 @@ GRADERS = ["nbgrader autograde", "python -m grading grade"]
 # The same, run by an account without root (made for the test): the sandbox is bubblewrap's.
 WITHOUT_ROOT = " (grader without root)"
 JUDGES = [*GRADERS, *(g + WITHOUT_ROOT for g in GRADERS)]
-SUBMITTED_A_NOTEBOOK = [c.name for c in cf.CHEATS if c.name not in cf.COUNTS_AS_MISSING]
+
+
+def cheats_of(grader: str) -> list[cf.Cheat]:
+    """The tricks in ``grader``'s class: every trick on the sandbox, the files or the grader's process, and one in
+    four of those on the judge alone (cf.ON_THE_JUDGE), in turn; each of these attacks the same code under every
+    grader and sandbox, so grading it four times would only repeat its test."""
+    mine = cf.ON_THE_JUDGE[JUDGES.index(grader) :: len(JUDGES)]
+    return [c for c in cf.CHEATS if c.name not in cf.ON_THE_JUDGE or c.name in mine]
+
+
+def submitted_a_notebook(grader: str) -> list[str]:
+    return [c.name for c in cheats_of(grader) if c.name not in cf.COUNTS_AS_MISSING]
+
+
+JUDGED_TRICKS = [(grader, c.name) for grader in JUDGES for c in cheats_of(grader)]
 BIN = Path(sys.executable).parent
 
 
@@ -185,7 +200,7 @@ def classes(generated, tmp_path_factory, account):
 def judge_class(grader: str, generated: Path, root: Path, by: str | None):
     """The class in ``root``, graded by plain nbgrader (autograde, then generate_feedback) or by the course's
     engine, as root or by ``by``, a grader without root."""
-    places = make_class(generated, root, cf.CHEATS)
+    places = make_class(generated, root, cheats_of(grader))
     link_submissions(root)
     if by is not None:
         hand_to(by, root)
@@ -212,8 +227,13 @@ def grade_under_stock(generated: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module", params=JUDGES)
-def judged(classes, request):
-    return classes[request.param]
+def grader(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def judged(classes, grader):
+    return classes[grader]
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +245,16 @@ def auto_points(root: Path) -> dict:
     return fx.auto_points(read_nb(notebook_of(root, A)))
 
 
-@pytest.mark.parametrize("cheat", [c.name for c in cf.CHEATS])
-def test_every_trick_scores_zero_and_keeps_its_row(judged, cheat):
-    root, _, _, autograde, _ = judged
+def test_every_trick_is_judged_once_or_by_every_judge():
+    judges = {c.name: [g for g, cheat in JUDGED_TRICKS if cheat == c.name] for c in cf.CHEATS}
+    assert set(cf.ON_THE_JUDGE) <= set(judges)
+    assert all(len(by) == (1 if cheat in cf.ON_THE_JUDGE else len(JUDGES)) for cheat, by in judges.items())
+    assert all(cf.ON_THE_JUDGE[i :: len(JUDGES)] for i in range(len(JUDGES))), "every judge faces tricks on the judge"
+
+
+@pytest.mark.parametrize("grader, cheat", JUDGED_TRICKS)
+def test_every_trick_scores_zero_and_keeps_its_row(classes, grader, cheat):
+    root, _, _, autograde, _ = classes[grader]
     got = scores(root, A)
     assert cheat in got, f"{cheat} has no row in the gradebook:\n{autograde.stderr[-3000:]}"
     cells = {gid: got[cheat]["cells"].get(gid) for gid in auto_points(root)}
@@ -251,7 +278,7 @@ def test_each_trick_takes_points_from_stock_nbgrader(stock, cheat):
     assert sum(got.get(gid) or 0 for gid in auto_points(stock)) > 0, f"{cheat} is no trick: {got}"
 
 
-def test_nothing_outside_the_sandbox_changed(judged):
+def test_nothing_outside_the_sandbox_changed(judged, grader):
     root, places, before, autograde, _ = judged
     assert protected(root, places) == before
     assert "Traceback" not in autograde.stdout
@@ -259,7 +286,7 @@ def test_nothing_outside_the_sandbox_changed(judged):
     assert not filled, "a kernel wrote outside its sandbox"
     assert len(autograde.stdout) + len(autograde.stderr) < 8 * 2**20, "a kernel's raw output reached the log"
     name = notebook_of(root, A, "release").name
-    for student in [*honest(root), *SUBMITTED_A_NOTEBOOK]:
+    for student in [*honest(root), *submitted_a_notebook(grader)]:
         assert (root / "submitted" / student / A / name).is_file(), f"{student}'s submission is gone"
 
 
@@ -314,9 +341,9 @@ def shown_to(root: Path, student: str) -> str:
     return outputs + (feedback.read_text() if feedback.is_file() else "")
 
 
-@pytest.mark.parametrize("cheat", SUBMITTED_A_NOTEBOOK)
-def test_no_hidden_test_reference_value_or_classmate_answer_is_shown(judged, cheat):
-    root = judged[0]
+@pytest.mark.parametrize("grader, cheat", [(g, c) for g, c in JUDGED_TRICKS if c not in cf.COUNTS_AS_MISSING])
+def test_no_hidden_test_reference_value_or_classmate_answer_is_shown(classes, grader, cheat):
+    root = classes[grader][0]
     text = shown_to(root, cheat)
     for what, items in forbidden(root).items():
         found = [item for item in items if item in text or fx_html(item) in text]
@@ -332,10 +359,12 @@ def fx_html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def test_feedback_is_written_for_every_student(judged):
+def test_feedback_is_written_for_every_student(judged, grader):
     root, _, _, _, feedback = judged
     missing = [
-        s for s in [*honest(root), *SUBMITTED_A_NOTEBOOK] if not (root / "feedback" / s / A / f"{A}.html").is_file()
+        s
+        for s in [*honest(root), *submitted_a_notebook(grader)]
+        if not (root / "feedback" / s / A / f"{A}.html").is_file()
     ]
     assert not missing, f"no feedback for {missing}:\n{feedback.stderr[-3000:]}"
 
@@ -383,7 +412,9 @@ def link_submissions(root: Path) -> None:
 
 
 @pytest.mark.parametrize("student", LINKED)
-def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_points_to_is_read(judged, student):
+def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_points_to_is_read(
+    judged, grader, student
+):
     """nbgrader's own glob and copy would follow the link; both graders fail that student (make grade: listed
     with the reason and in the student's log; plain autograde: in its log, the link removed) and grade the rest
     of the class. What the link points to is not changed (test_nothing_outside_the_sandbox_changed) and gives
@@ -396,7 +427,9 @@ def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_
     assert not any((root / kind / student).exists() for kind in ("autograded", "feedback")), f"{student} was graded"
     assert not scores(root, A).get(student, {}).get("score"), f"{student} scored"
     name = notebook_of(root, A, "release").name
-    ungraded = [s for s in [*honest(root), *SUBMITTED_A_NOTEBOOK] if not (root / "autograded" / s / A / name).is_file()]
+    ungraded = [
+        s for s in [*honest(root), *submitted_a_notebook(grader)] if not (root / "autograded" / s / A / name).is_file()
+    ]
     assert not ungraded, f"not graded beside the linked submissions: {ungraded}"
 
 
