@@ -33,13 +33,17 @@ class Kernel:
             elif msg["msg_type"] in ("execute_result", "display_data"):
                 texts.append(content["data"].get("text/plain", ""))
 
-        self.loop.run_until_complete(self.kc.execute_interactive(code, timeout=timeout, output_hook=collect))
+        reply = self.loop.run_until_complete(self.kc.execute_interactive(code, timeout=timeout, output_hook=collect))
+        assert reply["content"]["status"] != "aborted", f"the kernel aborted the cell, unrun:\n{code}"
         return "".join(texts)
 
     def interrupted(self) -> str:
         """The error that ends a cell running forever once the kernel is interrupted, as nbclient does a cell
         past its timeout."""
-        cell = self.kc.execute("import time\nwhile True: time.sleep(0.1)")
+        # Not stopping on its error, as nbclient runs a cell whose errors are allowed: otherwise ipykernel aborts
+        # every request that reaches it before it posts itself the end of aborting, and on a loaded machine the
+        # next cell could be one of them.
+        cell = self.kc.execute("import time\nwhile True: time.sleep(0.1)", stop_on_error=False)
         time.sleep(2)
         self.loop.run_until_complete(self.km.interrupt_kernel())
         while (reply := self.loop.run_until_complete(self.kc.get_shell_msg(timeout=30)))["parent_header"].get(

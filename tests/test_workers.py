@@ -14,7 +14,8 @@ from tests.workers import GRADING, LECTURES, group_of
 
 ROOT = Path(__file__).resolve().parent.parent
 READS_A_LECTURE = re.compile(r"\b(lecture_values|run_lecture|lecture_text)\(")
-GRADES = re.compile(r'"autograde"|SandboxedKernelManager\(|"grading", "grade"')
+# autograde without the self-study switch (which grades outside any sandbox), a sandboxed kernel, make grade
+GRADES = re.compile(r'"autograde"(?![^\n]*self_study=True)|SandboxedKernelManager\(|"grading", "grade"')
 
 
 def outside(group: str, pattern: re.Pattern) -> list[str]:

@@ -3,10 +3,10 @@
 A worker runs a group of tests whole, so that what the group's tests share is made once: a test file is a group
 (its module fixtures); the lecture notebooks and the test files that read a lecture's values are one group (each
 lecture runs once, in the kernel tests/lecture_values.py keeps); the browser tests are one group (one Chromium).
-The files that grade classes or start sandboxed kernels are one group too, so that they run one after the other
-as they did in one process: they share the machine's sandbox slots, and run beside each other they have failed
-(test_sandbox's bubblewrap probe lost its fork count while private copies were graded, two runs in three). The
-groups are handed out in order, those with the most slow tests first, so that a long group does not start last
+The files that grade in the sandbox or start sandboxed kernels are one group too, so that they run one after
+the other as they did in one process: they share the machine's sandbox slots, whose users' processes
+test_sandbox counts. (test_private_variant grades with the self-study switch, outside any sandbox, and is a group
+of its own.) The groups are handed out in order, the longest first, so that a long group does not start last
 while the other worker has nothing left to do.
 
 pytest-xdist's own groups (``--dist loadgroup``, an ``xdist_group`` mark) rename each test, which pytest 9.2 no
@@ -22,7 +22,7 @@ from xdist.scheduler import LoadScopeScheduling
 LECTURES, BROWSER, GRADING = "lectures", "browser", "grading"
 # The test files that read a lecture's values (tests/lecture_values.py); tests/test_workers.py checks the list.
 LECTURE_READERS = ("tests/test_lecture", "tests/test_r_blocks.py")
-# The test files that grade or start sandboxed kernels; tests/test_workers.py checks the list.
+# The test files that grade in the sandbox or start sandboxed kernels; tests/test_workers.py checks the list.
 GRADERS = (
     "tests/test_cheats.py",
     "tests/test_grading.py",
@@ -30,7 +30,6 @@ GRADERS = (
     "tests/test_lms.py",
     "tests/test_parallel_grading.py",
     "tests/test_parallel_grading_parts.py",
-    "tests/test_private_variant.py",
     "tests/test_sandbox.py",
 )
 
@@ -54,12 +53,18 @@ class GroupScheduling(LoadScopeScheduling):
         return group_of(nodeid)
 
 
+# The longest groups, longest first, as make test on a two-core machine measures them: handed out before the
+# others, so that none starts when the other worker is nearly done.
+LONGEST = (GRADING, LECTURES, "tests/test_private_variant.py", BROWSER)
+
+
 def order_by_group(items: list) -> None:
-    """Put the items group by group, the groups with the most slow tests first (else in the order of
-    collection). Each worker collects the whole suite, and the scheduler hands the groups out in this order."""
+    """Put the items group by group: the LONGEST groups, then those with the most slow tests (else in the order
+    of collection). Each worker collects the whole suite, and the scheduler hands the groups out in this order."""
     groups: dict[str, list] = {}
     for item in items:
         groups.setdefault(group_of(item.nodeid), []).append(item)
     slow = {group: sum(bool(item.get_closest_marker("slow")) for item in members) for group, members in groups.items()}
-    order = sorted(groups, key=lambda group: -slow[group])  # stable: ties keep the order of collection
+    rank = {group: LONGEST.index(group) if group in LONGEST else len(LONGEST) for group in groups}
+    order = sorted(groups, key=lambda group: (rank[group], -slow[group]))  # stable: ties keep collection order
     items[:] = [item for group in order for item in groups[group]]
