@@ -10,7 +10,7 @@ from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
-from tests.workers import GRADING, LECTURES, group_of
+from tests.workers import GRADING, LECTURES, group_of, order_by_group
 
 ROOT = Path(__file__).resolve().parent.parent
 READS_A_LECTURE = re.compile(r"\b(lecture_values|run_lecture|lecture_text)\(")
@@ -40,6 +40,36 @@ def test_the_scheduler_still_overrides_xdists_private_split_scope():
     """tests/workers.py overrides LoadScopeScheduling._split_scope (pytest-xdist 3.8.0): if it is renamed, the
     override is never called and the groups fall apart silently."""
     assert callable(getattr(LoadScopeScheduling, "_split_scope", None)), "pytest-xdist renamed _split_scope"
+
+
+class FakeItem:
+    def __init__(self, nodeid: str, slow: bool = False):
+        self.nodeid, self.slow = nodeid, slow
+
+    def get_closest_marker(self, name: str):
+        return name == "slow" and self.slow or None
+
+
+def test_the_longest_groups_are_handed_out_first_then_the_slowest():
+    items = [
+        FakeItem("tests/test_data.py::a"),
+        FakeItem("tests/test_book.py::a", slow=True),
+        FakeItem("tests/browser/test_hub_cycle.py::a"),
+        FakeItem("tests/test_private_variant.py::a"),
+        FakeItem("notebooks/01-why-iid-matters.ipynb::Cell 0"),
+        FakeItem("tests/test_sandbox.py::a"),
+        FakeItem("tests/test_book.py::b", slow=True),
+    ]
+    order_by_group(items)
+    assert [item.nodeid.split("::")[0] for item in items] == [
+        "tests/test_sandbox.py",
+        "notebooks/01-why-iid-matters.ipynb",
+        "tests/test_private_variant.py",
+        "tests/browser/test_hub_cycle.py",
+        "tests/test_book.py",
+        "tests/test_book.py",
+        "tests/test_data.py",
+    ]
 
 
 def test_each_group_runs_on_one_worker():
