@@ -10,12 +10,12 @@ from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
-from tests.workers import GRADING, LECTURES, group_of, order_by_group
+from tests.workers import LECTURES, group_of, order_by_group
 
 ROOT = Path(__file__).resolve().parent.parent
 READS_A_LECTURE = re.compile(r"\b(lecture_values|run_lecture|lecture_text)\(")
-# autograde without the self-study switch (which grades outside any sandbox), a sandboxed kernel, make grade
-GRADES = re.compile(r'"autograde"(?![^\n]*self_study=True)|SandboxedKernelManager\(|"grading", "grade"')
+# What a test reads of a sandbox slot's user: its processes, its name or a slot by number.
+SLOT_USER = re.compile(r"processes_of\(|user_name\(|slot_number=|sandboxed\([A-Z0-9_]+[,)]")
 
 
 def outside(group: str, pattern: re.Pattern) -> list[str]:
@@ -31,9 +31,20 @@ def test_every_file_that_reads_a_lecture_is_in_the_lectures_group():
     assert not elsewhere, f"these would run the lectures again on the other worker: {elsewhere}"
 
 
-def test_every_file_that_grades_or_starts_a_sandbox_is_in_the_grading_group():
-    elsewhere = outside(GRADING, GRADES)
-    assert not elsewhere, f"these would grade beside the other grading tests: {elsewhere}"
+def test_the_tests_that_look_at_a_slots_user_use_a_slot_of_their_own():
+    """The grading test files run side by side, their kernels in the lowest free sandbox slots: a test that
+    counted what the user of such a slot runs could count a kernel of the other worker's."""
+    tests = [p for p in sorted((ROOT / "tests").glob("test_*.py")) if p.name != Path(__file__).name]
+    readers = [p for p in tests if SLOT_USER.search(p.read_text())]
+    assert [p.name for p in readers] == ["test_sandbox.py"], "another test file reads a slot's user"
+    uses = [line.strip() for line in readers[0].read_text().splitlines() if SLOT_USER.search(line)]
+    assert uses, "the pattern is stale"
+    elsewhere = [
+        use
+        for use in uses
+        if not re.search(r"OWN_SLOT|own_slot_user\(\)|os\.getuid\(\)|def sandboxed|slot_number=slot_number", use)
+    ]
+    assert not elsewhere, f"these read a slot that graders beside them may claim: {elsewhere}"
 
 
 def test_the_scheduler_still_overrides_xdists_private_split_scope():
@@ -57,12 +68,14 @@ def test_the_longest_groups_are_handed_out_first_then_the_slowest():
         FakeItem("tests/browser/test_hub_cycle.py::a"),
         FakeItem("tests/test_private_variant.py::a"),
         FakeItem("notebooks/01-why-iid-matters.ipynb::Cell 0"),
-        FakeItem("tests/test_sandbox.py::a"),
+        FakeItem("tests/test_grading.py::a"),
         FakeItem("tests/test_book.py::b", slow=True),
+        FakeItem("tests/test_cheats.py::a"),
     ]
     order_by_group(items)
     assert [item.nodeid.split("::")[0] for item in items] == [
-        "tests/test_sandbox.py",
+        "tests/test_cheats.py",
+        "tests/test_grading.py",
         "notebooks/01-why-iid-matters.ipynb",
         "tests/test_private_variant.py",
         "tests/browser/test_hub_cycle.py",

@@ -3,11 +3,10 @@
 A worker runs a group of tests whole, so that what the group's tests share is made once: a test file is a group
 (its module fixtures); the lecture notebooks and the test files that read a lecture's values are one group (each
 lecture runs once, in the kernel tests/lecture_values.py keeps); the browser tests are one group (one Chromium).
-The files that grade in the sandbox or start sandboxed kernels are one group too, so that they run one after
-the other as they did in one process: they share the machine's sandbox slots, whose users' processes
-test_sandbox counts. (test_private_variant grades with the self-study switch, outside any sandbox, and is a group
-of its own.) The groups are handed out in order, the longest first, so that a long group does not start last
-while the other worker has nothing left to do.
+The grading test files run side by side as make grade's workers do, claiming the lowest free sandbox slots; the
+tests that look at what a slot's user runs use a slot of their own (tests/test_sandbox.py's OWN_SLOT). The groups
+are handed out in order, the longest first, so that a long group does not start last while the other worker has
+nothing left to do.
 
 pytest-xdist's own groups (``--dist loadgroup``, an ``xdist_group`` mark) rename each test, which pytest 9.2 no
 longer allows: 3.8.0 then groups nothing, silently. So the conftest gives xdist a scheduler of its own through
@@ -19,19 +18,9 @@ from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
 
-LECTURES, BROWSER, GRADING = "lectures", "browser", "grading"
+LECTURES, BROWSER = "lectures", "browser"
 # The test files that read a lecture's values (tests/lecture_values.py); tests/test_workers.py checks the list.
 LECTURE_READERS = ("tests/test_lecture", "tests/test_r_blocks.py")
-# The test files that grade in the sandbox or start sandboxed kernels; tests/test_workers.py checks the list.
-GRADERS = (
-    "tests/test_cheats.py",
-    "tests/test_grading.py",
-    "tests/test_judge.py",
-    "tests/test_lms.py",
-    "tests/test_parallel_grading.py",
-    "tests/test_parallel_grading_parts.py",
-    "tests/test_sandbox.py",
-)
 
 
 def group_of(nodeid: str) -> str:
@@ -41,8 +30,6 @@ def group_of(nodeid: str) -> str:
         return LECTURES
     if path.startswith("tests/browser/"):
         return BROWSER
-    if path in GRADERS:
-        return GRADING
     return path
 
 
@@ -55,7 +42,7 @@ class GroupScheduling(LoadScopeScheduling):
 
 # The longest groups, longest first, as make test on a two-core machine measures them: handed out before the
 # others, so that none starts when the other worker is nearly done.
-LONGEST = (GRADING, LECTURES, "tests/test_private_variant.py", BROWSER)
+LONGEST = ("tests/test_cheats.py", "tests/test_grading.py", LECTURES, "tests/test_private_variant.py", BROWSER)
 
 
 def order_by_group(items: list) -> None:
