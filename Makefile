@@ -21,18 +21,17 @@ PROXY := $(HUB_ENV)/proxy/node_modules/.bin/configurable-http-proxy
 
 .PHONY: lab test book student data bench grade private hub hub-serve clean-venv
 
-# $(call make_env,FOLDER,PYTHON): a virtualenv in FOLDER, made by PYTHON, with the pinned packages and this
-# repository's helpers; FOLDER/.installed marks it done.
+# $(call make_env,FOLDER,PYTHON,PACKAGES): a virtualenv in FOLDER, made by PYTHON, with what pip's arguments PACKAGES
+# name (this repository's helpers among them, editable); FOLDER/.installed marks it done.
 define make_env
 	test -x $(1)/bin/python || $(2) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --upgrade pip
-	$(1)/bin/python -m pip install --quiet -r requirements.txt
-	$(1)/bin/python -m pip install --quiet --no-deps -e .
+	$(1)/bin/python -m pip install --quiet $(3)
 	touch $(1)/.installed
 endef
 
 $(STAMP): requirements.txt pyproject.toml
-	$(call make_env,$(VENV),$(PYTHON))
+	$(call make_env,$(VENV),$(PYTHON),-r requirements.txt -e .)
 
 ## Open the course in JupyterLab (prints the tokened URL; JUPYTER_PORT=… to choose the port).
 lab: $(STAMP)
@@ -91,7 +90,7 @@ hub-serve: $(HUB_ENV)/.installed $(PROXY)
 	$(HUB_ENV)/bin/python $(HUB)/course_hub.py
 
 $(HUB_ENV)/.installed: requirements.txt pyproject.toml
-	$(call make_env,$(HUB_ENV),$(HUB_PYTHON))
+	$(call make_env,$(HUB_ENV),$(HUB_PYTHON),-c requirements.txt -e ".[hub]")
 
 $(PROXY): $(HUB)/package.json $(HUB)/package-lock.json
 	@command -v npm >/dev/null || { echo "make hub needs npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
