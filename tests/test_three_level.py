@@ -2,13 +2,13 @@
 
 R's numbers live in tests/reference/three_level_reference.json, written by
 tests/reference/make_three_level_reference.R from tests/reference/three_level.csv
-(the sample of lecture 11, exported by tests/reference/export_three_level.py).
+(the sample of lecture 11, exported by tests/reference/export_three_level.py); its profile-likelihood intervals
+in tests/reference/nested_profile_reference.json, written by tests/reference/make_nested_profile_reference.R.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -195,19 +195,15 @@ def test_bad_arguments_are_named(kwargs, error, message):
 # ----------------------------------------------------------------------------- profile-likelihood intervals
 
 PROFILE_NAMES = ("school", "class")
+# R's profile intervals (lecture 11 reads them too), written by PROFILE_SCRIPT from tests/reference/three_level.csv.
+PROFILE_SCRIPT = REFERENCE_DIR / "make_nested_profile_reference.R"
+PROFILE_REFERENCE = json.loads((REFERENCE_DIR / "nested_profile_reference.json").read_text())
 
 
-@pytest.mark.slow
-@pytest.mark.needs_r
-def test_profile_intervals_are_lme4s_and_a_direct_reml_profiles(tmp_path):
+def test_profile_intervals_are_lme4s_and_a_direct_reml_profiles():
     """ML: lme4's confint(method = "profile"); REML (what lecture 11 prints): the REML likelihood written out
     in R from V school by school and profiled there, for the three SDs and the two ICCs."""
-    out = tmp_path / "profile.json"
-    run = subprocess.run(
-        ["Rscript", str(REFERENCE_DIR / "nested_profile.R"), str(out)], capture_output=True, text=True, timeout=1800
-    )
-    assert run.returncode == 0, run.stderr
-    r = json.loads(out.read_text())
+    r = PROFILE_REFERENCE
     three = smf.mixedlm(FIXED, PUPILS, groups="school", re_formula="1", vc_formula={"classroom": "0 + C(classroom)"})
     ml = nested_profile_intervals(three.fit(reml=False, method="lbfgs"), names=PROFILE_NAMES)
     sds = ["sd school", "sd class", "sd Residual"]
@@ -219,6 +215,12 @@ def test_profile_intervals_are_lme4s_and_a_direct_reml_profiles(tmp_path):
     for ours, theirs in names:
         expected = [r["reml"][theirs][k] for k in ("estimate", "ci_low", "ci_high")]
         np.testing.assert_allclose(reml.loc[ours].to_numpy(), expected, rtol=1e-4, err_msg=ours)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_r
+def test_the_profile_reference_is_current(tmp_path):
+    assert_same_numbers(rerun(PROFILE_SCRIPT, tmp_path), PROFILE_REFERENCE)
 
 
 def test_profile_intervals_refuse_other_models_and_levels():

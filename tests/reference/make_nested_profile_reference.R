@@ -1,6 +1,6 @@
 # Profile-likelihood intervals for lecture 11's three-level model, for helpers.nested.
 #
-#   Rscript tests/reference/nested_profile.R output.json
+#   Rscript tests/reference/make_nested_profile_reference.R tests/reference/nested_profile_reference.json
 #
 # Reads tests/reference/three_level.csv (the sample of lecture 11). Two references:
 # - `ml`: lme4's own confint(method = "profile") for the SDs of the ML fit. (lme4 1.1 profiles the ML
