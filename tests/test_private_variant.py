@@ -1,10 +1,11 @@
 """The private copy (``python -m grading private``): every autograded number differs, every solution still scores.
 
 The quick tests check the pieces (the resample of the GP data, the rewriting of a cell, the refusals); the slow
-ones make two private copies with two secrets, compare the values their hidden tests check with each other and
-with the public course's, and grade the first copy's solutions end to end with stock nbgrader (self-study
-switch: the sandbox is not what is tested here). Every cell of each copy, hidden tests included, ran without
-error on the solutions when the copy was made (make_private fails otherwise).
+ones make a private copy of the course and a second, of one assignment, that avoids the first's values (with two
+secrets), compare the values their hidden tests check with each other and with the public course's, and grade
+the first copy's solutions end to end with stock nbgrader (self-study switch: the sandbox is not what is tested
+here). Every cell of each copy, hidden tests included, ran without error on the solutions when the copy was made
+(make_private fails otherwise).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from test_grading import nbgrader, scores
 REPO = Path(__file__).resolve().parent.parent
 SECRETS = ("first-private-copy-0123", "second-private-copy-4567")
 ASSIGNMENTS = private.assignments(COURSE_ROOT)
+SECOND_COPY = "structure_and_pooling"  # the fastest assignment: the second copy's
 
 
 # ----------------------------------------------------------------------------- the pieces
@@ -131,21 +133,35 @@ def test_make_private_passes_any_secret_whole_and_never_echoes_it(tmp_path):
 
 @pytest.fixture(scope="module")
 def copies(tmp_path_factory):
-    """Two private copies of the course, by secret: (course root, what make_private returned). The second avoids
-    the first, as a new term's copy avoids the last (two independent copies may share a value by chance: a
-    residual SD within its 1% tolerance, say)."""
-    made, public, avoid = {}, None, []
-    for secret in SECRETS:
-        dest = tmp_path_factory.mktemp("private") / "course"
-        made[secret] = dest, private.make_private(secret, dest, public=public, avoid=avoid)
-        public = {a: result["public"] for a, result in made[secret][1].items()}
-        avoid = [{a: result["checks"] for a, result in made[secret][1].items()}]
+    """Two private copies of the course, by secret: (course root, what make_private returned). The first is of the
+    whole course; the second, of SECOND_COPY alone, avoids the first, as a new term's copy avoids the last (two
+    independent copies may share a value by chance: a residual SD within its 1% tolerance, say). Avoiding is the
+    same code for every assignment; one shows it."""
+    first, second = (tmp_path_factory.mktemp("private") / "course" for _ in SECRETS)
+    made = {SECRETS[0]: (first, private.make_private(SECRETS[0], first))}
+    drawn = made[SECRETS[0]][1][SECOND_COPY]
+    public = tmp_path_factory.mktemp("public") / "course"
+    for name in private.COPIED:
+        (public / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(COURSE_ROOT / name, public / name)
+    shutil.copytree(COURSE_ROOT / "source" / SECOND_COPY, public / "source" / SECOND_COPY)
+    made[SECRETS[1]] = (
+        second,
+        private.make_private(
+            SECRETS[1],
+            second,
+            course=public,
+            public={SECOND_COPY: drawn["public"]},
+            avoid=[{SECOND_COPY: drawn["checks"]}],
+        ),
+    )
     return made
 
 
 @pytest.mark.slow
 def test_every_hidden_test_checks_numbers_that_neither_the_public_course_nor_another_copy_has(copies):
     (_, first), (_, second) = copies.values()
+    assert list(second) == [SECOND_COPY]
     for assignment in ASSIGNMENTS:
         source = nbformat.read(private.notebook_of(COURSE_ROOT, assignment), as_version=4)
         hidden = {fx.grade_id(c) for c in source.cells if c.cell_type == "code" and HIDDEN_BEGIN in c.source}
@@ -153,10 +169,11 @@ def test_every_hidden_test_checks_numbers_that_neither_the_public_course_nor_ano
         assert set(public) == hidden, f"{assignment}: hidden tests without a check_close: {hidden - set(public)}"
         same = private.SAME_IN_EVERY_COPY.get(assignment, frozenset())
         assert same <= {entry["name"] for entries in public.values() for entry in entries}
-        for name, one, other in [("first", first, second), ("second", second, first)]:
-            checks = one[assignment]["checks"]
-            assert not private.shared_values(checks, public, same), f"{name} copy: {assignment}"
-            assert not private.shared_values(checks, other[assignment]["checks"], same), f"{name} copy: {assignment}"
+        assert not private.shared_values(first[assignment]["checks"], public, same), f"first copy: {assignment}"
+    checks, same = second[SECOND_COPY]["checks"], private.SAME_IN_EVERY_COPY.get(SECOND_COPY, frozenset())
+    assert not private.shared_values(checks, first[SECOND_COPY]["public"], same), "second copy"
+    assert not private.shared_values(checks, first[SECOND_COPY]["checks"], same), "second copy"
+    assert not private.shared_values(first[SECOND_COPY]["checks"], checks, same), "first copy"
 
 
 @pytest.mark.slow
@@ -164,7 +181,7 @@ def test_the_secret_is_nowhere_in_a_copy_and_its_guides_say_where_its_numbers_ar
     for secret, (dest, _) in copies.items():
         texts = [path.read_text() for path in dest.rglob("*") if path.is_file()]
         assert texts and not any(secret in text for text in texts)
-        for assignment in ASSIGNMENTS:
+        for assignment in private.assignments(dest):
             nb = nbformat.read(private.notebook_of(dest, assignment), as_version=4)
             guides = [c.source for c in nb.cells if private.GUIDE_MARK in c.source]
             assert guides and all(private.GUIDE_NOTE in guide for guide in guides)
