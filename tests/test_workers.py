@@ -18,11 +18,17 @@ READS_A_LECTURE = re.compile(r"\b(lecture_values|run_lecture|lecture_text)\(")
 SLOT_USER = re.compile(r"processes_of\(|user_name\(|slot_number=|sandboxed\([A-Z0-9_]+[,)]")
 
 
-def outside(group: str, pattern: re.Pattern) -> list[str]:
-    """The test files whose text matches ``pattern`` and whose tests are not in ``group``."""
+def matching(pattern: re.Pattern) -> list[Path]:
+    """The test files (this one aside) whose text matches ``pattern``."""
     tests = [p for p in sorted((ROOT / "tests").glob("test_*.py")) if p.name != Path(__file__).name]
     files = [p for p in tests if pattern.search(p.read_text())]
     assert files, f"no test file matches {pattern.pattern}: the pattern is stale"
+    return files
+
+
+def outside(group: str, pattern: re.Pattern) -> list[str]:
+    """The test files whose text matches ``pattern`` and whose tests are not in ``group``."""
+    files = matching(pattern)
     return [p.name for p in files if group_of(f"tests/{p.name}::test") != group]
 
 
@@ -34,11 +40,9 @@ def test_every_file_that_reads_a_lecture_is_in_the_lectures_group():
 def test_the_tests_that_look_at_a_slots_user_use_a_slot_of_their_own():
     """The grading test files run side by side, their kernels in the lowest free sandbox slots: a test that
     counted what the user of such a slot runs could count a kernel of the other worker's."""
-    tests = [p for p in sorted((ROOT / "tests").glob("test_*.py")) if p.name != Path(__file__).name]
-    readers = [p for p in tests if SLOT_USER.search(p.read_text())]
+    readers = matching(SLOT_USER)
     assert [p.name for p in readers] == ["test_sandbox.py"], "another test file reads a slot's user"
     uses = [line.strip() for line in readers[0].read_text().splitlines() if SLOT_USER.search(line)]
-    assert uses, "the pattern is stale"
     elsewhere = [
         use
         for use in uses
