@@ -29,8 +29,8 @@ class SandboxLimits(Configurable):
     processes = Integer(
         512,
         min=8,
-        help="Processes and threads of one sandbox (cgroup pids.max and RLIMIT_NPROC "
-        "of its user): a fork bomb stops there.",
+        help="Processes and threads of the kernel's user in one sandbox (RLIMIT_NPROC): a fork bomb stops "
+        "there. The cgroup's pids.max, a few above for the sandbox's first process, is a second ceiling.",
     ).tag(config=True)
     cpu_weight = Integer(
         100,

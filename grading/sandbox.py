@@ -77,6 +77,11 @@ USERNS_SETTINGS = (
     ),
 )
 CLEAR_SECONDS = 60  # how long a slot's leftover processes may take to die before the slot is refused
+# The cgroup's process ceiling is this far above the user's (RLIMIT_NPROC), which counts only the kernel's user:
+# room for the sandbox's first process and its threads, so that a fork past the limit is refused by the user's
+# count, which the kernel checks before copying the process. The cgroup's ceiling refuses only after the copy
+# (4 ms for a kernel-sized process): a fork bomb that retries would hold a core of the grading machine.
+FIRST_PROCESS_TASKS = 8
 # What a kernel sees of the host besides the Python environment and the course's helpers and data:
 # the system's programs and libraries, and the few files of /etc that they read.
 SYSTEM_PATHS = (
@@ -214,7 +219,7 @@ def cgroup_limits(folder: Path, controllers: list[str], limits: SandboxLimits) -
         "memory": [("memory.max", memory), ("memory.swap.max", "0")]
         if v2
         else [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
-        "pids": [("pids.max", str(limits.processes))],
+        "pids": [("pids.max", str(limits.processes + FIRST_PROCESS_TASKS))],
         # v1's cpu.shares counts 1024 where v2's cpu.weight counts 100
         "cpu": [("cpu.weight", str(limits.cpu_weight))]
         if v2

@@ -334,6 +334,11 @@ def test_a_fork_bomb_leaves_nothing_that_hurts_the_next_kernel_of_its_slot(folde
             "            time.sleep(600)\n        n += 1\nexcept OSError:\n    print(n)"
         )
         assert 0 < int(said) < 64, "pids.max / RLIMIT_NPROC stopped it"
+        (pids,) = [folder for folder, names in bomb.provisioner.slot.cgroups.items() if "pids" in names]
+        refused_by_cgroup = dict(line.split() for line in (pids / "pids.events").read_text().splitlines())["max"]
+    # The kernel checks the user's count before it copies the forking process, the cgroup's only after: a bomb
+    # that retries for a cell's time limit must meet the first, or each retry costs milliseconds of CPU.
+    assert refused_by_cgroup == "0", "the user's process count, not the cgroup's ceiling, refused the bomb"
     # What a bomb leaves while it dies, made certain: processes of the slot's user holding its whole quota.
     uid, gid = own_slot_user().pw_uid, own_slot_user().pw_gid
     left = [
