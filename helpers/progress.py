@@ -1,13 +1,13 @@
 """A progress bar for long computations that leaves nothing behind in a notebook.
 
-A student running a bootstrap wants to see it move; a stored notebook (and nbval,
-which compares outputs) must not keep a bar's stderr lines, whose timings change
+A student running a bootstrap wants to see it move; a stored notebook (and the test
+that compares outputs) must not keep a bar's stderr lines, whose timings change
 on every run. :func:`progress_bar` draws a tqdm bar on stderr while the work runs
 and, inside a Jupyter kernel, clears the cell's output when the work ends, so the
 stored cell holds only what comes after (call it in a cell of its own: earlier
 output of the same cell is cleared too). Outside Jupyter the bar stays, as usual.
 
-nbval does not act on a clear-output message, so it would see the bar's stderr: the
+A test that reruns the notebook may not act on a clear-output message, and see the bar's stderr: the
 lectures tag such a cell ``nbval-ignore-output`` (it stores nothing to compare) and show
 its result in the next cell.
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Nothing a student installs grades, serves a hub or tests.
-NOT_FOR_STUDENTS = ("nbgrader", "dask", "distributed", "jupyterhub", "pytest", "nbval", "playwright", "sphinx")
+NOT_FOR_STUDENTS = ("nbgrader", "dask", "distributed", "jupyterhub", "pytest", "playwright", "sphinx")
 
 
 def fresh_venv(folder: Path) -> tuple[Path, dict]:

@@ -2,7 +2,7 @@
 
 R's numbers: tests/reference/r_reference.json (nlme run to its optimum, lme4, lmerTest and pbkrtest df,
 anova()) and profile_reference.json (profile-likelihood intervals, the coverage R predicts).
-The cells showing statsmodels' failed fit on raw age are not compared by nbval (where a failing optimiser
+The cells showing statsmodels' failed fit on raw age are not compared with the stored ones (where a failing optimiser
 stops differs between CPUs); what the prose says about them is checked here.
 """
 

@@ -3,7 +3,7 @@
 R's numbers: tests/reference/r_reference.json (nlme run to its optimum, lmerTest and pbkrtest df, metafor's
 IVW, sandwich's cluster-robust slope, anova()) and lectures_basic.json (metafor's Hartung-Knapp interval, the
 one lecture 04 computes).
-The cell showing statsmodels' stalled fit is not compared by nbval (where a failing optimiser stops differs
+The cell showing statsmodels' stalled fit is not compared with the stored one (where a failing optimiser stops differs
 between CPUs); what the prose says about it is checked here.
 """
 

@@ -6,7 +6,7 @@ tests/reference/glmm_reference.json (glmer, nAGQ = 25 and Laplace, on the same m
 lecture simulates (the pairs of the incidental-parameter section) is refitted by R at test time: the
 same data, R's functions. So are the numbers the prose quotes from R alone: Mancl and DeRouen's
 bias-reduced SE with its t quantile, and glmer's fit with a random age slope. The cell showing statsmodels' fit with GP
-indicators is not compared by nbval (where a non-converging Newton search stops is not a result);
+indicators is not compared with the stored one (where a non-converging Newton search stops is not a result);
 what the prose says about it is checked here.
 """
 

@@ -1,6 +1,7 @@
 """Every lecture as a student reads it: one clean run, teaching only, a short version stamp at the end.
 
-These tests read the stored notebooks (nbval re-runs them; tests/test_lecture_*.py check their numbers):
+These tests read the stored notebooks (tests/lecture_outputs.py re-runs them; tests/test_lecture_*.py check their
+numbers):
 
 - the code cells ran once, top to bottom, in one kernel (execution counts 1, 2, 3, ...), without an error;
 - nothing of the course's own verification shows: no assert cells, no reads of tests/, no stderr (warnings,
