@@ -7,7 +7,7 @@ and, inside a Jupyter kernel, clears the cell's output when the work ends, so th
 stored cell holds only what comes after (call it in a cell of its own: earlier
 output of the same cell is cleared too). Outside Jupyter the bar stays, as usual.
 
-A test that reruns the notebook may not act on a clear-output message, and see the bar's stderr: the
+A rerun that ignores clear-output messages (as nbval's did) would still see the bar's stderr: the
 lectures tag such a cell ``nbval-ignore-output`` (it stores nothing to compare) and show
 its result in the next cell.
 """
