@@ -12,7 +12,8 @@ puts them in.
 :data:`GAINS_UNDER_STOCK` are the tricks that take points from stock nbgrader (which runs the tests in the
 student's kernel and follows links), and :data:`LEAKS_UNDER_STOCK` those that print hidden tests there: the
 tests grade them under stock nbgrader too, to show that each one is a real attack. :data:`ON_THE_JUDGE` are
-those that attack the judge alone, not the sandbox. :data:`COUNTS_AS_MISSING`
+those that attack the judge alone, not the sandbox, and :data:`ON_THE_LIMITS` those that attack the sandbox's
+limits alone. :data:`COUNTS_AS_MISSING`
 are those whose graded notebook is no notebook of the student's: their score of 0 is a recorded failure.
 """
 
@@ -432,6 +433,10 @@ ON_THE_JUDGE = [
     "setup_deleted",
     "odd_exceptions",
 ]
+# Played on the sandbox's limits alone (its processes, memory, disks and time), through no file or link of the
+# course: what stops them is the sandbox, the same under either grader for a kind of sandbox. make grade meets them
+# with two kernels at once, a slot beside them grading a classmate, so its classes have them.
+ON_THE_LIMITS = ["fill_disks", "kill_everything", "runaway", "fork_bomb", "memory_hogs"]
 # nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
 COUNTS_AS_MISSING = ["linked_notebook"]
 

@@ -3,7 +3,8 @@
 Plain ``nbgrader autograde`` and the course's engine (``python -m grading grade``, what ``make grade`` runs),
 each run by root and by a grader without root (tests/unprivileged.py; bubblewrap's sandbox), grade one class
 each of the fastest assignment: the honest fixtures of tests/grading_fixtures.py and one blank submission per
-trick (a trick on the judge alone is in one of the four classes, in turn: see cheats_of). Every trick must
+trick (a trick on the judge alone is in one of the four classes, in turn; one on the sandbox's limits alone, in the
+course's engine's two: see cheats_of). Every trick must
 score 0 and leave a row; no output or feedback may show a hidden test, a reference value or a classmate's
 answer; no symbolic link of a submission may be followed into autograded/ or feedback/; nothing outside the
 sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock nbgrader (its own
@@ -131,18 +132,26 @@ def protected(root: Path, places: dict) -> dict:
     }
 
 
-GRADERS = ["nbgrader autograde", "python -m grading grade"]
+ENGINE = "python -m grading grade"  # the course's own, what make grade runs
+GRADERS = ["nbgrader autograde", ENGINE]
 # The same, run by an account without root (made for the test): the sandbox is bubblewrap's.
 WITHOUT_ROOT = " (grader without root)"
 JUDGES = [*GRADERS, *(g + WITHOUT_ROOT for g in GRADERS)]
 
 
 def cheats_of(grader: str) -> list[cf.Cheat]:
-    """The tricks in ``grader``'s class: every trick on the sandbox, the files or the grader's process, and one in
-    four of those on the judge alone (cf.ON_THE_JUDGE), in turn; each of these attacks the same code under every
-    grader and sandbox, so grading it four times would only repeat its test."""
+    """The tricks in ``grader``'s class: every trick on the files or the grader's process; those on the sandbox's
+    limits alone (cf.ON_THE_LIMITS) if ``grader`` is the course's engine, which meets them with two kernels at once;
+    and one in four of those on the judge alone (cf.ON_THE_JUDGE), in turn. A trick on the judge attacks the same
+    code under every grader and sandbox, one on the limits the same sandbox under either grader: grading it more
+    often would only repeat its test."""
     mine = cf.ON_THE_JUDGE[JUDGES.index(grader) :: len(JUDGES)]
-    return [c for c in cf.CHEATS if c.name not in cf.ON_THE_JUDGE or c.name in mine]
+    return [
+        c
+        for c in cf.CHEATS
+        if (c.name not in cf.ON_THE_JUDGE or c.name in mine)
+        and (c.name not in cf.ON_THE_LIMITS or grader.startswith(ENGINE))
+    ]
 
 
 def submitted_a_notebook(grader: str) -> list[str]:
@@ -245,10 +254,13 @@ def auto_points(root: Path) -> dict:
     return fx.auto_points(read_nb(notebook_of(root, A)))
 
 
-def test_every_trick_is_judged_once_or_by_every_judge():
+def test_every_trick_is_judged_once_by_the_engine_under_both_sandboxes_or_by_every_judge():
     judges = {c.name: [g for g, cheat in JUDGED_TRICKS if cheat == c.name] for c in cf.CHEATS}
-    assert set(cf.ON_THE_JUDGE) <= set(judges)
-    assert all(len(by) == (1 if cheat in cf.ON_THE_JUDGE else len(JUDGES)) for cheat, by in judges.items())
+    assert set(cf.ON_THE_JUDGE) | set(cf.ON_THE_LIMITS) <= set(judges)
+    assert not set(cf.ON_THE_JUDGE) & set(cf.ON_THE_LIMITS)
+    engine = [ENGINE, ENGINE + WITHOUT_ROOT]
+    for cheat, by in judges.items():
+        assert len(by) == 1 if cheat in cf.ON_THE_JUDGE else by == (engine if cheat in cf.ON_THE_LIMITS else JUDGES)
     assert all(cf.ON_THE_JUDGE[i :: len(JUDGES)] for i in range(len(JUDGES))), "every judge faces tricks on the judge"
 
 
@@ -433,9 +445,14 @@ def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_
     assert not ungraded, f"not graded beside the linked submissions: {ungraded}"
 
 
-def test_limits_stop_runaways_and_drop_huge_output(judged):
-    root = judged[0]
+@pytest.mark.parametrize("grader", [ENGINE, ENGINE + WITHOUT_ROOT])
+def test_limits_stop_runaways(classes, grader):
+    root = classes[grader][0]
     assert IGNORED_INTERRUPT_NOTE.format(SandboxLimits().interrupt_seconds) in shown_to(root, "runaway")
+
+
+def test_limits_drop_huge_output(judged):
+    root = judged[0]
     assert notebook_of(root / "autograded" / "huge_output", A, ".").stat().st_size < 8 * 2**20
     assert "output beyond" in shown_to(root, "huge_output")
 
