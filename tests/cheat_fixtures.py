@@ -433,10 +433,11 @@ ON_THE_JUDGE = [
     "setup_deleted",
     "odd_exceptions",
 ]
-# Played on the sandbox's limits alone (its processes, memory, disks and time), through no file or link of the
-# course: what stops them is the sandbox, the same under either grader for a kind of sandbox. make grade meets them
-# with two kernels at once, a slot beside them grading a classmate, so its classes have them.
-ON_THE_LIMITS = ["fill_disks", "kill_everything", "runaway", "fork_bomb", "memory_hogs"]
+# Played on the limits of a kernel alone (its processes, memory, disks, time and output), through no file or link
+# of the course and not past Jupyter's messages: what stops them is the sandbox and the executor, the same under
+# either grader for a kind of sandbox. make grade meets them with two kernels at once, a slot beside them grading a
+# classmate, so its classes have them.
+ON_THE_LIMITS = ["huge_output", "fill_disks", "kill_everything", "runaway", "fork_bomb", "memory_hogs"]
 # nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
 COUNTS_AS_MISSING = ["linked_notebook"]
 

@@ -2,14 +2,13 @@
 
 Plain ``nbgrader autograde`` and the course's engine (``python -m grading grade``, what ``make grade`` runs),
 each run by root and by a grader without root (tests/unprivileged.py; bubblewrap's sandbox), grade one class
-each of the fastest assignment: the honest fixtures of tests/grading_fixtures.py and one blank submission per
-trick (a trick on the judge alone is in one of the four classes, in turn; one on the sandbox's limits alone, in the
-course's engine's two: see cheats_of). Every trick must
-score 0 and leave a row; no output or feedback may show a hidden test, a reference value or a classmate's
-answer; no symbolic link of a submission may be followed into autograded/ or feedback/; nothing outside the
-sandbox may change; the honest classmates must score what stock nbgrader gives them. Stock nbgrader (its own
-Execute, the tests in the student's kernel, links followed) grades the honest students and the harmless
-tricks too, to show that each trick is a real one there.
+each of the fastest assignment: two honest fixtures of tests/grading_fixtures.py and one blank submission per
+trick (a trick on the judge alone is in one of the four classes, in turn; one on a kernel's limits alone, in the
+course's engine's two: see cheats_of). Every trick must score 0 and leave a row; no output or feedback may show
+a hidden test, a reference value or a classmate's answer; no symbolic link of a submission may be followed into
+autograded/ or feedback/; nothing outside the sandbox may change; the honest classmates must score what stock
+nbgrader gives them. Stock nbgrader (its own Execute, the tests in the student's kernel, links followed) grades
+the honest students and the harmless tricks too, to show that each trick is a real one there.
 """
 
 from __future__ import annotations
@@ -64,12 +63,10 @@ def generated(tmp_path_factory):
 
 
 def honest(root: Path) -> dict:
+    """The honest classmates: the model answers, and answers with mistakes. (Every trick is a blank submission,
+    so an untouched release would add nothing.)"""
     release, source = read_nb(notebook_of(root, A, "release")), read_nb(notebook_of(root, A))
-    return {
-        "solution": fx.with_solutions(release, source),
-        "untouched": release,
-        "partly_right": fx.partly_right(release, source, A)[0],
-    }
+    return {"solution": fx.with_solutions(release, source), "partly_right": fx.partly_right(release, source, A)[0]}
 
 
 def make_class(generated: Path, root: Path, cheats: list[cf.Cheat]) -> dict:
@@ -140,7 +137,7 @@ JUDGES = [*GRADERS, *(g + WITHOUT_ROOT for g in GRADERS)]
 
 
 def cheats_of(grader: str) -> list[cf.Cheat]:
-    """The tricks in ``grader``'s class: every trick on the files or the grader's process; those on the sandbox's
+    """The tricks in ``grader``'s class: every trick on the files or the grader's process; those on a kernel's
     limits alone (cf.ON_THE_LIMITS) if ``grader`` is the course's engine, which meets them with two kernels at once;
     and one in four of those on the judge alone (cf.ON_THE_JUDGE), in turn. A trick on the judge attacks the same
     code under every grader and sandbox, one on the limits the same sandbox under either grader: grading it more
@@ -446,13 +443,9 @@ def test_a_submission_that_is_a_link_fails_alone_with_its_reason_and_nothing_it_
 
 
 @pytest.mark.parametrize("grader", [ENGINE, ENGINE + WITHOUT_ROOT])
-def test_limits_stop_runaways(classes, grader):
+def test_limits_stop_runaways_and_drop_huge_output(classes, grader):
     root = classes[grader][0]
     assert IGNORED_INTERRUPT_NOTE.format(SandboxLimits().interrupt_seconds) in shown_to(root, "runaway")
-
-
-def test_limits_drop_huge_output(judged):
-    root = judged[0]
     assert notebook_of(root / "autograded" / "huge_output", A, ".").stat().st_size < 8 * 2**20
     assert "output beyond" in shown_to(root, "huge_output")
 
