@@ -328,13 +328,18 @@ CHEATS = [
                     print('blocked', _path, type(error).__name__)
         """),
     ),
+    # Links beside the notebook: to a classmate's notebook and folders, the course's sources and /; to /dev/zero
+    # named as the data file, which a grader that copied it would read for ever; to /etc/shadow, which root reads.
     Cheat(
         "symlinks",
         dedent("""\
         import os
-        for _name in ('classmate.ipynb', 'classmates', 'source_link', 'root_link'):
+        for _name in ('classmate.ipynb', 'classmates', 'source_link', 'root_link', 'gp_cholesterol.csv', 'notes.txt'):
             try:
-                print(_name, os.listdir(_name) if os.path.isdir(_name) else open(_name).read()[:100000])
+                if os.path.isdir(_name):
+                    print(_name, os.listdir(_name))
+                else:
+                    print(_name, open(_name, errors='replace').read(2**20)[:100000])
             except OSError as error:
                 print('blocked', _name, type(error).__name__)
         """),
@@ -343,27 +348,9 @@ CHEATS = [
             "classmates": ("link", "@COURSE@/submitted"),
             "source_link": ("link", "@COURSE@/source"),
             "root_link": ("link", "/"),
+            "gp_cholesterol.csv": ("link", "/dev/zero"),
+            "notes.txt": ("link", "/etc/shadow"),
         },
-    ),
-    Cheat(
-        "zero_data",
-        dedent("""\
-        try:
-            print(len(open('gp_cholesterol.csv', 'rb').read(2**20)))
-        except OSError as error:
-            print('blocked', type(error).__name__)
-        """),
-        files={"gp_cholesterol.csv": ("link", "/dev/zero")},
-    ),
-    Cheat(
-        "shadow_notes",
-        dedent("""\
-        try:
-            print(open('notes.txt').read())
-        except OSError as error:
-            print('blocked', type(error).__name__)
-        """),
-        files={"notes.txt": ("link", "/etc/shadow")},
     ),
     Cheat(
         "linked_notebook",
