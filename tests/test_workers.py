@@ -1,4 +1,4 @@
-"""The suite's pytest-xdist workers run each group of tests whole (tests/workers.py)."""
+"""The suite's two pytest-xdist workers run each group of tests whole (tests/workers.py)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_the_longest_groups_are_handed_out_first_then_the_slowest():
 
 def test_each_group_runs_on_one_worker():
     """Two files of the lectures group and two groups of one file each, run by two workers as make test runs
-    them (with three): each group's tests all on one worker."""
+    them: each group's tests all on one worker."""
     files = [
         "tests/test_lecture_hygiene.py",
         "tests/test_lecture_outputs.py",

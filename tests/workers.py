@@ -1,4 +1,4 @@
-"""How pytest-xdist shares the suite between its workers (pyproject.toml: ``-n 3``; ``-n 0`` for one process).
+"""How pytest-xdist shares the suite between its two workers (pyproject.toml: ``-n 2``; ``-n 0`` for one process).
 
 A worker runs a group of tests whole, so that what the group's tests share is made once: a test file is a group
 (its module fixtures); the lecture notebooks and the test files that read a lecture's values are one group (each
@@ -41,7 +41,7 @@ class GroupScheduling(LoadScopeScheduling):
 
 
 # The longest groups, longest first, as make test on a two-core machine measures them: handed out before the
-# others, so that none starts when the other workers are nearly done.
+# others, so that none starts when the other worker is nearly done.
 LONGEST = ("tests/test_cheats.py", "tests/test_grading.py", LECTURES, "tests/test_private_variant.py", BROWSER)
 
 
