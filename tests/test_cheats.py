@@ -257,7 +257,7 @@ def test_every_trick_is_judged_once_by_the_engine_under_both_sandboxes_or_by_eve
     assert not set(cf.ON_THE_JUDGE) & set(cf.ON_THE_LIMITS)
     engine = [ENGINE, ENGINE + WITHOUT_ROOT]
     for cheat, by in judges.items():
-        assert len(by) == 1 if cheat in cf.ON_THE_JUDGE else by == (engine if cheat in cf.ON_THE_LIMITS else JUDGES)
+        assert (len(by) == 1) if cheat in cf.ON_THE_JUDGE else (by == (engine if cheat in cf.ON_THE_LIMITS else JUDGES))
     assert all(cf.ON_THE_JUDGE[i :: len(JUDGES)] for i in range(len(JUDGES))), "every judge faces tricks on the judge"
 
 
