@@ -12,7 +12,7 @@ puts them in.
 :data:`GAINS_UNDER_STOCK` are the tricks that take points from stock nbgrader (which runs the tests in the
 student's kernel and follows links), and :data:`LEAKS_UNDER_STOCK` those that print hidden tests there: the
 tests grade them under stock nbgrader too, to show that each one is a real attack. :data:`ON_THE_JUDGE` are
-those that attack the judge alone, not the sandbox, and :data:`ON_THE_LIMITS` those that attack the sandbox's
+those that attack the judge alone, not the sandbox, and :data:`ON_THE_LIMITS` those that attack a kernel's
 limits alone. :data:`COUNTS_AS_MISSING`
 are those whose graded notebook is no notebook of the student's: their score of 0 is a recorded failure.
 """
