@@ -359,9 +359,12 @@ CHEATS = [
     ),
     # A cell that never ends and ignores interrupts. It sleeps rather than spins: the judge's defence is the same,
     # and a spinning loop would hold a core of the test machine for a cell's limit under each grader (what a spin
-    # can take is bounded by the sandbox's CPU limits, tests/test_sandbox.py).
+    # can take is bounded by the sandbox's CPU limits, tests/test_sandbox.py). Its name sorts early: make grade takes
+    # a class in the order of its names, so this minute of waiting overlaps the classmates' grading instead of
+    # ending the run on an idle machine (nearly a minute of each test run, measured).
     Cheat(
-        "runaway", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)"
+        "endless_loop",
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)",
     ),
     Cheat(
         "fork_bomb",
@@ -424,7 +427,7 @@ ON_THE_JUDGE = [
 # of the course and not past Jupyter's messages: what stops them is the sandbox and the executor, the same under
 # either grader for a kind of sandbox. make grade meets them with two kernels at once, a slot beside them grading a
 # classmate, so its classes have them.
-ON_THE_LIMITS = ["huge_output", "fill_disks", "kill_everything", "runaway", "fork_bomb", "memory_hogs"]
+ON_THE_LIMITS = ["huge_output", "fill_disks", "kill_everything", "endless_loop", "fork_bomb", "memory_hogs"]
 # nbgrader stops on such a submission ("No notebooks found") after making its row, and grades no cell of it
 COUNTS_AS_MISSING = ["linked_notebook"]
 

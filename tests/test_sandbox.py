@@ -369,8 +369,12 @@ def test_memory_ceiling_holds_for_the_whole_sandbox(folder):
         said = run.json(
             """
 import json, subprocess, sys
-code = "import time; x = bytearray(b'1') * (500 * 2**20); print('full', flush=True); time.sleep(20)"
+code = "import time; x = bytearray(b'1') * (500 * 2**20); print('full', flush=True); time.sleep(600)"
 hogs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(5)]
+for h in hogs:  # each says it is full, or dies first
+    h.stdout.readline()
+for h in hogs:
+    h.terminate()
 print(json.dumps([h.wait() for h in hogs]))
 """,
             timeout=300,
