@@ -18,6 +18,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -225,6 +226,10 @@ def main() -> None:
     announce(settings, passwords)
     config = HERE / "jupyterhub_config.py"
     os.chdir(settings.state)
+    # JupyterHub starts its services before it takes over SIGINT, and stops one with SIGINT, waiting 30 s before
+    # SIGTERM. An interrupt ignored by whatever started make hub (a script's background job, say) would be
+    # ignored by the formgrader too, and every stop of the hub would wait those 30 s out.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(VENV_BIN / "jupyterhub", [str(VENV_BIN / "jupyterhub"), "-f", str(config)])
 
 

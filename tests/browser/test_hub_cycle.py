@@ -190,7 +190,9 @@ def start_make_hub(settings):
     log = settings.state / "make-hub.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "hub"],
+            # started with interrupts ignored, as a script's background job is: the hub must still stop its
+            # formgrader with one (test_the_formgrader_stops_on_an_interrupt)
+            ["sh", "-c", 'trap "" INT; exec make --no-print-directory hub'],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -304,6 +306,25 @@ def read_feedback(session: HubSession, screenshot) -> str:
     report.get_by_text(re.compile(r"Score:")).first.wait_for()
     screenshot(f"{session.user}-feedback", target=page)
     return report.inner_text()
+
+
+def ignores_interrupts(pid: int) -> bool:
+    """Whether SIGINT is ignored by the process (its bit in SigIgn of /proc/PID/status)."""
+    (ignored,) = [
+        line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigIgn:")
+    ]
+    return bool(int(ignored, 16) >> (signal.SIGINT - 1) & 1)
+
+
+def test_the_formgrader_stops_on_an_interrupt(hub):
+    """JupyterHub stops its services with SIGINT, and sends SIGTERM only 30 s later: the formgrader, started before
+    the hub takes over SIGINT, must not have inherited it ignored from whatever started make hub."""
+    (formgrader,) = [
+        pid
+        for pid in processes_of({pwd.getpwnam(hub.settings.grader).pw_uid})
+        if "jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+    assert not ignores_interrupts(formgrader)
 
 
 def test_release_work_submit_grade_feedback_on_the_hub(hub, browser, page, screenshot):
