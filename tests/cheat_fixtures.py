@@ -360,8 +360,8 @@ CHEATS = [
     # A cell that never ends and ignores interrupts. It sleeps rather than spins: the judge's defence is the same,
     # and a spinning loop would hold a core of the test machine for a cell's limit under each grader (what a spin
     # can take is bounded by the sandbox's CPU limits, tests/test_sandbox.py). Its name sorts early: make grade takes
-    # a class in the order of its names, so this minute of waiting overlaps the classmates' grading instead of
-    # ending the run on an idle machine (nearly a minute of each test run, measured).
+    # a class in the order of its names, so its wait for the cell's limit overlaps the classmates' grading instead
+    # of ending the run on an idle machine (nearly a minute of each test run, measured).
     Cheat(
         "endless_loop",
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)",
