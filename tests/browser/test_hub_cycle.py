@@ -35,6 +35,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ROOT
+from grading.sandbox import processes_of
 from hub_ui import (
     HubSession,
     answer_cells,
@@ -100,25 +101,13 @@ def make_hub_course() -> Path:
     return Path(found.group(1))
 
 
-def processes_of(uids: set[int]) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid in uids:
-                    pids.append(int(entry.name))
-            except FileNotFoundError:
-                pass
-    return pids
-
-
 def remove_accounts(names) -> None:
     for name in names:
         try:
             pwd.getpwnam(name)
         except KeyError:
             continue
-        for pid in processes_of({pwd.getpwnam(name).pw_uid}):
+        for pid in processes_of(pwd.getpwnam(name).pw_uid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -321,7 +310,7 @@ def test_the_formgrader_stops_on_an_interrupt(hub):
     the hub takes over SIGINT, must not have inherited it ignored from whatever started make hub."""
     (formgrader,) = [
         pid
-        for pid in processes_of({pwd.getpwnam(hub.settings.grader).pw_uid})
+        for pid in processes_of(pwd.getpwnam(hub.settings.grader).pw_uid)
         if "jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_text()
     ]
     assert not ignores_interrupts(formgrader)
